@@ -1,0 +1,282 @@
+// Package app wires occicdmi together: configuration, database, migrations,
+// backends and the one HTTP router both protocols share. cmd/occicdmi is a
+// thin main around it, and the spec-tests use it to run a server in process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/gorilla/mux"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/occicdmi/occicdmi/cdmi"
+	"github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/migrations"
+	"github.com/occicdmi/occicdmi/occi"
+	"github.com/occicdmi/occicdmi/storagebackends"
+
+	// The embedded backends; others register from their own files.
+	_ "github.com/occicdmi/occicdmi/computebackends/sim"
+	_ "github.com/occicdmi/occicdmi/storagebackends/fs"
+)
+
+// Version is the server's version, shown in the Server header.
+var Version = "0.1.0"
+
+// ServerHeader is sent on every response. OCCI 1.2 (GFD.223 §3.6) asks for
+// the OCCI version in it.
+func ServerHeader() string { return "occicdmi/" + Version + " OCCI/1.2" }
+
+// App is a wired server: its handler and what must be closed with it.
+type App struct {
+	Handler http.Handler
+	DB      *gorm.DB
+	Compute computebackends.Backend
+	Objects storagebackends.Objects
+	Volumes storagebackends.Volumes
+	closers []func() error
+}
+
+// IsPostgres tells whether a database setting names PostgreSQL.
+func IsPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// OpenDB opens the database the configuration names, without migrating it.
+func OpenDB(cfg Config) (*gorm.DB, error) {
+	gcfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
+	if IsPostgres(cfg.Database) {
+		db, err := gorm.Open(postgres.Open(cfg.Database), gcfg)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return db, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Database), 0o750); err != nil {
+		return nil, fmt.Errorf("create the database folder: %w", err)
+	}
+	// WAL lets readers go on while a write commits; busy_timeout makes a
+	// second writer wait instead of failing; foreign keys are off by default
+	// in SQLite.
+	dsn := cfg.Database + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := gorm.Open(sqlite.Open(dsn), gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %s: %w", cfg.Database, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	// SQLite allows one writer at a time; one connection turns lock
+	// contention into queueing instead of SQLITE_BUSY errors.
+	sqlDB.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// Migrate opens the database and applies pending migrations.
+func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	db, err := OpenDB(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	applied, err := migrations.Run(ctx, db)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations applied", "applied", applied, "database", redact(cfg.Database))
+	return nil
+}
+
+func closeDB(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+}
+
+// redact hides a password in a database URL before it reaches a log.
+func redact(database string) string {
+	if i := strings.Index(database, "://"); i >= 0 {
+		if at := strings.LastIndex(database, "@"); at > i {
+			userinfo := database[i+3 : at]
+			if c := strings.Index(userinfo, ":"); c >= 0 {
+				return database[:i+3] + userinfo[:c] + ":***" + database[at:]
+			}
+		}
+	}
+	return database
+}
+
+// New opens the database, applies migrations, opens the backends and builds
+// the router.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	a := &App{}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create the data folder: %w", err)
+	}
+	db, err := OpenDB(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.DB = db
+	a.closers = append(a.closers, func() error { closeDB(db); return nil })
+	if _, err := migrations.Run(ctx, db); err != nil {
+		return nil, err
+	}
+
+	a.Compute, err = computebackends.Open(ctx, cfg.Compute, computebackends.Options{
+		DataDir: cfg.DataDir, DB: db, URI: cfg.LibvirtURI, ImageDir: cfg.ImageDir, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Compute.Close)
+	sopts := storagebackends.Options{
+		DataDir: cfg.DataDir, S3Endpoint: cfg.S3Endpoint, S3Region: cfg.S3Region, S3Bucket: cfg.S3Bucket,
+		S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, CephConf: cfg.CephConf, CephPool: cfg.CephPool,
+		Logger: log,
+	}
+	if a.Objects, err = storagebackends.OpenObjects(ctx, cfg.Objects, sopts); err != nil {
+		return nil, err
+	}
+	if a.Volumes, err = storagebackends.OpenVolumes(ctx, cfg.Volumes, sopts); err != nil {
+		// Volumes are used by the linkage; a server without them still
+		// serves OCCI and CDMI, so their absence is logged, not fatal.
+		log.Warn("no block volume backend", "volumes", cfg.Volumes, "err", err)
+	}
+
+	cdmiServer, err := cdmi.New(ctx, cdmi.Config{
+		DB: db, Objects: a.Objects, BaseURL: cfg.BaseURL, Root: cfg.CDMIRoot,
+		EnterpriseNumber: cfg.EnterpriseNumber, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cdmi: %w", err)
+	}
+	occiServer, err := occi.New(ctx, occi.Config{
+		DB: db, Compute: a.Compute, BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("occi: %w", err)
+	}
+
+	a.Handler = routes(cdmiServer, occiServer, log)
+	log.Info("occicdmi ready",
+		"compute", a.Compute.Name(), "compute_simulated", a.Compute.Simulated(),
+		"objects", cfg.Objects, "volumes", cfg.Volumes,
+		"database", redact(cfg.Database), "cdmi_root", cfg.CDMIRoot)
+	ok = true
+	return a, nil
+}
+
+// routes builds the one router both protocols share. CDMI owns its root
+// prefix; OCCI owns the rest (entities may live at client-chosen paths).
+func routes(c *cdmi.Server, o *occi.Server, log *slog.Logger) http.Handler {
+	r := mux.NewRouter()
+	// Paths are matched as sent: CDMI names carry %2F, %25 and the like,
+	// which must not be decoded or cleaned into other names.
+	r.SkipClean(true)
+	r.UseEncodedPath()
+	c.Routes(r)
+	o.Routes(r)
+	return withCommonHeaders(withRecover(r, log))
+}
+
+func withCommonHeaders(next http.Handler) http.Handler {
+	server := ServerHeader()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", server)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withRecover turns a panic into a logged 500 instead of a dropped
+// connection. A 500 is a bug; the log says where.
+func withRecover(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Close releases the backends and the database, in reverse order of opening.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// Serve runs the HTTP server until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	a, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	srv := &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("listening", "address", cfg.Listen)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// NewLogger returns the slog logger the configuration asks for.
+func NewLogger(format string, w *os.File) *slog.Logger {
+	if format == "auto" {
+		format = "json"
+		if st, err := w.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

@@ -1,0 +1,201 @@
+package app
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is the whole configuration of a server process. Each field can be
+// set from a JSON config file, an OCCICDMI_* environment variable and a
+// command-line flag; a flag beats the environment, which beats the file.
+type Config struct {
+	Listen    string `json:"listen"`     // --listen, OCCICDMI_LISTEN
+	DataDir   string `json:"data"`       // --data, OCCICDMI_DATA
+	Database  string `json:"database"`   // --database, OCCICDMI_DATABASE: SQLite file path or postgres://...
+	BaseURL   string `json:"base_url"`   // --base-url, OCCICDMI_BASE_URL
+	LogFormat string `json:"log_format"` // --log-format: text, json or auto
+
+	Compute    string `json:"compute"`     // --compute: sim or libvirt
+	LibvirtURI string `json:"libvirt_uri"` // --libvirt-uri
+	ImageDir   string `json:"image_dir"`   // --image-dir: base images and overlays for libvirt
+	Catalogue  string `json:"catalogue"`   // --catalogue: OCCI template catalogue file
+
+	Objects     string `json:"objects"`       // --objects: fs, s3 or rados
+	Volumes     string `json:"volumes"`       // --volumes: fs, rbd or s3
+	S3Endpoint  string `json:"s3_endpoint"`   // --s3-endpoint
+	S3Region    string `json:"s3_region"`     // --s3-region
+	S3Bucket    string `json:"s3_bucket"`     // --s3-bucket
+	S3AccessKey string `json:"s3_access_key"` // --s3-access-key (else the SDK's credential chain)
+	S3SecretKey string `json:"s3_secret_key"` // --s3-secret-key
+	CephConf    string `json:"ceph_conf"`     // --ceph-conf (CEPH_CONF also read)
+	CephPool    string `json:"ceph_pool"`     // --ceph-pool
+
+	CDMIRoot         string `json:"cdmi_root"`         // --cdmi-root
+	EnterpriseNumber uint32 `json:"enterprise_number"` // --enterprise-number, in CDMI object IDs
+}
+
+// Defaults is the embedded configuration: one process, an SQLite file, files
+// on local disk and the simulated compute backend.
+func Defaults() Config {
+	return Config{
+		Listen:           "127.0.0.1:8080",
+		DataDir:          "occicdmi-data",
+		LogFormat:        "auto",
+		Compute:          "sim",
+		LibvirtURI:       "qemu:///system",
+		Objects:          "fs",
+		Volumes:          "fs",
+		S3Region:         "us-east-1",
+		S3Bucket:         "occicdmi",
+		CephPool:         "rbd",
+		CDMIRoot:         "/cdmi",
+		EnterpriseNumber: 32473, // IANA's example number (RFC 5612), the one the CDMI spec's IDs use
+	}
+}
+
+// field binds a config field to its flag, environment variable and usage.
+type field struct {
+	flag, env, usage string
+	str              *string
+	num              *uint32
+}
+
+func (c *Config) fields() []field {
+	return []field{
+		{"listen", "OCCICDMI_LISTEN", "address to listen on", &c.Listen, nil},
+		{"data", "OCCICDMI_DATA", "folder for the SQLite file, values and volumes", &c.DataDir, nil},
+		{"database", "OCCICDMI_DATABASE", "SQLite file path, or a postgres:// URL (default: <data>/occicdmi.db)", &c.Database, nil},
+		{"base-url", "OCCICDMI_BASE_URL", "public base URL used in absolute locations (default: from each request's Host)", &c.BaseURL, nil},
+		{"log-format", "OCCICDMI_LOG_FORMAT", "text, json or auto (text on a terminal)", &c.LogFormat, nil},
+		{"compute", "OCCICDMI_COMPUTE", "compute backend: sim or libvirt", &c.Compute, nil},
+		{"libvirt-uri", "OCCICDMI_LIBVIRT_URI", "libvirt URI: qemu:///system, qemu+tcp://host/system, qemu+tls://host/system", &c.LibvirtURI, nil},
+		{"image-dir", "OCCICDMI_IMAGE_DIR", "folder of base images and VM overlays (default: <data>/images)", &c.ImageDir, nil},
+		{"catalogue", "OCCICDMI_CATALOGUE", "OCCI os_tpl/resource_tpl catalogue file (default: built-in)", &c.Catalogue, nil},
+		{"objects", "OCCICDMI_OBJECTS", "object value backend: fs, s3 or rados", &c.Objects, nil},
+		{"volumes", "OCCICDMI_VOLUMES", "block volume backend: fs, rbd or s3", &c.Volumes, nil},
+		{"s3-endpoint", "OCCICDMI_S3_ENDPOINT", "S3 endpoint URL (path-style addressing)", &c.S3Endpoint, nil},
+		{"s3-region", "OCCICDMI_S3_REGION", "S3 region", &c.S3Region, nil},
+		{"s3-bucket", "OCCICDMI_S3_BUCKET", "S3 bucket", &c.S3Bucket, nil},
+		{"s3-access-key", "OCCICDMI_S3_ACCESS_KEY", "S3 access key (default: the SDK's credential chain)", &c.S3AccessKey, nil},
+		{"s3-secret-key", "OCCICDMI_S3_SECRET_KEY", "S3 secret key", &c.S3SecretKey, nil},
+		{"ceph-conf", "OCCICDMI_CEPH_CONF", "ceph.conf path (default: $CEPH_CONF)", &c.CephConf, nil},
+		{"ceph-pool", "OCCICDMI_CEPH_POOL", "Ceph pool for RBD volumes and RADOS values", &c.CephPool, nil},
+		{"cdmi-root", "OCCICDMI_CDMI_ROOT", "path of the CDMI root container", &c.CDMIRoot, nil},
+		{"enterprise-number", "OCCICDMI_ENTERPRISE_NUMBER", "IANA enterprise number inside CDMI object IDs", nil, &c.EnterpriseNumber},
+	}
+}
+
+// Load builds the configuration from defaults, the config file (--config or
+// OCCICDMI_CONFIG), the environment and the flags in args, in rising order
+// of precedence.
+func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	cfg := Defaults()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", getenv("OCCICDMI_CONFIG"), "JSON configuration file (env OCCICDMI_CONFIG)")
+	// The flags write into a scratch copy; only the ones given are applied
+	// at the end, so that the environment and file are not overridden by
+	// flag defaults.
+	scratch := cfg
+	for _, f := range scratch.fields() {
+		usage := fmt.Sprintf("%s (env %s)", f.usage, f.env)
+		if f.str != nil {
+			fs.StringVar(f.str, f.flag, *f.str, usage)
+		} else {
+			fs.Var((*uint32Value)(f.num), f.flag, usage)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *configFile != "" {
+		raw, err := os.ReadFile(*configFile)
+		if err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", *configFile, err)
+		}
+	}
+	mine := cfg.fields()
+	theirs := scratch.fields()
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for i, f := range mine {
+		if v := getenv(f.env); v != "" {
+			if f.str != nil {
+				*f.str = v
+			} else {
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil {
+					return cfg, fmt.Errorf("%s=%q: not a number", f.env, v)
+				}
+				*f.num = uint32(n)
+			}
+		}
+		if given[f.flag] {
+			if f.str != nil {
+				*f.str = *theirs[i].str
+			} else {
+				*f.num = *theirs[i].num
+			}
+		}
+	}
+	if cfg.CephConf == "" {
+		cfg.CephConf = getenv("CEPH_CONF")
+	}
+	return cfg, cfg.fill()
+}
+
+// fill derives the settings that default from others and checks the result.
+func (c *Config) fill() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("the data folder must not be empty")
+	}
+	if c.Database == "" {
+		c.Database = filepath.Join(c.DataDir, "occicdmi.db")
+	}
+	if c.ImageDir == "" {
+		c.ImageDir = filepath.Join(c.DataDir, "images")
+	}
+	c.CDMIRoot = "/" + strings.Trim(c.CDMIRoot, "/")
+	if c.CDMIRoot == "/" {
+		return fmt.Errorf("the CDMI root must not be /: OCCI lives there")
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	switch c.LogFormat {
+	case "text", "json", "auto":
+	default:
+		return fmt.Errorf("log format %q: want text, json or auto", c.LogFormat)
+	}
+	return nil
+}
+
+type uint32Value uint32
+
+func (v *uint32Value) String() string {
+	if v == nil {
+		return "0"
+	}
+	return strconv.FormatUint(uint64(*v), 10)
+}
+
+func (v *uint32Value) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return fmt.Errorf("not a number: %q", s)
+	}
+	*v = uint32Value(n)
+	return nil
+}

@@ -1,0 +1,398 @@
+// Package sim is the simulated compute backend: an honest state machine that
+// runs no virtual machine. Actions take effect on the recorded state, persist
+// in the database (so every server process sharing it sees the same
+// machines), and are refused when the state does not allow them. It is the
+// embedded default and says so in its name.
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+
+	cb "github.com/occicdmi/occicdmi/computebackends"
+)
+
+// Name is how the backend is chosen (--compute sim) and shown.
+const Name = "sim"
+
+func init() {
+	cb.Register(Name, func(_ context.Context, o cb.Options) (cb.Backend, error) {
+		if o.DB == nil {
+			return nil, fmt.Errorf("sim: needs the server's database: %w", cb.ErrInvalid)
+		}
+		return New(o.DB), nil
+	})
+}
+
+type machineRow struct {
+	ID       string `gorm:"primaryKey"`
+	State    string
+	Message  string
+	Spec     string
+	Disks    string
+	NICs     string `gorm:"column:nics"`
+	Revision int64
+}
+
+func (machineRow) TableName() string { return "sim_machines" }
+
+type networkRow struct {
+	ID    string `gorm:"primaryKey"`
+	State string
+	Spec  string
+}
+
+func (networkRow) TableName() string { return "sim_networks" }
+
+// Backend is the simulated compute backend.
+type Backend struct {
+	db *gorm.DB
+}
+
+// New returns a simulated backend keeping its state in db (tables created by
+// migration 0001_sim_compute).
+func New(db *gorm.DB) *Backend { return &Backend{db: db} }
+
+// Name implements computebackends.Backend.
+func (b *Backend) Name() string { return "sim (simulated: no virtual machines run)" }
+
+// Simulated implements computebackends.Backend.
+func (b *Backend) Simulated() bool { return true }
+
+// Close implements computebackends.Backend.
+func (b *Backend) Close() error { return nil }
+
+func dbErr(op, id string, err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("sim: %s %q: %w", op, id, cb.ErrNotFound)
+	}
+	return fmt.Errorf("sim: %s %q: %w: %v", op, id, cb.ErrUnavailable, err)
+}
+
+// CreateMachine records a new, inactive machine.
+func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
+	if m.ID == "" {
+		return fmt.Errorf("sim: create: empty id: %w", cb.ErrInvalid)
+	}
+	if m.Cores < 0 || m.Memory < 0 {
+		return fmt.Errorf("sim: create %q: negative cores or memory: %w", m.ID, cb.ErrInvalid)
+	}
+	spec, _ := json.Marshal(m)
+	row := machineRow{ID: m.ID, State: string(cb.StateInactive), Spec: string(spec), Disks: "[]", NICs: "[]"}
+	var n int64
+	if err := b.db.WithContext(ctx).Model(&machineRow{}).Where("id = ?", m.ID).Count(&n).Error; err != nil {
+		return dbErr("create", m.ID, err)
+	}
+	if n > 0 {
+		return fmt.Errorf("sim: create %q: %w", m.ID, cb.ErrExists)
+	}
+	if err := b.db.WithContext(ctx).Create(&row).Error; err != nil {
+		return dbErr("create", m.ID, err)
+	}
+	return nil
+}
+
+// transition applies an action if the machine's state allows it.
+func (b *Backend) transition(ctx context.Context, id, action string, from []cb.State, to cb.State, message string) error {
+	return b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row machineRow
+		if err := tx.First(&row, "id = ?", id).Error; err != nil {
+			return dbErr(action, id, err)
+		}
+		allowed := false
+		for _, s := range from {
+			if cb.State(row.State) == s {
+				allowed = true
+			}
+		}
+		if !allowed {
+			return fmt.Errorf("sim: %s %q: machine is %s: %w", action, id, row.State, cb.ErrConflict)
+		}
+		res := tx.Model(&machineRow{}).Where("id = ? AND revision = ?", id, row.Revision).
+			Updates(map[string]any{"state": string(to), "message": message, "revision": row.Revision + 1})
+		if res.Error != nil {
+			return dbErr(action, id, res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("sim: %s %q: changed concurrently, retry: %w", action, id, cb.ErrConflict)
+		}
+		return nil
+	})
+}
+
+var (
+	fromStart   = []cb.State{cb.StateInactive, cb.StateSuspended, cb.StateError}
+	fromStop    = []cb.State{cb.StateActive, cb.StateSuspended, cb.StateError}
+	fromRestart = []cb.State{cb.StateActive}
+	fromSuspend = []cb.State{cb.StateActive}
+	fromSave    = []cb.State{cb.StateActive, cb.StateInactive}
+)
+
+// Start implements computebackends.Backend.
+func (b *Backend) Start(ctx context.Context, id string) error {
+	return b.transition(ctx, id, "start", fromStart, cb.StateActive, "running (simulated)")
+}
+
+// Stop implements computebackends.Backend.
+func (b *Backend) Stop(ctx context.Context, id string, method cb.StopMethod) error {
+	switch method {
+	case "", cb.StopGraceful, cb.StopACPIOff, cb.StopPowerOff:
+	default:
+		return fmt.Errorf("sim: stop %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	}
+	return b.transition(ctx, id, "stop", fromStop, cb.StateInactive, "stopped (simulated)")
+}
+
+// Restart implements computebackends.Backend.
+func (b *Backend) Restart(ctx context.Context, id string, method cb.RestartMethod) error {
+	switch method {
+	case "", cb.RestartGraceful, cb.RestartWarm, cb.RestartCold:
+	default:
+		return fmt.Errorf("sim: restart %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	}
+	return b.transition(ctx, id, "restart", fromRestart, cb.StateActive, "restarted (simulated)")
+}
+
+// Suspend implements computebackends.Backend.
+func (b *Backend) Suspend(ctx context.Context, id string, method cb.SuspendMethod) error {
+	switch method {
+	case "", cb.SuspendSuspend, cb.SuspendHibernate:
+	default:
+		return fmt.Errorf("sim: suspend %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	}
+	return b.transition(ctx, id, "suspend", fromSuspend, cb.StateSuspended, "suspended (simulated)")
+}
+
+// Save records a new image named after the machine. No bytes are copied: the
+// simulated backend has no disks, and the image's Source says so.
+func (b *Backend) Save(ctx context.Context, id string, method cb.SaveMethod, name string) (cb.Image, error) {
+	switch method {
+	case "", cb.SaveHot, cb.SaveDeferred:
+	default:
+		return cb.Image{}, fmt.Errorf("sim: save %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	}
+	var row machineRow
+	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+		return cb.Image{}, dbErr("save", id, err)
+	}
+	ok := false
+	for _, s := range fromSave {
+		ok = ok || cb.State(row.State) == s
+	}
+	if !ok {
+		return cb.Image{}, fmt.Errorf("sim: save %q: machine is %s: %w", id, row.State, cb.ErrConflict)
+	}
+	term := sanitizeTerm(name)
+	if term == "" {
+		term = "saved-" + randomHex(6)
+	}
+	title := name
+	if title == "" {
+		title = "Image saved from " + id
+	}
+	return cb.Image{Term: term, Title: title, Source: "sim://saved/" + id + "/" + term}, nil
+}
+
+// DeleteMachine implements computebackends.Backend.
+func (b *Backend) DeleteMachine(ctx context.Context, id string) error {
+	res := b.db.WithContext(ctx).Delete(&machineRow{}, "id = ?", id)
+	if res.Error != nil {
+		return dbErr("delete", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("sim: delete %q: %w", id, cb.ErrNotFound)
+	}
+	return nil
+}
+
+// MachineStatus implements computebackends.Backend.
+func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, error) {
+	var row machineRow
+	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+		return cb.Status{}, dbErr("status", id, err)
+	}
+	return cb.Status{State: cb.State(row.State), Message: row.Message}, nil
+}
+
+// updateList edits one of the JSON lists of a machine (disks or nics).
+func (b *Backend) updateList(ctx context.Context, machineID, column string, edit func(items []map[string]any) ([]map[string]any, error)) error {
+	return b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row machineRow
+		if err := tx.First(&row, "id = ?", machineID).Error; err != nil {
+			return dbErr("update "+column, machineID, err)
+		}
+		raw := row.Disks
+		if column == "nics" {
+			raw = row.NICs
+		}
+		var items []map[string]any
+		if raw != "" {
+			if err := json.Unmarshal([]byte(raw), &items); err != nil {
+				return fmt.Errorf("sim: corrupt %s of %q: %w: %v", column, machineID, cb.ErrUnavailable, err)
+			}
+		}
+		items, err := edit(items)
+		if err != nil {
+			return err
+		}
+		out, _ := json.Marshal(items)
+		return tx.Model(&machineRow{}).Where("id = ?", machineID).
+			Updates(map[string]any{column: string(out), "revision": row.Revision + 1}).Error
+	})
+}
+
+func toMap(v any) map[string]any {
+	raw, _ := json.Marshal(v)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return m
+}
+
+func attach(kind, id string, item map[string]any) func([]map[string]any) ([]map[string]any, error) {
+	return func(items []map[string]any) ([]map[string]any, error) {
+		for _, it := range items {
+			if it["ID"] == id {
+				return nil, fmt.Errorf("sim: %s %q already attached: %w", kind, id, cb.ErrExists)
+			}
+		}
+		return append(items, item), nil
+	}
+}
+
+func detach(kind, id string) func([]map[string]any) ([]map[string]any, error) {
+	return func(items []map[string]any) ([]map[string]any, error) {
+		for i, it := range items {
+			if it["ID"] == id {
+				return append(items[:i], items[i+1:]...), nil
+			}
+		}
+		return nil, fmt.Errorf("sim: %s %q is not attached: %w", kind, id, cb.ErrNotFound)
+	}
+}
+
+// AttachDisk records the disk; a simulated machine accepts it in any state.
+func (b *Backend) AttachDisk(ctx context.Context, machineID string, d cb.Disk) error {
+	if d.ID == "" {
+		return fmt.Errorf("sim: attach disk to %q: empty disk id: %w", machineID, cb.ErrInvalid)
+	}
+	return b.updateList(ctx, machineID, "disks", attach("disk", d.ID, toMap(d)))
+}
+
+// DetachDisk implements computebackends.Backend.
+func (b *Backend) DetachDisk(ctx context.Context, machineID, diskID string) error {
+	return b.updateList(ctx, machineID, "disks", detach("disk", diskID))
+}
+
+// AttachInterface records the interface, choosing a locally administered MAC
+// when none is given.
+func (b *Backend) AttachInterface(ctx context.Context, machineID string, nic cb.Interface) (cb.Interface, error) {
+	if nic.ID == "" {
+		return cb.Interface{}, fmt.Errorf("sim: attach interface to %q: empty id: %w", machineID, cb.ErrInvalid)
+	}
+	if nic.MAC == "" {
+		nic.MAC = RandomMAC()
+	}
+	err := b.updateList(ctx, machineID, "nics", attach("interface", nic.ID, toMap(nic)))
+	return nic, err
+}
+
+// DetachInterface implements computebackends.Backend.
+func (b *Backend) DetachInterface(ctx context.Context, machineID, nicID string) error {
+	return b.updateList(ctx, machineID, "nics", detach("interface", nicID))
+}
+
+// CreateNetwork records an inactive network.
+func (b *Backend) CreateNetwork(ctx context.Context, n cb.Network) error {
+	if n.ID == "" {
+		return fmt.Errorf("sim: create network: empty id: %w", cb.ErrInvalid)
+	}
+	spec, _ := json.Marshal(n)
+	var count int64
+	if err := b.db.WithContext(ctx).Model(&networkRow{}).Where("id = ?", n.ID).Count(&count).Error; err != nil {
+		return dbErr("create network", n.ID, err)
+	}
+	if count > 0 {
+		return fmt.Errorf("sim: create network %q: %w", n.ID, cb.ErrExists)
+	}
+	if err := b.db.WithContext(ctx).Create(&networkRow{ID: n.ID, State: string(cb.StateInactive), Spec: string(spec)}).Error; err != nil {
+		return dbErr("create network", n.ID, err)
+	}
+	return nil
+}
+
+func (b *Backend) setNetwork(ctx context.Context, id string, to cb.State) error {
+	res := b.db.WithContext(ctx).Model(&networkRow{}).Where("id = ?", id).Update("state", string(to))
+	if res.Error != nil {
+		return dbErr("network", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("sim: network %q: %w", id, cb.ErrNotFound)
+	}
+	return nil
+}
+
+// StartNetwork implements computebackends.Backend (OCCI network "up").
+func (b *Backend) StartNetwork(ctx context.Context, id string) error {
+	return b.setNetwork(ctx, id, cb.StateActive)
+}
+
+// StopNetwork implements computebackends.Backend (OCCI network "down").
+func (b *Backend) StopNetwork(ctx context.Context, id string) error {
+	return b.setNetwork(ctx, id, cb.StateInactive)
+}
+
+// DeleteNetwork implements computebackends.Backend.
+func (b *Backend) DeleteNetwork(ctx context.Context, id string) error {
+	res := b.db.WithContext(ctx).Delete(&networkRow{}, "id = ?", id)
+	if res.Error != nil {
+		return dbErr("delete network", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("sim: delete network %q: %w", id, cb.ErrNotFound)
+	}
+	return nil
+}
+
+// NetworkStatus implements computebackends.Backend.
+func (b *Backend) NetworkStatus(ctx context.Context, id string) (cb.Status, error) {
+	var row networkRow
+	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+		return cb.Status{}, dbErr("network status", id, err)
+	}
+	return cb.Status{State: cb.State(row.State), Message: "simulated network"}, nil
+}
+
+// RandomMAC returns a random locally administered unicast MAC address.
+func RandomMAC() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	b[0] = (b[0] | 0x02) & 0xfe
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// sanitizeTerm turns a client-given name into a valid OCCI term
+// (GFD.221: LOALPHA *( LOALPHA / DIGIT / "-" / "_" )).
+func sanitizeTerm(name string) string {
+	var sb strings.Builder
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9' && sb.Len() > 0, (r == '-' || r == '_') && sb.Len() > 0:
+			sb.WriteRune(r)
+		case r == ' ' && sb.Len() > 0:
+			sb.WriteRune('-')
+		}
+	}
+	return sb.String()
+}

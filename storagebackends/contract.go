@@ -1,0 +1,157 @@
+// Package storagebackends defines the storage contract: object values (the
+// bytes of CDMI data objects) and block volumes (the disks OCCI attaches to
+// virtual machines). Metadata never lives here; it is in the database.
+//
+// Sub-packages implement the contract: fs (the embedded default), s3 and,
+// behind the `ceph` build tag, rbd/rados. They register by name and are
+// chosen by configuration.
+package storagebackends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+)
+
+// Portable failure kinds. Backends wrap their own errors around one of these
+// so the protocols can answer 404/409/400/503 without knowing the backend.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
+	ErrInvalid     = errors.New("invalid request")
+	ErrUnavailable = errors.New("storage backend unavailable")
+	ErrUnsupported = errors.New("not supported by this backend")
+)
+
+// Objects stores values under opaque keys. Keys are chosen by the caller
+// (CDMI uses one fresh key per written value, so a failed write never
+// touches the value readers see).
+type Objects interface {
+	// Put streams r into key. size is the length when known, -1 otherwise.
+	// The new value becomes visible only when Put returns nil; on error the
+	// previous value (or absence) stays.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Open reads length bytes from offset off (length < 0: to the end).
+	// Reading past the end returns what exists; an offset past the end
+	// returns ErrInvalid.
+	Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
+	// WriteAt writes length bytes of r at offset off, extending the value
+	// as needed (a hole reads as zeros). The key must exist.
+	WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error
+	// Size reports the length of the value.
+	Size(ctx context.Context, key string) (int64, error)
+	// Delete removes the value; deleting a missing key returns ErrNotFound.
+	Delete(ctx context.Context, key string) error
+	// Copy duplicates src to dst inside the backend (server-side where possible).
+	Copy(ctx context.Context, dst, src string) error
+	// List calls fn for every key starting with prefix, in no particular order.
+	List(ctx context.Context, prefix string, fn func(key string, size int64) error) error
+}
+
+// VolumeAccess tells a hypervisor how to reach a volume.
+type VolumeAccess struct {
+	Type       string   // "file" or "rbd"
+	Path       string   // file: absolute path
+	Format     string   // "raw"
+	Pool       string   // rbd
+	Image      string   // rbd
+	Monitors   []string // rbd: host:port
+	User       string   // rbd: cephx user, empty when cephx is off
+	ConfigFile string   // rbd: ceph.conf
+}
+
+// Volumes stores fixed-size block devices.
+type Volumes interface {
+	CreateVolume(ctx context.Context, name string, size int64) error
+	ResizeVolume(ctx context.Context, name string, size int64) error
+	VolumeSize(ctx context.Context, name string) (int64, error)
+	Snapshot(ctx context.Context, name, snapshot string) error
+	// Clone makes dst from a snapshot of src.
+	Clone(ctx context.Context, src, snapshot, dst string) error
+	// CreateFromImage makes a volume holding the bytes of an image.
+	CreateFromImage(ctx context.Context, name string, image io.Reader, size int64) error
+	DeleteVolume(ctx context.Context, name string) error
+	ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error)
+	WriteAt(ctx context.Context, name string, p []byte, off int64) (int, error)
+	Access(ctx context.Context, name string) (VolumeAccess, error)
+}
+
+// Options carries a backend's settings; each backend reads the fields that
+// concern it.
+type Options struct {
+	DataDir string // fs: root folder
+
+	S3Endpoint  string // s3: endpoint URL, e.g. http://127.0.0.1:7480
+	S3Region    string
+	S3Bucket    string
+	S3AccessKey string // empty: the SDK's standard credential chain
+	S3SecretKey string
+
+	CephConf string // rbd/rados: path of ceph.conf
+	CephPool string // rbd/rados: pool name
+
+	Logger *slog.Logger
+}
+
+// ObjectsOpener and VolumesOpener open a backend.
+type (
+	ObjectsOpener func(ctx context.Context, o Options) (Objects, error)
+	VolumesOpener func(ctx context.Context, o Options) (Volumes, error)
+)
+
+var (
+	mu             sync.Mutex
+	objectBackends = map[string]ObjectsOpener{}
+	volumeBackends = map[string]VolumesOpener{}
+)
+
+// RegisterObjects makes an object backend available under name.
+func RegisterObjects(name string, open ObjectsOpener) {
+	mu.Lock()
+	defer mu.Unlock()
+	objectBackends[name] = open
+}
+
+// RegisterVolumes makes a volume backend available under name.
+func RegisterVolumes(name string, open VolumesOpener) {
+	mu.Lock()
+	defer mu.Unlock()
+	volumeBackends[name] = open
+}
+
+// OpenObjects opens the object backend registered under name.
+func OpenObjects(ctx context.Context, name string, o Options) (Objects, error) {
+	mu.Lock()
+	open, ok := objectBackends[name]
+	mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("object backend %q: %w (have %v)", name, ErrNotFound, keys(objectBackends))
+	}
+	return open(ctx, o)
+}
+
+// OpenVolumes opens the volume backend registered under name.
+func OpenVolumes(ctx context.Context, name string, o Options) (Volumes, error) {
+	mu.Lock()
+	open, ok := volumeBackends[name]
+	mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("volume backend %q: %w (have %v)", name, ErrNotFound, keys(volumeBackends))
+	}
+	return open(ctx, o)
+}
+
+func keys[V any](m map[string]V) []string {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

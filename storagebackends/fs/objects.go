@@ -1,0 +1,225 @@
+// Package fs is the embedded storage backend: values as files and volumes as
+// sparse files under the data folder.
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/occicdmi/occicdmi/storagebackends"
+)
+
+func init() {
+	storagebackends.RegisterObjects("fs", func(_ context.Context, o storagebackends.Options) (storagebackends.Objects, error) {
+		return NewObjects(filepath.Join(o.DataDir, "objects"))
+	})
+}
+
+// Objects keeps each value in one file named after its key.
+type Objects struct {
+	root string // holds the values
+	tmp  string // holds values being written; same file system, so rename is atomic
+}
+
+// NewObjects opens (creating if needed) an object store rooted at dir.
+func NewObjects(dir string) (*Objects, error) {
+	o := &Objects{root: filepath.Join(dir, "v"), tmp: filepath.Join(dir, "tmp")}
+	for _, d := range []string{o.root, o.tmp} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("fs: create %s: %w: %v", d, storagebackends.ErrUnavailable, err)
+		}
+	}
+	return o, nil
+}
+
+// path maps a key to a file name. Keys are escaped so that no key can name a
+// file outside the root ("..", "/" and the like are just characters).
+func (o *Objects) path(key string) (string, error) {
+	if key == "" {
+		return "", fmt.Errorf("fs: empty key: %w", storagebackends.ErrInvalid)
+	}
+	return filepath.Join(o.root, url.PathEscape(key)), nil
+}
+
+func mapErr(op, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("fs: %s %q: %w", op, key, storagebackends.ErrNotFound)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("fs: %s %q: %w", op, key, err)
+	default:
+		return fmt.Errorf("fs: %s %q: %w: %v", op, key, storagebackends.ErrUnavailable, err)
+	}
+}
+
+// ctxReader stops a copy when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Put writes to a temporary file, syncs it and renames it into place, so a
+// crash leaves either the old value or the new one, never a torn file.
+func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	p, err := o.path(key)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(o.tmp, "put-*")
+	if err != nil {
+		return mapErr("put", key, err)
+	}
+	defer os.Remove(f.Name()) // no-op after a successful rename
+	n, err := io.Copy(f, ctxReader{ctx, r})
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("got %d bytes, expected %d: %w", n, size, storagebackends.ErrInvalid)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if errors.Is(err, storagebackends.ErrInvalid) {
+			return fmt.Errorf("fs: put %q: %w", key, err)
+		}
+		return mapErr("put", key, err)
+	}
+	return mapErr("put", key, os.Rename(f.Name(), p))
+}
+
+type limitedFile struct {
+	io.Reader
+	f *os.File
+}
+
+func (l limitedFile) Close() error { return l.f.Close() }
+
+// Open reads a range of the value.
+func (o *Objects) Open(_ context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	p, err := o.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, mapErr("open", key, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, mapErr("open", key, err)
+	}
+	if off < 0 || off > st.Size() {
+		f.Close()
+		return nil, fmt.Errorf("fs: open %q: offset %d outside 0..%d: %w", key, off, st.Size(), storagebackends.ErrInvalid)
+	}
+	if length < 0 || off+length > st.Size() {
+		length = st.Size() - off
+	}
+	return limitedFile{Reader: io.NewSectionReader(f, off, length), f: f}, nil
+}
+
+// WriteAt writes a range in place.
+func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
+	p, err := o.path(key)
+	if err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("fs: write %q: negative offset: %w", key, storagebackends.ErrInvalid)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return mapErr("write", key, err)
+	}
+	src := io.Reader(ctxReader{ctx, r})
+	if length >= 0 {
+		src = io.LimitReader(src, length)
+	}
+	n, err := io.Copy(io.NewOffsetWriter(f, off), src)
+	if err == nil && length >= 0 && n != length {
+		err = fmt.Errorf("got %d bytes, expected %d", n, length)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return mapErr("write", key, err)
+}
+
+// Size reports the value's length.
+func (o *Objects) Size(_ context.Context, key string) (int64, error) {
+	p, err := o.path(key)
+	if err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0, mapErr("stat", key, err)
+	}
+	return st.Size(), nil
+}
+
+// Delete removes the value.
+func (o *Objects) Delete(_ context.Context, key string) error {
+	p, err := o.path(key)
+	if err != nil {
+		return err
+	}
+	return mapErr("delete", key, os.Remove(p))
+}
+
+// Copy duplicates a value through a temporary file, atomically like Put.
+func (o *Objects) Copy(ctx context.Context, dst, src string) error {
+	rc, err := o.Open(ctx, src, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return o.Put(ctx, dst, rc, -1)
+}
+
+// List walks the values whose keys start with prefix.
+func (o *Objects) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	entries, err := os.ReadDir(o.root)
+	if err != nil {
+		return mapErr("list", prefix, err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		key, err := url.PathUnescape(e.Name())
+		if err != nil || !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed while listing
+		}
+		if err := fn(key, info.Size()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
