@@ -12,14 +12,16 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
 // Config is what the OCCI server needs from its surroundings.
 type Config struct {
 	DB        *gorm.DB
 	Compute   computebackends.Backend
-	BaseURL   string // public base URL for absolute locations; "" derives it from each request
-	Catalogue string // path of the template catalogue file; "" uses the built-in default
+	Volumes   storagebackends.Volumes // block volumes behind OCCI storage; nil when none is configured
+	BaseURL   string                  // public base URL for absolute locations; "" derives it from each request
+	Catalogue string                  // path of the template catalogue file; "" uses the built-in default
 	Logger    *slog.Logger
 }
 
