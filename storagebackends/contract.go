@@ -64,19 +64,42 @@ type VolumeAccess struct {
 	ConfigFile string   // rbd: ceph.conf
 }
 
-// Volumes stores fixed-size block devices.
+// Volumes stores fixed-size block devices. Names are opaque (a backend
+// escapes them as it needs); a snapshot name is scoped to its volume.
+//
+// Errors: a missing volume or snapshot is ErrNotFound, a name already taken
+// ErrExists, a size <= 0 or an I/O outside the volume ErrInvalid, a backend
+// that cannot be reached ErrUnavailable. Writes to different ranges may run
+// concurrently; overlapping concurrent writes leave either one's bytes, as
+// on a disk. A write spanning several backend blocks is not atomic (a disk's
+// is not either), but nothing outside the written range ever changes.
 type Volumes interface {
+	// CreateVolume makes a volume of size bytes that reads as zeros.
 	CreateVolume(ctx context.Context, name string, size int64) error
+	// ResizeVolume grows (new bytes read as zeros) or shrinks the volume.
 	ResizeVolume(ctx context.Context, name string, size int64) error
 	VolumeSize(ctx context.Context, name string) (int64, error)
+	// Snapshot freezes the volume's current bytes under snapshot; later
+	// writes to the volume do not change it.
 	Snapshot(ctx context.Context, name, snapshot string) error
-	// Clone makes dst from a snapshot of src.
+	// Clone makes dst from a snapshot of src; dst then lives on its own
+	// (writes to either never show in the other).
 	Clone(ctx context.Context, src, snapshot, dst string) error
-	// CreateFromImage makes a volume holding the bytes of an image.
+	// CreateFromImage makes a volume of size bytes holding the bytes of an
+	// image (at most size bytes; the rest reads as zeros). It appears only
+	// when complete: a failed read of image leaves no volume behind.
 	CreateFromImage(ctx context.Context, name string, image io.Reader, size int64) error
+	// DeleteVolume removes the volume and its snapshots.
 	DeleteVolume(ctx context.Context, name string) error
+	// ReadAt follows io.ReaderAt: a read reaching past the end returns the
+	// bytes that exist and io.EOF.
 	ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error)
+	// WriteAt writes all of p at off; a write reaching past the end is
+	// ErrInvalid and writes nothing (a volume's size changes only by
+	// ResizeVolume).
 	WriteAt(ctx context.Context, name string, p []byte, off int64) (int, error)
+	// Access tells a hypervisor how to attach the volume; ErrUnsupported
+	// when the backend's volumes cannot be attached.
 	Access(ctx context.Context, name string) (VolumeAccess, error)
 }
 

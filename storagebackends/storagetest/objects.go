@@ -1,0 +1,400 @@
+// Package storagetest is the conformance suite every storage backend passes
+// unchanged (the pattern of go-cloud's blob/drivertest): a backend's test
+// opens it against a real server and calls RunObjects and/or RunVolumes.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/occicdmi/occicdmi/storagebackends"
+)
+
+// LargeEnv names the variable that turns on the 1 GiB round trip. It is
+// off by default so `go test ./...` stays fast; CI sets it.
+const LargeEnv = "OCCICDMI_TEST_LARGE"
+
+// Large reports whether the slow, large-value cases should run.
+func Large() bool { return os.Getenv(LargeEnv) != "" }
+
+// NeedService skips a test whose service is not configured, or fails it
+// under CI=true, where a missing service is a broken environment.
+func NeedService(t testing.TB, what string, ok bool) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not configured, and CI=true needs it (run scripts/testenv.sh up and eval its env)", what)
+	}
+	t.Skipf("%s is not configured; run scripts/testenv.sh up and eval \"$(scripts/testenv.sh env)\"", what)
+}
+
+// Prefix returns a fresh key/name prefix, so runs sharing a bucket or pool
+// never see each other's data.
+func Prefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "st-" + hex.EncodeToString(b[:]) + "-"
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Gen is a deterministic pseudo-random stream of n bytes, so a large value
+// can be written and checked without holding it anywhere.
+func Gen(seed uint64, n int64) io.Reader {
+	var s [32]byte
+	s[0], s[1] = byte(seed), byte(seed>>8)
+	return io.LimitReader(chacha{mrand.NewChaCha8(s)}, n)
+}
+
+type chacha struct{ c *mrand.ChaCha8 }
+
+func (c chacha) Read(p []byte) (int, error) { return c.c.Read(p) }
+
+func genBytes(seed uint64, n int64) []byte {
+	b, _ := io.ReadAll(Gen(seed, n))
+	return b
+}
+
+func hashOf(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+// failingReader yields n bytes of data, then an error: a client that hangs
+// up mid-upload.
+type failingReader struct{}
+
+var errClientGone = errors.New("storagetest: client went away")
+
+func failAfter(n int64) io.Reader {
+	return io.MultiReader(Gen(99, n), failingReader{})
+}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errClientGone }
+
+func readAll(t *testing.T, o storagebackends.Objects, key string, off, length int64) []byte {
+	t.Helper()
+	rc, err := o.Open(ctxT(t), key, off, length)
+	require.NoError(t, err, "open %q %d+%d", key, off, length)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	return b
+}
+
+func put(t *testing.T, o storagebackends.Objects, key string, b []byte) {
+	t.Helper()
+	require.NoError(t, o.Put(ctxT(t), key, bytes.NewReader(b), int64(len(b))), "put %q", key)
+}
+
+// RunObjects runs the object-value conformance suite against the backend
+// that open returns (called once per subtest).
+func RunObjects(t *testing.T, open func(t *testing.T) storagebackends.Objects) {
+	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
+	t.Run("Large", func(t *testing.T) {
+		if !Large() {
+			t.Skipf("the 1 GiB round trip runs with %s=1", LargeEnv)
+		}
+		testLarge(t, open(t), 1<<30)
+	})
+	t.Run("Ranges", func(t *testing.T) { testRanges(t, open(t)) })
+	t.Run("WriteAt", func(t *testing.T) { testWriteAt(t, open(t)) })
+	t.Run("Overwrite", func(t *testing.T) { testOverwrite(t, open(t)) })
+	t.Run("FailedPutKeepsValue", func(t *testing.T) { testFailedPut(t, open(t)) })
+	t.Run("Delete", func(t *testing.T) { testDelete(t, open(t)) })
+	t.Run("Copy", func(t *testing.T) { testCopy(t, open(t)) })
+	t.Run("List", func(t *testing.T) { testList(t, open(t)) })
+	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open(t)) })
+	t.Run("BadKey", func(t *testing.T) {
+		o := open(t)
+		err := o.Put(ctxT(t), "", bytes.NewReader(nil), 0)
+		assert.ErrorIs(t, err, storagebackends.ErrInvalid)
+	})
+}
+
+func cleanupKeys(t *testing.T, o storagebackends.Objects, prefix string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var keys []string
+		_ = o.List(ctx, prefix, func(k string, _ int64) error { keys = append(keys, k); return nil })
+		for _, k := range keys {
+			_ = o.Delete(ctx, k)
+		}
+	})
+}
+
+func testRoundTrip(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	// 9 MiB + 1 crosses the multipart thresholds of object stores (5 and
+	// 8 MiB parts) with a short last part.
+	for _, n := range []int64{0, 1, 1000, 9<<20 + 1} {
+		for _, known := range []bool{true, false} {
+			key := fmt.Sprintf("%sv%d-%v", p, n, known)
+			size := int64(-1)
+			if known {
+				size = n
+			}
+			want, _, _ := hashOf(Gen(uint64(n), n))
+			require.NoError(t, o.Put(ctxT(t), key, Gen(uint64(n), n), size), "put %d bytes (size known: %v)", n, known)
+			got, err := o.Size(ctxT(t), key)
+			require.NoError(t, err)
+			assert.Equal(t, n, got, "size of %d-byte value", n)
+			rc, err := o.Open(ctxT(t), key, 0, -1)
+			require.NoError(t, err)
+			h, m, err := hashOf(rc)
+			rc.Close()
+			require.NoError(t, err)
+			assert.Equal(t, n, m, "bytes read back")
+			assert.Equal(t, want, h, "hash of %d-byte value", n)
+		}
+	}
+	// A size that does not match the stream is refused and stores nothing.
+	key := p + "mismatch"
+	err := o.Put(ctxT(t), key, bytes.NewReader([]byte("short")), 10)
+	assert.ErrorIs(t, err, storagebackends.ErrInvalid)
+	_, err = o.Size(ctxT(t), key)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound, "a refused put leaves no value")
+}
+
+func testLarge(t *testing.T, o storagebackends.Objects, n int64) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	key := p + "large"
+	want, _, _ := hashOf(Gen(7, n))
+	start := time.Now()
+	require.NoError(t, o.Put(ctxT(t), key, Gen(7, n), -1))
+	t.Logf("put %d MiB in %v", n>>20, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	rc, err := o.Open(ctxT(t), key, 0, -1)
+	require.NoError(t, err)
+	h, m, err := hashOf(rc)
+	rc.Close()
+	require.NoError(t, err)
+	t.Logf("got %d MiB in %v", m>>20, time.Since(start).Round(time.Millisecond))
+	assert.Equal(t, n, m)
+	assert.Equal(t, want, h)
+	// A range straddling the middle reads the generator's bytes there.
+	mid := n/2 - 5
+	rc, err = o.Open(ctxT(t), key, mid, 10)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	exp := make([]byte, 10)
+	g := Gen(7, n)
+	_, _ = io.CopyN(io.Discard, g, mid)
+	_, _ = io.ReadFull(g, exp)
+	assert.Equal(t, exp, got)
+}
+
+func testRanges(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	key := p + "r"
+	const n = 1000
+	v := genBytes(1, n)
+	put(t, o, key, v)
+	cases := []struct {
+		off, length int64
+		want        []byte
+	}{
+		{0, -1, v},
+		{0, 0, []byte{}},
+		{0, 1, v[:1]},
+		{n - 1, 1, v[n-1:]},
+		{n - 1, -1, v[n-1:]},
+		{n - 1, 50, v[n-1:]}, // past the end: what exists
+		{500, 10000, v[500:]},
+		{123, 456, v[123 : 123+456]},
+		{n, -1, []byte{}}, // at the end: empty, not an error
+		{n, 10, []byte{}},
+	}
+	for _, c := range cases {
+		got := readAll(t, o, key, c.off, c.length)
+		assert.Equal(t, c.want, got, "range %d+%d", c.off, c.length)
+	}
+	_, err := o.Open(ctxT(t), key, n+1, 1)
+	assert.ErrorIs(t, err, storagebackends.ErrInvalid, "offset past the end")
+	_, err = o.Open(ctxT(t), p+"missing", 0, -1)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound)
+	empty := p + "empty"
+	put(t, o, empty, nil)
+	assert.Empty(t, readAll(t, o, empty, 0, -1))
+	assert.Empty(t, readAll(t, o, empty, 0, 5))
+}
+
+func testWriteAt(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	ctx := ctxT(t)
+	write := func(key string, off int64, b []byte) {
+		t.Helper()
+		require.NoError(t, o.WriteAt(ctx, key, off, bytes.NewReader(b), int64(len(b))), "write %q at %d", key, off)
+	}
+	// Small value: inside, at the end (extends), past the end (hole).
+	key := p + "small"
+	put(t, o, key, []byte("0123456789"))
+	write(key, 2, []byte("ab"))
+	assert.Equal(t, []byte("01ab456789"), readAll(t, o, key, 0, -1))
+	write(key, 8, []byte("XYZ"))
+	assert.Equal(t, []byte("01ab4567XYZ"), readAll(t, o, key, 0, -1))
+	write(key, 14, []byte("!"))
+	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1))
+	write(key, 0, nil)
+	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1), "an empty write changes nothing")
+
+	// Larger value, writes near and across 5/8 MiB boundaries, where an
+	// object store composes parts.
+	const n = 12<<20 + 17
+	v := genBytes(2, n)
+	big := p + "big"
+	put(t, o, big, v)
+	for i, w := range []struct {
+		off int64
+		n   int
+	}{{5<<20 - 3, 10}, {0, 7}, {n - 4, 4}, {8<<20 - 1, 3 << 20}, {3 << 20, 6 << 20}, {n - 2, 9}} {
+		b := genBytes(uint64(100+i), int64(w.n))
+		write(big, w.off, b)
+		if end := int(w.off) + w.n; end > len(v) {
+			v = append(v, make([]byte, end-len(v))...)
+		}
+		copy(v[w.off:], b)
+		got := readAll(t, o, big, 0, -1)
+		require.Equal(t, len(v), len(got), "length after write %d", i)
+		require.True(t, bytes.Equal(v, got), "bytes after write %d at %d (+%d)", i, w.off, w.n)
+	}
+	err := o.WriteAt(ctx, p+"missing", 0, bytes.NewReader([]byte("x")), 1)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound, "WriteAt needs an existing key")
+	err = o.WriteAt(ctx, key, -1, bytes.NewReader([]byte("x")), 1)
+	assert.ErrorIs(t, err, storagebackends.ErrInvalid, "negative offset")
+}
+
+func testOverwrite(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	key := p + "o"
+	put(t, o, key, genBytes(3, 5000))
+	put(t, o, key, []byte("short"))
+	assert.Equal(t, []byte("short"), readAll(t, o, key, 0, -1))
+	n, err := o.Size(ctxT(t), key)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), n)
+}
+
+func testFailedPut(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	key := p + "f"
+	old := []byte("the previous value")
+	put(t, o, key, old)
+	// Failing early (inside one part) and late (after several parts of a
+	// multipart upload have gone out).
+	for _, n := range []int64{0, 100 << 10, 19 << 20} {
+		err := o.Put(ctxT(t), key, failAfter(n), -1)
+		require.Error(t, err, "a put whose reader fails after %d bytes", n)
+		assert.Equal(t, old, readAll(t, o, key, 0, -1), "value after a put failing at %d bytes", n)
+		err = o.Put(ctxT(t), key, failAfter(n), n+100)
+		require.Error(t, err)
+		assert.Equal(t, old, readAll(t, o, key, 0, -1), "value after a sized put failing at %d bytes", n)
+	}
+	fresh := p + "fresh"
+	require.Error(t, o.Put(ctxT(t), fresh, failAfter(1000), -1))
+	_, err := o.Size(ctxT(t), fresh)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound, "a failed put of a new key leaves nothing")
+	// A cancelled context is a failure too.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.Error(t, o.Put(ctx, key, Gen(5, 1<<20), -1))
+	assert.Equal(t, old, readAll(t, o, key, 0, -1))
+}
+
+func testDelete(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	key := p + "d"
+	put(t, o, key, []byte("x"))
+	require.NoError(t, o.Delete(ctxT(t), key))
+	_, err := o.Open(ctxT(t), key, 0, -1)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound)
+	_, err = o.Size(ctxT(t), key)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound)
+	assert.ErrorIs(t, o.Delete(ctxT(t), key), storagebackends.ErrNotFound, "deleting a deleted key")
+	assert.ErrorIs(t, o.Delete(ctxT(t), p+"never"), storagebackends.ErrNotFound, "deleting a key never written")
+}
+
+func testCopy(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	src, dst := p+"src", p+"dst"
+	v := genBytes(4, 6<<20+5)
+	put(t, o, src, v)
+	require.NoError(t, o.Copy(ctxT(t), dst, src))
+	put(t, o, src, []byte("changed"))
+	assert.True(t, bytes.Equal(v, readAll(t, o, dst, 0, -1)), "the copy keeps the bytes of the source at copy time")
+	put(t, o, p+"small", []byte("tiny"))
+	require.NoError(t, o.Copy(ctxT(t), dst, p+"small"), "copy over an existing key")
+	assert.Equal(t, []byte("tiny"), readAll(t, o, dst, 0, -1))
+	assert.ErrorIs(t, o.Copy(ctxT(t), p+"x", p+"missing"), storagebackends.ErrNotFound)
+}
+
+func testList(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	want := map[string]int64{p + "a/1": 1, p + "a/2": 22, p + "a/3/x y%": 0}
+	for k, n := range want {
+		put(t, o, k, genBytes(5, n))
+	}
+	put(t, o, p+"b", []byte("other"))
+	got := map[string]int64{}
+	require.NoError(t, o.List(ctxT(t), p+"a/", func(k string, n int64) error { got[k] = n; return nil }))
+	assert.Equal(t, want, got)
+	stop := errors.New("stop")
+	calls := 0
+	err := o.List(ctxT(t), p, func(string, int64) error { calls++; return stop })
+	assert.ErrorIs(t, err, stop, "List returns fn's error")
+	assert.Equal(t, 1, calls, "List stops at fn's error")
+}
+
+func testConcurrent(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = o.Put(ctxT(t), fmt.Sprintf("%sc%d", p, i), Gen(uint64(200+i), int64(64<<10+i)), -1)
+		}()
+	}
+	wg.Wait()
+	for i := range writers {
+		require.NoError(t, errs[i])
+		want := genBytes(uint64(200+i), int64(64<<10+i))
+		assert.True(t, bytes.Equal(want, readAll(t, o, fmt.Sprintf("%sc%d", p, i), 0, -1)), "value of writer %d", i)
+	}
+}
