@@ -285,11 +285,11 @@ func (r rendering) encode(m message) (http.Header, []byte) {
 				vals[f[0]] = append(vals[f[0]], f[1])
 			}
 			for _, k := range order {
-				h[k] = []string{strings.Join(vals[k], ", ")}
+				h.Set(k, strings.Join(vals[k], ", "))
 			}
 		} else {
 			for _, f := range fields {
-				h[f[0]] = append(h[f[0]], f[1])
+				h.Add(f[0], f[1])
 			}
 		}
 		return h, []byte("OK")
