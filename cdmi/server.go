@@ -5,10 +5,15 @@ package cdmi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 
-	"github.com/gorilla/mux"
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/storagebackends"
@@ -22,19 +27,159 @@ type Config struct {
 	Root             string // path of the root container, e.g. "/cdmi"
 	EnterpriseNumber uint32 // IANA private enterprise number inside object IDs
 	Logger           *slog.Logger
+
+	// MaxBodyValue bounds the decoded "value" of one CDMI JSON body
+	// (default DefaultMaxBodyValue); larger values get 413 and belong in a
+	// non-CDMI PUT, which streams without limit.
+	MaxBodyValue int64
+	// TempDir holds spooled CDMI body values (default os.TempDir()).
+	TempDir string
+	// ExportHook, when set, gives OCCI exports (CDMI 1.1.1 §13.6) their
+	// effect. Without it, containers refuse OCCI exports with 400.
+	ExportHook ExportHook
+}
+
+// DefaultMaxBodyValue is the default bound on a CDMI JSON body's value.
+const DefaultMaxBodyValue = 1 << 30
+
+// ExportHook is how the linkage layer turns a container's OCCI export into
+// an OCCI storage resource. Export runs inside the transaction that creates
+// or updates the container: an error aborts the change (and is shown to the
+// client as a 400 with its message).
+type ExportHook interface {
+	Export(ctx context.Context, tx *gorm.DB, containerID string, export OCCIExport) error
 }
 
 // Server serves CDMI.
 type Server struct {
-	cfg Config
+	cfg  Config
+	db   *gorm.DB
+	objs storagebackends.Objects
+	log  *slog.Logger
+	root string // cfg.Root without a trailing slash
+
+	rootID, capsID, domainsID, defaultDomainID string
+	capIDs                                     map[string]string // by object type
 }
 
-// New prepares a CDMI server.
-func New(_ context.Context, cfg Config) (*Server, error) {
-	return &Server{cfg: cfg}, nil
+// New prepares a CDMI server: it creates the root container, the
+// capability objects and the default domain when missing, and sweeps values
+// left behind by a crash.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DB == nil || cfg.Objects == nil {
+		return nil, errors.New("cdmi: DB and Objects are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.MaxBodyValue <= 0 {
+		cfg.MaxBodyValue = DefaultMaxBodyValue
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = os.TempDir()
+	}
+	if cfg.EnterpriseNumber > 0xFFFFFF {
+		return nil, fmt.Errorf("cdmi: enterprise number %d does not fit 3 bytes", cfg.EnterpriseNumber)
+	}
+	root := strings.TrimRight(cfg.Root, "/")
+	if root != "" && !strings.HasPrefix(root, "/") {
+		return nil, fmt.Errorf("cdmi: root %q must start with /", cfg.Root)
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root}
+	if err := s.ensureSystem(ctx); err != nil {
+		return nil, fmt.Errorf("cdmi: %w", err)
+	}
+	if n, err := s.sweep(ctx); err != nil {
+		s.log.Warn("cdmi: sweep of unreferenced values failed", "err", err)
+	} else if n > 0 {
+		s.log.Info("cdmi: swept unreferenced values", "count", n)
+	}
+	return s, nil
 }
 
-// Routes registers CDMI's routes under cfg.Root.
-func (s *Server) Routes(r *mux.Router) {
-	r.PathPrefix(s.cfg.Root + "/").Handler(http.NotFoundHandler())
+// Versions of CDMI this server speaks, lowest first (§5.13; 1.0.x and 1.1
+// clients are served the 1.1.1 protocol, which is compatible for them).
+var versions = []string{"1.0.1", "1.0.2", "1.1", "1.1.1"}
+
+// negotiate picks the highest version in the client's
+// X-CDMI-Specification-Version list that the server speaks. An absent header
+// is a CDMI 2.x client (CDMI 2.0 §"overview": 2.x clients send none).
+func negotiate(h http.Header) (version string, ok bool) {
+	vals := h.Values("X-CDMI-Specification-Version")
+	if len(vals) == 0 {
+		return "", true
+	}
+	best := -1
+	for _, v := range vals {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			for i, sv := range versions {
+				if item == sv && i > best {
+					best = i
+				}
+			}
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	return versions[best], true
+}
+
+// httpError is an error with the status to answer.
+type httpError struct {
+	Status int
+	Msg    string
+}
+
+func (e *httpError) Error() string { return e.Msg }
+
+func errStatus(status int, format string, a ...any) error {
+	return &httpError{status, fmt.Sprintf(format, a...)}
+}
+
+func badRequest(format string, a ...any) error { return errStatus(http.StatusBadRequest, format, a...) }
+
+// statusOf maps an error to its HTTP status: handler errors carry theirs,
+// backend kinds map as the storage contract intends, the rest is a bug.
+func statusOf(err error) (int, string) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.Status, he.Msg
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, errBadBody), errors.Is(err, errBadValue):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, errNotFound), errors.Is(err, storagebackends.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, storagebackends.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, storagebackends.ErrExists), errors.Is(err, gorm.ErrDuplicatedKey):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, storagebackends.ErrUnavailable):
+		return http.StatusServiceUnavailable, "the storage backend is unavailable: " + err.Error()
+	case errors.Is(err, storagebackends.ErrUnsupported):
+		return http.StatusNotImplemented, err.Error()
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadRequest, "the request body ended early: " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return 499, "request canceled"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// fail writes an error response: a short JSON body naming the problem.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := statusOf(err)
+	if status >= 500 {
+		s.log.Error("cdmi: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "status", status, "err", err)
+	}
+	if status == 499 {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Del("Content-Length")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

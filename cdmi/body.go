@@ -1,0 +1,491 @@
+package cdmi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// CDMI request bodies are JSON objects whose "value" may be as large as the
+// data object itself. The parser below reads the body once, as a stream:
+// every field but "value" is kept (bounded by maxFieldBytes in total), and
+// the value is decoded on the fly into a spool that stays in memory while
+// small and moves to a temporary file beyond spoolMemory. Memory use is
+// therefore flat whatever the value's size; the value's size is bounded by
+// Config.MaxBodyValue (413 past it).
+
+var (
+	errBadBody  = errors.New("malformed CDMI body")
+	errTooLarge = errors.New("request body too large")
+)
+
+const (
+	maxFieldBytes = 1 << 20 // all fields except "value", together
+	maxKeyBytes   = 4 << 10
+	spoolMemory   = 1 << 20
+)
+
+// cdmiBody is a parsed CDMI request body.
+type cdmiBody struct {
+	Fields        map[string]json.RawMessage
+	Value         *spool // nil when the body has no "value"
+	ValueIsString bool   // the value was a JSON string (decoded into Value); else raw JSON
+}
+
+func (b *cdmiBody) Close() error {
+	if b != nil && b.Value != nil {
+		return b.Value.Close()
+	}
+	return nil
+}
+
+// field decodes one field into v; absent fields leave v alone.
+func (b *cdmiBody) field(name string, v any) (bool, error) {
+	raw, ok := b.Fields[name]
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("%w: field %q: %v", errBadBody, name, err)
+	}
+	return true, nil
+}
+
+func (b *cdmiBody) has(name string) bool {
+	_, ok := b.Fields[name]
+	return ok || (name == "value" && b.Value != nil)
+}
+
+// parseBody reads a whole CDMI JSON body. maxValue bounds the decoded value.
+func parseBody(r io.Reader, maxValue int64, tmpDir string) (*cdmiBody, error) {
+	p := &parser{r: bufio.NewReaderSize(r, 64<<10), budget: maxFieldBytes}
+	b := &cdmiBody{Fields: map[string]json.RawMessage{}}
+	if err := p.object(b, maxValue, tmpDir); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+type parser struct {
+	r      *bufio.Reader
+	budget int // bytes left for non-value fields
+	off    int64
+}
+
+func (p *parser) errf(format string, a ...any) error {
+	return fmt.Errorf("%w: at byte %d: %s", errBadBody, p.off, fmt.Sprintf(format, a...))
+}
+
+func (p *parser) readByte() (byte, error) {
+	c, err := p.r.ReadByte()
+	if err == io.EOF {
+		return 0, p.errf("unexpected end of body")
+	}
+	if err != nil {
+		return 0, err
+	}
+	p.off++
+	return c, nil
+}
+
+func (p *parser) skipWS() (byte, error) {
+	for {
+		c, err := p.readByte()
+		if err != nil {
+			return 0, err
+		}
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return c, nil
+		}
+	}
+}
+
+func (p *parser) object(b *cdmiBody, maxValue int64, tmpDir string) error {
+	c, err := p.skipWS()
+	if err != nil {
+		if errors.Is(err, errBadBody) {
+			return fmt.Errorf("%w: the body must be a JSON object ({} at least)", errBadBody)
+		}
+		return err
+	}
+	if c != '{' {
+		return p.errf("the body must be a JSON object, found %q", c)
+	}
+	c, err = p.skipWS()
+	if err != nil {
+		return err
+	}
+	if c != '}' {
+		for {
+			if c != '"' {
+				return p.errf("expected a field name, found %q", c)
+			}
+			var kb limitedBuffer
+			kb.limit = maxKeyBytes
+			if err := p.stringBody(&kb); err != nil {
+				return err
+			}
+			key := kb.String()
+			if _, dup := b.Fields[key]; dup || (key == "value" && b.Value != nil) {
+				return p.errf("field %q given twice", key)
+			}
+			if c, err = p.skipWS(); err != nil {
+				return err
+			}
+			if c != ':' {
+				return p.errf("expected ':' after %q", key)
+			}
+			if c, err = p.skipWS(); err != nil {
+				return err
+			}
+			if key == "value" {
+				b.Value = newSpool(maxValue, tmpDir)
+				if c == '"' {
+					b.ValueIsString = true
+					err = p.stringBody(b.Value)
+				} else {
+					err = p.raw(c, b.Value)
+				}
+				if err != nil {
+					return err
+				}
+			} else {
+				fb := limitedBuffer{limit: p.budget}
+				if err := p.raw(c, &fb); err != nil {
+					return err
+				}
+				p.budget -= fb.Len()
+				if !json.Valid(fb.Bytes()) {
+					return p.errf("field %q is not valid JSON", key)
+				}
+				b.Fields[key] = json.RawMessage(bytes.Clone(fb.Bytes()))
+			}
+			if c, err = p.skipWS(); err != nil {
+				return err
+			}
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				return p.errf("expected ',' or '}', found %q", c)
+			}
+			if c, err = p.skipWS(); err != nil {
+				return err
+			}
+		}
+	}
+	// Only white space may follow the object.
+	for {
+		c, err := p.r.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		p.off++
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return p.errf("data after the JSON object")
+		}
+	}
+	if b.Value != nil && !b.ValueIsString {
+		if err := b.Value.validJSON(); err != nil {
+			return p.errf("field \"value\" is not valid JSON: %v", err)
+		}
+	}
+	return nil
+}
+
+// stringBody decodes a JSON string whose opening quote was read, writing
+// the decoded UTF-8 bytes to w.
+func (p *parser) stringBody(w io.Writer) error {
+	var buf [4096]byte
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		_, err := w.Write(buf[:n])
+		n = 0
+		return err
+	}
+	put := func(bs ...byte) error {
+		if n+len(bs) > len(buf) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		n += copy(buf[n:], bs)
+		return nil
+	}
+	var pending rune = -1 // a high surrogate waiting for its pair
+	emit := func(r rune) error {
+		var e [utf8.UTFMax]byte
+		return put(e[:utf8.EncodeRune(e[:], r)]...)
+	}
+	for {
+		c, err := p.readByte()
+		if err != nil {
+			return err
+		}
+		if pending >= 0 && c != '\\' {
+			if err := emit(utf8.RuneError); err != nil {
+				return err
+			}
+			pending = -1
+		}
+		switch {
+		case c == '"':
+			return flush()
+		case c < 0x20:
+			return p.errf("control character 0x%02x inside a string", c)
+		case c == '\\':
+			e, err := p.readByte()
+			if err != nil {
+				return err
+			}
+			if e != 'u' && pending >= 0 {
+				if err := emit(utf8.RuneError); err != nil {
+					return err
+				}
+				pending = -1
+			}
+			var out byte
+			switch e {
+			case '"', '\\', '/':
+				out = e
+			case 'b':
+				out = '\b'
+			case 'f':
+				out = '\f'
+			case 'n':
+				out = '\n'
+			case 'r':
+				out = '\r'
+			case 't':
+				out = '\t'
+			case 'u':
+				var h [4]byte
+				for i := range h {
+					if h[i], err = p.readByte(); err != nil {
+						return err
+					}
+				}
+				r, ok := hex4(h)
+				if !ok {
+					return p.errf("bad \\u escape %q", h[:])
+				}
+				switch {
+				case pending >= 0 && r >= 0xDC00 && r < 0xE000:
+					r = utf16.DecodeRune(pending, r)
+					pending = -1
+				case pending >= 0:
+					if err := emit(utf8.RuneError); err != nil {
+						return err
+					}
+					pending = -1
+				}
+				if r >= 0xD800 && r < 0xDC00 {
+					pending = r
+					continue
+				}
+				if r >= 0xDC00 && r < 0xE000 {
+					r = utf8.RuneError
+				}
+				if err := emit(r); err != nil {
+					return err
+				}
+				continue
+			default:
+				return p.errf("bad escape \\%c", e)
+			}
+			if err := put(out); err != nil {
+				return err
+			}
+		default:
+			if err := put(c); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func hex4(h [4]byte) (rune, bool) {
+	var r rune
+	for _, c := range h {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// raw copies one JSON value, whose first byte c was read, to w unchanged.
+// Validation is left to the caller (json.Valid); raw only finds the end.
+func (p *parser) raw(c byte, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 4096)
+	write := func(c byte) error { return bw.WriteByte(c) }
+	depth := 0
+	inString := false
+	for {
+		if err := write(c); err != nil {
+			return err
+		}
+		switch {
+		case inString:
+			if c == '\\' {
+				e, err := p.readByte()
+				if err != nil {
+					return err
+				}
+				if err := write(e); err != nil {
+					return err
+				}
+			} else if c == '"' {
+				inString = false
+				if depth == 0 {
+					return bw.Flush()
+				}
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > 512 {
+				return p.errf("JSON nested too deeply")
+			}
+		case c == '}' || c == ']':
+			depth--
+			if depth < 0 {
+				return p.errf("unbalanced %q", c)
+			}
+			if depth == 0 {
+				return bw.Flush()
+			}
+		}
+		if depth == 0 && !inString {
+			// A scalar (number, true, false, null): it ends before a
+			// delimiter, which must be left for the caller.
+			next, err := p.r.Peek(1)
+			if err == io.EOF || (err == nil && isDelim(next[0])) {
+				return bw.Flush()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		var err error
+		if c, err = p.readByte(); err != nil {
+			return err
+		}
+	}
+}
+
+func isDelim(c byte) bool {
+	return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+// limitedBuffer is a bytes.Buffer that refuses to grow past limit.
+type limitedBuffer struct {
+	bytes.Buffer
+	limit int
+}
+
+func (l *limitedBuffer) Write(b []byte) (int, error) {
+	if l.Len()+len(b) > l.limit {
+		return 0, fmt.Errorf("%w: JSON fields other than \"value\" exceed %d bytes", errTooLarge, l.limit)
+	}
+	return l.Buffer.Write(b)
+}
+
+// spool holds a value: in memory up to spoolMemory bytes, then in a
+// temporary file, bounded by max.
+type spool struct {
+	max    int64
+	dir    string
+	n      int64
+	mem    bytes.Buffer
+	f      *os.File
+	closed bool
+}
+
+func newSpool(max int64, dir string) *spool { return &spool{max: max, dir: dir} }
+
+func (s *spool) Write(b []byte) (int, error) {
+	if s.n+int64(len(b)) > s.max {
+		return 0, fmt.Errorf("%w: the value exceeds %d bytes; send larger values with a non-CDMI PUT", errTooLarge, s.max)
+	}
+	if s.f == nil && s.mem.Len()+len(b) > spoolMemory {
+		f, err := os.CreateTemp(s.dir, "cdmi-body-*")
+		if err != nil {
+			return 0, fmt.Errorf("spool the value: %w", err)
+		}
+		// The file is unlinked at once: it vanishes with the process.
+		_ = os.Remove(f.Name())
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			f.Close()
+			return 0, fmt.Errorf("spool the value: %w", err)
+		}
+		s.mem = bytes.Buffer{}
+		s.f = f
+	}
+	var n int
+	var err error
+	if s.f != nil {
+		n, err = s.f.Write(b)
+	} else {
+		n, err = s.mem.Write(b)
+	}
+	s.n += int64(n)
+	return n, err
+}
+
+// Len is the number of bytes spooled.
+func (s *spool) Len() int64 { return s.n }
+
+// Reader reads the spooled bytes from the start.
+func (s *spool) Reader() io.Reader {
+	if s.f != nil {
+		return io.NewSectionReader(s.f, 0, s.n)
+	}
+	return bytes.NewReader(s.mem.Bytes())
+}
+
+func (s *spool) validJSON() error {
+	d := json.NewDecoder(s.Reader())
+	for {
+		_, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *spool) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.f != nil {
+		return s.f.Close()
+	}
+	return nil
+}

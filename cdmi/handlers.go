@@ -1,0 +1,400 @@
+package cdmi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// call is one request on its way through a handler.
+type call struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	ctx     context.Context
+	version string // negotiated; "" for a CDMI 2.x client (no header)
+	q       selection
+	who     principal
+}
+
+// isCDMI tells whether the client speaks CDMI on this request (rather than
+// plain HTTP on a value): it sent the version header or a CDMI media type.
+func (c *call) isCDMI() bool {
+	if c.version != "" {
+		return true
+	}
+	return strings.Contains(c.r.Header.Get("Accept"), "application/cdmi-") ||
+		strings.HasPrefix(c.r.Header.Get("Content-Type"), "application/cdmi-")
+}
+
+// requestPrincipal says who a request acts for. There is no authentication
+// yet, so every request acts as the server's owner and administrator; this
+// is the one place an authenticated principal will come from.
+func requestPrincipal(*http.Request) principal {
+	return principal{Name: adminPrincipal, Admin: true, System: true}
+}
+
+// serve wraps a handler function: version negotiation (§5.13), the query's
+// field selection, the principal, and errors turned into responses.
+func (s *Server) serve(fn func(*call) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, ok := negotiate(r.Header)
+		if !ok {
+			w.Header().Set("X-CDMI-Specification-Version", strings.Join(versions, ", "))
+			s.fail(w, r, badRequest("none of the CDMI versions %q is served; this server speaks %s (and CDMI 2.x without the header)",
+				r.Header.Values("X-CDMI-Specification-Version"), strings.Join(versions, ", ")))
+			return
+		}
+		c := &call{w: w, r: r, ctx: r.Context(), version: v, who: requestPrincipal(r)}
+		if c.isCDMI() {
+			hv := v
+			if hv == "" {
+				hv = versions[len(versions)-1]
+			}
+			w.Header().Set("X-CDMI-Specification-Version", hv)
+		}
+		q, err := parseSelection(r.URL.RawQuery)
+		if err != nil {
+			s.fail(w, r, badRequest("%v", err))
+			return
+		}
+		c.q = q
+		if err := fn(c); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// allowed checks the object's ACL for the request's principal (§16.1.6).
+func (s *Server) allowed(c *call, o *object, mask uint32) error {
+	var acl []ace
+	if raw, ok := o.metadata()["cdmi_acl"]; ok {
+		acl, _ = parseACL(raw)
+	}
+	if authorize(c.who, acl, o.Owner, "", o.ObjectID == s.rootID, mask) {
+		return nil
+	}
+	return errStatus(http.StatusForbidden, "the ACL of %s does not grant this operation", o.ObjectID)
+}
+
+// ---- GET / HEAD ----
+
+func (s *Server) handleGet(c *call) error {
+	t, err := s.locate(c.ctx, c.r)
+	if err != nil {
+		return err
+	}
+	o := t.obj
+	if o == nil {
+		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
+	}
+	if o.isContainerLike() && !t.slash {
+		// §9.4: a container's URI ends in '/'; send clients there.
+		loc := t.path + "/"
+		if c.r.URL.RawQuery != "" {
+			loc += "?" + c.r.URL.RawQuery
+		}
+		c.w.Header().Set("Location", s.baseURL(c.r)+loc)
+		c.w.WriteHeader(http.StatusMovedPermanently)
+		return nil
+	}
+	if !o.isContainerLike() && t.slash && !t.byID {
+		return errStatus(http.StatusNotFound, "%s is not a container (drop the trailing '/')", t.path)
+	}
+	if err := s.allowed(c, o, maskRead); err != nil {
+		return err
+	}
+	switch o.Type {
+	case typeDataObject:
+		return s.readDataObject(c, o)
+	case typeQueue:
+		return s.readQueue(c, o)
+	default:
+		return s.readContainer(c, o)
+	}
+}
+
+func (s *Server) touch(ctx context.Context, o *object) {
+	err := s.db.WithContext(ctx).Model(&object{}).Where("object_id = ?", o.ObjectID).
+		Updates(map[string]any{"a_time": time.Now().UTC(), "a_count": gorm.Expr("a_count + 1")}).Error
+	if err != nil {
+		s.log.Warn("cdmi: update access time", "object", o.ObjectID, "err", err)
+	}
+}
+
+func (s *Server) readContainer(c *call, o *object) error {
+	fs, err := s.commonFields(c.ctx, s.db, o)
+	if err != nil {
+		return err
+	}
+	switch o.Type {
+	case typeCapability:
+		fs = append(fs, field{"capabilities", s.capabilityObject(o)})
+	default:
+		if o.Type == typeContainer {
+			if err := s.require(typeContainer, "cdmi_read_metadata"); err != nil {
+				return err
+			}
+		}
+		md, err := s.renderMetadata(c.ctx, s.db, o, c.q.args("metadata"))
+		if err != nil {
+			return err
+		}
+		if o.Type == typeDomain {
+			md["cdmi_domain_enabled"] = "true"
+		}
+		fs = append(fs, field{"metadata", md})
+		if o.Exports != "" {
+			var ex map[string]any
+			if json.Unmarshal([]byte(o.Exports), &ex) == nil && len(ex) > 0 {
+				fs = append(fs, field{"exports", ex})
+			}
+		}
+	}
+	kids, err := s.children(c.ctx, s.db, o)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(kids))
+	for _, k := range kids {
+		n := k.Name
+		if k.isContainerLike() {
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	first, last := 0, len(names)-1
+	if sel, ok := c.q.get("children"); ok && sel.HasArg {
+		if err := s.require(typeContainer, "cdmi_list_children_range"); err != nil && o.Type == typeContainer {
+			return err
+		}
+		rng, err := parseRange(sel.Arg)
+		if err != nil {
+			return badRequest("children: %v", err)
+		}
+		first = int(min(rng.First, int64(len(names))))
+		last = int(min(rng.Last, int64(len(names)-1)))
+	}
+	crange := ""
+	var shown []string
+	if first <= last {
+		crange = fmt.Sprintf("%d-%d", first, last)
+		shown = names[first : last+1]
+	} else {
+		shown = []string{}
+	}
+	fs = append(fs, field{"childrenrange", crange}, field{"children", shown})
+	s.touch(c.ctx, o)
+	s.writeJSON(c.w, http.StatusOK, contentTypeOf(o.Type), fs.pick(c.q))
+	return nil
+}
+
+func (s *Server) capabilityObject(o *object) map[string]any {
+	if o.ObjectID == s.capsID {
+		return systemCapabilities(s.cfg.ExportHook != nil)
+	}
+	return s.capabilitiesFor(o.Name)
+}
+
+func (s *Server) readDataObject(c *call, o *object) error {
+	if o.Reference != "" {
+		// §8.4 (references): a GET of a reference redirects to its target.
+		loc := o.Reference
+		if strings.HasPrefix(loc, "/") {
+			loc = s.baseURL(c.r) + loc
+		}
+		c.w.Header().Set("Location", loc)
+		c.w.WriteHeader(http.StatusFound)
+		return nil
+	}
+	if !c.isCDMI() {
+		if err := s.require(typeDataObject, "cdmi_read_value"); err != nil {
+			return err
+		}
+		return s.serveRaw(c, o)
+	}
+	fs, err := s.commonFields(c.ctx, s.db, o)
+	if err != nil {
+		return err
+	}
+	if err := s.require(typeDataObject, "cdmi_read_metadata"); err != nil {
+		return err
+	}
+	md, err := s.renderMetadata(c.ctx, s.db, o, c.q.args("metadata"))
+	if err != nil {
+		return err
+	}
+	fs = append(fs, field{"mimetype", o.Mimetype}, field{"metadata", md})
+	complete := o.Completion == "" || o.Completion == "Complete"
+	rng := byteRange{0, o.Size - 1}
+	wantValue := complete && (len(c.q) == 0 || c.q.has("value"))
+	if sel, ok := c.q.get("value"); ok && sel.HasArg {
+		if err := s.require(typeDataObject, "cdmi_read_value_range"); err != nil {
+			return err
+		}
+		r, err := parseRange(sel.Arg)
+		if err != nil {
+			return badRequest("value: %v", err)
+		}
+		if r.First >= o.Size && o.Size > 0 {
+			return errStatus(http.StatusRequestedRangeNotSatisfiable, "value range %s starts past the end of the %d-byte value", r, o.Size)
+		}
+		rng = byteRange{r.First, min(r.Last, o.Size-1)}
+	}
+	if wantValue {
+		if err := s.require(typeDataObject, "cdmi_read_value"); err != nil {
+			return err
+		}
+	}
+	enc := o.Encoding
+	if enc == "" {
+		enc = "base64"
+	}
+	if enc == "json" && (rng.First != 0 || rng.Last != o.Size-1) {
+		enc = "utf-8" // a slice of JSON text is no JSON value
+	}
+	vr := ""
+	if rng.Len() > 0 {
+		vr = rng.String()
+	}
+	if complete {
+		fs = append(fs, field{"valuerange", vr})
+	}
+	fs = append(fs, field{"valuetransferencoding", enc})
+	fs = fs.pick(c.q)
+	head, err := json.Marshal(fs)
+	if err != nil {
+		return err
+	}
+	s.touch(c.ctx, o)
+	c.w.Header().Set("Content-Type", ctObject)
+	if !wantValue {
+		c.w.Header().Set("Content-Length", fmt.Sprint(len(head)))
+		c.w.WriteHeader(http.StatusOK)
+		_, _ = c.w.Write(head)
+		return nil
+	}
+	// Open the value before the status goes out, so a backend failure can
+	// still be answered properly.
+	if o.ValueKey != "" && rng.Len() > 0 {
+		if _, err := s.objs.Size(c.ctx, o.ValueKey); err != nil {
+			return err
+		}
+	}
+	c.w.WriteHeader(http.StatusOK)
+	if len(head) > 2 {
+		_, _ = c.w.Write(head[:len(head)-1])
+		_, _ = io.WriteString(c.w, `,"value":`)
+	} else {
+		_, _ = io.WriteString(c.w, `{"value":`)
+	}
+	if o.ValueKey == "" {
+		_, _ = io.WriteString(c.w, `""}`)
+		return nil
+	}
+	if err := s.streamValue(c.ctx, c.w, o.ValueKey, rng, enc); err != nil {
+		// The status is gone; cut the connection so the client sees a
+		// truncated body instead of a valid-looking one.
+		s.log.Error("cdmi: value stream failed", "object", o.ObjectID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	_, _ = io.WriteString(c.w, "}")
+	return nil
+}
+
+// serveRaw answers a non-CDMI GET with the value itself, honouring Range
+// (206, multipart/byteranges for several ranges, 416 when unsatisfiable).
+func (s *Server) serveRaw(c *call, o *object) error {
+	if o.Completion == "Processing" {
+		return errStatus(http.StatusNotFound, "the value of %s is still being uploaded (X-CDMI-Partial)", o.ObjectID)
+	}
+	mt := o.Mimetype
+	if mt == "" {
+		mt = "application/octet-stream"
+	}
+	c.w.Header().Set("Content-Type", mt)
+	if o.ValueKey == "" {
+		c.w.Header().Set("Content-Length", "0")
+		c.w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	size, err := s.objs.Size(c.ctx, o.ValueKey)
+	if err != nil {
+		return err
+	}
+	rs := &rangeSeeker{ctx: c.ctx, s: s, key: o.ValueKey, size: size}
+	defer rs.Close()
+	s.touch(c.ctx, o)
+	http.ServeContent(c.w, c.r, "", o.MTime, rs)
+	if rs.err != nil {
+		s.log.Error("cdmi: value stream failed", "object", o.ObjectID, "err", rs.err)
+	}
+	return nil
+}
+
+// rangeSeeker is an io.ReadSeeker over a backend value that opens the
+// backend at the offset of each read run, so http.ServeContent's range
+// handling reads only the ranges asked for.
+type rangeSeeker struct {
+	ctx  context.Context
+	s    *Server
+	key  string
+	size int64
+	off  int64
+	rc   io.ReadCloser
+	err  error
+}
+
+func (r *rangeSeeker) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.off + offset
+	case io.SeekEnd:
+		abs = r.size + offset
+	}
+	if abs < 0 {
+		return 0, errors.New("seek before start")
+	}
+	if abs != r.off && r.rc != nil {
+		r.rc.Close()
+		r.rc = nil
+	}
+	r.off = abs
+	return abs, nil
+}
+
+func (r *rangeSeeker) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	if r.rc == nil {
+		rc, err := r.s.objs.Open(r.ctx, r.key, r.off, -1)
+		if err != nil {
+			r.err = err
+			return 0, err
+		}
+		r.rc = rc
+	}
+	n, err := r.rc.Read(p)
+	r.off += int64(n)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+func (r *rangeSeeker) Close() error {
+	if r.rc != nil {
+		return r.rc.Close()
+	}
+	return nil
+}

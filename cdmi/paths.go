@@ -1,0 +1,176 @@
+package cdmi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Names travel percent-encoded. The router hands over the raw path
+// (UseEncodedPath, SkipClean), and each segment is decoded here on its own,
+// so "%2F" can never split a name and ".." can never climb. Decisions:
+//   - a decoded name may hold spaces, '%', '?', unicode: anything but '/'
+//     (a name with '/' could not be listed unambiguously) and NUL;
+//   - "." and ".." are refused as names (400), never resolved;
+//   - an empty segment ("a//b") is refused (400).
+
+const maxNameBytes = 1024
+
+func decodeName(seg string) (string, error) {
+	n, err := url.PathUnescape(seg)
+	if err != nil {
+		return "", badRequest("name %q is not validly percent-encoded", seg)
+	}
+	switch {
+	case n == "":
+		return "", badRequest("empty name in the path (two slashes in a row?)")
+	case n == "." || n == "..":
+		return "", badRequest("%q is not allowed as a name", n)
+	case strings.ContainsRune(n, '/'):
+		return "", badRequest("name %q holds a '/' (%%2F); names may not contain slashes", n)
+	case strings.ContainsRune(n, 0):
+		return "", badRequest("name %q holds a NUL byte", n)
+	case !utf8.ValidString(n):
+		return "", badRequest("name %q is not valid UTF-8", seg)
+	case len(n) > maxNameBytes:
+		return "", badRequest("name is longer than %d bytes", maxNameBytes)
+	}
+	return n, nil
+}
+
+// target is what a request's path names.
+type target struct {
+	obj    *object // nil when nothing exists there yet
+	parent *object // the container a new object would go into; nil by ID
+	name   string  // the last name (decoded); "" for the root and by-ID paths
+	slash  bool    // the path ends in '/'
+	byID   bool    // reached through /cdmi_objectid/
+	path   string  // the request's escaped path
+}
+
+// locate resolves the request's path. Intermediate names must exist and be
+// containers; the last one may be missing (a create).
+func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
+	p := r.URL.EscapedPath()
+	rel, ok := strings.CutPrefix(p, s.root+"/")
+	if !ok {
+		return nil, errStatus(http.StatusNotFound, "%s is outside the CDMI root %s/", p, s.root)
+	}
+	t := &target{path: p, slash: strings.HasSuffix(rel, "/") || rel == ""}
+	rel = strings.TrimSuffix(rel, "/")
+	var segs []string
+	if rel != "" {
+		segs = strings.Split(rel, "/")
+	}
+	cur, err := s.byID(ctx, s.db, s.rootID)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) > 0 && segs[0] == "cdmi_objectid" {
+		if len(segs) == 1 {
+			return nil, errStatus(http.StatusNotFound, "%s/cdmi_objectid/ lists nothing; name an object ID", s.root)
+		}
+		id, err := parseObjectID(segs[1])
+		if err != nil {
+			return nil, errStatus(http.StatusNotFound, "no object has ID %q: %v", segs[1], err)
+		}
+		o, err := s.byID(ctx, s.db, id)
+		if errors.Is(err, errNotFound) {
+			return nil, errStatus(http.StatusNotFound, "no object has ID %s", id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		t.byID = true
+		if len(segs) == 2 {
+			t.obj = o
+			if o.ParentID != "" {
+				if t.parent, err = s.byID(ctx, s.db, o.ParentID); err != nil && !errors.Is(err, errNotFound) {
+					return nil, err
+				}
+			}
+			return t, nil
+		}
+		cur, segs = o, segs[2:]
+	} else if len(segs) == 0 {
+		t.obj = cur
+		return t, nil
+	}
+	for i, seg := range segs {
+		name, err := decodeName(seg)
+		if err != nil {
+			return nil, err
+		}
+		if !cur.isContainerLike() {
+			return nil, errStatus(http.StatusNotFound, "%q is not a container", cur.Name)
+		}
+		o, err := s.child(ctx, s.db, cur.ObjectID, name)
+		if err != nil && !errors.Is(err, errNotFound) {
+			return nil, err
+		}
+		if i == len(segs)-1 {
+			t.parent, t.name = cur, name
+			if err == nil {
+				t.obj = o
+			}
+			return t, nil
+		}
+		if err != nil {
+			return nil, errStatus(http.StatusNotFound, "container %q does not exist", name)
+		}
+		cur = o
+	}
+	return t, nil
+}
+
+// resolveURI finds the object a URI in a body names ("copy", "move",
+// "reference"): an absolute URL, a path under the root, or a path relative
+// to the root as the spec's examples write them ("/MyContainer/x").
+func (s *Server) resolveURI(ctx context.Context, uri string) (*target, error) {
+	u, err := url.Parse(uri)
+	if err != nil || u.EscapedPath() == "" {
+		return nil, badRequest("%q is not a URI", uri)
+	}
+	p := u.EscapedPath()
+	if !strings.HasPrefix(p, s.root+"/") {
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+		p = s.root + p
+	}
+	req := &http.Request{URL: &url.URL{Path: mustUnescape(p), RawPath: p}}
+	t, err := s.locate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if t.obj == nil {
+		return nil, errStatus(http.StatusNotFound, "source %q does not exist", uri)
+	}
+	return t, nil
+}
+
+func mustUnescape(p string) string {
+	u, err := url.PathUnescape(p)
+	if err != nil {
+		return p
+	}
+	return u
+}
+
+// baseURL is the scheme and host of absolute URIs (Location headers).
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.BaseURL != "" {
+		return strings.TrimRight(s.cfg.BaseURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if fp := r.Header.Get("X-Forwarded-Proto"); fp == "https" || fp == "http" {
+		scheme = fp
+	}
+	return scheme + "://" + r.Host
+}

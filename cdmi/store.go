@@ -1,0 +1,289 @@
+package cdmi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Object types, as stored.
+const (
+	typeContainer  = "container"
+	typeDataObject = "dataobject"
+	typeQueue      = "queue"
+	typeDomain     = "domain"
+	typeCapability = "capability"
+)
+
+// object is one row of cdmi_objects (see migrations/0003_cdmi_objects.go).
+type object struct {
+	ObjectID   string `gorm:"primaryKey"`
+	ParentID   string // "" for the root and for objects reachable only by ID
+	Name       string // "" for the root; the objectID for unparented objects
+	Type       string
+	System     bool // root, capability and domain objects the server made
+	Mimetype   string
+	Encoding   string // valuetransferencoding of the stored value
+	ValueKey   string // key in the object backend; "" when there is no value
+	Size       int64
+	Metadata   string // JSON object: user and data system metadata
+	Exports    string // JSON object: the container's exports
+	Reference  string // target URI of a reference object
+	Completion string // completionStatus
+	Owner      string
+	Hash       string // cdmi_hash, when cdmi_value_hash asks for one
+	CTime      time.Time
+	ATime      time.Time
+	MTime      time.Time
+	ACount     int64
+	MCount     int64
+}
+
+func (object) TableName() string { return "cdmi_objects" }
+
+// queueValue is one entry of a queue (cdmi_queue_values).
+type queueValue struct {
+	Seq      int64 `gorm:"primaryKey;autoIncrement"`
+	QueueID  string
+	ValueKey string
+	Mimetype string
+	Encoding string
+	Size     int64
+}
+
+func (queueValue) TableName() string { return "cdmi_queue_values" }
+
+func (o *object) isContainerLike() bool {
+	return o.Type == typeContainer || o.Type == typeDomain || o.Type == typeCapability
+}
+
+func (o *object) metadata() map[string]any {
+	m := map[string]any{}
+	if o.Metadata != "" {
+		_ = json.Unmarshal([]byte(o.Metadata), &m)
+	}
+	return m
+}
+
+func (o *object) setMetadata(m map[string]any) {
+	b, _ := json.Marshal(m)
+	o.Metadata = string(b)
+}
+
+var errNotFound = errors.New("not found")
+
+func (s *Server) byID(ctx context.Context, db *gorm.DB, id string) (*object, error) {
+	var o object
+	err := db.WithContext(ctx).Where("object_id = ?", id).Take(&o).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read object %s: %w", id, err)
+	}
+	return &o, nil
+}
+
+func (s *Server) child(ctx context.Context, db *gorm.DB, parentID, name string) (*object, error) {
+	var o object
+	err := db.WithContext(ctx).Where("parent_id = ? AND name = ?", parentID, name).Take(&o).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", name, err)
+	}
+	return &o, nil
+}
+
+// children lists a container's children in name order.
+// System objects (capabilities, domains) are listed only below system
+// objects: the root container does not show cdmi_capabilities/ and
+// cdmi_domains/ as children.
+func (s *Server) children(ctx context.Context, db *gorm.DB, parent *object) ([]object, error) {
+	var out []object
+	q := db.WithContext(ctx).Select("object_id", "name", "type", "system").Where("parent_id = ?", parent.ObjectID)
+	if !parent.System || parent.ObjectID == s.rootID {
+		q = q.Where("system = ?", false)
+	}
+	err := q.Order("name").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	return out, nil
+}
+
+// lineage returns the names from the root down to o (excluding the root).
+// ok is false for objects that do not hang from the root (created by ID).
+func (s *Server) lineage(ctx context.Context, db *gorm.DB, o *object) (names []string, ok bool, err error) {
+	cur := o
+	for depth := 0; depth < 4096; depth++ {
+		if cur.ObjectID == s.rootID {
+			for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
+				names[i], names[j] = names[j], names[i]
+			}
+			return names, true, nil
+		}
+		if cur.ParentID == "" {
+			return nil, false, nil
+		}
+		n := cur.Name
+		if cur.isContainerLike() {
+			n += "/"
+		}
+		names = append(names, n)
+		p, err := s.byID(ctx, db, cur.ParentID)
+		if err != nil {
+			return nil, false, err
+		}
+		cur = p
+	}
+	return nil, false, fmt.Errorf("object %s: parent chain too deep", o.ObjectID)
+}
+
+// uriOf is the absolute path at which o is found: by name when it hangs
+// from the root, else by ID. Names are percent-encoded segment by segment.
+func (s *Server) uriOf(ctx context.Context, db *gorm.DB, o *object) (string, error) {
+	if o.ObjectID == s.rootID {
+		return s.root + "/", nil
+	}
+	names, ok, err := s.lineage(ctx, db, o)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		u := s.root + "/cdmi_objectid/" + o.ObjectID
+		if o.isContainerLike() {
+			u += "/"
+		}
+		return u, nil
+	}
+	var b strings.Builder
+	b.WriteString(s.root + "/")
+	for _, n := range names {
+		slash := strings.HasSuffix(n, "/")
+		b.WriteString(escapeSegment(strings.TrimSuffix(n, "/")))
+		if slash {
+			b.WriteByte('/')
+		}
+	}
+	return b.String(), nil
+}
+
+// newValueKey names a fresh value in the backend. The creation time leads
+// the random part so the start-up sweep can leave young keys alone: they
+// may belong to a write another process has not committed yet.
+func newValueKey(objectID string) string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return "cdmi/" + strconv.FormatInt(time.Now().Unix(), 10) + "-" + objectID + "-" + hex.EncodeToString(r[:])
+}
+
+func valueKeyTime(key string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(key, "cdmi/")
+	if !ok {
+		return time.Time{}, false
+	}
+	ts, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(n, 0), true
+}
+
+// sweepAge is how old an unreferenced value must be before the start-up
+// sweep deletes it; younger ones may be in-flight writes of another process.
+const sweepAge = time.Hour
+
+// sweep deletes values no row refers to: what a crash between a value's
+// write and its row's commit (or a delete's commit and the value's removal)
+// left behind.
+func (s *Server) sweep(ctx context.Context) (int, error) {
+	var keys []string
+	if err := s.db.WithContext(ctx).Model(&object{}).Where("value_key <> ''").Pluck("value_key", &keys).Error; err != nil {
+		return 0, err
+	}
+	var qkeys []string
+	if err := s.db.WithContext(ctx).Model(&queueValue{}).Pluck("value_key", &qkeys).Error; err != nil {
+		return 0, err
+	}
+	live := make(map[string]bool, len(keys)+len(qkeys))
+	for _, k := range append(keys, qkeys...) {
+		live[k] = true
+	}
+	var dead []string
+	cutoff := time.Now().Add(-sweepAge)
+	err := s.objs.List(ctx, "cdmi/", func(key string, _ int64) error {
+		if t, ok := valueKeyTime(key); ok && !live[key] && t.Before(cutoff) {
+			dead = append(dead, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range dead {
+		_ = s.objs.Delete(ctx, k)
+	}
+	return len(dead), nil
+}
+
+// ensureSystem creates the root container, the capability objects and the
+// domains if they are missing. Several processes may start at once: the
+// unique (parent, name) index makes the first insert win and the others
+// read what it wrote.
+func (s *Server) ensureSystem(ctx context.Context) error {
+	now := time.Now().UTC()
+	mk := func(parentID, name, typ string) (string, error) {
+		id, err := newObjectID(s.cfg.EnterpriseNumber)
+		if err != nil {
+			return "", err
+		}
+		o := object{ObjectID: id, ParentID: parentID, Name: name, Type: typ, System: true,
+			Completion: "Complete", Owner: adminPrincipal, CTime: now, ATime: now, MTime: now}
+		if typ == typeContainer {
+			o.setMetadata(map[string]any{"cdmi_acl": defaultRootACL()})
+		}
+		if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&o).Error; err != nil {
+			return "", fmt.Errorf("create %s %q: %w", typ, name, err)
+		}
+		got, err := s.child(ctx, s.db, parentID, name)
+		if err != nil {
+			return "", err
+		}
+		return got.ObjectID, nil
+	}
+	var err error
+	if s.rootID, err = mk("", "", typeContainer); err != nil {
+		return err
+	}
+	if s.capsID, err = mk(s.rootID, "cdmi_capabilities", typeCapability); err != nil {
+		return err
+	}
+	s.capIDs = map[string]string{}
+	for _, c := range []string{typeContainer, typeDataObject, typeQueue, typeDomain} {
+		if s.capIDs[c], err = mk(s.capsID, c, typeCapability); err != nil {
+			return err
+		}
+	}
+	if s.domainsID, err = mk(s.rootID, "cdmi_domains", typeDomain); err != nil {
+		return err
+	}
+	if s.defaultDomainID, err = mk(s.domainsID, "default", typeDomain); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package cdmi
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+var errBadValue = errors.New("bad value")
+
+// badValueReader tags decoding errors so they answer 400, not 503.
+type badValueReader struct{ r io.Reader }
+
+func (b badValueReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %v", errBadValue, err)
+	}
+	return n, err
+}
+
+// checkEncoding validates a valuetransferencoding (§8.2.5, Table 15).
+func checkEncoding(enc string) error {
+	switch enc {
+	case "utf-8", "base64", "json":
+		return nil
+	}
+	return badRequest("valuetransferencoding %q: want \"utf-8\", \"base64\" or \"json\"", enc)
+}
+
+// decodedValue turns a body's spooled value into the bytes to store.
+func decodedValue(b *cdmiBody, enc string) (io.Reader, error) {
+	if !b.ValueIsString && enc != "json" {
+		return nil, badRequest("value must be a JSON string unless valuetransferencoding is \"json\"")
+	}
+	switch enc {
+	case "base64":
+		return badValueReader{base64.NewDecoder(base64.StdEncoding, b.Value.Reader())}, nil
+	case "json":
+		// A JSON value stored as its JSON text (a string value is kept
+		// with its quotes so that it reads back as the same JSON).
+		if b.ValueIsString {
+			return nil, badRequest("with valuetransferencoding \"json\" the value must be a JSON object or array")
+		}
+		return b.Value.Reader(), nil
+	}
+	return b.Value.Reader(), nil
+}
+
+// decodedLen is the length of the decoded value, read through once
+// (streaming) so that range writes know their length up front.
+func decodedLen(b *cdmiBody, enc string) (int64, error) {
+	r, err := decodedValue(b, enc)
+	if err != nil {
+		return 0, err
+	}
+	return io.Copy(io.Discard, r)
+}
+
+func newHash(alg string) (hash.Hash, error) {
+	switch strings.ToUpper(alg) {
+	case "MD5":
+		return md5.New(), nil
+	case "SHA1":
+		return sha1.New(), nil
+	case "SHA224":
+		return sha256.New224(), nil
+	case "SHA256":
+		return sha256.New(), nil
+	case "SHA384":
+		return sha512.New384(), nil
+	case "SHA512":
+		return sha512.New(), nil
+	}
+	return nil, badRequest("cdmi_value_hash %q: this server computes %v", alg, valueHashes)
+}
+
+// utf8Check tells whether a stream of bytes is valid UTF-8, carrying
+// sequences split between writes.
+type utf8Check struct {
+	carry []byte
+	bad   bool
+}
+
+func (u *utf8Check) Write(p []byte) (int, error) {
+	n := len(p)
+	if u.bad {
+		return n, nil
+	}
+	if len(u.carry) > 0 {
+		p = append(u.carry, p...)
+		u.carry = nil
+	}
+	for len(p) > 0 {
+		if p[0] < utf8.RuneSelf {
+			p = p[1:]
+			continue
+		}
+		if !utf8.FullRune(p) {
+			u.carry = append([]byte(nil), p...)
+			break
+		}
+		r, size := utf8.DecodeRune(p)
+		if r == utf8.RuneError && size == 1 {
+			u.bad = true
+			return n, nil
+		}
+		p = p[size:]
+	}
+	return n, nil
+}
+
+func (u *utf8Check) valid() bool { return !u.bad && len(u.carry) == 0 }
+
+// written describes a value just stored.
+type written struct {
+	Size  int64
+	Hash  string
+	UTF8  bool
+	Key   string
+	Empty bool
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// putValue streams r into a fresh key, counting, hashing (when alg is set)
+// and checking UTF-8 on the way.
+func (s *Server) putValue(ctx context.Context, objectID string, r io.Reader, size int64, alg string) (written, error) {
+	var h hash.Hash
+	if alg != "" {
+		var err error
+		if h, err = newHash(alg); err != nil {
+			return written{}, err
+		}
+	}
+	var cnt countWriter
+	u := &utf8Check{}
+	ws := []io.Writer{&cnt, u}
+	if h != nil {
+		ws = append(ws, h)
+	}
+	key := newValueKey(objectID)
+	src := &sourceReader{r: io.TeeReader(r, io.MultiWriter(ws...))}
+	if err := s.objs.Put(ctx, key, src, size); err != nil {
+		if src.err != nil {
+			// The source failed (bad encoding, client gone, too large):
+			// say that rather than what the backend made of it.
+			return written{}, src.err
+		}
+		return written{}, err
+	}
+	out := written{Size: cnt.n, UTF8: u.valid(), Key: key}
+	if h != nil {
+		out.Hash = strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
+	}
+	return out, nil
+}
+
+// rehash reads a stored value again to compute its hash after a range
+// write changed part of it.
+func (s *Server) rehash(ctx context.Context, key, alg string) (string, error) {
+	h, err := newHash(alg)
+	if err != nil {
+		return "", err
+	}
+	rc, err := s.objs.Open(ctx, key, 0, -1)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", err
+	}
+	return strings.ToUpper(hex.EncodeToString(h.Sum(nil))), nil
+}
+
+// sourceReader remembers the first error of the reader it wraps, so that a
+// failure of the request body is not mistaken for one of the backend (which
+// wraps whatever it reads into its own error kinds).
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+func base64Decoder(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }
+func base64Encode(b []byte) string        { return base64.StdEncoding.EncodeToString(b) }
+func validUTF8(b []byte) bool             { return utf8.Valid(b) }
