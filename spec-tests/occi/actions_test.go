@@ -164,6 +164,11 @@ func TestComputeSave(t *testing.T) {
 			if tpl.Class != "mixin" || !containsStr(tpl.Rel, mixinOSTpl) || tpl.Location == "" || tpl.Term == "" {
 				t.Fatalf("GFD.224 §3.1: save must render an os_tpl mixin with a location; got %+v", tpl)
 			}
+			t.Cleanup(func() {
+				h, b := textPlain.encode(message{Category: &category{Term: tpl.Term, Scheme: tpl.Scheme, Class: "mixin"}})
+				do(t, "DELETE", base(t)+"/-/", h, b)
+				forgetModel()
+			})
 			forgetModel()
 			if _, ok := model(t)[tpl.ID()]; !ok {
 				t.Errorf("saved template %s is not in the query interface", tpl.ID())

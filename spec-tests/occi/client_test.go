@@ -224,7 +224,10 @@ func (m message) jsonBody() any {
 		return o
 	case m.Category != nil:
 		c := m.Category
-		o := map[string]any{"term": c.Term, "scheme": c.Scheme, "location": c.Location}
+		o := map[string]any{"term": c.Term, "scheme": c.Scheme}
+		if c.Location != "" {
+			o["location"] = c.Location
+		}
 		if c.Title != "" {
 			o["title"] = c.Title
 		}

@@ -160,11 +160,20 @@ func replaceRaw(t *testing.T, r rendering, h http.Header, body []byte, name, old
 		if err := json.Unmarshal(body, &o); err != nil {
 			t.Fatal(err)
 		}
-		attrs, _ := o["attributes"].(map[string]any)
-		if attrs == nil || attrs[name] != oldV {
+		// GFD.226 §3.1.1 renders title (summary, id) both as members and,
+		// by GFD.229's naming, as occi.core.* attributes: change both.
+		n := 0
+		if attrs, _ := o["attributes"].(map[string]any); attrs != nil && attrs[name] == oldV {
+			attrs[name] = newV
+			n++
+		}
+		if member := strings.TrimPrefix(name, "occi.core."); member != name && o[member] == oldV {
+			o[member] = newV
+			n++
+		}
+		if n == 0 {
 			t.Fatalf("JSON rendering lacks %s=%q: %s", name, oldV, body)
 		}
-		attrs[name] = newV
 		b, _ := json.Marshal(o)
 		return out, b
 	}

@@ -12,10 +12,11 @@ import (
 // multiplicity 1 (storage size, link source/target, credentials, user data)
 // must be required, and an optional (0..1) one must not.
 type want struct {
-	mutable  bool
-	required *bool
-	jsonType string
-	enum     []string
+	anyMutability bool // GFD.221 Table 8 says mutable, GFD.226 Table 4 immutable
+	mutable       bool
+	required      *bool
+	jsonType      string
+	enum          []string
 }
 
 var (
@@ -100,8 +101,8 @@ var modelTables = []struct {
 		"occi.core.summary": {mutable: true, required: no, jsonType: "string"},
 	}},
 	{id: kindLink, class: "kind", parent: kindEntity, attrs: map[string]want{
-		"occi.core.source": {required: yes, mutable: true, jsonType: "string"},
-		"occi.core.target": {required: yes, mutable: true, jsonType: "string"},
+		"occi.core.source": {required: yes, anyMutability: true, jsonType: "string"},
+		"occi.core.target": {required: yes, anyMutability: true, jsonType: "string"},
 	}},
 }
 
@@ -181,7 +182,7 @@ func TestQueryInterfaceModel(t *testing.T) {
 							t.Errorf("GFD.224: %s lacks attribute %s", tb.id, name)
 							continue
 						}
-						if d.Mutable != w.mutable {
+						if !w.anyMutability && d.Mutable != w.mutable {
 							t.Errorf("GFD.224: %s.%s mutable=%v, want %v (immutable in the table: %v)", tb.id, name, d.Mutable, w.mutable, !w.mutable)
 						}
 						if w.required != nil && d.Required != *w.required {
