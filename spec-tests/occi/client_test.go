@@ -1017,6 +1017,9 @@ func create(t testing.TB, r rendering, m message) string {
 	}
 	requireAbsolute(t, "GFD.223 §11.3.1 Location", loc)
 	cleanup(t, loc)
+	if r.headers && strings.TrimSpace(string(body)) != "OK" {
+		t.Errorf("GFD.229 §7: a successful text/occi answer has the body OK, got %.100q", body)
+	}
 	return loc
 }
 

@@ -1,6 +1,7 @@
 package occi_test
 
 import (
+	"fmt"
 	"mime"
 	"net/http"
 	"testing"
@@ -102,4 +103,32 @@ func TestUndefinedMethods(t *testing.T) {
 	}
 	resp, body := do(t, "GET", location(t, kindCompute)+uniq("nosuch"), nil, nil)
 	clientError(t, "GFD.223 §10.1: GET a missing entity", resp, body, 404)
+}
+
+// RFC 7231 §3.1.1.1: media type parameters (charset) do not change the
+// rendering; GFD.229 §4.1: class may be unquoted (as OCCI 1.1 clients send
+// it); GFD.229 §6: LF-only line ends are read like CRLF.
+func TestLenientInput(t *testing.T) {
+	col := location(t, kindCompute)
+	cases := []struct{ name, ct, body string }{
+		{"text/plain; charset=utf-8", "text/plain; charset=utf-8", computeCat + "\r\nX-OCCI-Attribute: occi.core.title=\"%s\"\r\n"},
+		{"unquoted class", "text/plain", `Category: compute; scheme="http://schemas.ogf.org/occi/infrastructure#"; class=kind` + "\r\nX-OCCI-Attribute: occi.core.title=\"%s\"\r\n"},
+		{"LF line ends", "text/plain", computeCat + "\nX-OCCI-Attribute: occi.core.title=\"%s\"\n"},
+		{"application/occi+json; charset=utf-8", "application/occi+json; charset=utf-8", `{"kind": "http://schemas.ogf.org/occi/infrastructure#compute", "attributes": {"occi.core.title": "%s"}}`},
+	}
+	for _, c := range cases {
+		title := uniq("lenient")
+		h := http.Header{}
+		h.Set("Content-Type", c.ct)
+		resp, body := do(t, "POST", col, h, []byte(fmt.Sprintf(c.body, title)))
+		if resp.StatusCode != 201 {
+			t.Errorf("%s: create: %d, want 201: %.300s", c.name, resp.StatusCode, body)
+			continue
+		}
+		loc := resp.Header.Get("Location")
+		cleanup(t, loc)
+		if got := read(t, textPlain, loc).str("occi.core.title"); got != title {
+			t.Errorf("%s: title %q, want %q", c.name, got, title)
+		}
+	}
 }
