@@ -1,0 +1,363 @@
+//go:build ceph
+
+package rbd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/ceph/go-ceph/rados"
+
+	"github.com/occicdmi/occicdmi/storagebackends"
+)
+
+// Namespace keeps values apart from the RBD images of the same pool.
+const Namespace = "occicdmi-values"
+
+// chunk is the size of one data object. RADOS objects are meant to be a few
+// MiB (osd_max_object_size is 128 MiB), so a value is striped over many.
+const chunk = 4 << 20
+
+// Objects keeps a value as a small head object pointing at data objects:
+//
+//	h.<key>              {"id":"<random>","size":N}
+//	d.<id>.<index>       the value's bytes [index*4 MiB, (index+1)*4 MiB);
+//	                     absent or short = zeros (holes from WriteAt)
+//
+// RADOS has no rename, and a value is many objects, so Put writes the data
+// objects under a fresh id and then swaps the head in one compare-and-swap
+// write op (cmpext on the old head + writefull): one atomic step on one
+// object, so a reader sees the old value or the new one, never a mix, and a
+// failed Put leaves the old head (its data objects are removed). The old
+// value's data objects are deleted after the swap; a reader still streaming
+// them then fails ("replaced while reading") rather than mixing versions.
+type Objects struct {
+	c     *Cluster
+	ioctx *rados.IOContext
+}
+
+// Objects opens the pool's value store.
+func (c *Cluster) Objects() (*Objects, error) {
+	ioctx, err := c.conn.OpenIOContext(c.pool)
+	if err != nil {
+		return nil, mapErr("open pool", c.pool, err)
+	}
+	ioctx.SetNamespace(Namespace)
+	return &Objects{c: c, ioctx: ioctx}, nil
+}
+
+type head struct {
+	ID   string `json:"id"`
+	Size int64  `json:"size"`
+}
+
+func headOID(key string) string { return "h." + escape(key) }
+
+func dataOID(id string, i int64) string { return fmt.Sprintf("d.%s.%08x", id, i) }
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func checkKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("ceph: empty key: %w", storagebackends.ErrInvalid)
+	}
+	return nil
+}
+
+// readHead returns the head and its raw bytes (for the compare-and-swap).
+func (o *Objects) readHead(key string) (head, []byte, error) {
+	buf := make([]byte, 512)
+	n, err := o.ioctx.Read(headOID(key), buf, 0)
+	if err != nil {
+		return head{}, nil, mapErr("read", key, err)
+	}
+	var h head
+	if err := json.Unmarshal(buf[:n], &h); err != nil {
+		return head{}, nil, fmt.Errorf("ceph: value %q: bad head object: %w: %v", key, storagebackends.ErrUnavailable, err)
+	}
+	return h, buf[:n], nil
+}
+
+// swapHead replaces the head whose bytes are old (nil: no head yet) with h.
+func (o *Objects) swapHead(key string, old []byte, h head) error {
+	b, _ := json.Marshal(h)
+	op := rados.CreateWriteOp()
+	defer op.Release()
+	if old == nil {
+		op.Create(rados.CreateExclusive)
+	} else {
+		op.CmpExt(old, 0)
+	}
+	op.WriteFull(b)
+	return op.Operate(o.ioctx, headOID(key), rados.OperationNoFlag)
+}
+
+// removeData deletes the data objects of id (best effort: a leftover is
+// unreferenced garbage, never visible).
+func (o *Objects) removeData(id string, size int64) {
+	for i := int64(0); i*chunk < size; i++ {
+		_ = o.ioctx.Delete(dataOID(id, i))
+	}
+}
+
+// Put writes the data objects under a fresh id, then swaps the head.
+func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	id := newID()
+	buf := make([]byte, chunk)
+	var n int64
+	fail := func(err error) error {
+		o.removeData(id, n+chunk)
+		return err
+	}
+	for i := int64(0); ; i++ {
+		if err := ctx.Err(); err != nil {
+			return fail(fmt.Errorf("ceph: put %q: %w", key, err))
+		}
+		m, rerr := io.ReadFull(r, buf)
+		if m > 0 {
+			if size >= 0 && n+int64(m) > size {
+				return fail(fmt.Errorf("ceph: put %q: stream longer than the %d bytes announced: %w", key, size, storagebackends.ErrInvalid))
+			}
+			if err := o.ioctx.WriteFull(dataOID(id, i), buf[:m]); err != nil {
+				return fail(mapErr("put", key, err))
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return fail(fmt.Errorf("ceph: put %q: reading the value: %w", key, rerr))
+		}
+	}
+	if size >= 0 && n != size {
+		return fail(fmt.Errorf("ceph: put %q: got %d bytes, expected %d: %w", key, n, size, storagebackends.ErrInvalid))
+	}
+	for try := 0; ; try++ {
+		old, raw, err := o.readHead(key)
+		if err != nil && !errors.Is(err, storagebackends.ErrNotFound) {
+			return fail(err)
+		}
+		if err = o.swapHead(key, raw, head{ID: id, Size: n}); err == nil {
+			if raw != nil {
+				o.removeData(old.ID, old.Size)
+			}
+			return nil
+		}
+		if try == 10 { // another writer keeps winning, or the cluster is gone
+			return fail(mapErr("put", key, err))
+		}
+	}
+}
+
+// Open streams a range of the value.
+func (o *Objects) Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	h, _, err := o.readHead(key)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 || off > h.Size {
+		return nil, fmt.Errorf("ceph: open %q: offset %d outside 0..%d: %w", key, off, h.Size, storagebackends.ErrInvalid)
+	}
+	end := h.Size
+	if length >= 0 && off+length < end {
+		end = off + length
+	}
+	return &reader{ctx: ctx, o: o, key: key, id: h.ID, pos: off, end: end}, nil
+}
+
+type reader struct {
+	ctx      context.Context
+	o        *Objects
+	key, id  string
+	pos, end int64
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.pos >= r.end {
+		return 0, io.EOF
+	}
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	i := r.pos / chunk
+	in := r.pos - i*chunk
+	p = p[:min(int64(len(p)), chunk-in, r.end-r.pos)]
+	n, err := r.o.ioctx.Read(dataOID(r.id, i), p, uint64(in))
+	if err != nil && !errors.Is(mapErr("", "", err), storagebackends.ErrNotFound) {
+		return 0, mapErr("read", r.key, err)
+	}
+	if err != nil || n < len(p) {
+		// A hole, or the value was replaced and its data deleted: tell
+		// them apart by the head.
+		h, _, herr := r.o.readHead(r.key)
+		if herr != nil || h.ID != r.id {
+			return 0, fmt.Errorf("ceph: read %q: value replaced or deleted while reading: %w", r.key, storagebackends.ErrNotFound)
+		}
+		if err != nil {
+			n = 0
+		}
+		clear(p[n:])
+		n = len(p)
+	}
+	r.pos += int64(n)
+	return n, nil
+}
+
+func (r *reader) Close() error { return nil }
+
+// WriteAt writes into the value's data objects in place (RADOS writes
+// ranges natively), then grows the head's size if the write extended it.
+// Like a disk write it is not atomic: a reader during it may see part of it.
+func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("ceph: write %q: negative offset: %w", key, storagebackends.ErrInvalid)
+	}
+	h, _, err := o.readHead(key)
+	if err != nil {
+		return err
+	}
+	if length >= 0 {
+		r = io.LimitReader(r, length)
+	}
+	buf := make([]byte, chunk)
+	pos := off
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i := pos / chunk
+		in := pos - i*chunk
+		m, rerr := io.ReadFull(r, buf[:chunk-in])
+		if m > 0 {
+			if err := o.ioctx.Write(dataOID(h.ID, i), buf[:m], uint64(in)); err != nil {
+				return mapErr("write", key, err)
+			}
+			pos += int64(m)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("ceph: write %q: reading the new bytes: %w", key, rerr)
+		}
+	}
+	if length >= 0 && pos-off != length {
+		return fmt.Errorf("ceph: write %q: got %d bytes, expected %d: %w", key, pos-off, length, storagebackends.ErrInvalid)
+	}
+	for try := 0; pos > h.Size; try++ {
+		cur, raw, err := o.readHead(key)
+		if err != nil {
+			return err
+		}
+		if cur.ID != h.ID {
+			return fmt.Errorf("ceph: write %q: value replaced while writing: %w", key, storagebackends.ErrUnavailable)
+		}
+		if pos <= cur.Size {
+			break
+		}
+		if err := o.swapHead(key, raw, head{ID: h.ID, Size: pos}); err == nil {
+			break
+		} else if try == 10 {
+			return mapErr("write", key, err)
+		}
+	}
+	return nil
+}
+
+// Size reads the head.
+func (o *Objects) Size(_ context.Context, key string) (int64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	h, _, err := o.readHead(key)
+	return h.Size, err
+}
+
+// Delete removes the head (the value is gone from then on), then the data.
+func (o *Objects) Delete(_ context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	h, _, err := o.readHead(key)
+	if err != nil {
+		return err
+	}
+	if err := o.ioctx.Delete(headOID(key)); err != nil {
+		return mapErr("delete", key, err)
+	}
+	o.removeData(h.ID, h.Size)
+	return nil
+}
+
+// Copy streams src's data objects into fresh ones for dst, then swaps
+// dst's head as Put does. RADOS's copy-from op is not in go-ceph, so the
+// bytes pass through this process, one data object at a time.
+func (o *Objects) Copy(ctx context.Context, dst, src string) error {
+	if err := checkKey(dst); err != nil {
+		return err
+	}
+	rc, err := o.Open(ctx, src, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h, _, err := o.readHead(src)
+	if err != nil {
+		return err
+	}
+	return o.Put(ctx, dst, rc, h.Size)
+}
+
+// List walks the heads in the namespace.
+func (o *Objects) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	var keys []string
+	err := o.ioctx.ListObjects(func(oid string) {
+		esc, ok := strings.CutPrefix(oid, "h.")
+		if !ok {
+			return
+		}
+		if key, err := url.PathUnescape(esc); err == nil && strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+	})
+	if err != nil {
+		return mapErr("list", prefix, err)
+	}
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, _, err := o.readHead(k)
+		if errors.Is(err, storagebackends.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(k, h.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
