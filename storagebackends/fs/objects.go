@@ -45,7 +45,26 @@ func (o *Objects) path(key string) (string, error) {
 	if key == "" {
 		return "", fmt.Errorf("fs: empty key: %w", storagebackends.ErrInvalid)
 	}
-	return filepath.Join(o.root, url.PathEscape(key)), nil
+	name := url.PathEscape(key)
+	if len(name) > maxName {
+		return "", fmt.Errorf("fs: key of %d bytes is too long (%d escaped, at most %d): %w", len(key), len(name), maxName, storagebackends.ErrInvalid)
+	}
+	return filepath.Join(o.root, name), nil
+}
+
+// maxName is the longest file name Linux file systems take (NAME_MAX); a
+// longer key would fail as an I/O error instead of as the caller's mistake.
+const maxName = 255
+
+// syncDir makes a rename in dir durable: without it a crash right after
+// Put returned could bring the old value back.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func mapErr(op, key string, err error) error {
@@ -102,7 +121,10 @@ func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 		}
 		return mapErr("put", key, err)
 	}
-	return mapErr("put", key, os.Rename(f.Name(), p))
+	if err := os.Rename(f.Name(), p); err != nil {
+		return mapErr("put", key, err)
+	}
+	return mapErr("put", key, syncDir(o.root))
 }
 
 type limitedFile struct {

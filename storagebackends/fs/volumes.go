@@ -54,6 +54,9 @@ func (v *Volumes) path(name string) (string, error) {
 	if err := checkName("volume", name); err != nil {
 		return "", err
 	}
+	if n := len(url.PathEscape(name)) + len(".img"); n > maxName {
+		return "", fmt.Errorf("fs: volume name of %d bytes is too long: %w", len(name), storagebackends.ErrInvalid)
+	}
 	return filepath.Join(v.root, url.PathEscape(name)+".img"), nil
 }
 
@@ -63,6 +66,9 @@ func (v *Volumes) snapPath(name, snap string) (string, error) {
 	}
 	if err := checkName("snapshot", snap); err != nil {
 		return "", err
+	}
+	if n := len(url.PathEscape(snap)) + len(".img"); n > maxName {
+		return "", fmt.Errorf("fs: snapshot name of %d bytes is too long: %w", len(snap), storagebackends.ErrInvalid)
 	}
 	return filepath.Join(v.snaps, url.PathEscape(name), url.PathEscape(snap)+".img"), nil
 }

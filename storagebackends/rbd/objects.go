@@ -68,9 +68,15 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// maxOID stays under the OSDs' osd_max_object_name_len (2048).
+const maxOID = 2000
+
 func checkKey(key string) error {
 	if key == "" {
 		return fmt.Errorf("ceph: empty key: %w", storagebackends.ErrInvalid)
+	}
+	if len(headOID(key)) > maxOID {
+		return fmt.Errorf("ceph: key of %d bytes is too long: %w", len(key), storagebackends.ErrInvalid)
 	}
 	return nil
 }

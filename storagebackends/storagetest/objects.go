@@ -14,6 +14,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,10 +127,16 @@ func RunObjects(t *testing.T, open func(t *testing.T) storagebackends.Objects) {
 	t.Run("Copy", func(t *testing.T) { testCopy(t, open(t)) })
 	t.Run("List", func(t *testing.T) { testList(t, open(t)) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open(t)) })
+	t.Run("ConcurrentSameKey", func(t *testing.T) { testSameKey(t, open(t)) })
 	t.Run("BadKey", func(t *testing.T) {
 		o := open(t)
 		err := o.Put(ctxT(t), "", bytes.NewReader(nil), 0)
-		assert.ErrorIs(t, err, storagebackends.ErrInvalid)
+		assert.ErrorIs(t, err, storagebackends.ErrInvalid, "empty key")
+		// Far longer than any store takes: the caller's mistake, not an
+		// outage.
+		long := Prefix() + strings.Repeat("k/", 2000)
+		err = o.Put(ctxT(t), long, bytes.NewReader([]byte("x")), 1)
+		assert.ErrorIs(t, err, storagebackends.ErrInvalid, "a 4000-byte key")
 	})
 }
 
@@ -397,4 +404,45 @@ func testConcurrent(t *testing.T, o storagebackends.Objects) {
 		want := genBytes(uint64(200+i), int64(64<<10+i))
 		assert.True(t, bytes.Equal(want, readAll(t, o, fmt.Sprintf("%sc%d", p, i), 0, -1)), "value of writer %d", i)
 	}
+}
+
+// testSameKey races writers on one key: the value ends up exactly one of
+// theirs, never a mix (each Put is atomic).
+func testSameKey(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	key := p + "same"
+	const writers = 4
+	const n = 6<<20 + 3 // more than one part or data object each
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	want := map[string]int{}
+	for i := range writers {
+		h, _, _ := hashOf(Gen(uint64(500+i), n))
+		want[h] = i
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = o.Put(ctxT(t), key, Gen(uint64(500+i), n), n)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i := range writers {
+		if errs[i] == nil {
+			ok++
+		} else {
+			// Losing a race may be reported; it must say the store was busy.
+			assert.ErrorIs(t, errs[i], storagebackends.ErrUnavailable, "writer %d", i)
+		}
+	}
+	require.Positive(t, ok, "at least one writer succeeds")
+	rc, err := o.Open(ctxT(t), key, 0, -1)
+	require.NoError(t, err)
+	h, m, err := hashOf(rc)
+	rc.Close()
+	require.NoError(t, err)
+	assert.Equal(t, int64(n), m)
+	_, found := want[h]
+	assert.True(t, found, "the value is one writer's bytes, not a mix")
 }
