@@ -1,0 +1,189 @@
+package occi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Media types (GFD.229 §6-8, GFD.226 §3).
+const (
+	mediaPlain     = "text/plain"
+	mediaOCCIPlain = "text/occi+plain"
+	mediaOCCI      = "text/occi"
+	mediaURIList   = "text/uri-list"
+	mediaOCCIJSON  = "application/occi+json"
+	mediaJSON      = "application/json"
+)
+
+// MaxBody caps request bodies: OCCI renderings are small, and a cap keeps
+// a client from making the server buffer without end.
+const MaxBody = 1 << 20
+
+// httpError is an error with the status it answers.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// negotiate picks the response media type from Accept (GFD.223 §4.1).
+// No Accept, or */*, means text/plain. text/uri-list is only for
+// collections: asked for elsewhere it is a 400 (GFD.229 §8).
+func negotiate(r *http.Request, listing bool) (string, *httpError) {
+	accept := strings.Join(r.Header.Values("Accept"), ",")
+	if strings.TrimSpace(accept) == "" {
+		return mediaPlain, nil
+	}
+	type choice struct {
+		media string
+		q     float64
+		order int
+	}
+	var cs []choice
+	for i, part := range strings.Split(accept, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		media, params, err := mime.ParseMediaType(part)
+		if err != nil {
+			// A media range without a valid shape; skip it as HTTP allows.
+			media = strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		}
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				q = f
+			}
+		}
+		if q > 0 {
+			cs = append(cs, choice{media, q, i})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].q > cs[j].q })
+	uriListOnly := false
+	for _, c := range cs {
+		switch c.media {
+		case "*/*", "text/*":
+			return mediaPlain, nil
+		case "application/*":
+			return mediaOCCIJSON, nil
+		case mediaPlain, mediaOCCIPlain, mediaOCCI, mediaOCCIJSON, mediaJSON:
+			return c.media, nil
+		case mediaURIList:
+			if listing {
+				return mediaURIList, nil
+			}
+			uriListOnly = true
+		}
+	}
+	if uriListOnly {
+		return "", errorf(http.StatusBadRequest, "text/uri-list renders only collections; ask for text/plain, text/occi or application/occi+json here")
+	}
+	return "", errorf(http.StatusNotAcceptable, "none of the accepted media types (%s) is served; use text/plain, text/occi, text/occi+plain, application/occi+json or text/uri-list (collections)", clip(accept))
+}
+
+var versionRe = regexp.MustCompile(`OCCI/(\d+)\.(\d+)`)
+
+// checkVersion answers 501 when a client asks for a later OCCI version
+// than 1.2 (GFD.223 §4.3), in User-Agent or in an X-OCCI-Version header.
+func checkVersion(r *http.Request) *httpError {
+	hints := []string{r.Header.Get("User-Agent")}
+	for _, v := range r.Header.Values("X-OCCI-Version") {
+		if !strings.HasPrefix(strings.TrimSpace(v), "OCCI/") {
+			v = "OCCI/" + strings.TrimSpace(v)
+		}
+		hints = append(hints, v)
+	}
+	for _, h := range hints {
+		for _, m := range versionRe.FindAllStringSubmatch(h, -1) {
+			major, _ := strconv.Atoi(m[1])
+			minor, _ := strconv.Atoi(m[2])
+			if major > 1 || (major == 1 && minor > 2) {
+				return errorf(http.StatusNotImplemented, "OCCI/%d.%d is not implemented; this server speaks OCCI/1.2 (and understands 1.1)", major, minor)
+			}
+		}
+	}
+	return nil
+}
+
+// readPayload parses the request's OCCI content whatever its rendering.
+// The text/occi fields in headers are always read (clients send them with
+// any Content-Type, or none); a body is read per its Content-Type.
+func readPayload(r *http.Request) (*payload, *httpError) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", MaxBody)
+		}
+		return nil, errorf(http.StatusBadRequest, "read request body: %v", err)
+	}
+	media := ""
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		m, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "malformed Content-Type %q", clip(ct))
+		}
+		media = m
+	}
+	hp, err := parseTextHeaders(r.Header)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	var bp *payload
+	switch media {
+	case mediaOCCIJSON, mediaJSON:
+		if bp, err = parseJSON(body); err != nil {
+			return nil, errorf(http.StatusBadRequest, "%v", err)
+		}
+	case mediaPlain, mediaOCCIPlain, mediaOCCI, "":
+		if strings.TrimSpace(string(body)) == "OK" || media == mediaOCCI {
+			// text/occi carries everything in headers; its body is "OK" or empty.
+			return hp, nil
+		}
+		if bp, err = parseTextBody(body); err != nil {
+			return nil, errorf(http.StatusBadRequest, "%v", err)
+		}
+	case mediaURIList:
+		bp = &payload{}
+		for _, line := range strings.Split(string(body), "\n") {
+			line = strings.TrimSpace(line)
+			if line != "" && !strings.HasPrefix(line, "#") {
+				bp.Locations = append(bp.Locations, line)
+			}
+		}
+	case "application/x-www-form-urlencoded":
+		// curl -d sends this by default with an OCCI body; read it as text/plain
+		// when it parses as such.
+		if bp, err = parseTextBody(body); err != nil {
+			return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not an OCCI rendering: %v", media, err)
+		}
+	default:
+		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not served; send text/plain, text/occi, application/occi+json or text/uri-list", media)
+	}
+	return merge(hp, bp), nil
+}
+
+// merge adds header fields to a body payload; a body's entity wins.
+func merge(h, b *payload) *payload {
+	if h == nil || (len(h.Categories) == 0 && len(h.Locations) == 0 && len(h.Attrs) == 0 && len(h.Entities) == 0) {
+		return b
+	}
+	if b == nil || (len(b.Categories) == 0 && len(b.Locations) == 0 && len(b.Entities) == 0 && b.Action == "") {
+		return h
+	}
+	return b
+}

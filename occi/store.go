@@ -1,0 +1,368 @@
+package occi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Rows of the tables created by migrations/0002_occi.go.
+type entityRow struct {
+	Location   string `gorm:"primaryKey"`
+	ID         string `gorm:"column:id"`
+	Kind       string
+	Source     string
+	Target     string
+	SourceKind string
+	TargetKind string
+	CreatedAt  time.Time
+}
+
+func (entityRow) TableName() string { return "occi_entities" }
+
+type attrRow struct {
+	Location string `gorm:"primaryKey"`
+	Name     string `gorm:"primaryKey"`
+	ValueKey string
+	Value    string
+}
+
+func (attrRow) TableName() string { return "occi_attributes" }
+
+type memberRow struct {
+	Location string `gorm:"primaryKey"`
+	Mixin    string `gorm:"primaryKey"`
+}
+
+func (memberRow) TableName() string { return "occi_mixin_members" }
+
+type userMixinRow struct {
+	ID         string `gorm:"column:id;primaryKey"`
+	Scheme     string
+	Term       string
+	Title      string
+	Location   string
+	Depends    string
+	Applies    string
+	Attributes string
+	Image      string
+	Origin     string
+	CreatedAt  time.Time
+}
+
+func (userMixinRow) TableName() string { return "occi_user_mixins" }
+
+// store reads and writes OCCI's tables. Every method takes the *gorm.DB to
+// use, so that the service can run several in one transaction.
+type store struct{}
+
+// chunk bounds IN lists (SQLite allows 32766 parameters, PostgreSQL 65535).
+const chunk = 500
+
+func encodeValue(v any) (key, value string) {
+	raw, _ := json.Marshal(v)
+	value = string(raw)
+	if len(value) <= 200 {
+		return value, value
+	}
+	sum := sha256.Sum256(raw)
+	return "#" + hex.EncodeToString(sum[:]), value
+}
+
+func decodeValue(s string) any {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return s
+	}
+	return v
+}
+
+func (store) userMixins(db *gorm.DB) ([]*Category, error) {
+	var rows []userMixinRow
+	if err := db.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read user mixins: %w", err)
+	}
+	out := make([]*Category, 0, len(rows))
+	for _, r := range rows {
+		c := &Category{Scheme: r.Scheme, Term: r.Term, Title: r.Title, Class: ClassMixin,
+			Location: r.Location, User: true, Image: r.Image}
+		_ = json.Unmarshal([]byte(r.Depends), &c.Depends)
+		_ = json.Unmarshal([]byte(r.Applies), &c.Applies)
+		_ = json.Unmarshal([]byte(r.Attributes), &c.Attributes)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (store) addUserMixin(db *gorm.DB, c *Category, origin string) error {
+	dep, _ := json.Marshal(c.Depends)
+	app, _ := json.Marshal(c.Applies)
+	attrs, _ := json.Marshal(c.Attributes)
+	return db.Create(&userMixinRow{ID: c.ID(), Scheme: c.Scheme, Term: c.Term, Title: c.Title, Location: c.Location,
+		Depends: string(dep), Applies: string(app), Attributes: string(attrs), Image: c.Image, Origin: origin,
+		CreatedAt: time.Now().UTC()}).Error
+}
+
+func (store) deleteUserMixin(db *gorm.DB, id string) error {
+	if err := db.Where("mixin = ?", id).Delete(&memberRow{}).Error; err != nil {
+		return err
+	}
+	return db.Where("id = ?", id).Delete(&userMixinRow{}).Error
+}
+
+var errNotFound = errors.New("not found")
+
+// entity loads one entity with its attributes and mixins.
+func (s store) entity(db *gorm.DB, location string) (*Entity, error) {
+	es, err := s.entities(db, []string{location})
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, errNotFound
+	}
+	return es[0], nil
+}
+
+// entities loads entities in bulk, in the order of locations, skipping
+// missing ones: three queries per chunk, never one per entity.
+func (store) entities(db *gorm.DB, locations []string) ([]*Entity, error) {
+	byLoc := make(map[string]*Entity, len(locations))
+	for i := 0; i < len(locations); i += chunk {
+		part := locations[i:min(i+chunk, len(locations))]
+		var rows []entityRow
+		if err := db.Where("location IN ?", part).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("read entities: %w", err)
+		}
+		for _, r := range rows {
+			byLoc[r.Location] = &Entity{ID: r.ID, Location: r.Location, Kind: r.Kind, Source: r.Source,
+				Target: r.Target, SourceKind: r.SourceKind, TargetKind: r.TargetKind, Attrs: map[string]any{}}
+		}
+		var attrs []attrRow
+		if err := db.Select("location", "name", "value").Where("location IN ?", part).Find(&attrs).Error; err != nil {
+			return nil, fmt.Errorf("read attributes: %w", err)
+		}
+		for _, a := range attrs {
+			if e := byLoc[a.Location]; e != nil {
+				e.Attrs[a.Name] = decodeValue(a.Value)
+			}
+		}
+		var ms []memberRow
+		if err := db.Where("location IN ?", part).Order("mixin").Find(&ms).Error; err != nil {
+			return nil, fmt.Errorf("read mixins: %w", err)
+		}
+		for _, m := range ms {
+			if e := byLoc[m.Location]; e != nil {
+				e.Mixins = append(e.Mixins, m.Mixin)
+			}
+		}
+	}
+	out := make([]*Entity, 0, len(byLoc))
+	for _, l := range locations {
+		if e := byLoc[l]; e != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// entityByID finds the location of the entity with id.
+func (store) locationByID(db *gorm.DB, id string) (string, error) {
+	var r entityRow
+	err := db.Select("location").Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", errNotFound
+	}
+	return r.Location, err
+}
+
+// links lists the locations of links whose source (or target, when
+// targets is true) is one of locations.
+func (store) links(db *gorm.DB, locations []string, targets bool) ([]string, error) {
+	var out []string
+	col := "source"
+	if targets {
+		col = "target"
+	}
+	for i := 0; i < len(locations); i += chunk {
+		part := locations[i:min(i+chunk, len(locations))]
+		var ls []string
+		if err := db.Model(&entityRow{}).Where(col+" IN ?", part).Order("location").Pluck("location", &ls).Error; err != nil {
+			return nil, fmt.Errorf("read links: %w", err)
+		}
+		out = append(out, ls...)
+	}
+	return out, nil
+}
+
+// filter selects entities for a listing.
+type filter struct {
+	Kinds  []string       // kind IN (...)
+	Mixin  string         // member of this mixin
+	Prefix string         // location starts with (unbound paths)
+	ID     string         // occi.core.id
+	Source string         // occi.core.source
+	Target string         // occi.core.target
+	Attrs  map[string]any // attribute equals
+	Limit  int            // 0 for all
+	Offset int
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// list returns the locations of matching entities in location order.
+func (store) list(db *gorm.DB, f filter) ([]string, error) {
+	q := db.Model(&entityRow{})
+	if f.Kinds != nil {
+		q = q.Where("kind IN ?", f.Kinds)
+	}
+	if f.Prefix != "" && f.Prefix != "/" {
+		q = q.Where(`location LIKE ? ESCAPE '\'`, escapeLike(f.Prefix)+"%")
+	}
+	if f.ID != "" {
+		q = q.Where("id = ?", f.ID)
+	}
+	if f.Source != "" {
+		q = q.Where("source = ?", f.Source)
+	}
+	if f.Target != "" {
+		q = q.Where("target = ?", f.Target)
+	}
+	if f.Mixin != "" {
+		q = q.Where("location IN (?)", db.Model(&memberRow{}).Select("location").Where("mixin = ?", f.Mixin))
+	}
+	names := make([]string, 0, len(f.Attrs))
+	for k := range f.Attrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		key, value := encodeValue(f.Attrs[name])
+		q = q.Where("location IN (?)", db.Model(&attrRow{}).Select("location").
+			Where("name = ? AND value_key = ? AND value = ?", name, key, value))
+	}
+	q = q.Order("location")
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit).Offset(f.Offset)
+	}
+	var out []string
+	if err := q.Pluck("location", &out).Error; err != nil {
+		return nil, fmt.Errorf("list entities: %w", err)
+	}
+	return out, nil
+}
+
+// insert writes a new entity with its attributes and mixins.
+func (s store) insert(db *gorm.DB, e *Entity) error {
+	row := entityRow{Location: e.Location, ID: e.ID, Kind: e.Kind, Source: e.Source, Target: e.Target,
+		SourceKind: e.SourceKind, TargetKind: e.TargetKind, CreatedAt: time.Now().UTC()}
+	if err := db.Create(&row).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return errorf(409, "an entity already exists at %s or with id %s", e.Location, e.ID)
+		}
+		return fmt.Errorf("insert entity: %w", err)
+	}
+	return s.writeDetails(db, e)
+}
+
+func (store) writeDetails(db *gorm.DB, e *Entity) error {
+	if len(e.Attrs) > 0 {
+		rows := make([]attrRow, 0, len(e.Attrs))
+		for k, v := range e.Attrs {
+			key, value := encodeValue(v)
+			rows = append(rows, attrRow{Location: e.Location, Name: k, ValueKey: key, Value: value})
+		}
+		if err := db.CreateInBatches(rows, 200).Error; err != nil {
+			return fmt.Errorf("insert attributes: %w", err)
+		}
+	}
+	if len(e.Mixins) > 0 {
+		rows := make([]memberRow, 0, len(e.Mixins))
+		for _, m := range e.Mixins {
+			rows = append(rows, memberRow{Location: e.Location, Mixin: m})
+		}
+		if err := db.Create(rows).Error; err != nil {
+			return fmt.Errorf("insert mixins: %w", err)
+		}
+	}
+	return nil
+}
+
+// replace rewrites an existing entity's attributes, mixins and link ends.
+func (s store) replace(db *gorm.DB, e *Entity) error {
+	if err := db.Model(&entityRow{}).Where("location = ?", e.Location).Updates(map[string]any{
+		"source": e.Source, "target": e.Target, "source_kind": e.SourceKind, "target_kind": e.TargetKind,
+	}).Error; err != nil {
+		return fmt.Errorf("update entity: %w", err)
+	}
+	if err := db.Where("location = ?", e.Location).Delete(&attrRow{}).Error; err != nil {
+		return fmt.Errorf("update attributes: %w", err)
+	}
+	if err := db.Where("location = ?", e.Location).Delete(&memberRow{}).Error; err != nil {
+		return fmt.Errorf("update mixins: %w", err)
+	}
+	return s.writeDetails(db, e)
+}
+
+// setAttrs updates some attributes of one entity (nil deletes).
+func (store) setAttrs(db *gorm.DB, location string, attrs map[string]any) error {
+	for k, v := range attrs {
+		if err := db.Where("location = ? AND name = ?", location, k).Delete(&attrRow{}).Error; err != nil {
+			return fmt.Errorf("update attribute %s: %w", k, err)
+		}
+		if v == nil {
+			continue
+		}
+		key, value := encodeValue(v)
+		if err := db.Create(&attrRow{Location: location, Name: k, ValueKey: key, Value: value}).Error; err != nil {
+			return fmt.Errorf("update attribute %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// delete removes entities and everything attached to them.
+func (store) delete(db *gorm.DB, locations []string) error {
+	for i := 0; i < len(locations); i += chunk {
+		part := locations[i:min(i+chunk, len(locations))]
+		for _, m := range []any{&attrRow{}, &memberRow{}, &entityRow{}} {
+			if err := db.Where("location IN ?", part).Delete(m).Error; err != nil {
+				return fmt.Errorf("delete entities: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (store) addMembers(db *gorm.DB, mixin string, locations []string) error {
+	for _, l := range locations {
+		var n int64
+		if err := db.Model(&memberRow{}).Where("location = ? AND mixin = ?", l, mixin).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := db.Create(&memberRow{Location: l, Mixin: mixin}).Error; err != nil {
+				return fmt.Errorf("add to mixin: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (store) removeMembers(db *gorm.DB, mixin string, locations []string) error {
+	q := db.Where("mixin = ?", mixin)
+	if locations != nil {
+		q = q.Where("location IN ?", locations)
+	}
+	return q.Delete(&memberRow{}).Error
+}
