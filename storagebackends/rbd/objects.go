@@ -126,7 +126,10 @@ func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	buf := make([]byte, chunk)
 	var n int64
 	fail := func(err error) error {
-		o.removeData(id, n+chunk)
+		// In the background: when the cluster is unreachable each delete
+		// would wait out the op timeout, and the caller wants its answer.
+		// Leftovers are unreferenced, never visible.
+		go o.removeData(id, n+chunk)
 		return err
 	}
 	for i := int64(0); ; i++ {
