@@ -240,6 +240,15 @@ func (o *op) unbound(r *http.Request, media, prefix string) (*response, *httpErr
 	if herr != nil {
 		return nil, herr
 	}
+	// An unbound path is the union of what lies below it (GFD.223 §3.1);
+	// with nothing below it, it does not exist.
+	if prefix != "/" {
+		if any, err := o.s.st.list(o.db, filter{Prefix: prefix, Limit: 1}); err != nil {
+			return nil, errorf(http.StatusInternalServerError, "%v", err)
+		} else if len(any) == 0 {
+			return nil, errorf(http.StatusNotFound, "nothing at %s", prefix)
+		}
+	}
 	return o.list(f, isJSON(media))
 }
 

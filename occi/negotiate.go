@@ -165,12 +165,6 @@ func readPayload(r *http.Request) (*payload, *httpError) {
 				bp.Locations = append(bp.Locations, line)
 			}
 		}
-	case "application/x-www-form-urlencoded":
-		// curl -d sends this by default with an OCCI body; read it as text/plain
-		// when it parses as such.
-		if bp, err = parseTextBody(body); err != nil {
-			return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not an OCCI rendering: %v", media, err)
-		}
 	default:
 		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not served; send text/plain, text/occi, application/occi+json or text/uri-list", media)
 	}

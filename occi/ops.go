@@ -315,7 +315,7 @@ func actionParams(a *Category, given map[string]any) (map[string]any, *httpError
 }
 
 func (o *op) checkAction(e *Entity, a *Category) *httpError {
-	if !allowed(e, a.ID()) {
+	if !accepted(e, a.ID()) {
 		return errorf(http.StatusConflict, "action %s is not allowed: %s is %s (allowed from %s)",
 			a.Term, e.Location, stateOf(e), strings.Join(allowedFrom[a.ID()], ", "))
 	}

@@ -319,6 +319,9 @@ func parseCategory(s string) (*Category, error) {
 	for _, p := range ps {
 		switch strings.ToLower(p.key) {
 		case "scheme":
+			if !p.quoted {
+				return nil, fmt.Errorf("category %s: scheme must be quoted", term)
+			}
 			c.Scheme = p.val
 		case "class":
 			c.Class = Class(p.val)

@@ -162,7 +162,7 @@ func standard() []*Category {
 			Location: "/storage/", Actions: ids(online, offline, backup, snapshot, resize),
 			Attributes: []Attribute{
 				size,
-				state("occi.storage.state", "offline", "online", "offline", "error", "backup", "snapshot", "resize", "degraded"),
+				state("occi.storage.state", "offline", "online", "offline", "error"),
 				stateMessage("occi.storage.state.message"),
 			}},
 		{Scheme: SchemeInfra, Term: "networkinterface", Title: "NetworkInterface Link", Class: ClassKind, Parent: KindLink,

@@ -229,12 +229,12 @@ func (o *op) checkAttrs(kind string, mixins []string, given map[string]any, prev
 			return nil, errorf(http.StatusBadRequest, "%v", err)
 		}
 		if d.Server {
-			if prev != nil {
-				if cur, ok := prev.Attrs[name]; ok && !equalValue(cur, nv) {
-					return nil, errorf(http.StatusBadRequest, "attribute %s is immutable: it is set by the server", name)
-				}
+			// A client cannot choose a state; sending back the current
+			// value (a PUT of what was read) is fine.
+			if cur, ok := prev0(prev).Attrs[name]; !ok || !equalValue(cur, nv) {
+				return nil, errorf(http.StatusBadRequest, "attribute %s is immutable: only the server sets it", name)
 			}
-			continue // a client cannot choose a state
+			continue
 		}
 		if prev != nil && !d.Mutable {
 			if cur, ok := prev.Attrs[name]; !ok || !equalValue(cur, nv) {
@@ -268,6 +268,14 @@ func (o *op) checkAttrs(kind string, mixins []string, given map[string]any, prev
 	return out, nil
 }
 
+// prev0 gives an empty entity for nil, so lookups need no nil check.
+func prev0(e *Entity) *Entity {
+	if e == nil {
+		return &Entity{}
+	}
+	return e
+}
+
 func equalValue(a, b any) bool {
 	ka, _ := encodeValue(a)
 	kb, _ := encodeValue(b)
@@ -275,12 +283,6 @@ func equalValue(a, b any) bool {
 }
 
 // ---- creation ---------------------------------------------------------
-
-// planned is an entity about to be created, with what creating it needs.
-type planned struct {
-	e    *Entity
-	prev *Entity // set when a PUT replaces
-}
 
 // buildEntity validates a rendering for creation. kindHint is the kind of
 // the collection it was posted to ("" for PUT). loc is the client-chosen
@@ -750,7 +752,11 @@ func (o *op) deprovision(es []*Entity) *httpError {
 // ---- state machines ---------------------------------------------------
 
 // allowedFrom gives, per action, the states it may start from (GFD.224
-// figures 2-4; 1.1's storage actions from GFD.184 table 9).
+// figures 2-4; 1.1's storage actions from GFD.184 table 9). A rendering
+// lists an action only from these states; network and storage actions are
+// also accepted when the resource already is in the target state (they
+// are idempotent: "down" on an inactive network changes nothing), see
+// idempotent.
 var allowedFrom = map[string][]string{
 	SchemeComputeAction + "start":    {"inactive", "suspended", "error"},
 	SchemeComputeAction + "stop":     {"active", "suspended", "error"},
@@ -795,7 +801,21 @@ func (o *op) definedActions(e *Entity) []string {
 	return out
 }
 
-// allowed tells whether action may run in the entity's current state.
+// idempotent maps actions to the state they lead to when running them in
+// that state is a harmless no-op.
+var idempotent = map[string]string{
+	SchemeNetworkAction + "up":      "active",
+	SchemeNetworkAction + "down":    "inactive",
+	SchemeStorageAction + "online":  "online",
+	SchemeStorageAction + "offline": "offline",
+}
+
+// accepted tells whether action may be invoked in the entity's state.
+func accepted(e *Entity, action string) bool {
+	return allowed(e, action) || (idempotent[action] != "" && idempotent[action] == stateOf(e))
+}
+
+// allowed tells whether the action is one the state offers.
 func allowed(e *Entity, action string) bool {
 	from, ok := allowedFrom[action]
 	if !ok {

@@ -344,21 +344,6 @@ func (store) delete(db *gorm.DB, locations []string) error {
 	return nil
 }
 
-func (store) addMembers(db *gorm.DB, mixin string, locations []string) error {
-	for _, l := range locations {
-		var n int64
-		if err := db.Model(&memberRow{}).Where("location = ? AND mixin = ?", l, mixin).Count(&n).Error; err != nil {
-			return err
-		}
-		if n == 0 {
-			if err := db.Create(&memberRow{Location: l, Mixin: mixin}).Error; err != nil {
-				return fmt.Errorf("add to mixin: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
 func (store) removeMembers(db *gorm.DB, mixin string, locations []string) error {
 	q := db.Where("mixin = ?", mixin)
 	if locations != nil {
