@@ -1,0 +1,432 @@
+package occi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/glebarez/sqlite"
+	"github.com/gorilla/mux"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/computebackends/sim"
+	"github.com/occicdmi/occicdmi/migrations"
+	sb "github.com/occicdmi/occicdmi/storagebackends"
+)
+
+// testDB opens a fresh migrated database: PostgreSQL when
+// OCCICDMI_TEST_POSTGRES names one (tables are emptied first), else SQLite
+// in a temporary folder.
+func testDB(t testing.TB) *gorm.DB {
+	t.Helper()
+	cfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
+	var db *gorm.DB
+	var err error
+	if dsn := os.Getenv("OCCICDMI_TEST_POSTGRES"); dsn != "" {
+		db, err = gorm.Open(postgres.Open(dsn), cfg)
+		require.NoError(t, err)
+	} else {
+		path := filepath.Join(t.TempDir(), "occi.db")
+		db, err = gorm.Open(sqlite.Open(path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)"), cfg)
+		require.NoError(t, err)
+		sqlDB, _ := db.DB()
+		sqlDB.SetMaxOpenConns(1)
+	}
+	_, err = migrations.Run(context.Background(), db)
+	require.NoError(t, err)
+	if os.Getenv("OCCICDMI_TEST_POSTGRES") != "" {
+		for _, tbl := range []string{"occi_attributes", "occi_mixin_members", "occi_entities", "occi_user_mixins", "sim_machines", "sim_networks"} {
+			require.NoError(t, db.Exec("DELETE FROM "+tbl).Error)
+		}
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	})
+	return db
+}
+
+// rig is an OCCI server over httptest with hooks into its backends.
+type rig struct {
+	t   testing.TB
+	url string
+	db  *gorm.DB
+	be  *faultyCompute
+	vol *memVolumes
+}
+
+func newRig(t testing.TB, cfg Config) *rig {
+	t.Helper()
+	db := testDB(t)
+	be := &faultyCompute{Backend: sim.New(db), fail: map[string]error{}}
+	cfg.DB, cfg.Compute = db, be
+	if cfg.Logger == nil {
+		cfg.Logger = discardLogger()
+	}
+	s, err := New(context.Background(), cfg)
+	require.NoError(t, err)
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.UseEncodedPath()
+	s.Routes(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	rg := &rig{t: t, url: srv.URL, db: db, be: be}
+	if v, ok := cfg.Volumes.(*memVolumes); ok {
+		rg.vol = v
+	}
+	return rg
+}
+
+// do sends a request; header values are "Name: value" strings.
+func (r *rig) do(method, path, body string, headers ...string) (*http.Response, string) {
+	r.t.Helper()
+	req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
+	require.NoError(r.t, err)
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ": ")
+		req.Header.Add(name, value)
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "text/plain")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(r.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(r.t, err)
+	return resp, string(b)
+}
+
+// create posts a text/plain rendering and returns the new location's path.
+func (r *rig) create(collection, body string) string {
+	r.t.Helper()
+	resp, b := r.do("POST", collection, body)
+	require.Equal(r.t, 201, resp.StatusCode, b)
+	loc := resp.Header.Get("Location")
+	require.True(r.t, strings.HasPrefix(loc, r.url+"/"), "Location %q must be absolute", loc)
+	return strings.TrimPrefix(loc, r.url)
+}
+
+func (r *rig) count(table string) int64 {
+	var n int64
+	require.NoError(r.t, r.db.Table(table).Count(&n).Error)
+	return n
+}
+
+const computeCat = `Category: compute; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
+const networkCat = `Category: network; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
+const storageCat = `Category: storage; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
+
+// faultyCompute wraps the sim backend and fails chosen operations.
+type faultyCompute struct {
+	cb.Backend
+	mu    sync.Mutex
+	fail  map[string]error
+	disks []cb.Disk
+	calls []string
+}
+
+func (f *faultyCompute) hit(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op)
+	return f.fail[op]
+}
+
+func (f *faultyCompute) CreateMachine(ctx context.Context, m cb.Machine) error {
+	if err := f.hit("create"); err != nil {
+		return err
+	}
+	return f.Backend.CreateMachine(ctx, m)
+}
+
+func (f *faultyCompute) DeleteMachine(ctx context.Context, id string) error {
+	if err := f.hit("delete"); err != nil {
+		return err
+	}
+	return f.Backend.DeleteMachine(ctx, id)
+}
+
+func (f *faultyCompute) Start(ctx context.Context, id string) error {
+	if err := f.hit("start"); err != nil {
+		return err
+	}
+	return f.Backend.Start(ctx, id)
+}
+
+func (f *faultyCompute) AttachInterface(ctx context.Context, m string, nic cb.Interface) (cb.Interface, error) {
+	if err := f.hit("attach-nic"); err != nil {
+		return cb.Interface{}, err
+	}
+	return f.Backend.AttachInterface(ctx, m, nic)
+}
+
+func (f *faultyCompute) AttachDisk(ctx context.Context, m string, d cb.Disk) error {
+	if err := f.hit("attach-disk"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.disks = append(f.disks, d)
+	f.mu.Unlock()
+	return f.Backend.AttachDisk(ctx, m, d)
+}
+
+// memVolumes records volumes in memory.
+type memVolumes struct {
+	sb.Volumes
+	mu   sync.Mutex
+	size map[string]int64
+}
+
+func newMemVolumes() *memVolumes { return &memVolumes{size: map[string]int64{}} }
+
+func (v *memVolumes) CreateVolume(_ context.Context, name string, size int64) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.size[name]; ok {
+		return sb.ErrExists
+	}
+	v.size[name] = size
+	return nil
+}
+
+func (v *memVolumes) DeleteVolume(_ context.Context, name string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.size[name]; !ok {
+		return sb.ErrNotFound
+	}
+	delete(v.size, name)
+	return nil
+}
+
+func (v *memVolumes) ResizeVolume(_ context.Context, name string, size int64) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.size[name] = size
+	return nil
+}
+
+func (v *memVolumes) Access(_ context.Context, name string) (sb.VolumeAccess, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.size[name]; !ok {
+		return sb.VolumeAccess{}, fmt.Errorf("volume %s: %w", name, sb.ErrNotFound)
+	}
+	return sb.VolumeAccess{Type: "file", Path: "/volumes/" + name, Format: "raw"}, nil
+}
+
+func (v *memVolumes) names() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for n := range v.size {
+		out = append(out, n)
+	}
+	return out
+}
+
+// GFD.223 §7.2.1 + brief: a backend failure after earlier backend calls
+// leaves neither database rows nor the machine behind.
+func TestCreateRollsBackWhenALaterBackendCallFails(t *testing.T) {
+	r := newRig(t, Config{})
+	net := r.create("/network/", networkCat)
+	r.be.fail["attach-nic"] = fmt.Errorf("boom: %w", cb.ErrUnavailable)
+	resp, body := r.do("POST", "/compute/", computeCat+"\nLink: <"+net+`>; rel="http://schemas.ogf.org/occi/infrastructure#network"; category="http://schemas.ogf.org/occi/infrastructure#networkinterface"`)
+	assert.Equal(t, 503, resp.StatusCode, body)
+	assert.Contains(t, body, "attach network interface")
+	assert.EqualValues(t, 1, r.count("occi_entities"), "only the network remains")
+	assert.EqualValues(t, 0, r.count("sim_machines"), "the machine created before the failure is deleted again")
+}
+
+// Backend error kinds map to statuses and change nothing.
+func TestBackendErrorKinds(t *testing.T) {
+	r := newRig(t, Config{})
+	loc := r.create("/compute/", computeCat)
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{cb.ErrNotFound, 404}, {cb.ErrConflict, 409}, {cb.ErrInvalid, 400}, {cb.ErrUnavailable, 503}, {errors.New("odd"), 500},
+	} {
+		r.be.fail["start"] = fmt.Errorf("start: %w", c.err)
+		resp, body := r.do("POST", loc+"?action=start", `Category: start; scheme="http://schemas.ogf.org/occi/infrastructure/compute/action#"; class="action"`)
+		assert.Equal(t, c.want, resp.StatusCode, "%v: %s", c.err, body)
+		_, got := r.do("GET", loc, "")
+		assert.Contains(t, got, `occi.compute.state="inactive"`)
+	}
+	delete(r.be.fail, "start")
+	resp, body := r.do("POST", loc+"?action=start", "")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, `occi.compute.state="active"`)
+	// GFD.229 §5.1.1: only the actions the state allows are linked.
+	assert.Contains(t, body, "?action=stop>")
+	assert.NotContains(t, body, "?action=start>")
+}
+
+// A state change made behind OCCI (in the backend) shows on GET.
+func TestBackendStateVisible(t *testing.T) {
+	r := newRig(t, Config{})
+	loc := r.create("/compute/", computeCat)
+	id := loc[strings.LastIndexByte(loc, '/')+1:]
+	require.NoError(t, r.be.Backend.Start(context.Background(), id))
+	_, body := r.do("GET", loc, "")
+	assert.Contains(t, body, `occi.compute.state="active"`)
+	assert.Contains(t, body, `occi.compute.state.message="running (simulated)"`)
+}
+
+// Storage resources own a sparse volume of occi.storage.size GiB; a
+// storagelink attaches it with the volume's access description.
+func TestStorageVolumes(t *testing.T) {
+	vols := newMemVolumes()
+	r := newRig(t, Config{Volumes: vols})
+	sto := r.create("/storage/", storageCat+"\nX-OCCI-Attribute: occi.storage.size=2.5")
+	id := sto[strings.LastIndexByte(sto, '/')+1:]
+	assert.Equal(t, int64(2.5*(1<<30)), vols.size["occi-storage-"+id])
+	vm := r.create("/compute/", computeCat)
+	link := r.create("/storagelink/", `Category: storagelink; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"
+X-OCCI-Attribute: occi.core.source="`+vm+`"
+X-OCCI-Attribute: occi.core.target="`+r.url+sto+`"
+X-OCCI-Attribute: occi.storagelink.mountpoint="/dev/vdb"`)
+	require.Len(t, r.be.disks, 1)
+	assert.Equal(t, "/volumes/occi-storage-"+id, r.be.disks[0].Source.Path)
+	assert.Equal(t, "vdb", r.be.disks[0].Target)
+	_, body := r.do("GET", link, "")
+	assert.Contains(t, body, `occi.storagelink.deviceid="`+id+`"`, "deviceid defaults to the storage id")
+	assert.Contains(t, body, `occi.storagelink.state="active"`)
+	// Deleting the storage removes the link and the volume.
+	resp, _ := r.do("DELETE", sto, "")
+	assert.Equal(t, 200, resp.StatusCode)
+	resp, _ = r.do("GET", link, "")
+	assert.Equal(t, 404, resp.StatusCode)
+	assert.Empty(t, vols.names())
+	// A failed create leaves no volume behind: the size is required.
+	resp, body = r.do("POST", "/storage/", storageCat)
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Contains(t, body, "occi.storage.size is required")
+	assert.Empty(t, vols.names())
+}
+
+type hook struct{ name string }
+
+func (h hook) Volume(_ context.Context, storage *Entity, deviceID string) (string, bool, error) {
+	return h.name, true, nil
+}
+
+// The storage hook decides which volume backs a storage resource.
+func TestStorageHook(t *testing.T) {
+	vols := newMemVolumes()
+	vols.size["cdmi-export"] = 1 << 30
+	r := newRig(t, Config{Volumes: vols, Storage: hook{"cdmi-export"}})
+	sto := r.create("/storage/", storageCat+"\nX-OCCI-Attribute: occi.storage.size=1")
+	assert.Equal(t, []string{"cdmi-export"}, vols.names(), "no volume of OCCI's own")
+	vm := r.create("/compute/", computeCat+"\nLink: <"+sto+`>; rel="http://schemas.ogf.org/occi/infrastructure#storage"`)
+	require.Len(t, r.be.disks, 1)
+	assert.Equal(t, "/volumes/cdmi-export", r.be.disks[0].Source.Path)
+	_, body := r.do("GET", vm, "")
+	assert.Contains(t, body, `category="http://schemas.ogf.org/occi/infrastructure#storagelink"`)
+	r.do("DELETE", sto, "")
+	assert.Equal(t, []string{"cdmi-export"}, vols.names(), "the hook's volume is not OCCI's to delete")
+}
+
+// Listing a collection takes a bounded number of queries whatever its
+// size (no N+1), in every rendering.
+func TestListingQueriesBounded(t *testing.T) {
+	r := newRig(t, Config{})
+	st := store{}
+	for i := 0; i < 300; i++ {
+		e := &Entity{ID: fmt.Sprintf("vm-%03d", i), Location: fmt.Sprintf("/compute/vm-%03d", i), Kind: KindCompute,
+			Mixins: []string{SchemeResourceTplate + "small"},
+			Attrs:  map[string]any{"occi.compute.state": "inactive", "occi.compute.cores": 1.0, AttrTitle: "vm"}}
+		require.NoError(t, st.insert(r.db, e))
+	}
+	var n int
+	var mu sync.Mutex
+	require.NoError(t, r.db.Callback().Query().After("gorm:query").Register("count", func(*gorm.DB) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+	}))
+	calls := len(r.be.calls)
+	for _, accept := range []string{"text/uri-list", "text/plain", "application/occi+json"} {
+		n = 0
+		resp, body := r.do("GET", "/compute/", "", "Accept: "+accept)
+		require.Equal(t, 200, resp.StatusCode)
+		// JSON resources carry ids, not locations (GFD.226 table 1).
+		assert.Equal(t, 300, strings.Count(body, "/compute/vm-")+strings.Count(body, `"id": "vm-`), accept)
+		assert.LessOrEqual(t, n, 12, "%s: %d queries for 300 entities", accept, n)
+	}
+	assert.Equal(t, calls, len(r.be.calls), "a listing calls no backend")
+	// Filtering and paging run in SQL.
+	resp, body := r.do("GET", "/compute/?page=2&number=100", "", "Accept: text/uri-list", `X-OCCI-Attribute: occi.compute.cores=1`)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, 100, strings.Count(body, "\n"))
+	assert.True(t, strings.HasPrefix(body, r.url+"/compute/vm-100\r\n"), body[:60])
+}
+
+// GFD.223 §4.3: a client asking for a later OCCI version gets 501; Server
+// names OCCI/1.2 (set by the app middleware, kept here).
+func TestVersionAndNegotiation(t *testing.T) {
+	r := newRig(t, Config{})
+	resp, body := r.do("GET", "/-/", "", "User-Agent: client/1 OCCI/1.3")
+	assert.Equal(t, 501, resp.StatusCode, body)
+	resp, _ = r.do("GET", "/-/", "", "User-Agent: client/1 OCCI/1.1")
+	assert.Equal(t, 200, resp.StatusCode)
+	resp, _ = r.do("GET", "/-/", "", "Accept: image/png")
+	assert.Equal(t, 406, resp.StatusCode)
+	resp, _ = r.do("GET", "/-/", "", "Accept: text/uri-list")
+	assert.Equal(t, 400, resp.StatusCode)
+	resp, body = r.do("GET", "/-/", "")
+	assert.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+	assert.Contains(t, body, `Category: compute; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"; title="Compute Resource"; rel="http://schemas.ogf.org/occi/core#resource"; location="`+r.url+`/compute/"`)
+	resp, body = r.do("POST", "/compute/", strings.Repeat("X", MaxBody+1))
+	assert.Equal(t, 413, resp.StatusCode, body)
+}
+
+// BaseURL makes every location absolute on the public URL.
+func TestBaseURL(t *testing.T) {
+	r := newRig(t, Config{BaseURL: "https://cloud.example.org/"})
+	resp, body := r.do("POST", "/compute/", computeCat)
+	require.Equal(t, 201, resp.StatusCode, body)
+	assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), "https://cloud.example.org/compute/"))
+	loc := strings.TrimPrefix(resp.Header.Get("Location"), "https://cloud.example.org")
+	_, body = r.do("GET", loc, "")
+	assert.Contains(t, body, "<https://cloud.example.org"+loc+"?action=start>")
+}
+
+// A catalogue file replaces the built-in templates.
+func TestCatalogueFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cat.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"os_templates":[{"term":"alpine","title":"Alpine","source":"/img/alpine.qcow2"}],
+		"resource_templates":[{"term":"tiny","title":"Tiny","cores":1,"memory":0.5}]}`), 0o600))
+	r := newRig(t, Config{Catalogue: path})
+	_, body := r.do("GET", "/-/", "")
+	assert.Contains(t, body, "Category: alpine;")
+	assert.NotContains(t, body, "Category: cirros;")
+	r.create("/compute/", computeCat+`
+Category: alpine; scheme="`+SchemeOSTemplate+`"; class="mixin"
+Category: tiny; scheme="`+SchemeResourceTplate+`"; class="mixin"`)
+	var spec string
+	require.NoError(t, r.db.Table("sim_machines").Select("spec").Take(&spec).Error)
+	assert.Contains(t, spec, `"Source":"/img/alpine.qcow2"`)
+	assert.Contains(t, spec, `"Memory":0.5`)
+
+	require.NoError(t, os.WriteFile(path, []byte(`{"resource_templates":[{"term":"bad one","cores":1,"memory":1}]}`), 0o600))
+	_, err := New(context.Background(), Config{DB: r.db, Catalogue: path})
+	assert.Error(t, err)
+}
