@@ -170,9 +170,7 @@ func mapErr(op, name string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	var coded interface{ ErrorCode() int }
-	if errors.As(err, &coded) {
-		code := syscall.Errno(max(coded.ErrorCode(), -coded.ErrorCode()))
+	if code := errno(err); code != 0 {
 		switch code {
 		case syscall.ENOENT:
 			return fmt.Errorf("%s: %w (%v)", what, storagebackends.ErrNotFound, err)
@@ -187,6 +185,15 @@ func mapErr(op, name string, err error) error {
 	// ETIMEDOUT (an OSD or monitor gone past the op timeout), ENOTCONN,
 	// ESHUTDOWN, EIO, EBUSY and the rest: the cluster cannot serve us now.
 	return fmt.Errorf("%s: %w: %v", what, storagebackends.ErrUnavailable, err)
+}
+
+// errno is the errno a librados/librbd error carries, 0 for others.
+func errno(err error) syscall.Errno {
+	var coded interface{ ErrorCode() int }
+	if errors.As(err, &coded) {
+		return syscall.Errno(max(coded.ErrorCode(), -coded.ErrorCode()))
+	}
+	return 0
 }
 
 // escape makes a caller's name a safe RADOS/RBD name: RBD's tools read "/"

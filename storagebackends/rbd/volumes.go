@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/ceph/go-ceph/rados"
 	"github.com/ceph/go-ceph/rbd"
@@ -26,11 +29,13 @@ const order = 22
 const features = rbd.FeatureLayering
 
 // Volumes keeps each volume as an RBD image of the same (escaped) name.
-// Images are opened per call: a cached handle would outlive a delete or
-// resize made by another server sharing the pool.
+// Open image handles are kept for a moment between calls (see handles.go).
 type Volumes struct {
 	c     *Cluster
 	ioctx *rados.IOContext
+
+	mu      sync.Mutex
+	handles map[string]*handle
 }
 
 // Volumes opens the pool's volume store.
@@ -91,22 +96,22 @@ func (v *Volumes) ResizeVolume(_ context.Context, name string, size int64) error
 	if err := checkSize(name, size); err != nil {
 		return err
 	}
-	img, err := v.open("resize volume", name, false)
+	h, err := v.acquire("resize volume", name)
 	if err != nil {
 		return err
 	}
-	defer img.Close()
-	return mapErr("resize volume", name, img.Resize(uint64(size)))
+	defer v.release(h)
+	return mapErr("resize volume", name, h.img.Resize(uint64(size)))
 }
 
 // VolumeSize reports the image's size.
 func (v *Volumes) VolumeSize(_ context.Context, name string) (int64, error) {
-	img, err := v.open("stat volume", name, true)
+	h, err := v.acquire("stat volume", name)
 	if err != nil {
 		return 0, err
 	}
-	defer img.Close()
-	n, err := img.GetSize()
+	defer v.release(h)
+	n, err := h.img.GetSize()
 	return int64(n), mapErr("stat volume", name, err)
 }
 
@@ -116,12 +121,12 @@ func (v *Volumes) Snapshot(_ context.Context, name, snapshot string) error {
 	if err := checkName("snapshot", snapshot); err != nil {
 		return err
 	}
-	img, err := v.open("snapshot volume", name, false)
+	h, err := v.acquire("snapshot volume", name)
 	if err != nil {
 		return err
 	}
-	defer img.Close()
-	snap, err := img.CreateSnapshot(escape(snapshot))
+	defer v.release(h)
+	snap, err := h.img.CreateSnapshot(escape(snapshot))
 	if err != nil {
 		return mapErr("snapshot volume", name+"@"+snapshot, err)
 	}
@@ -223,7 +228,8 @@ func (v *Volumes) fill(ctx context.Context, tmp, name string, image io.Reader, s
 // DeleteVolume removes the image and its snapshots. Clones of those
 // snapshots are flattened first (they get their own copy of the parent's
 // bytes), so deleting a volume never breaks another.
-func (v *Volumes) DeleteVolume(_ context.Context, name string) error {
+func (v *Volumes) DeleteVolume(ctx context.Context, name string) error {
+	v.drop(name)
 	img, err := v.open("delete volume", name, false)
 	if err != nil {
 		return err
@@ -240,7 +246,20 @@ func (v *Volumes) DeleteVolume(_ context.Context, name string) error {
 		}
 	}
 	img.Close()
-	return mapErr("delete volume", name, rbd.RemoveImage(v.ioctx, escape(name)))
+	// Another client with the image open (a server sharing the pool keeps
+	// handles for a second, a VM for as long as it runs) makes RBD refuse
+	// with EBUSY: retry for a few seconds, then report it.
+	deadline := time.Now().Add(5 * idle)
+	for {
+		err := rbd.RemoveImage(v.ioctx, escape(name))
+		if errno(err) != syscall.EBUSY || time.Now().After(deadline) || ctx.Err() != nil {
+			if errno(err) == syscall.EBUSY {
+				return fmt.Errorf("ceph: delete volume %q: still open elsewhere (attached to a VM?): %w", name, storagebackends.ErrUnavailable)
+			}
+			return mapErr("delete volume", name, err)
+		}
+		time.Sleep(idle / 4)
+	}
 }
 
 func (v *Volumes) dropSnapshot(img *rbd.Image, name, snap string) error {
@@ -286,12 +305,12 @@ func (v *Volumes) ReadAt(_ context.Context, name string, p []byte, off int64) (i
 	if off < 0 {
 		return 0, fmt.Errorf("ceph: read volume %q: negative offset: %w", name, storagebackends.ErrInvalid)
 	}
-	img, err := v.open("read volume", name, true)
+	h, err := v.acquire("read volume", name)
 	if err != nil {
 		return 0, err
 	}
-	defer img.Close()
-	size, err := img.GetSize()
+	defer v.release(h)
+	size, err := h.img.GetSize()
 	if err != nil {
 		return 0, mapErr("read volume", name, err)
 	}
@@ -299,7 +318,7 @@ func (v *Volumes) ReadAt(_ context.Context, name string, p []byte, off int64) (i
 		return 0, io.EOF
 	}
 	want := p[:min(int64(len(p)), int64(size)-off)]
-	n, err := img.ReadAt(want, off)
+	n, err := h.img.ReadAt(want, off)
 	if err == io.EOF && n == len(want) {
 		err = nil
 	}
@@ -314,12 +333,12 @@ func (v *Volumes) ReadAt(_ context.Context, name string, p []byte, off int64) (i
 
 // WriteAt writes inside the image, never past its end.
 func (v *Volumes) WriteAt(_ context.Context, name string, p []byte, off int64) (int, error) {
-	img, err := v.open("write volume", name, false)
+	h, err := v.acquire("write volume", name)
 	if err != nil {
 		return 0, err
 	}
-	defer img.Close()
-	size, err := img.GetSize()
+	defer v.release(h)
+	size, err := h.img.GetSize()
 	if err != nil {
 		return 0, mapErr("write volume", name, err)
 	}
@@ -327,9 +346,9 @@ func (v *Volumes) WriteAt(_ context.Context, name string, p []byte, off int64) (
 		return 0, fmt.Errorf("ceph: write volume %q: bytes %d..%d outside its %d bytes: %w",
 			name, off, off+int64(len(p)), size, storagebackends.ErrInvalid)
 	}
-	n, err := img.WriteAt(p, off)
+	n, err := h.img.WriteAt(p, off)
 	if err == nil {
-		err = img.Flush()
+		err = h.img.Flush() // durable on return, as the contract's callers expect
 	}
 	return n, mapErr("write volume", name, err)
 }
@@ -337,11 +356,11 @@ func (v *Volumes) WriteAt(_ context.Context, name string, p []byte, off int64) (
 // Access names the image for QEMU's rbd driver (libvirt's <source
 // protocol='rbd' name='pool/image'> with one <host> per monitor).
 func (v *Volumes) Access(_ context.Context, name string) (storagebackends.VolumeAccess, error) {
-	img, err := v.open("volume", name, true)
+	h, err := v.acquire("volume", name)
 	if err != nil {
 		return storagebackends.VolumeAccess{}, err
 	}
-	img.Close()
+	v.release(h)
 	return storagebackends.VolumeAccess{
 		Type: "rbd", Format: "raw", Pool: v.c.pool, Image: escape(name),
 		Monitors: v.c.monitors(), User: v.c.user(), ConfigFile: v.c.confFile,
