@@ -100,8 +100,19 @@ ms mon client mode = crc
 EOC
 }
 
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 fresh() {
 	down_daemons
+	# The ports are fixed; a cluster of another $OCCICDMI_TESTENV on them
+	# would answer our ceph commands (and gain our OSD). Refuse instead.
+	for p in 3300 6789 "$rgw_port"; do
+		if port_taken "$p"; then
+			echo "ceph: 127.0.0.1:$p is taken by a process this testenv ($dir) did not start;" \
+				"another OCCICDMI_TESTENV's cluster? Stop it, or use that OCCICDMI_TESTENV." >&2
+			return 1
+		fi
+	done
 	rm -rf "${dir:?}"
 	mkdir -p "$dir"/{log,mon,osd,run,mgr}
 	write_conf
