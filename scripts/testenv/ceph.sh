@@ -23,7 +23,8 @@ daemons=(mon.a mgr.x osd.0 client.rgw.r)
 
 install() {
 	local missing=()
-	for p in ceph-mon ceph-osd ceph-mgr radosgw ceph-common librados-dev librbd-dev curl; do
+	# gcc and libc6-dev: go-ceph is cgo (go test -tags ceph,pacific).
+	for p in ceph-mon ceph-osd ceph-mgr radosgw ceph-common librados-dev librbd-dev curl gcc libc6-dev; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return

@@ -49,11 +49,16 @@ func init() {
 // Bounds on how long a dead endpoint can hold a caller: connecting gives up
 // after dialTimeout, a request whose answer does not start within
 // headerTimeout fails, and the SDK tries a failed request maxAttempts times
-// in all with at most maxBackoff between tries. A stopped endpoint thus
-// answers ErrUnavailable within a few seconds, not minutes.
+// in all with at most maxBackoff between tries. A stopped endpoint (refused
+// or reset connections) answers ErrUnavailable in well under a second; one
+// that accepts and then says nothing, within about 3 x headerTimeout.
+// The price: a server-side copy the server answers only when done (a
+// multi-GiB CopyObject or UploadPartCopy on a slow store) fails after
+// headerTimeout; radosgw (rgw_copy_obj_progress) and AWS start answering at
+// once and keep the connection alive while they copy.
 const (
 	dialTimeout   = 3 * time.Second
-	headerTimeout = 30 * time.Second
+	headerTimeout = 10 * time.Second
 	maxAttempts   = 3
 	maxBackoff    = 500 * time.Millisecond
 )
