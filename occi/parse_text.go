@@ -68,7 +68,9 @@ func parseTextHeaders(h http.Header) (*payload, error) {
 func parseTextBody(body []byte) (*payload, error) {
 	var lines []textLine
 	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 64*1024), len(body)+1)
+	// A line may be as long as the body; start small so that short
+	// renderings do not pay for a large buffer.
+	sc.Buffer(make([]byte, 0, min(len(body)+1, 4096)), len(body)+1)
 	n := 0
 	for sc.Scan() {
 		n++

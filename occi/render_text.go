@@ -95,11 +95,10 @@ func textValue(v any) string {
 func (r *renderer) categoryRef(c *Category) string {
 	var b strings.Builder
 	b.WriteString(c.Term)
-	b.WriteString(`; scheme="`)
-	b.WriteString(c.Scheme)
-	b.WriteString(`"; class="`)
-	b.WriteString(string(c.Class))
-	b.WriteByte('"')
+	b.WriteString("; scheme=")
+	b.WriteString(quote(c.Scheme))
+	b.WriteString("; class=")
+	b.WriteString(quote(string(c.Class)))
 	if c.Title != "" {
 		b.WriteString("; title=")
 		b.WriteString(quote(c.Title))
@@ -117,16 +116,15 @@ func (r *renderer) categoryFull(c *Category) string {
 		rel = c.Depends[0]
 	}
 	if rel != "" {
-		b.WriteString(`; rel="`)
-		b.WriteString(rel)
-		b.WriteByte('"')
+		b.WriteString("; rel=")
+		b.WriteString(quote(rel))
 	}
 	if c.Location != "" {
-		b.WriteString(`; location="`)
-		b.WriteString(r.abs(c.Location))
-		b.WriteByte('"')
+		b.WriteString("; location=")
+		b.WriteString(quote(r.abs(c.Location)))
 	}
 	if len(c.Attributes) > 0 {
+		// Attribute names are terms: nothing to escape.
 		b.WriteString(`; attributes="`)
 		for i, a := range c.Attributes {
 			if i > 0 {
@@ -145,9 +143,8 @@ func (r *renderer) categoryFull(c *Category) string {
 		b.WriteByte('"')
 	}
 	if len(c.Actions) > 0 {
-		b.WriteString(`; actions="`)
-		b.WriteString(strings.Join(c.Actions, " "))
-		b.WriteByte('"')
+		b.WriteString("; actions=")
+		b.WriteString(quote(strings.Join(c.Actions, " ")))
 	}
 	return b.String()
 }
@@ -175,7 +172,7 @@ func (r *renderer) entityText(e *Entity) fields {
 		f.add("Link", r.linkValue(l))
 	}
 	for _, a := range e.Actions {
-		f.add("Link", "<"+r.abs(e.Location)+"?action="+actionTerm(a)+`>; rel="`+a+`"`)
+		f.add("Link", "<"+r.abs(e.Location)+"?action="+actionTerm(a)+">; rel="+quote(a))
 	}
 	f.add("X-OCCI-Attribute", AttrID+"="+quote(e.ID))
 	if e.IsLink() {
@@ -199,17 +196,12 @@ func (r *renderer) linkValue(l *Entity) string {
 	var b strings.Builder
 	b.WriteByte('<')
 	b.WriteString(r.abs(l.Target))
-	b.WriteString(`>; rel="`)
-	b.WriteString(l.TargetKind)
-	b.WriteString(`"; self="`)
-	b.WriteString(r.abs(l.Location))
-	b.WriteString(`"; category="`)
-	b.WriteString(l.Kind)
-	for _, m := range l.Mixins {
-		b.WriteByte(' ')
-		b.WriteString(m)
-	}
-	b.WriteByte('"')
+	b.WriteString(">; rel=")
+	b.WriteString(quote(l.TargetKind))
+	b.WriteString("; self=")
+	b.WriteString(quote(r.abs(l.Location)))
+	b.WriteString("; category=")
+	b.WriteString(quote(strings.Join(append([]string{l.Kind}, l.Mixins...), " ")))
 	b.WriteString("; " + AttrID + "=" + quote(l.ID))
 	for _, k := range sortedKeys(l.Attrs) {
 		b.WriteString("; ")

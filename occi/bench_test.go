@@ -1,0 +1,256 @@
+package occi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// Benchmarks put each OCCI rendering or parser beside a baseline measured
+// in the same run: the cheapest thing that touches the same bytes
+// (splitting the lines, writing the same string with a strings.Builder) or
+// encoding/json on a plain struct of the same data. The ratio is the cost
+// of OCCI's own work.
+
+func benchModel() *model {
+	return &model{registry: newRegistry(append(standard(), DefaultCatalogue.categories(map[string]*Category{KindCompute: standard()[3]})...))}
+}
+
+func benchEntity(i int) *Entity {
+	id := fmt.Sprintf("8f2c6a1e-0000-4000-8000-%012d", i)
+	return &Entity{ID: id, Location: "/compute/" + id, Kind: KindCompute,
+		Mixins: []string{SchemeOSTemplate + "cirros", SchemeResourceTplate + "small"},
+		Attrs: map[string]any{AttrTitle: "web server", "occi.compute.architecture": "x64", "occi.compute.cores": 2.0,
+			"occi.compute.memory": 4.0, "occi.compute.hostname": "web-1.example.org", "occi.compute.state": "active",
+			"occi.compute.state.message": "running"},
+		Actions: []string{SchemeComputeAction + "stop", SchemeComputeAction + "restart", SchemeComputeAction + "suspend", SchemeComputeAction + "save"}}
+}
+
+// plainEntity is the same data as a plain struct, for encoding/json.
+type plainEntity struct {
+	Kind       string         `json:"kind"`
+	Mixins     []string       `json:"mixins"`
+	Attributes map[string]any `json:"attributes"`
+	Actions    []string       `json:"actions"`
+	ID         string         `json:"id"`
+	Title      string         `json:"title"`
+}
+
+func plainOf(e *Entity) plainEntity {
+	return plainEntity{Kind: e.Kind, Mixins: e.Mixins, Attributes: e.Attrs, Actions: e.Actions, ID: e.ID, Title: "web server"}
+}
+
+var sink any
+
+func BenchmarkRenderEntity(b *testing.B) {
+	r := &renderer{base: "http://cloud.example.org", m: benchModel()}
+	e := benchEntity(1)
+	var sb strings.Builder
+	r.entityText(e).writePlain(&sb)
+	plain := sb.String()
+	b.Run("text-plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var sb strings.Builder
+			r.entityText(e).writePlain(&sb)
+			sink = sb.String()
+		}
+	})
+	b.Run("baseline-builder-same-bytes", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var sb strings.Builder
+			sb.WriteString(plain)
+			sink = sb.String()
+		}
+	})
+	b.Run("text-occi-headers", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h := make(map[string][]string)
+			r.entityText(e).setHeaders(h)
+			sink = h
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = marshal(r.entityJSON(e))
+		}
+	})
+	b.Run("baseline-encoding-json-plain-struct", func(b *testing.B) {
+		p := plainOf(e)
+		b.ReportAllocs()
+		for b.Loop() {
+			sink, _ = json.MarshalIndent(p, "", "  ")
+		}
+	})
+}
+
+func BenchmarkParseEntity(b *testing.B) {
+	r := &renderer{base: "http://cloud.example.org", m: benchModel()}
+	e := benchEntity(1)
+	var sb strings.Builder
+	r.entityText(e).writePlain(&sb)
+	text := []byte(sb.String())
+	js := marshal(r.entityJSON(e))
+	b.Run("text-plain", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := parseTextBody(text)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink = p
+		}
+	})
+	b.Run("baseline-split-lines-same-bytes", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		b.ReportAllocs()
+		for b.Loop() {
+			sc := bufio.NewScanner(bytes.NewReader(text))
+			var lines []string
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+			}
+			sink = lines
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		b.SetBytes(int64(len(js)))
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := parseJSON(js)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink = p
+		}
+	})
+	b.Run("baseline-encoding-json-plain-struct", func(b *testing.B) {
+		b.SetBytes(int64(len(js)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p plainEntity
+			if err := json.Unmarshal(js, &p); err != nil {
+				b.Fatal(err)
+			}
+			sink = p
+		}
+	})
+}
+
+// A collection of 1000 computes: text renders locations, JSON full entities.
+func BenchmarkRenderCollection(b *testing.B) {
+	r := &renderer{base: "http://cloud.example.org", m: benchModel()}
+	es := make([]*Entity, 1000)
+	locs := make([]string, len(es))
+	plains := make([]plainEntity, len(es))
+	for i := range es {
+		es[i] = benchEntity(i)
+		locs[i] = es[i].Location
+		plains[i] = plainOf(es[i])
+	}
+	var sb strings.Builder
+	r.locationsText(locs).writePlain(&sb)
+	plain := sb.String()
+	b.Run("text-plain-1000", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var sb strings.Builder
+			r.locationsText(locs).writePlain(&sb)
+			sink = sb.String()
+		}
+	})
+	b.Run("uri-list-1000", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = r.uriList(locs)
+		}
+	})
+	b.Run("baseline-builder-same-bytes-1000", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var sb strings.Builder
+			sb.WriteString(plain)
+			sink = sb.String()
+		}
+	})
+	b.Run("json-1000", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = marshal(r.collectionJSON(es, true, false))
+		}
+	})
+	b.Run("baseline-encoding-json-plain-structs-1000", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sink, _ = json.MarshalIndent(map[string]any{"resources": plains}, "", "  ")
+		}
+	})
+}
+
+func BenchmarkParseCollection(b *testing.B) {
+	r := &renderer{base: "http://cloud.example.org", m: benchModel()}
+	locs := make([]string, 1000)
+	es := make([]*Entity, 1000)
+	for i := range locs {
+		es[i] = benchEntity(i)
+		locs[i] = es[i].Location
+	}
+	var sb strings.Builder
+	r.locationsText(locs).writePlain(&sb)
+	text := []byte(sb.String())
+	js := marshal(r.collectionJSON(es, true, false))
+	b.Run("text-plain-1000", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := parseTextBody(text)
+			if err != nil || len(p.Locations) != 1000 {
+				b.Fatal(err)
+			}
+			sink = p
+		}
+	})
+	b.Run("baseline-split-lines-same-bytes-1000", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		b.ReportAllocs()
+		for b.Loop() {
+			sc := bufio.NewScanner(bytes.NewReader(text))
+			var lines []string
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+			}
+			sink = lines
+		}
+	})
+	b.Run("json-1000", func(b *testing.B) {
+		b.SetBytes(int64(len(js)))
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := parseJSON(js)
+			if err != nil || len(p.Entities) != 1000 {
+				b.Fatal(err)
+			}
+			sink = p
+		}
+	})
+	b.Run("baseline-encoding-json-plain-structs-1000", func(b *testing.B) {
+		b.SetBytes(int64(len(js)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p struct {
+				Resources []plainEntity `json:"resources"`
+			}
+			if err := json.Unmarshal(js, &p); err != nil {
+				b.Fatal(err)
+			}
+			sink = p
+		}
+	})
+}
