@@ -190,3 +190,27 @@ func TestOversizedBody(t *testing.T) {
 		t.Errorf("the oversized request left %v behind", n)
 	}
 }
+
+// GFD.221 §5.3.4 (Mixin.applies) and GFD.224 §3.5.2: a mixin is refused on a
+// kind it does not apply to; associating a missing entity with a mixin
+// collection is refused and changes nothing (GFD.223 §11.3.2).
+func TestMixinMisuse(t *testing.T) {
+	before := list(t, location(t, kindNetwork))
+	marker := uniq("mis")
+	resp, b := send(t, "POST", location(t, kindNetwork), textPlain, message{Kind: kindNetwork, Mixins: []string{mixinSSHKey}, Attrs: []attr{
+		{"occi.core.title", marker}, {"occi.credentials.ssh.publickey", "ssh-ed25519 AAAA x"},
+	}})
+	clientError(t, "ssh_key (applies to compute) on a network", resp, b, 400)
+	if n := newSince(t, kindNetwork, before, marker); len(n) != 0 {
+		t.Errorf("refused request left %v", n)
+	}
+	c := userMixin(t, textPlain)
+	a := create(t, textPlain, computeMsg(uniq("mis")))
+	for _, r := range textRenderings {
+		resp, b = send(t, "POST", abs(t, c.Location), r, message{Locations: []string{a, location(t, kindCompute) + uniq("ghost")}})
+		clientError(t, "tag a missing entity ("+r.name+")", resp, b, 400, 404, 409)
+	}
+	if l := tagged(t, c); len(l) != 0 {
+		t.Errorf("GFD.223 §11.3.2: a refused association half-applied: %v", l)
+	}
+}

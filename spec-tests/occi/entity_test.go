@@ -312,3 +312,20 @@ func TestCredentialsAndUserData(t *testing.T) {
 		})
 	}
 }
+
+// GFD.223 §4 and §10.2.1: the provider binds kinds to locations, but a client
+// may PUT an entity at a path of its choosing outside them (GFD.185's
+// /vms/foo/vm1); the entity is then listed in its kind collection.
+func TestCreateByPutUnboundPath(t *testing.T) {
+	host := uniq("vm")
+	loc := base(t) + "/" + uniq("users") + "/compute/" + host
+	cleanup(t, loc)
+	resp, body := send(t, "PUT", loc, textPlain, computeMsg(host))
+	if resp.StatusCode != 201 && resp.StatusCode != 200 {
+		t.Fatalf("GFD.223 §10.2.1: PUT at %s: %d, want 201: %.300s", loc, resp.StatusCode, body)
+	}
+	checkCompute(t, textPlain, read(t, textPlain, loc), host)
+	if !contains(list(t, location(t, kindCompute)), loc) {
+		t.Errorf("GFD.223 §11.1: %s not listed in the compute collection", loc)
+	}
+}
