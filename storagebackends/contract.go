@@ -40,7 +40,9 @@ type Objects interface {
 	// returns ErrInvalid.
 	Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
 	// WriteAt writes length bytes of r at offset off, extending the value
-	// as needed (a hole reads as zeros). The key must exist.
+	// as needed (a hole reads as zeros). The key must exist. length < 0
+	// writes all of r; writing no bytes changes nothing. A WriteAt is not
+	// atomic on every backend: a failed one may leave part of its bytes.
 	WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error
 	// Size reports the length of the value.
 	Size(ctx context.Context, key string) (int64, error)

@@ -274,7 +274,7 @@ func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 	if length >= 0 && pos-off != length {
 		return fmt.Errorf("ceph: write %q: got %d bytes, expected %d: %w", key, pos-off, length, storagebackends.ErrInvalid)
 	}
-	for try := 0; pos > h.Size; try++ {
+	for try := 0; pos > off && pos > h.Size; try++ { // no bytes, no growth
 		cur, raw, err := o.readHead(key)
 		if err != nil {
 			return err

@@ -277,6 +277,9 @@ func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 		if length >= 0 && n != length {
 			return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
 		}
+		if n == 0 {
+			return errNothing // no bytes: the value stays as it is, not extended
+		}
 		if end := off + n; end < size {
 			return c.addCopy(end, size-end)
 		}

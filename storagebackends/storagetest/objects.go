@@ -282,6 +282,8 @@ func testWriteAt(t *testing.T, o storagebackends.Objects) {
 	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1))
 	write(key, 0, nil)
 	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1), "an empty write changes nothing")
+	require.NoError(t, o.WriteAt(ctx, key, 100, bytes.NewReader(nil), -1))
+	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1), "an empty stream past the end does not extend the value")
 
 	// Larger value, writes near and across 5/8 MiB boundaries, where an
 	// object store composes parts.
