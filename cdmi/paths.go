@@ -65,6 +65,17 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 	if rel != "" {
 		segs = strings.Split(rel, "/")
 	}
+	// Every name is checked before any is looked up, so a bad name is a
+	// 400 wherever it is, not a 404 for a missing parent.
+	start := 0
+	if len(segs) > 0 && segs[0] == "cdmi_objectid" {
+		start = 2
+	}
+	for i := start; i < len(segs); i++ {
+		if _, err := decodeName(segs[i]); err != nil {
+			return nil, err
+		}
+	}
 	cur, err := s.byID(ctx, s.db, s.rootID)
 	if err != nil {
 		return nil, err

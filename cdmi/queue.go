@@ -91,7 +91,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 			if t.parent != nil {
 				o.ParentID = t.parent.ObjectID
 			}
-			o.setMetadata(map[string]any{"cdmi_acl": s.inheritedACL(c.ctx, t.parent, false)})
+			o.setMetadata(map[string]any{"cdmi_acl": s.inheritedACL(c.ctx, tx, t.parent, false)})
 		}
 		if meta != nil {
 			o.setMetadata(mergeMetadata(o.metadata(), meta, c.q.args("metadata")))

@@ -412,10 +412,12 @@ func mergeMetadata(old, given map[string]any, names []string) map[string]any {
 }
 
 // inheritedACL is the ACL a new object gets from its parent (§16.1.4).
-func (s *Server) inheritedACL(ctx context.Context, parent *object, isContainer bool) []any {
+// db is the transaction in progress: with SQLite's one connection, a
+// query outside it would wait for it forever.
+func (s *Server) inheritedACL(ctx context.Context, db *gorm.DB, parent *object, isContainer bool) []any {
 	if parent == nil {
 		var err error
-		if parent, err = s.byID(ctx, s.db, s.rootID); err != nil {
+		if parent, err = s.byID(ctx, db, s.rootID); err != nil {
 			return nil
 		}
 	}
@@ -617,7 +619,7 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 			}
 			md := o.metadata()
 			if _, ok := md["cdmi_acl"]; !ok {
-				md["cdmi_acl"] = s.inheritedACL(ctx, parent, false)
+				md["cdmi_acl"] = s.inheritedACL(ctx, tx, parent, false)
 			}
 			o.setMetadata(md)
 			created = true
@@ -896,7 +898,7 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 		default:
 			o = object{ObjectID: id, ParentID: t.parent.ObjectID, Name: name, Type: typeContainer,
 				Owner: c.who.Name, CTime: now, Completion: "Complete"}
-			md := map[string]any{"cdmi_acl": s.inheritedACL(ctx, t.parent, true)}
+			md := map[string]any{"cdmi_acl": s.inheritedACL(ctx, tx, t.parent, true)}
 			o.setMetadata(md)
 		}
 		if meta != nil {
