@@ -191,8 +191,8 @@ func (o *Objects) Copy(ctx context.Context, dst, src string) error {
 		return err
 	}
 	size, etag, err := o.head(ctx, src, sname)
-	if err != nil {
-		return err
+	if err != nil || dst == src {
+		return err // S3 refuses a plain copy onto itself; it is a no-op
 	}
 	if size <= maxPart {
 		_, err = o.b.client.CopyObject(ctx, &s3.CopyObjectInput{

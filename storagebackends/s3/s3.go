@@ -178,7 +178,7 @@ func mapErr(op, key string, err error) error {
 		switch ae.ErrorCode() {
 		case "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload":
 			return fmt.Errorf("%s: %w (%s)", what, storagebackends.ErrNotFound, ae.ErrorCode())
-		case "InvalidRange":
+		case "InvalidRange", "InvalidArgument", "KeyTooLongError", "InvalidObjectName":
 			return fmt.Errorf("%s: %w (%s)", what, storagebackends.ErrInvalid, ae.ErrorCode())
 		case "PreconditionFailed":
 			return fmt.Errorf("%s: %w: %w", what, storagebackends.ErrUnavailable, errChanged)

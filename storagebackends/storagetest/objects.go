@@ -138,6 +138,7 @@ func RunObjects(t *testing.T, open func(t *testing.T) storagebackends.Objects) {
 	t.Run("List", func(t *testing.T) { testList(t, open(t)) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("ConcurrentSameKey", func(t *testing.T) { testSameKey(t, open(t)) })
+	t.Run("OddKeys", func(t *testing.T) { testOddKeys(t, open(t)) })
 	t.Run("BadKey", func(t *testing.T) {
 		o := open(t)
 		err := o.Put(ctxT(t), "", bytes.NewReader(nil), 0)
@@ -457,4 +458,30 @@ func testSameKey(t *testing.T, o storagebackends.Objects) {
 	assert.Equal(t, int64(n), m)
 	_, found := want[h]
 	assert.True(t, found, "the value is one writer's bytes, not a mix")
+}
+
+// testOddKeys round-trips keys with characters that URLs, file names and
+// object stores treat specially; keys are opaque to the contract.
+func testOddKeys(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	keys := []string{"a b", "ü/ß/名前", "q?x=1#frag", "100%25", "a+b&c;d=e", "..", "../escape", "/lead", "trail/", "a//b", "@snap", "tab\there"}
+	for i, k := range keys {
+		put(t, o, p+k, []byte(fmt.Sprint(i)))
+	}
+	for i, k := range keys {
+		assert.Equal(t, []byte(fmt.Sprint(i)), readAll(t, o, p+k, 0, -1), "key %q", k)
+	}
+	got := map[string]bool{}
+	require.NoError(t, o.List(ctxT(t), p, func(k string, _ int64) error { got[k] = true; return nil }))
+	for _, k := range keys {
+		assert.True(t, got[p+k], "List gives back key %q", k)
+	}
+	require.NoError(t, o.Copy(ctxT(t), p+"copy of ?#%", p+keys[1]))
+	assert.Equal(t, []byte("1"), readAll(t, o, p+"copy of ?#%", 0, -1))
+	require.NoError(t, o.Copy(ctxT(t), p+keys[0], p+keys[0]), "a copy onto itself")
+	assert.Equal(t, []byte("0"), readAll(t, o, p+keys[0], 0, -1))
+	for _, k := range keys {
+		require.NoError(t, o.Delete(ctxT(t), p+k), "delete %q", k)
+	}
 }
