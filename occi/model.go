@@ -3,6 +3,7 @@ package occi
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 )
 
@@ -176,6 +177,27 @@ type Entity struct {
 	// Actions lists the type identifiers of the actions the entity's
 	// current state allows, filled when rendering.
 	Actions []string
+}
+
+var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// renderID gives occi.core.id as the URI GFD.221 table 7 asks for: a
+// UUID (what the server chooses) as urn:uuid:..., an id a client chose as
+// it was given.
+func renderID(id string) string {
+	if uuidRe.MatchString(id) {
+		return "urn:uuid:" + id
+	}
+	return id
+}
+
+// normID reads an id as a client sent it: urn:uuid:<uuid> is the UUID.
+func normID(id string) string {
+	id = strings.TrimSpace(id)
+	if rest, ok := strings.CutPrefix(id, "urn:uuid:"); ok && uuidRe.MatchString(rest) {
+		return rest
+	}
+	return id
 }
 
 // IsLink tells whether the entity is a link (it has a source).

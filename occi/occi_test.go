@@ -28,15 +28,31 @@ import (
 )
 
 // testDB opens a fresh migrated database: PostgreSQL when
-// OCCICDMI_TEST_POSTGRES names one (tables are emptied first), else SQLite
-// in a temporary folder.
+// OCCICDMI_TEST_POSTGRES names one (in a schema of its own), else SQLite in
+// a temporary folder.
 func testDB(t testing.TB) *gorm.DB {
 	t.Helper()
 	cfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
 	var db *gorm.DB
 	var err error
 	if dsn := os.Getenv("OCCICDMI_TEST_POSTGRES"); dsn != "" {
-		db, err = gorm.Open(postgres.Open(dsn), cfg)
+		// A schema of its own per test keeps tests apart from each other and
+		// from other packages using the same database.
+		admin, err := gorm.Open(postgres.Open(dsn), cfg)
+		require.NoError(t, err)
+		schema := "occi_test_" + strings.ReplaceAll(newUUID()[:13], "-", "")
+		require.NoError(t, admin.Exec("CREATE SCHEMA "+schema).Error)
+		t.Cleanup(func() {
+			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			if sqlDB, err := admin.DB(); err == nil {
+				_ = sqlDB.Close()
+			}
+		})
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		db, err = gorm.Open(postgres.Open(dsn+sep+"search_path="+schema), cfg)
 		require.NoError(t, err)
 	} else {
 		path := filepath.Join(t.TempDir(), "occi.db")
@@ -47,11 +63,6 @@ func testDB(t testing.TB) *gorm.DB {
 	}
 	_, err = migrations.Run(context.Background(), db)
 	require.NoError(t, err)
-	if os.Getenv("OCCICDMI_TEST_POSTGRES") != "" {
-		for _, tbl := range []string{"occi_attributes", "occi_mixin_members", "occi_entities", "occi_user_mixins", "sim_machines", "sim_networks"} {
-			require.NoError(t, db.Exec("DELETE FROM "+tbl).Error)
-		}
-	}
 	t.Cleanup(func() {
 		if sqlDB, err := db.DB(); err == nil {
 			_ = sqlDB.Close()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -96,13 +95,6 @@ func (o *op) create(docs []entityDoc, kindHint, loc string) (*response, *httpErr
 	pending := map[string]*Entity{}
 	var order, roots []*Entity
 	for _, d := range docs {
-		if loc != "" && d.ID == "" {
-			id, err := url.PathUnescape(path.Base(loc))
-			if err != nil || !idRe.MatchString(id) {
-				id = newUUID()
-			}
-			d.ID = id
-		}
 		e, herr := o.buildEntity(d, kindHint, loc, pending)
 		if herr != nil {
 			return nil, herr
@@ -176,7 +168,7 @@ func (o *op) change(prev *Entity, d entityDoc, replace bool) (*response, *httpEr
 	if d.Kind != "" && d.Kind != prev.Kind {
 		return nil, errorf(http.StatusBadRequest, "the kind of %s is %s and cannot change to %s", prev.Location, prev.Kind, d.Kind)
 	}
-	if d.ID != "" && d.ID != prev.ID && d.ID != "urn:uuid:"+prev.ID {
+	if d.ID != "" && d.ID != prev.ID {
 		return nil, errorf(http.StatusBadRequest, "attribute occi.core.id is immutable (%s, got %s)", prev.ID, d.ID)
 	}
 	if prev.IsLink() {
@@ -545,7 +537,7 @@ func (o *op) listFilter(base filter, h *payload, q url.Values) (filter, *httpErr
 	for k, v := range h.Attrs {
 		switch k {
 		case AttrID:
-			f.ID = strv(v)
+			f.ID = normID(strv(v))
 		case AttrSource:
 			f.Source = o.localPath(strv(v))
 		case AttrTarget:
@@ -631,7 +623,7 @@ func (o *op) memberLocations(p *payload) ([]string, *httpError) {
 		case strings.HasPrefix(d.ID, "/") || strings.Contains(d.ID, "://"):
 			out = append(out, o.localPath(d.ID))
 		case d.ID != "":
-			loc, err := o.s.st.locationByID(o.db, d.ID)
+			loc, err := o.s.st.locationByID(o.db, normID(d.ID))
 			if err != nil {
 				return nil, errorf(http.StatusBadRequest, "no entity has id %s", d.ID)
 			}

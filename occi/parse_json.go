@@ -172,7 +172,7 @@ func strictUnmarshal(data []byte, v any) error {
 }
 
 func (e *jsonEntity) doc(where string) (entityDoc, error) {
-	d := entityDoc{ID: e.ID, Kind: e.Kind, Mixins: e.Mixins, Attrs: map[string]any{}, Location: e.Location}
+	d := entityDoc{ID: normID(e.ID), Kind: e.Kind, Mixins: e.Mixins, Attrs: map[string]any{}, Location: e.Location}
 	for k, v := range e.Attributes {
 		if !attrNameRe.MatchString(k) {
 			return d, fmt.Errorf("%s: attribute name %q is invalid", where, clip(k))
@@ -180,7 +180,7 @@ func (e *jsonEntity) doc(where string) (entityDoc, error) {
 		switch k {
 		case AttrID:
 			if s, ok := v.(string); ok && d.ID == "" {
-				d.ID = s
+				d.ID = normID(s)
 			}
 			continue
 		case AttrSource, AttrTarget, AttrSourceKind, AttrTargetKind:

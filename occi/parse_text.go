@@ -191,7 +191,7 @@ func buildPayload(lines []textLine) (*payload, error) {
 			if !ok {
 				return nil, fmt.Errorf("attribute %s must be a string", k)
 			}
-			e.ID = s
+			e.ID = normID(s)
 		case AttrSource, AttrTarget:
 			s, ok := v.(string)
 			if !ok {

@@ -9,7 +9,7 @@ import (
 // summary are object members of their own; occi.core.id is "id"; the other
 // attributes go in "attributes".
 func (r *renderer) entityJSON(e *Entity) *jsonEntity {
-	out := &jsonEntity{Kind: e.Kind, Mixins: e.Mixins, ID: e.ID, Actions: e.Actions}
+	out := &jsonEntity{Kind: e.Kind, Mixins: e.Mixins, ID: renderID(e.ID), Actions: e.Actions}
 	if len(out.Mixins) == 0 {
 		out.Mixins = nil
 	}

@@ -174,7 +174,7 @@ func (r *renderer) entityText(e *Entity) fields {
 	for _, a := range e.Actions {
 		f.add("Link", "<"+r.abs(e.Location)+"?action="+actionTerm(a)+">; rel="+quote(a))
 	}
-	f.add("X-OCCI-Attribute", AttrID+"="+quote(e.ID))
+	f.add("X-OCCI-Attribute", AttrID+"="+quote(renderID(e.ID)))
 	if e.IsLink() {
 		f.add("X-OCCI-Attribute", AttrSource+"="+quote(r.abs(e.Source)))
 		if e.SourceKind != "" {
@@ -202,7 +202,7 @@ func (r *renderer) linkValue(l *Entity) string {
 	b.WriteString(quote(r.abs(l.Location)))
 	b.WriteString("; category=")
 	b.WriteString(quote(strings.Join(append([]string{l.Kind}, l.Mixins...), " ")))
-	b.WriteString("; " + AttrID + "=" + quote(l.ID))
+	b.WriteString("; " + AttrID + "=" + quote(renderID(l.ID)))
 	for _, k := range sortedKeys(l.Attrs) {
 		b.WriteString("; ")
 		b.WriteString(k)

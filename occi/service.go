@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"regexp"
 	"strings"
 
@@ -462,7 +461,7 @@ func (o *op) inlineLinks(res *Entity, d entityDoc, pending map[string]*Entity) (
 			switch k {
 			case AttrID:
 				if s, ok := v.(string); ok {
-					ld.ID = s
+					ld.ID = normID(s)
 				}
 			case AttrSource, AttrTarget, AttrSourceKind, AttrTargetKind:
 			default:
@@ -472,9 +471,6 @@ func (o *op) inlineLinks(res *Entity, d entityDoc, pending map[string]*Entity) (
 		loc := ""
 		if l.Self != "" {
 			loc = o.localPath(l.Self)
-			if ld.ID == "" {
-				ld.ID = path.Base(loc)
-			}
 		}
 		if loc != "" {
 			if herr := o.checkFreeLocation(loc); herr != nil {
