@@ -329,3 +329,40 @@ func TestCreateByPutUnboundPath(t *testing.T) {
 		t.Errorf("GFD.223 §11.1: %s not listed in the compute collection", loc)
 	}
 }
+
+// GFD.223 §10.2.2: "Any OCCI Links associated with an existing OCCI Resource
+// MUST be left intact" by a replacing PUT, even one that lists no links.
+func TestReplaceKeepsLinks(t *testing.T) {
+	net := create(t, textPlain, message{Kind: kindNetwork, Attrs: []attr{{"occi.core.title", uniq("kl")}}})
+	host := uniq("kl")
+	m := computeMsg(host)
+	m.Links = []linkSpec{{Target: net, TargetKind: kindNetwork, Kind: kindNetworkInterface}}
+	loc := create(t, textPlain, m)
+	before := read(t, textPlain, loc)
+	for _, r := range renderings {
+		resp, body := send(t, "PUT", loc, r, computeMsg(host, attr{"occi.core.summary", "replaced in " + r.name}))
+		if resp.StatusCode != 200 && resp.StatusCode != 201 {
+			t.Fatalf("GFD.223 §10.2.2: PUT replace (%s): %d: %.300s", r.name, resp.StatusCode, body)
+		}
+		after := read(t, textPlain, loc)
+		if after.str("occi.core.summary") != "replaced in "+r.name {
+			t.Errorf("replace (%s) did not apply: summary %q", r.name, after.str("occi.core.summary"))
+		}
+		if len(after.Links) != 1 || after.Links[0].Self != before.Links[0].Self {
+			t.Errorf("GFD.223 §10.2.2 (%s): links after a replace without links: %+v, want %+v", r.name, after.Links, before.Links)
+		}
+		if after.str("occi.core.id") != before.str("occi.core.id") {
+			t.Errorf("replace changed occi.core.id")
+		}
+	}
+}
+
+// GFD.223 §10.3.2 / §5.4: an action on an entity that does not exist is 404.
+func TestActionOnMissingEntity(t *testing.T) {
+	loc := location(t, kindCompute) + uniq("ghost")
+	resp, body := act(t, textPlain, loc, computeAction+"start")
+	clientError(t, "start a missing compute", resp, body, 404)
+	if s := status(t, loc); s != 404 {
+		t.Errorf("the action created %s (%d)", loc, s)
+	}
+}

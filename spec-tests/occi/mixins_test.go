@@ -2,6 +2,7 @@ package occi_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"testing"
 
 	"github.com/occicdmi/occicdmi/spec-tests/harness"
@@ -221,4 +222,45 @@ func TestTemplateReplacement(t *testing.T) {
 			}
 		}
 	}
+}
+
+// GFD.221 §5.3.1 (scheme+term identify a category) and GFD.223 §4 (locations
+// are unique): a user mixin may not take a provider category's identity or a
+// kind's location; the query interface is unchanged after the refusal.
+func TestUserMixinCollisions(t *testing.T) {
+	cl, err := urlPath(location(t, kindCompute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	osScheme, osTerm := splitID(mixinOSTpl)
+	for _, c := range []category{
+		{Term: uniq("tag"), Scheme: "http://example.com/occi/tags#", Class: "mixin", Location: cl},
+		{Term: osTerm, Scheme: osScheme, Class: "mixin", Location: "/" + uniq("tags") + "/"},
+	} {
+		forgetModel()
+		n := len(model(t))
+		resp, body := send(t, "POST", base(t)+"/-/", textPlain, message{Category: &c})
+		clientError(t, "user mixin colliding with "+c.Scheme+c.Term+" at "+c.Location, resp, body, 400, 409)
+		forgetModel()
+		if len(model(t)) != n {
+			t.Errorf("a refused mixin definition changed the query interface")
+		}
+		if _, ok := model(t)[kindCompute]; !ok {
+			t.Fatalf("the compute kind vanished")
+		}
+	}
+	if s := status(t, location(t, kindCompute)); s != 200 {
+		t.Errorf("compute collection answers %d", s)
+	}
+	if got := model(t)[mixinOSTpl]; got.Location == "" {
+		t.Errorf("os_tpl lost its location")
+	}
+}
+
+func urlPath(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	return p.Path, nil
 }
