@@ -94,7 +94,12 @@ osd class load list = *
 osd class default list = *
 [mgr.x]
 mgr data = $dir/mgr
+[client]
+# Every client (tests, the server, the ceph CLI) is client.admin: one
+# shared socket path would make all but the first complain it exists.
+admin socket =
 [client.rgw.r]
+admin socket = $dir/run/\$name.asok
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw dns name = localhost
 ms mon client mode = crc
