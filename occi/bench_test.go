@@ -5,8 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"gorm.io/gorm"
 )
 
 // Benchmarks put each OCCI rendering or parser beside a baseline measured
@@ -85,7 +90,7 @@ func BenchmarkRenderEntity(b *testing.B) {
 		p := plainOf(e)
 		b.ReportAllocs()
 		for b.Loop() {
-			sink, _ = json.MarshalIndent(p, "", "  ")
+			sink, _ = json.Marshal(p)
 		}
 	})
 }
@@ -189,7 +194,7 @@ func BenchmarkRenderCollection(b *testing.B) {
 	b.Run("baseline-encoding-json-plain-structs-1000", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sink, _ = json.MarshalIndent(map[string]any{"resources": plains}, "", "  ")
+			sink, _ = json.Marshal(map[string]any{"resources": plains})
 		}
 	})
 }
@@ -251,6 +256,62 @@ func BenchmarkParseCollection(b *testing.B) {
 				b.Fatal(err)
 			}
 			sink = p
+		}
+	})
+}
+
+// BenchmarkList10k lists 10,000 computes over HTTP in each rendering,
+// beside the floor: the same SELECT of locations straight from the
+// database, and writing the uri-list bytes with no database at all.
+func BenchmarkList10k(b *testing.B) {
+	r := newRig(b, Config{})
+	st := store{}
+	require := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	require(r.db.Transaction(func(tx *gorm.DB) error {
+		for i := 0; i < 10000; i++ {
+			e := benchEntity(i)
+			e.Actions = nil
+			if err := st.insert(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	_, body := r.do("GET", "/compute/", "", "Accept: text/uri-list")
+	if n := strings.Count(body, "\n"); n != 10000 {
+		b.Fatalf("listing holds %d entries", n)
+	}
+	for _, accept := range []string{"text/uri-list", "text/plain", "text/occi", "application/occi+json"} {
+		b.Run(strings.ReplaceAll(accept, "/", "-"), func(b *testing.B) {
+			for b.Loop() {
+				resp, _ := r.do("GET", "/compute/", "", "Accept: "+accept)
+				if resp.StatusCode != 200 {
+					b.Fatal(resp.Status)
+				}
+			}
+		})
+	}
+	b.Run("baseline-sql-select-locations", func(b *testing.B) {
+		for b.Loop() {
+			var locs []string
+			require(r.db.Model(&entityRow{}).Where("kind IN ?", []string{KindCompute}).Order("location").Pluck("location", &locs).Error)
+			sink = locs
+		}
+	})
+	b.Run("baseline-http-same-bytes-no-db", func(b *testing.B) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, body)
+		}))
+		defer srv.Close()
+		for b.Loop() {
+			resp, err := http.Get(srv.URL)
+			require(err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
 	})
 }

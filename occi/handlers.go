@@ -101,6 +101,9 @@ func (s *Server) handlePath() http.Handler {
 			resp, herr = o.entity(r, p)
 		}
 		if herr != nil {
+			if herr.status >= 500 {
+				s.log.Error("occi: request failed", "method", r.Method, "path", p, "status", herr.status, "err", herr.msg)
+			}
 			writeError(w, media, herr)
 			return
 		}

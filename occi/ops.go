@@ -318,6 +318,9 @@ func (o *op) checkAction(e *Entity, a *Category) *httpError {
 // the new os_tpl for save.
 func (o *op) perform(e *Entity, a *Category, params map[string]any) (*Category, *httpError) {
 	be := o.s.cfg.Compute
+	if be == nil && a.Scheme != SchemeStorageAction {
+		return nil, errorf(http.StatusServiceUnavailable, "no compute backend is configured")
+	}
 	method := strv(params["method"])
 	var err error
 	var saved *Category

@@ -267,6 +267,15 @@ func (o *op) checkAttrs(kind string, mixins []string, given map[string]any, prev
 	return out, nil
 }
 
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
 // prev0 gives an empty entity for nil, so lookups need no nil check.
 func prev0(e *Entity) *Entity {
 	if e == nil {
@@ -340,6 +349,14 @@ func (o *op) buildEntity(d entityDoc, kindHint, loc string, pending map[string]*
 		e.Source, e.Target, e.TargetKind = o.localPath(d.Source), o.localPath(d.Target), d.TargetKind
 		if herr := o.checkLinkEnds(e, pending); herr != nil {
 			return nil, herr
+		}
+		// An interface on an IP network is an IP interface: its allocation
+		// then always has a value (multiplicity 1, GFD.224 table 11).
+		if o.m.isA(kind, KindNetworkInterface) && !contains(mixins, MixinIPNetIface) {
+			if t, err := o.resolve(e.Target, pending); err == nil && contains(t.Mixins, MixinIPNetwork) {
+				mixins = append(mixins, MixinIPNetIface)
+				e.Mixins = mixins
+			}
 		}
 		attrs = o.linkDefaults(e, attrs, pending)
 	} else if d.Source != "" || d.Target != "" {
@@ -597,6 +614,8 @@ func (o *op) provision(e *Entity, pending map[string]*Entity) *httpError {
 			return o.mapBackend("create volume", err)
 		}
 		o.undo = append(o.undo, func() { o.logUndo("delete volume", vols.DeleteVolume(context.WithoutCancel(o.ctx), name)) })
+	case (o.m.isA(e.Kind, KindNetworkInterface) || o.m.isA(e.Kind, KindStorageLink)) && be == nil:
+		return errorf(http.StatusServiceUnavailable, "no compute backend is configured")
 	case o.m.isA(e.Kind, KindNetworkInterface):
 		src, _ := o.resolve(e.Source, pending)
 		tgt, _ := o.resolve(e.Target, pending)
