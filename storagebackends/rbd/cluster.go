@@ -24,14 +24,26 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return c.Volumes()
+		v, err := c.Volumes()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		v.owned = true
+		return v, nil
 	})
 	storagebackends.RegisterObjects("rados", func(ctx context.Context, o storagebackends.Options) (storagebackends.Objects, error) {
 		c, err := Connect(ctx, o)
 		if err != nil {
 			return nil, err
 		}
-		return c.Objects()
+		objs, err := c.Objects()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		objs.owned = true
+		return objs, nil
 	})
 }
 

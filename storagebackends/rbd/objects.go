@@ -41,6 +41,16 @@ const chunk = 4 << 20
 type Objects struct {
 	c     *Cluster
 	ioctx *rados.IOContext
+	owned bool // Close also closes c (opened by the registry for us)
+}
+
+// Close closes the pool and, when opened for this store, the connection.
+func (o *Objects) Close() error {
+	o.ioctx.Destroy()
+	if o.owned {
+		o.c.Close()
+	}
+	return nil
 }
 
 // Objects opens the pool's value store.

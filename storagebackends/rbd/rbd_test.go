@@ -4,6 +4,7 @@ package rbd_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"testing"
 
@@ -65,4 +66,28 @@ func TestAccess(t *testing.T) {
 		assert.Regexp(t, `^[^:\[\]]+:\d+$`, m)
 	}
 	assert.Equal(t, os.Getenv("CEPH_CONF"), acc.ConfigFile)
+}
+
+// TestRegistry opens both stores by name, as the server does, and closes
+// them (io.Closer), which ends their connections.
+func TestRegistry(t *testing.T) {
+	conf := os.Getenv("CEPH_CONF")
+	storagetest.NeedService(t, "a Ceph cluster (CEPH_CONF)", conf != "")
+	o := storagebackends.Options{CephConf: conf, CephPool: "rbd"}
+	v, err := storagebackends.OpenVolumes(t.Context(), "rbd", o)
+	require.NoError(t, err)
+	objs, err := storagebackends.OpenObjects(t.Context(), "rados", o)
+	require.NoError(t, err)
+	name := storagetest.Prefix() + "reg"
+	require.NoError(t, v.CreateVolume(t.Context(), name, 1<<20))
+	_, err = v.WriteAt(t.Context(), name, []byte("x"), 0) // leaves a cached handle
+	require.NoError(t, err)
+	require.NoError(t, v.DeleteVolume(t.Context(), name))
+	require.Implements(t, (*io.Closer)(nil), v)
+	require.Implements(t, (*io.Closer)(nil), objs)
+	require.NoError(t, v.(io.Closer).Close())
+	require.NoError(t, objs.(io.Closer).Close())
+
+	_, err = storagebackends.OpenVolumes(t.Context(), "rbd", storagebackends.Options{CephConf: conf, CephPool: "no-such-pool"})
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound, "a missing pool is named at open")
 }

@@ -36,6 +36,7 @@ type Volumes struct {
 
 	mu      sync.Mutex
 	handles map[string]*handle
+	owned   bool // Close also closes c (opened by the registry for us)
 }
 
 // Volumes opens the pool's volume store.
@@ -45,6 +46,26 @@ func (c *Cluster) Volumes() (*Volumes, error) {
 		return nil, mapErr("open pool", c.pool, err)
 	}
 	return &Volumes{c: c, ioctx: ioctx}, nil
+}
+
+// Close closes the cached image handles, the pool and the connection
+// opened for this store (the server calls it on shutdown, through
+// io.Closer).
+func (v *Volumes) Close() error {
+	v.mu.Lock()
+	for name, h := range v.handles {
+		delete(v.handles, name)
+		h.dead = true
+		if h.refs == 0 {
+			h.img.Close()
+		}
+	}
+	v.mu.Unlock()
+	v.ioctx.Destroy()
+	if v.owned {
+		v.c.Close()
+	}
+	return nil
 }
 
 func checkName(what, name string) error {
