@@ -309,6 +309,25 @@ func (p *parser) stringBody(w io.Writer) error {
 			if err := put(out); err != nil {
 				return err
 			}
+		case c >= utf8.RuneSelf:
+			// Invalid UTF-8 becomes U+FFFD byte by byte, as encoding/json
+			// decodes it.
+			seq := []byte{c}
+			if more, _ := p.r.Peek(utf8.UTFMax - 1); len(more) > 0 {
+				seq = append(seq, more...)
+			}
+			r, size := utf8.DecodeRune(seq)
+			if r == utf8.RuneError && size == 1 {
+				if err := emit(utf8.RuneError); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := put(seq[:size]...); err != nil {
+				return err
+			}
+			_, _ = p.r.Discard(size - 1)
+			p.off += int64(size - 1)
 		default:
 			if err := put(c); err != nil {
 				return err

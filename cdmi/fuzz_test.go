@@ -1,0 +1,103 @@
+package cdmi
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+)
+
+// FuzzParseBody checks the streaming body parser against encoding/json:
+// whatever it accepts must be a JSON object json.Unmarshal accepts too, with
+// the same fields and the same decoded string value; it never panics.
+func FuzzParseBody(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, ` { } `,
+		`{"mimetype":"text/plain","metadata":{},"value":"This is the Value of this Data Object"}`, // §8.2.9
+		`{"valuetransferencoding":"base64","value":"dGhhdA=="}`,
+		`{"value":"\u00e9\ud83d\ude00 \"q\" \\ \n"}`,
+		`{"value":{"a":[1,2,{"b":null}]},"valuetransferencoding":"json"}`,
+		`{"metadata":{"cdmi_acl":[{"acetype":"ALLOW","identifier":"OWNER@","aceflags":"OBJECT_INHERIT","acemask":"ALL_PERMS"}]}}`,
+		`{"exports":{"OCCI/iSCSI":{"identifier":"00007ED900104E1D14771DC67C27BF8B","permissions":"x"}}}`,
+		`{"copy":"/MyContainer/MyDataObject.txt"}`, `{"value":"\ud800"}`, `{"a":1,"a":2}`, `{"value":tru}`, `[1]`, ``,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		b, err := parseBody(strings.NewReader(in), 1<<20, t.TempDir())
+		if err != nil {
+			return
+		}
+		defer b.Close()
+		var ref map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(in), &ref); err != nil {
+			t.Fatalf("parser accepted %q, encoding/json refuses: %v", in, err)
+		}
+		n := len(b.Fields)
+		if b.Value != nil {
+			n++
+		}
+		if n != len(ref) {
+			t.Fatalf("%q: %d fields, encoding/json sees %d", in, n, len(ref))
+		}
+		if b.Value != nil && b.ValueIsString {
+			var want string
+			if err := json.Unmarshal(ref["value"], &want); err != nil {
+				t.Fatalf("%q: value: %v", in, err)
+			}
+			got, _ := io.ReadAll(b.Value.Reader())
+			if string(got) != want {
+				t.Fatalf("%q: value %q, encoding/json decodes %q", in, got, want)
+			}
+		}
+	})
+}
+
+// FuzzSelection checks the field/range query parser never panics and that
+// ranges it accepts are well formed.
+func FuzzSelection(f *testing.F) {
+	for _, seed := range []string{
+		"objectID;parentURI", "value:0-99", "children:0-9", "metadata:cdmi_", "value=0-99&metadata=colour",
+		"metadata:col%20our;value:10-5", "values:3", ";;", "value:-1-3", "%zz", "children:99999999999999999999-1",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseSelection(raw)
+		if err != nil {
+			return
+		}
+		for _, s := range q {
+			if s.Field == "" {
+				t.Fatalf("%q: empty field accepted", raw)
+			}
+			if r, err := parseRange(s.Arg); err == nil && (r.First < 0 || r.Last < r.First || r.Len() <= 0) {
+				t.Fatalf("%q: bad range %v accepted", raw, r)
+			}
+		}
+	})
+}
+
+// FuzzObjectID checks that IDs parse only when their CRC and layout hold,
+// and that every accepted ID round-trips.
+func FuzzObjectID(f *testing.F) {
+	for _, seed := range []string{
+		"00007ED900104E1D14771DC67C27BF8B", "00007ED9001008C174ABCE6AC3287E5F", "00007ED900104E1D14771DC67C27BF8C",
+		"00007ed900104e1d14771dc67c27bf8b", "", "0000", "00007ED90028",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := parseObjectID(s)
+		if err != nil {
+			return
+		}
+		if !strings.EqualFold(id, s) || len(id) > 2*maxIDLen {
+			t.Fatalf("%q parsed as %q", s, id)
+		}
+		again, err := parseObjectID(id)
+		if err != nil || again != id {
+			t.Fatalf("%q does not round-trip: %q %v", id, again, err)
+		}
+	})
+}
