@@ -188,3 +188,28 @@ func TestDeleteKindCollection(t *testing.T) {
 		t.Errorf("GFD.223 §11.4.1: collection still lists %v", l)
 	}
 }
+
+// GFD.223 §7.2: a Category filter naming a mixin keeps only the entities of
+// the collection that carry it.
+func TestCollectionMixinFilter(t *testing.T) {
+	c := userMixin(t, textPlain)
+	m := computeMsg(uniq("mf"))
+	m.Mixins = []string{c.ID()}
+	a := create(t, textPlain, m)
+	b := create(t, textPlain, computeMsg(uniq("mf")))
+	for _, mt := range []string{"text/uri-list", "text/plain", "text/occi"} {
+		h := accept(mt)
+		h.Set("Category", categoryLine(c.ID(), "mixin"))
+		resp, body := do(t, "GET", location(t, kindCompute), h, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GFD.223 §7.2: GET filtered by a mixin (%s): %d: %.200s", mt, resp.StatusCode, body)
+		}
+		locs, err := decodeLocations(mt, resp.Header, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !contains(locs, a) || contains(locs, b) || len(locs) != 1 {
+			t.Errorf("GFD.223 §7.2 (%s): filter by %s gave %v, want only %s", mt, c.ID(), locs, a)
+		}
+	}
+}
