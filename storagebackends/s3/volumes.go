@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/url"
 	"strconv"
@@ -46,7 +47,7 @@ const parallel = 8
 type Volumes struct {
 	b      *Bucket
 	prefix string
-	locks  sync.Map // chunk key -> *sync.Mutex
+	locks  [256]sync.Mutex // chunk keys hash onto these: bounded memory, rare false sharing
 }
 
 func newVolumes(b *Bucket, prefix string) *Volumes { return &Volumes{b: b, prefix: prefix} }
@@ -258,8 +259,9 @@ func (v *Volumes) cutChunk(ctx context.Context, name, dir string, i int64, keep 
 }
 
 func (v *Volumes) lock(key string) *sync.Mutex {
-	m, _ := v.locks.LoadOrStore(key, new(sync.Mutex))
-	mu := m.(*sync.Mutex)
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	mu := &v.locks[h.Sum32()%uint32(len(v.locks))]
 	mu.Lock()
 	return mu
 }

@@ -306,6 +306,14 @@ func testWriteAt(t *testing.T, o storagebackends.Objects) {
 		require.Equal(t, len(v), len(got), "length after write %d", i)
 		require.True(t, bytes.Equal(v, got), "bytes after write %d at %d (+%d)", i, w.off, w.n)
 	}
+	// A hole several MiB long (whole data objects or parts never written).
+	hole := p + "hole"
+	put(t, o, hole, []byte("abc"))
+	write(hole, 9<<20, []byte("end"))
+	want := append(append([]byte("abc"), make([]byte, 9<<20-3)...), "end"...)
+	assert.True(t, bytes.Equal(want, readAll(t, o, hole, 0, -1)), "a long hole reads as zeros")
+	assert.Equal(t, make([]byte, 10), readAll(t, o, hole, 5<<20-5, 10))
+
 	err := o.WriteAt(ctx, p+"missing", 0, bytes.NewReader([]byte("x")), 1)
 	assert.ErrorIs(t, err, storagebackends.ErrNotFound, "WriteAt needs an existing key")
 	err = o.WriteAt(ctx, key, -1, bytes.NewReader([]byte("x")), 1)
