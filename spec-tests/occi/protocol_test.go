@@ -130,5 +130,20 @@ func TestLenientInput(t *testing.T) {
 		if got := read(t, textPlain, loc).str("occi.core.title"); got != title {
 			t.Errorf("%s: title %q, want %q", c.name, got, title)
 		}
+	} // OCCI 1.1 clients (GFD.185 §3.3) send text/occi requests with the
+	// rendering in headers and an empty body; "OK" is what servers answer.
+	for _, r := range []rendering{textOCCIJoin, textOCCIRep} {
+		title := uniq("emptybody")
+		h, _ := r.encode(computeMsg(title))
+		resp, body := do(t, "POST", col, h, nil)
+		if resp.StatusCode != 201 {
+			t.Errorf("%s with an empty body: create: %d, want 201: %.300s", r.name, resp.StatusCode, body)
+			continue
+		}
+		loc := resp.Header.Get("Location")
+		cleanup(t, loc)
+		if got := read(t, textPlain, loc).str("occi.core.title"); got != title {
+			t.Errorf("%s with an empty body: title %q, want %q", r.name, got, title)
+		}
 	}
 }
