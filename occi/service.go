@@ -252,7 +252,9 @@ func (o *op) checkAttrs(kind string, mixins []string, given map[string]any, prev
 		}
 	}
 	for name, d := range defs {
-		if _, ok := out[name]; !ok && d.Default != nil && (prev == nil || d.Server) {
+		// Whatever is still missing (new entity, replaced attributes, a
+		// newly applied mixin) takes its default.
+		if _, ok := out[name]; !ok && d.Default != nil {
 			out[name] = d.Default
 		}
 	}
