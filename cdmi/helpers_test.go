@@ -31,7 +31,7 @@ type testServer struct {
 func newTestServer(t testing.TB, mod ...func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := gorm.Open(sqlite.Open(filepath.Join(dir, "db.sqlite")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)"),
+	db, err := gorm.Open(sqlite.Open(filepath.Join(dir, "db.sqlite")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"),
 		&gorm.Config{Logger: logger.Discard, TranslateError: true})
 	require.NoError(t, err)
 	sqlDB, err := db.DB()
