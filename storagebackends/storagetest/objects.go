@@ -14,6 +14,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -202,16 +203,22 @@ func testLarge(t *testing.T, o storagebackends.Objects, n int64) {
 	cleanupKeys(t, o, p)
 	key := p + "large"
 	want, _, _ := hashOf(Gen(7, n))
+	peak := watchHeap()
 	start := time.Now()
 	require.NoError(t, o.Put(ctxT(t), key, Gen(7, n), -1))
-	t.Logf("put %d MiB in %v", n>>20, time.Since(start).Round(time.Millisecond))
+	putPeak := peak()
+	t.Logf("put %d MiB in %v, heap peak %d MiB", n>>20, time.Since(start).Round(time.Millisecond), putPeak>>20)
+	assert.Less(t, putPeak, uint64(maxHeap), "heap while writing 1 GiB")
+	peak = watchHeap()
 	start = time.Now()
 	rc, err := o.Open(ctxT(t), key, 0, -1)
 	require.NoError(t, err)
 	h, m, err := hashOf(rc)
 	rc.Close()
 	require.NoError(t, err)
-	t.Logf("got %d MiB in %v", m>>20, time.Since(start).Round(time.Millisecond))
+	getPeak := peak()
+	t.Logf("got %d MiB in %v, heap peak %d MiB", m>>20, time.Since(start).Round(time.Millisecond), getPeak>>20)
+	assert.Less(t, getPeak, uint64(maxHeap), "heap while reading 1 GiB")
 	assert.Equal(t, n, m)
 	assert.Equal(t, want, h)
 	// A range straddling the middle reads the generator's bytes there.
@@ -226,6 +233,35 @@ func testLarge(t *testing.T, o storagebackends.Objects, n int64) {
 	_, _ = io.CopyN(io.Discard, g, mid)
 	_, _ = io.ReadFull(g, exp)
 	assert.Equal(t, exp, got)
+}
+
+// maxHeap bounds the heap while a 1 GiB value streams: values must never
+// be held whole in memory (DESIGN.md, "Values stream").
+const maxHeap = 256 << 20
+
+// watchHeap samples the heap until the returned function is called, which
+// reports the peak and fails the test past maxHeap.
+func watchHeap() func() uint64 {
+	done := make(chan struct{})
+	result := make(chan uint64)
+	go func() {
+		var peak uint64
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		return <-result
+	}
 }
 
 func testRanges(t *testing.T, o storagebackends.Objects) {
