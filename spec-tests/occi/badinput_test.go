@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/occicdmi/occicdmi/spec-tests/harness"
 )
 
 // raw is a hand-written request, for input no encoder would produce.
@@ -212,5 +214,36 @@ func TestMixinMisuse(t *testing.T) {
 	}
 	if l := tagged(t, c); len(l) != 0 {
 		t.Errorf("GFD.223 §11.3.2: a refused association half-applied: %v", l)
+	}
+}
+
+// GFD.224 §3.4.1 / §3.4.2: a NetworkInterface links a Compute to a Network, a
+// StorageLink a Resource to a Storage: links with the wrong kind at either
+// end are refused and nothing is created.
+func TestLinkEndKinds(t *testing.T) {
+	c := newCompute(t, "lek")
+	net := create(t, textPlain, message{Kind: kindNetwork, Attrs: []attr{{"occi.core.title", uniq("lek")}}})
+	sto := create(t, textPlain, message{Kind: kindStorage, Attrs: []attr{{"occi.core.title", uniq("lek")}, {"occi.storage.size", 0.1}}})
+	for _, tc := range []struct {
+		kind, source, target, why string
+	}{
+		{kindStorageLink, c, net, "storagelink to a network"},
+		{kindNetworkInterface, c, sto, "networkinterface to a storage"},
+		{kindNetworkInterface, net, net, "networkinterface from a network"},
+	} {
+		for _, r := range renderings {
+			before := list(t, location(t, tc.kind))
+			resp, b := send(t, "POST", location(t, tc.kind), r, message{Kind: tc.kind, Attrs: []attr{{"occi.core.source", tc.source}, {"occi.core.target", tc.target}}})
+			clientError(t, "GFD.224 §3.4: "+tc.why+" ("+r.name+")", resp, b, 400, 409)
+			if resp.StatusCode == 201 {
+				cleanup(t, resp.Header.Get("Location"))
+			}
+			if after := list(t, location(t, tc.kind)); len(after) > len(before) && !harness.External() {
+				t.Errorf("%s: a refused link was stored", tc.why)
+			}
+		}
+	}
+	if e := read(t, textPlain, c); len(e.Links) != 0 {
+		t.Errorf("refused links show on the compute: %+v", e.Links)
 	}
 }
