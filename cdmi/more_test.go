@@ -1,0 +1,98 @@
+package cdmi
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/occicdmi/occicdmi/storagebackends"
+)
+
+// §8.2.5: valuetransferencoding "json" stores a JSON value as given.
+func TestJSONEncoding(t *testing.T) {
+	ts := newTestServer(t)
+	resp, body := ts.do("PUT", "/cdmi/j", `{"valuetransferencoding":"json","value":{"a":[1,2]}}`, cdmiHdr(ctObject)...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	_, body = ts.do("GET", "/cdmi/j?value;valuetransferencoding", "", cdmiHdr(ctObject)...)
+	got := decode(t, body)
+	assert.Equal(t, "json", got["valuetransferencoding"])
+	assert.Equal(t, map[string]any{"a": []any{1.0, 2.0}}, got["value"])
+	resp, body = ts.do("PUT", "/cdmi/j2", `{"valuetransferencoding":"json","value":{"a":}}`, cdmiHdr(ctObject)...)
+	assert.Equal(t, 400, resp.StatusCode, body)
+	resp, body = ts.do("PUT", "/cdmi/j3", `{"valuetransferencoding":"base64","value":"not base64!"}`, cdmiHdr(ctObject)...)
+	assert.Equal(t, 400, resp.StatusCode, body)
+	resp, _ = ts.do("GET", "/cdmi/j3", "")
+	assert.Equal(t, 404, resp.StatusCode, "nothing half-created")
+}
+
+// Plain HTTP: a PUT of a path ending in '/' without a body creates a
+// container; a raw value with non-UTF-8 bytes reads back as base64.
+func TestNonCDMIContainerAndBinary(t *testing.T) {
+	ts := newTestServer(t)
+	resp, body := ts.do("PUT", "/cdmi/plain/", "")
+	require.Equal(t, 201, resp.StatusCode, body)
+	resp, body = ts.do("PUT", "/cdmi/plain/bin", "\xff\xfe\x00")
+	require.Equal(t, 201, resp.StatusCode, body)
+	_, body = ts.do("GET", "/cdmi/plain/bin", "", cdmiHdr(ctObject)...)
+	got := decode(t, body)
+	assert.Equal(t, "base64", got["valuetransferencoding"])
+	assert.Equal(t, base64.StdEncoding.EncodeToString([]byte("\xff\xfe\x00")), got["value"])
+	assert.Equal(t, "application/octet-stream", got["mimetype"], "no Content-Type: octet-stream")
+	resp, _ = ts.do("HEAD", "/cdmi/plain/bin", "")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "3", resp.Header.Get("Content-Length"))
+}
+
+// A value bigger than the in-memory spool goes through a temporary file.
+func TestLargeCDMIBody(t *testing.T) {
+	ts := newTestServer(t)
+	raw := strings.Repeat("0123456789abcdef", 200_000) // 3.2 MB
+	enc := base64.StdEncoding.EncodeToString([]byte(raw))
+	resp, body := ts.do("PUT", "/cdmi/big", `{"valuetransferencoding":"base64","value":"`+enc+`"}`, cdmiHdr(ctObject)...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	_, body = ts.do("GET", "/cdmi/big", "")
+	assert.Equal(t, len(raw), len(body))
+	assert.True(t, body == raw)
+	_, body = ts.do("GET", "/cdmi/big?value", "", cdmiHdr(ctObject)...)
+	assert.Equal(t, enc, decode(t, body)["value"])
+}
+
+// failing wraps a backend and fails Put when told.
+type failing struct {
+	storagebackends.Objects
+	failPut error
+}
+
+func (f *failing) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if f.failPut != nil {
+		io.Copy(io.Discard, io.LimitReader(r, 3)) // a torn write, as far as it went
+		return f.failPut
+	}
+	return f.Objects.Put(ctx, key, r, size)
+}
+
+// A failed write leaves the object as it was, and backend kinds map to
+// status codes (503 for ErrUnavailable, 400 for ErrInvalid).
+func TestBackendFailure(t *testing.T) {
+	var f *failing
+	ts := newTestServer(t, func(c *Config) { f = &failing{Objects: c.Objects}; c.Objects = f })
+	resp, _ := ts.do("PUT", "/cdmi/o", "old value")
+	require.Equal(t, 201, resp.StatusCode)
+	for _, tc := range []struct {
+		err    error
+		status int
+	}{{storagebackends.ErrUnavailable, 503}, {storagebackends.ErrInvalid, 400}, {storagebackends.ErrNotFound, 404}} {
+		f.failPut = fmt.Errorf("test: %w", tc.err)
+		resp, body := ts.do("PUT", "/cdmi/o", "new value that fails")
+		assert.Equal(t, tc.status, resp.StatusCode, body)
+		f.failPut = nil
+		_, body = ts.do("GET", "/cdmi/o", "")
+		assert.Equal(t, "old value", body)
+	}
+}
