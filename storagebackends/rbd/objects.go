@@ -358,15 +358,16 @@ func (o *Objects) Copy(ctx context.Context, dst, src string) error {
 	if err := checkKey(dst); err != nil {
 		return err
 	}
-	rc, err := o.Open(ctx, src, 0, -1)
-	if err != nil {
+	if err := checkKey(src); err != nil {
 		return err
 	}
-	defer rc.Close()
 	h, _, err := o.readHead(src)
 	if err != nil {
 		return err
 	}
+	// One head for both the length and the data read, so a src replaced
+	// meanwhile fails the copy instead of mixing versions.
+	rc := &reader{ctx: ctx, o: o, key: src, id: h.ID, end: h.Size}
 	return o.Put(ctx, dst, rc, h.Size)
 }
 
