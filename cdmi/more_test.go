@@ -96,3 +96,22 @@ func TestBackendFailure(t *testing.T) {
 		assert.Equal(t, "old value", body)
 	}
 }
+
+// §5.10: updates through /cdmi_objectid/ reach the same object; the root
+// container's metadata can change.
+func TestUpdateByID(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do("PUT", "/cdmi/c/", "{}", cdmiHdr(ctContainer)...)
+	_, body := ts.do("PUT", "/cdmi/c/o", `{"value":"one"}`, cdmiHdr(ctObject)...)
+	id := decode(t, body)["objectID"].(string)
+	resp, body := ts.do("PUT", "/cdmi/cdmi_objectid/"+id, `{"value":"two"}`, cdmiHdr(ctObject)...)
+	require.Equal(t, 204, resp.StatusCode, body)
+	_, body = ts.do("GET", "/cdmi/c/o", "")
+	assert.Equal(t, "two", body)
+	_, body = ts.do("GET", "/cdmi/", "", cdmiHdr(ctContainer)...)
+	rootID := decode(t, body)["objectID"].(string)
+	resp, body = ts.do("PUT", "/cdmi/cdmi_objectid/"+rootID+"/", `{"metadata":{"site":"lab"}}`, cdmiHdr(ctContainer)...)
+	require.Equal(t, 204, resp.StatusCode, body)
+	_, body = ts.do("GET", "/cdmi/?metadata:site", "", cdmiHdr(ctContainer)...)
+	assert.Equal(t, map[string]any{"site": "lab"}, decode(t, body)["metadata"])
+}

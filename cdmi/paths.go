@@ -99,6 +99,7 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 		if len(segs) == 2 {
 			t.obj = o
 			if o.ParentID != "" {
+				t.name = o.Name
 				if t.parent, err = s.byID(ctx, s.db, o.ParentID); err != nil && !errors.Is(err, errNotFound) {
 					return nil, err
 				}

@@ -68,7 +68,7 @@ func (s *Server) put(c *call, mustExist bool) error {
 	if t.obj == nil && (mustExist || t.byID && t.parent == nil) {
 		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
 	}
-	if t.obj != nil && t.obj.System {
+	if t.obj != nil && t.obj.System && t.obj.ObjectID != s.rootID {
 		return badRequest("%s is maintained by the server and cannot be changed", t.path)
 	}
 	mt := mediaType(c.r)
@@ -874,7 +874,13 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 	now := time.Now().UTC()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var o object
-		cur, err := s.child(ctx, tx, t.parent.ObjectID, name)
+		var cur *object
+		var err error
+		if t.obj != nil {
+			cur, err = s.byID(ctx, tx, t.obj.ObjectID) // also the root, which has no parent
+		} else {
+			cur, err = s.child(ctx, tx, t.parent.ObjectID, name)
+		}
 		if err != nil && !errors.Is(err, errNotFound) {
 			return err
 		}
