@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-
-	"gorm.io/gorm"
 )
 
 // served lists the media types this server renders, for the Accept header
@@ -221,7 +219,7 @@ func (o *op) mixinCollection(r *http.Request, media string, m *Category) (*respo
 			if len(locs) == 0 {
 				locs = nil // no rendering: every member leaves the mixin
 			}
-			herr = o.tx(func(tx *gorm.DB) error { return o.s.st.removeMembers(tx, m.ID(), locs) })
+			herr = o.disassociate(m, locs)
 		}
 		if herr != nil {
 			return nil, herr

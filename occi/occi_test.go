@@ -441,3 +441,29 @@ Category: tiny; scheme="`+SchemeResourceTplate+`"; class="mixin"`)
 	_, err := New(context.Background(), Config{DB: r.db, Catalogue: path})
 	assert.Error(t, err)
 }
+
+// GFD.223 §6.5: deleting a user mixin removes its associations, and the
+// attributes it defined leave with it; provider mixins cannot be deleted.
+func TestUserMixinAttributesLeaveWithIt(t *testing.T) {
+	r := newRig(t, Config{})
+	resp, body := r.do("POST", "/-/", `{"mixins":[{"term":"backup","scheme":"http://example.org/policy#","location":"/policy/backup/",
+		"attributes":{"org.example.backup.hour":{"type":"number","mutable":true}}}]}`, "Content-Type: application/occi+json")
+	require.Equal(t, 200, resp.StatusCode, body)
+	vm := r.create("/compute/", computeCat)
+	resp, body = r.do("POST", vm, `Category: backup; scheme="http://example.org/policy#"; class="mixin"
+X-OCCI-Attribute: org.example.backup.hour=3`)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, "org.example.backup.hour=3")
+	_, body = r.do("GET", "/policy/backup/", "")
+	assert.Contains(t, body, vm)
+
+	resp, _ = r.do("DELETE", "/-/", `Category: os_tpl; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="mixin"`)
+	assert.Equal(t, 403, resp.StatusCode)
+	resp, body = r.do("DELETE", "/-/", `Category: backup; scheme="http://example.org/policy#"; class="mixin"`)
+	require.Equal(t, 200, resp.StatusCode, body)
+	_, body = r.do("GET", vm, "")
+	assert.NotContains(t, body, "backup")
+	resp, _ = r.do("GET", "/policy/backup/", "")
+	assert.Equal(t, 404, resp.StatusCode)
+	assert.EqualValues(t, 0, r.count("occi_mixin_members"))
+}

@@ -654,11 +654,7 @@ func (o *op) associate(mixin *Category, locs []string, replace bool) *httpError 
 			}
 		}
 	}
-	type change struct {
-		loc    string
-		mixins []string
-	}
-	var changes []change
+	var changes []*Entity
 	for _, e := range es {
 		if !o.applies(mixin, e.Kind) {
 			return errorf(http.StatusBadRequest, "mixin %s does not apply to %s (kind %s)", mixin.ID(), e.Location, e.Kind)
@@ -667,22 +663,90 @@ func (o *op) associate(mixin *Category, locs []string, replace bool) *httpError 
 		if _, herr := o.checkMixins(e.Kind, ms); herr != nil {
 			return herr
 		}
-		changes = append(changes, change{e.Location, ms})
+		// The mixin's attributes come with it: defaults apply, required
+		// ones must already be there (GFD.221 §5.3.7).
+		attrs, herr := o.checkAttrs(e.Kind, ms, nil, e, false)
+		if herr != nil {
+			return errorf(herr.status, "%s: %s", e.Location, herr.msg)
+		}
+		ne := *e
+		ne.Mixins, ne.Attrs = ms, attrs
+		changes = append(changes, &ne)
+	}
+	if replace {
+		// Members left out of the new collection leave the mixin.
+		current, err := o.s.st.list(o.db, filter{Mixin: mixin.ID()})
+		if err != nil {
+			return errorf(http.StatusInternalServerError, "%v", err)
+		}
+		keep := map[string]bool{}
+		for _, l := range locs {
+			keep[l] = true
+		}
+		var drop []string
+		for _, l := range current {
+			if !keep[l] {
+				drop = append(drop, l)
+			}
+		}
+		removed, herr := o.without(mixin, drop)
+		if herr != nil {
+			return herr
+		}
+		changes = append(changes, removed...)
 	}
 	return o.tx(func(tx *gorm.DB) error {
-		if replace {
-			if err := o.s.st.removeMembers(tx, mixin.ID(), nil); err != nil {
+		for _, e := range changes {
+			if err := o.s.st.replace(tx, e); err != nil {
 				return err
 			}
 		}
-		for _, c := range changes {
-			if err := tx.Where("location = ?", c.loc).Delete(&memberRow{}).Error; err != nil {
-				return err
+		return nil
+	})
+}
+
+// without computes entities after leaving mixin: the attributes only the
+// mixin defined go with it.
+func (o *op) without(mixin *Category, locs []string) ([]*Entity, *httpError) {
+	es, err := o.s.st.entities(o.db, locs)
+	if err != nil {
+		return nil, errorf(http.StatusInternalServerError, "%v", err)
+	}
+	var out []*Entity
+	for _, e := range es {
+		var ms []string
+		for _, m := range e.Mixins {
+			if m != mixin.ID() {
+				ms = append(ms, m)
 			}
-			for _, m := range c.mixins {
-				if err := tx.Create(&memberRow{Location: c.loc, Mixin: m}).Error; err != nil {
-					return err
-				}
+		}
+		attrs, herr := o.checkAttrs(e.Kind, ms, nil, e, false)
+		if herr != nil {
+			return nil, errorf(herr.status, "%s: %s", e.Location, herr.msg)
+		}
+		ne := *e
+		ne.Mixins, ne.Attrs = ms, attrs
+		out = append(out, &ne)
+	}
+	return out, nil
+}
+
+// disassociate removes entities from a mixin (all members for nil).
+func (o *op) disassociate(mixin *Category, locs []string) *httpError {
+	if locs == nil {
+		var err error
+		if locs, err = o.s.st.list(o.db, filter{Mixin: mixin.ID()}); err != nil {
+			return errorf(http.StatusInternalServerError, "%v", err)
+		}
+	}
+	changes, herr := o.without(mixin, locs)
+	if herr != nil {
+		return herr
+	}
+	return o.tx(func(tx *gorm.DB) error {
+		for _, e := range changes {
+			if err := o.s.st.replace(tx, e); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -800,6 +864,7 @@ func (o *op) deleteMixins(cs []*Category) *httpError {
 	if len(cs) == 0 {
 		return errorf(http.StatusBadRequest, "the request names no mixin to delete")
 	}
+	var changes []*Entity
 	for _, c := range cs {
 		if o.m.byID[c.ID()] != nil {
 			return errorf(http.StatusForbidden, "%s is defined by the provider and cannot be deleted", c.ID())
@@ -807,8 +872,23 @@ func (o *op) deleteMixins(cs []*Category) *httpError {
 		if o.m.user[c.ID()] == nil {
 			return errorf(http.StatusNotFound, "no user-defined mixin %s", c.ID())
 		}
+		// Its members leave it first, taking its attributes along.
+		members, err := o.s.st.list(o.db, filter{Mixin: c.ID()})
+		if err != nil {
+			return errorf(http.StatusInternalServerError, "%v", err)
+		}
+		ch, herr := o.without(o.m.user[c.ID()], members)
+		if herr != nil {
+			return herr
+		}
+		changes = append(changes, ch...)
 	}
 	return o.tx(func(tx *gorm.DB) error {
+		for _, e := range changes {
+			if err := o.s.st.replace(tx, e); err != nil {
+				return err
+			}
+		}
 		for _, c := range cs {
 			if err := o.s.st.deleteUserMixin(tx, c.ID()); err != nil {
 				return err

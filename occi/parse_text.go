@@ -211,7 +211,7 @@ func buildPayload(lines []textLine) (*payload, error) {
 			e.Attrs[k] = v
 		}
 	}
-	if e.Kind != "" || len(e.Mixins) > 0 || len(e.Attrs) > 0 || len(links) > 0 || e.ID != "" {
+	if e.Kind != "" || len(e.Mixins) > 0 || len(e.Attrs) > 0 || len(links) > 0 || e.ID != "" || e.Source != "" || e.Target != "" {
 		p.Entities = []entityDoc{e}
 	}
 	return p, nil

@@ -512,6 +512,11 @@ func (o *op) checkFreeLocation(loc string) *httpError {
 	if !strings.HasPrefix(loc, "/") || strings.HasSuffix(loc, "/") {
 		return errorf(http.StatusBadRequest, "entity location %s must be a path not ending in /", loc)
 	}
+	for _, seg := range strings.Split(loc[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.EqualFold(seg, "%2e") || strings.EqualFold(seg, "%2e%2e") {
+			return errorf(http.StatusBadRequest, "entity location %s has an empty, . or .. segment", loc)
+		}
+	}
 	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
 		return errorf(http.StatusBadRequest, "location %s is reserved for a category or the query interface", loc)
 	}

@@ -382,11 +382,3 @@ func (store) delete(db *gorm.DB, locations []string) error {
 	}
 	return nil
 }
-
-func (store) removeMembers(db *gorm.DB, mixin string, locations []string) error {
-	q := db.Where("mixin = ?", mixin)
-	if locations != nil {
-		q = q.Where("location IN ?", locations)
-	}
-	return q.Delete(&memberRow{}).Error
-}
