@@ -15,10 +15,12 @@ const (
 	maxMetadataSize  = 64 << 10 // bytes per item (name + JSON value)
 )
 
-// storageSystemMetadata are the §16.3 items maintained for every object.
+// storageSystemMetadata are the capabilities of Table 101 (§12.1.2) for the
+// §16.3 items maintained on every object. cdmi_owner and cdmi_hash are
+// maintained too but have no capability name in Table 101.
 var storageSystemMetadata = map[string]any{
 	"cdmi_size": "true", "cdmi_ctime": "true", "cdmi_atime": "true", "cdmi_mtime": "true",
-	"cdmi_acount": "true", "cdmi_mcount": "true", "cdmi_owner": "true", "cdmi_hash": "true",
+	"cdmi_acount": "true", "cdmi_mcount": "true",
 }
 
 // systemCapabilities is the root capability object (Table 100).
@@ -38,7 +40,6 @@ func systemCapabilities(exportOCCI bool) map[string]any {
 		"cdmi_post_queue_by_ID":        "true",
 		"cdmi_create_reference_by_ID":  "true",
 		"cdmi_copy_dataobject_by_ID":   "true",
-		"cdmi_move_dataobject_by_ID":   "true",
 	}
 	if exportOCCI {
 		c["cdmi_export_occi_iscsi"] = "true"
@@ -85,7 +86,6 @@ func containerCapabilities(exportOCCI bool) map[string]any {
 		"cdmi_move_container":      "true",
 		"cdmi_copy_dataobject":     "true",
 		"cdmi_move_dataobject":     "true",
-		"cdmi_move_queue":          "true",
 	})
 	if exportOCCI {
 		c["cdmi_export_container_occi"] = "true"
@@ -136,3 +136,12 @@ func (s *Server) require(typ, name string) error {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// unsupported answers a request for an operation this server does not
+// implement: the 400 naming the capability it lacks.
+func (s *Server) unsupported(typ, name string) error {
+	if err := s.require(typ, name); err != nil {
+		return err
+	}
+	return badRequest("%s is not supported", name)
+}

@@ -28,7 +28,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 	}
 	for _, f := range []string{"copy", "move", "reference", "deserialize", "serialize"} {
 		if b.has(f) {
-			return s.require(typeContainer, "cdmi_"+f+"_queue")
+			return s.unsupported(typeContainer, "cdmi_"+f+"_queue")
 		}
 	}
 	var meta map[string]any

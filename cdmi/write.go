@@ -164,7 +164,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 	}
 	for _, f := range []string{"deserialize", "serialize", "deserializevalue"} {
 		if b.has(f) {
-			return d, s.require(typeDataObject, "cdmi_"+f+"_dataobject")
+			return d, s.unsupported(typeDataObject, "cdmi_"+f+"_dataobject")
 		}
 	}
 	var mimetype string
@@ -744,11 +744,11 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 		}
 	}
 	if b.has("copy") {
-		return s.require(typeContainer, "cdmi_copy_container")
+		return s.unsupported(typeContainer, "cdmi_copy_container")
 	}
 	for _, f := range []string{"deserialize", "serialize", "snapshot"} {
 		if b.has(f) {
-			return s.require(typeContainer, "cdmi_"+f+"_container")
+			return s.unsupported(typeContainer, "cdmi_"+f+"_container")
 		}
 	}
 	var meta map[string]any

@@ -1,0 +1,25 @@
+package cdmi
+
+import (
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// §12: every capability name advertised is one the spec defines (vendor
+// names must not start with cdmi_, and this server has none).
+func TestCapabilityNamesAreStandard(t *testing.T) {
+	spec, err := os.ReadFile("/work/shared/specs/cdmi-1.1.1.txt")
+	if err != nil {
+		t.Skip("the CDMI 1.1.1 reference text is not at hand")
+	}
+	all := []map[string]any{systemCapabilities(true), containerCapabilities(true), dataObjectCapabilities(), queueCapabilities(), domainCapabilities()}
+	for _, caps := range all {
+		for name := range caps {
+			assert.Regexp(t, `^cdmi_`, name)
+			assert.Regexp(t, regexp.MustCompile(regexp.QuoteMeta(name)+`\b`), string(spec), "%s is not in CDMI 1.1.1", name)
+		}
+	}
+}
