@@ -467,3 +467,25 @@ X-OCCI-Attribute: org.example.backup.hour=3`)
 	assert.Equal(t, 404, resp.StatusCode)
 	assert.EqualValues(t, 0, r.count("occi_mixin_members"))
 }
+
+// GFD.229 §7: text/occi carries in headers (comma-joined) what text/plain
+// carries in the body, with body "OK".
+func TestTextOCCIMatchesTextPlain(t *testing.T) {
+	r := newRig(t, Config{})
+	net := r.create("/network/", networkCat+"\nX-OCCI-Attribute: occi.core.title=\"a, b; c\"")
+	vm := r.create("/compute/", computeCat+"\nLink: <"+net+`>; rel="http://schemas.ogf.org/occi/infrastructure#network"`)
+	resp, body := r.do("GET", vm, "", "Accept: text/occi")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "OK", body)
+	assert.Len(t, resp.Header.Values("Link"), 1, "one comma-joined Link header (a link and action links)")
+	fromHeaders, err := parseTextHeaders(resp.Header)
+	require.NoError(t, err)
+	_, plain := r.do("GET", vm, "")
+	fromBody, err := parseTextBody([]byte(plain))
+	require.NoError(t, err)
+	assert.Equal(t, fromBody.Entities, fromHeaders.Entities)
+	require.Len(t, fromBody.Entities[0].Links, 1)
+	assert.Equal(t, r.url+net, fromBody.Entities[0].Links[0].Target)
+	_, body = r.do("GET", net, "", "Accept: text/occi")
+	assert.Equal(t, "OK", body)
+}

@@ -149,6 +149,11 @@ func buildPayload(lines []textLine) (*payload, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", l.where(), err)
 				}
+				// An ActionLink (GFD.229 §4.2) names an action the entity
+				// offers; it is no link to create.
+				if ld.Kind == "" && ld.Self == "" && strings.Contains(ld.Target, "?action=") {
+					continue
+				}
 				links = append(links, ld)
 			case "X-Occi-Attribute":
 				name, v, err := parseAttribute(it)

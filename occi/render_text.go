@@ -41,12 +41,25 @@ func (f fields) writePlain(b *strings.Builder) {
 	}
 }
 
-// setHeaders puts the fields in response headers (text/occi, GFD.229 §7),
-// one header line per value: both forms are valid and repeated lines keep
-// every line short.
+// setHeaders puts the fields in response headers (text/occi, GFD.229 §7)
+// as one comma-separated header per name, the form GFD.229 §7 recommends
+// for interoperability.
 func (f fields) setHeaders(h http.Header) {
+	joined := map[string]*strings.Builder{}
+	var order []string
 	for _, x := range f {
-		h.Add(x.name, x.value)
+		b := joined[x.name]
+		if b == nil {
+			b = &strings.Builder{}
+			joined[x.name] = b
+			order = append(order, x.name)
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(x.value)
+	}
+	for _, name := range order {
+		h.Set(name, joined[name].String())
 	}
 }
 
