@@ -84,6 +84,7 @@ func containerCapabilities(exportOCCI bool) map[string]any {
 		"cdmi_create_reference":    "true",
 		"cdmi_delete_container":    "true",
 		"cdmi_move_container":      "true",
+		"cdmi_copy_container":      "true",
 		"cdmi_copy_dataobject":     "true",
 		"cdmi_move_dataobject":     "true",
 	})

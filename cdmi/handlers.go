@@ -164,8 +164,11 @@ func (s *Server) readContainer(c *call, o *object) error {
 	names := make([]string, 0, len(kids))
 	for _, k := range kids {
 		n := k.Name
-		if k.isContainerLike() {
+		switch {
+		case k.isContainerLike():
 			n += "/"
+		case k.Reference != "":
+			n += "?" // §9.4.6: references are listed with a trailing '?'
 		}
 		names = append(names, n)
 	}

@@ -12,8 +12,9 @@ import (
 // Names travel percent-encoded. The router hands over the raw path
 // (UseEncodedPath, SkipClean), and each segment is decoded here on its own,
 // so "%2F" can never split a name and ".." can never climb. Decisions:
-//   - a decoded name may hold spaces, '%', '?', unicode: anything but '/'
-//     (a name with '/' could not be listed unambiguously) and NUL;
+//   - a decoded name may hold spaces, '%', unicode: anything but '/' and
+//     '?' (reserved as delimiters by §5.13.6: children listings mark
+//     containers with '/' and references with '?') and NUL;
 //   - "." and ".." are refused as names (400), never resolved;
 //   - an empty segment ("a//b") is refused (400).
 
@@ -29,8 +30,8 @@ func decodeName(seg string) (string, error) {
 		return "", badRequest("empty name in the path (two slashes in a row?)")
 	case n == "." || n == "..":
 		return "", badRequest("%q is not allowed as a name", n)
-	case strings.ContainsRune(n, '/'):
-		return "", badRequest("name %q holds a '/' (%%2F); names may not contain slashes", n)
+	case strings.ContainsAny(n, "/?"):
+		return "", badRequest("name %q holds a '/' or '?' (%%2F, %%3F), reserved as delimiters (§5.13.6)", n)
 	case strings.ContainsRune(n, 0):
 		return "", badRequest("name %q holds a NUL byte", n)
 	case !utf8.ValidString(n):

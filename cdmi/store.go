@@ -111,7 +111,7 @@ func (s *Server) child(ctx context.Context, db *gorm.DB, parentID, name string) 
 // cdmi_domains/ as children.
 func (s *Server) children(ctx context.Context, db *gorm.DB, parent *object) ([]object, error) {
 	var out []object
-	q := db.WithContext(ctx).Select("object_id", "name", "type", "system").Where("parent_id = ?", parent.ObjectID)
+	q := db.WithContext(ctx).Select("object_id", "name", "type", "system", "reference").Where("parent_id = ?", parent.ObjectID)
 	if !parent.System || parent.ObjectID == s.rootID {
 		q = q.Where("system = ?", false)
 	}

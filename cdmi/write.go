@@ -85,6 +85,9 @@ func (s *Server) put(c *call, mustExist bool) error {
 	case t.obj == nil && t.slash:
 		kind = typeContainer
 	}
+	if kind == typeContainer && !t.slash && !t.byID {
+		return badRequest("a container's URI ends in '/' (§9.2); PUT %s/", t.path)
+	}
 	if t.slash && kind != typeContainer && !(t.byID && t.obj != nil) {
 		return badRequest("a path ending in '/' names a container; use Content-Type %s", ctContainer)
 	}
@@ -743,9 +746,6 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 			return badRequest("a container takes no %q", f)
 		}
 	}
-	if b.has("copy") {
-		return s.unsupported(typeContainer, "cdmi_copy_container")
-	}
 	for _, f := range []string{"deserialize", "serialize", "snapshot"} {
 		if b.has(f) {
 			return s.unsupported(typeContainer, "cdmi_"+f+"_container")
@@ -789,8 +789,19 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 		}
 		moveFrom = src.obj
 	}
-	o, created, err := s.writeContainer(c, t, meta, b.Fields["exports"], moveFrom)
-	if err != nil {
+	var o *object
+	var created bool
+	if ok, err := b.field("copy", &uri); err != nil {
+		return err
+	} else if ok {
+		if moveFrom != nil {
+			return badRequest("give either copy or move, not both")
+		}
+		if o, err = s.copyContainer(c, t, uri, meta); err != nil {
+			return err
+		}
+		created = true
+	} else if o, created, err = s.writeContainer(c, t, meta, b.Fields["exports"], moveFrom); err != nil {
 		return err
 	}
 	if !isCDMI {
@@ -1118,4 +1129,132 @@ func parseCount(v string) (int, error) {
 		return 0, fmt.Errorf("%q is not a count", v)
 	}
 	return n, nil
+}
+
+// insideOf tells whether container p is o or lies below it.
+func (s *Server) insideOf(ctx context.Context, p *object, o *object) (bool, error) {
+	for depth := 0; p != nil && depth < 4096; depth++ {
+		if p.ObjectID == o.ObjectID {
+			return true, nil
+		}
+		if p.ParentID == "" {
+			return false, nil
+		}
+		np, err := s.byID(ctx, s.db, p.ParentID)
+		if err != nil {
+			return false, err
+		}
+		p = np
+	}
+	return false, nil
+}
+
+// copyContainer copies a container and everything below it (§9.2.5): new
+// object IDs, values duplicated in the backend first, then every row in one
+// transaction. Exports are not copied (§9.2.5).
+func (s *Server) copyContainer(c *call, t *target, uri string, meta map[string]any) (*object, error) {
+	ctx := c.ctx
+	if err := s.require(typeContainer, "cdmi_copy_container"); err != nil {
+		return nil, err
+	}
+	src, err := s.resolveURI(ctx, uri)
+	if err != nil {
+		return nil, badRequest("copy: %v", err)
+	}
+	if src.obj.Type != typeContainer || src.obj.System && src.obj.ObjectID != s.rootID {
+		return nil, badRequest("copy: %q is not a container", uri)
+	}
+	if t.obj != nil {
+		return nil, errStatus(http.StatusConflict, "copy: the destination %s exists", t.path)
+	}
+	if t.parent == nil || t.parent.Type != typeContainer {
+		return nil, badRequest("containers can be created only in containers")
+	}
+	if in, err := s.insideOf(ctx, t.parent, src.obj); err != nil {
+		return nil, err
+	} else if in {
+		return nil, badRequest("copy: a container cannot be copied inside itself")
+	}
+	if err := s.allowed(c, src.obj, maskRead); err != nil {
+		return nil, err
+	}
+	if err := s.allowed(c, t.parent, maskAppend); err != nil {
+		return nil, err
+	}
+	all, err := s.subtree(ctx, s.db, src.obj.ObjectID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]string, len(all))
+	var queues []string
+	for _, o := range all {
+		if ids[o.ObjectID], err = newObjectID(s.cfg.EnterpriseNumber); err != nil {
+			return nil, err
+		}
+		if o.Type == typeQueue {
+			queues = append(queues, o.ObjectID)
+		}
+	}
+	var newKeys []string
+	fail := func(err error) (*object, error) {
+		s.deleteKeys(ctx, newKeys)
+		return nil, err
+	}
+	now := time.Now().UTC()
+	rows := make([]object, 0, len(all))
+	for _, o := range all {
+		n := o
+		n.ObjectID = ids[o.ObjectID]
+		if o.ObjectID == src.obj.ObjectID {
+			n.ParentID, n.Name = t.parent.ObjectID, t.name
+			if meta != nil {
+				n.setMetadata(mergeMetadata(o.metadata(), meta, nil))
+			}
+		} else {
+			n.ParentID = ids[o.ParentID]
+			if o.Name == o.ObjectID {
+				n.Name = n.ObjectID // named by its ID (POST): keep it so
+			}
+		}
+		if o.ValueKey != "" {
+			n.ValueKey = newValueKey(n.ObjectID)
+			if err := s.objs.Copy(ctx, n.ValueKey, o.ValueKey); err != nil {
+				return fail(err)
+			}
+			newKeys = append(newKeys, n.ValueKey)
+		}
+		n.Exports, n.System = "", false
+		n.Owner, n.CTime, n.MTime, n.ATime, n.ACount, n.MCount = c.who.Name, now, now, now, 0, 0
+		rows = append(rows, n)
+	}
+	var qvals []queueValue
+	if len(queues) > 0 {
+		if err := s.db.WithContext(ctx).Where("queue_id IN ?", queues).Order("seq").Find(&qvals).Error; err != nil {
+			return fail(err)
+		}
+		for i := range qvals {
+			k := newValueKey(ids[qvals[i].QueueID])
+			if err := s.objs.Copy(ctx, k, qvals[i].ValueKey); err != nil {
+				return fail(err)
+			}
+			newKeys = append(newKeys, k)
+			qvals[i].Seq, qvals[i].QueueID, qvals[i].ValueKey = 0, ids[qvals[i].QueueID], k
+		}
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.CreateInBatches(rows, 100).Error; err != nil {
+			return err
+		}
+		if len(qvals) > 0 {
+			return tx.Create(&qvals).Error
+		}
+		return nil
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return fail(errStatus(http.StatusConflict, "copy: %s was created by another request at the same time", t.path))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return s.byID(ctx, s.db, ids[src.obj.ObjectID])
 }
