@@ -83,7 +83,7 @@ type rig struct {
 func newRig(t testing.TB, cfg Config) *rig {
 	t.Helper()
 	db := testDB(t)
-	be := &faultyCompute{Backend: sim.New(db), fail: map[string]error{}}
+	be := &faultyCompute{Backend: sim.New(db), fail: map[string]error{}, once: map[string]error{}}
 	cfg.DB, cfg.Compute = db, be
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
@@ -148,6 +148,7 @@ type faultyCompute struct {
 	cb.Backend
 	mu    sync.Mutex
 	fail  map[string]error
+	once  map[string]error // fail the next call only
 	disks []cb.Disk
 	calls []string
 }
@@ -156,6 +157,10 @@ func (f *faultyCompute) hit(op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, op)
+	if err, ok := f.once[op]; ok {
+		delete(f.once, op)
+		return err
+	}
 	return f.fail[op]
 }
 
@@ -488,4 +493,50 @@ func TestTextOCCIMatchesTextPlain(t *testing.T) {
 	assert.Equal(t, r.url+net, fromBody.Entities[0].Links[0].Target)
 	_, body = r.do("GET", net, "", "Accept: text/occi")
 	assert.Equal(t, "OK", body)
+}
+
+// GFD.224 §3.6.1: a new os_tpl replaces the old one and affects the
+// machine: an inactive compute is rebuilt from the new image with its
+// links; a running one must be stopped first; a failed rebuild puts the
+// old machine back.
+func TestOSTemplateChangeRebuilds(t *testing.T) {
+	r := newRig(t, Config{})
+	net := r.create("/network/", networkCat)
+	vm := r.create("/compute/", computeCat+"\nCategory: cirros; scheme=\""+SchemeOSTemplate+"\"; class=\"mixin\"\nLink: <"+net+">; rel=\"http://schemas.ogf.org/occi/infrastructure#network\"")
+	id := vm[strings.LastIndexByte(vm, '/')+1:]
+	debian := "Category: debian12; scheme=\"" + SchemeOSTemplate + "\"; class=\"mixin\""
+	machine := func() (spec, nics string) {
+		require.NoError(t, r.db.Table("sim_machines").Select("spec").Where("id = ?", id).Take(&spec).Error)
+		require.NoError(t, r.db.Table("sim_machines").Select("nics").Where("id = ?", id).Take(&nics).Error)
+		return
+	}
+	r.do("POST", vm+"?action=start", "")
+	resp, body := r.do("POST", vm, debian)
+	assert.Equal(t, 409, resp.StatusCode, body)
+	assert.Contains(t, body, "stop it first")
+	r.do("POST", vm+"?action=stop", "")
+
+	r.be.once["create"] = fmt.Errorf("no capacity: %w", cb.ErrUnavailable)
+	resp, body = r.do("POST", vm, debian)
+	assert.Equal(t, 503, resp.StatusCode, body)
+	spec, nics := machine()
+	assert.Contains(t, spec, "cirros", "the old machine is back")
+	assert.Contains(t, nics, "MAC", "with its interface")
+	_, body = r.do("GET", vm, "")
+	assert.Contains(t, body, "Category: cirros;")
+	// A failure re-attaching the links also restores the old machine.
+	r.be.once["attach-nic"] = fmt.Errorf("bridge down: %w", cb.ErrUnavailable)
+	resp, body = r.do("POST", vm, debian)
+	assert.Equal(t, 503, resp.StatusCode, body)
+	spec, nics = machine()
+	assert.Contains(t, spec, "cirros")
+	assert.Contains(t, nics, "MAC")
+
+	resp, body = r.do("POST", vm, debian)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, "Category: debian12;")
+	assert.NotContains(t, body, "Category: cirros;")
+	spec, nics = machine()
+	assert.Contains(t, spec, "debian-12")
+	assert.Contains(t, nics, "MAC")
 }

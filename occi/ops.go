@@ -203,6 +203,9 @@ func (o *op) change(prev *Entity, d entityDoc, replace bool) (*response, *httpEr
 	}
 	e := &Entity{ID: prev.ID, Location: prev.Location, Kind: prev.Kind, Mixins: mixins, Attrs: attrs,
 		Source: prev.Source, Target: prev.Target, SourceKind: prev.SourceKind, TargetKind: prev.TargetKind}
+	if herr := o.rebuild(prev, e); herr != nil {
+		return nil, herr
+	}
 	if herr := o.tx(func(tx *gorm.DB) error { return o.s.st.replace(tx, e) }); herr != nil {
 		return nil, herr
 	}
@@ -671,6 +674,10 @@ func (o *op) associate(mixin *Category, locs []string, replace bool) *httpError 
 		}
 		ne := *e
 		ne.Mixins, ne.Attrs = ms, attrs
+		o.syncState(e)
+		if herr := o.rebuild(e, &ne); herr != nil {
+			return herr
+		}
 		changes = append(changes, &ne)
 	}
 	if replace {

@@ -669,6 +669,72 @@ func (o *op) provision(e *Entity, pending map[string]*Entity) *httpError {
 	return nil
 }
 
+// osTemplate returns the os_tpl among mixins ("" for none).
+func (o *op) osTemplate(mixins []string) string {
+	for _, m := range mixins {
+		if m != MixinOSTpl && o.m.dependsOn(m, MixinOSTpl) {
+			return m
+		}
+	}
+	return ""
+}
+
+// rebuild redefines an inactive compute whose os_tpl changes, so the new
+// template takes effect on the machine (GFD.224 §3.6.1: the change MUST
+// affect the execution environment). The compute contract has no
+// "reimage", so the machine is deleted and created again from the new
+// spec, and its links are attached again; every step is undone on failure.
+// A compute that is not inactive must be stopped first: 409.
+func (o *op) rebuild(prev, next *Entity) *httpError {
+	if !o.m.isA(prev.Kind, KindCompute) || o.osTemplate(prev.Mixins) == o.osTemplate(next.Mixins) {
+		return nil
+	}
+	be := o.s.cfg.Compute
+	if be == nil {
+		return errorf(http.StatusServiceUnavailable, "no compute backend is configured")
+	}
+	if st := stateOf(prev); st != "inactive" {
+		return errorf(http.StatusConflict, "changing the os_tpl of %s rebuilds it: its state is %s, stop it first", prev.Location, st)
+	}
+	locs, err := o.s.st.links(o.db, []string{prev.Location}, false)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "%v", err)
+	}
+	links, err := o.s.st.entities(o.db, locs)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "%v", err)
+	}
+	if err := be.DeleteMachine(o.ctx, prev.ID); err != nil && !errors.Is(err, cb.ErrNotFound) {
+		return o.mapBackend("delete machine for rebuild", err)
+	}
+	o.undo = append(o.undo, func() {
+		// Put the old machine back as it was, links included.
+		restore := *o
+		restore.ctx = context.WithoutCancel(o.ctx)
+		restore.undo = nil
+		if herr := restore.provision(prev, nil); herr != nil {
+			o.logUndo("recreate machine", herr)
+			return
+		}
+		for _, l := range links {
+			if herr := restore.provision(l, nil); herr != nil {
+				o.logUndo("reattach link", herr)
+			}
+		}
+	})
+	if herr := o.provision(next, nil); herr != nil {
+		o.rollback()
+		return herr
+	}
+	for _, l := range links {
+		if herr := o.provision(l, nil); herr != nil {
+			o.rollback()
+			return herr
+		}
+	}
+	return nil
+}
+
 func (o *op) logUndo(what string, err error) {
 	if err != nil {
 		o.s.log.Error("undo after a failed request did not complete", "what", what, "err", err)
