@@ -29,8 +29,12 @@ func (c *call) isCDMI() bool {
 	if c.version != "" {
 		return true
 	}
-	return strings.Contains(c.r.Header.Get("Accept"), "application/cdmi-") ||
-		strings.HasPrefix(c.r.Header.Get("Content-Type"), "application/cdmi-")
+	for _, h := range []string{c.r.Header.Get("Accept"), c.r.Header.Get("Content-Type")} {
+		if strings.Contains(h, "application/cdmi-") || strings.Contains(h, "application/vnd.org.snia.cdmi.") {
+			return true
+		}
+	}
+	return false
 }
 
 // requestPrincipal says who a request acts for. There is no authentication
@@ -108,6 +112,9 @@ func (s *Server) handleGet(c *call) error {
 		return errStatus(http.StatusNotFound, "%s is not a container (drop the trailing '/')", t.path)
 	}
 	if err := s.allowed(c, o, maskRead); err != nil {
+		return err
+	}
+	if err := acceptable(c.r, contentTypeOf(o.Type)); err != nil && o.Reference == "" {
 		return err
 	}
 	switch o.Type {

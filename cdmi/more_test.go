@@ -115,3 +115,19 @@ func TestUpdateByID(t *testing.T) {
 	_, body = ts.do("GET", "/cdmi/?metadata:site", "", cdmiHdr(ctContainer)...)
 	assert.Equal(t, map[string]any{"site": "lab"}, decode(t, body)["metadata"])
 }
+
+// §5.13.2: "+json" media types are accepted; an Accept that excludes the
+// object's type is 406; a Content-Type not matching the object is 400.
+func TestMediaTypes(t *testing.T) {
+	ts := newTestServer(t)
+	resp, body := ts.do("PUT", "/cdmi/c/", "{}", v11, "1.1.1", "Content-Type", "application/cdmi-container+json")
+	require.Equal(t, 201, resp.StatusCode, body)
+	resp, body = ts.do("PUT", "/cdmi/c/o", `{"value":"v"}`, v11, "1.1.1", "Content-Type", "application/vnd.org.snia.cdmi.object+json")
+	require.Equal(t, 201, resp.StatusCode, body)
+	resp, body = ts.do("GET", "/cdmi/c/o", "", v11, "1.1.1", "Accept", ctContainer)
+	assert.Equal(t, 406, resp.StatusCode, body)
+	resp, _ = ts.do("GET", "/cdmi/c/o", "", v11, "1.1.1", "Accept", ctContainer+", */*")
+	assert.Equal(t, 200, resp.StatusCode)
+	resp, body = ts.do("PUT", "/cdmi/c/o", `{}`, cdmiHdr(ctQueue)...)
+	assert.Equal(t, 400, resp.StatusCode, body)
+}

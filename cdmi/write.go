@@ -17,15 +17,53 @@ import (
 
 // mediaType is the request's Content-Type without parameters.
 func mediaType(r *http.Request) string {
-	ct := r.Header.Get("Content-Type")
+	return normalizeMediaType(r.Header.Get("Content-Type"))
+}
+
+// normalizeMediaType drops parameters and folds the forms CDMI media types
+// come in onto the short one: the "+json" suffix (§5.13.2, RFC 6839) and
+// the older "application/vnd.org.snia.cdmi.<type>+json" of some examples.
+func normalizeMediaType(ct string) string {
 	if ct == "" {
 		return ""
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))
+		mt = strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))
+	}
+	if rest, ok := strings.CutPrefix(mt, "application/vnd.org.snia.cdmi."); ok {
+		mt = "application/cdmi-" + rest
+	}
+	if strings.HasPrefix(mt, "application/cdmi-") {
+		mt = strings.TrimSuffix(mt, "+json")
 	}
 	return mt
+}
+
+// acceptable applies §5.13.2: a client restricting the response to CDMI
+// media types other than the object's gets 406.
+func acceptable(r *http.Request, ct string) error {
+	var cdmiOnly = true
+	var listed []string
+	for _, h := range r.Header.Values("Accept") {
+		for _, item := range strings.Split(h, ",") {
+			mt := normalizeMediaType(strings.TrimSpace(item))
+			if mt == "" {
+				continue
+			}
+			if mt == ct {
+				return nil
+			}
+			if !strings.HasPrefix(mt, "application/cdmi-") {
+				cdmiOnly = false
+			}
+			listed = append(listed, mt)
+		}
+	}
+	if len(listed) == 0 || !cdmiOnly {
+		return nil
+	}
+	return errStatus(http.StatusNotAcceptable, "the object is %s; Accept lists only %v", ct, listed)
 }
 
 // readBody parses a CDMI JSON body; containers and queues take no large
@@ -92,7 +130,8 @@ func (s *Server) put(c *call, mustExist bool) error {
 		return badRequest("a path ending in '/' names a container; use Content-Type %s", ctContainer)
 	}
 	if t.obj != nil && kind != "" && t.obj.Type != kind {
-		return errStatus(http.StatusConflict, "%s is a %s, not a %s", t.path, t.obj.Type, kind)
+		// §5.13.2: a Content-Type that does not match the resource is 400.
+		return badRequest("%s is a %s (%s), not a %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type), kind)
 	}
 	if t.obj != nil && kind == "" && t.obj.Type != typeDataObject {
 		return errStatus(http.StatusConflict, "%s is a %s; send a CDMI body with Content-Type %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type))
