@@ -540,3 +540,22 @@ func TestOSTemplateChangeRebuilds(t *testing.T) {
 	assert.Contains(t, spec, "debian-12")
 	assert.Contains(t, nics, "MAC")
 }
+
+// A partial update may add a link; sending back the links a resource
+// already has changes nothing.
+func TestPartialUpdateAddsLinks(t *testing.T) {
+	r := newRig(t, Config{})
+	n1 := r.create("/network/", networkCat)
+	n2 := r.create("/network/", networkCat)
+	vm := r.create("/compute/", computeCat+"\nLink: <"+n1+">; rel=\"http://schemas.ogf.org/occi/infrastructure#network\"")
+	resp, body := r.do("POST", vm, computeCat+"\nLink: <"+n1+">; rel=\"http://schemas.ogf.org/occi/infrastructure#network\"\nLink: <"+r.url+n2+">; rel=\"http://schemas.ogf.org/occi/infrastructure#network\"")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, 2, strings.Count(body, "category=\"http://schemas.ogf.org/occi/infrastructure#networkinterface"))
+	assert.Contains(t, body, `occi.networkinterface.interface="eth1"`)
+	assert.EqualValues(t, 2, r.count("occi_entities")-3)
+	r.be.fail["attach-nic"] = fmt.Errorf("x: %w", cb.ErrUnavailable)
+	n3 := r.create("/network/", networkCat)
+	resp, _ = r.do("POST", vm, "Link: <"+n3+">; rel=\"http://schemas.ogf.org/occi/infrastructure#network\"")
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.EqualValues(t, 6, r.count("occi_entities"), "nothing added")
+}

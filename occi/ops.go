@@ -203,10 +203,36 @@ func (o *op) change(prev *Entity, d entityDoc, replace bool) (*response, *httpEr
 	}
 	e := &Entity{ID: prev.ID, Location: prev.Location, Kind: prev.Kind, Mixins: mixins, Attrs: attrs,
 		Source: prev.Source, Target: prev.Target, SourceKind: prev.SourceKind, TargetKind: prev.TargetKind}
+	// A partial update may add links (a resource's links are mutable,
+	// GFD.221 table 8); links it already has are left as they are, and a
+	// PUT leaves all links intact (GFD.223 §7.2.2).
+	var added []*Entity
+	if !replace && !prev.IsLink() && len(d.Links) > 0 {
+		var herr *httpError
+		if added, herr = o.newLinks(e, d); herr != nil {
+			return nil, herr
+		}
+	}
 	if herr := o.rebuild(prev, e); herr != nil {
 		return nil, herr
 	}
-	if herr := o.tx(func(tx *gorm.DB) error { return o.s.st.replace(tx, e) }); herr != nil {
+	for _, l := range added {
+		if herr := o.provision(l, map[string]*Entity{e.Location: e}); herr != nil {
+			o.rollback()
+			return nil, herr
+		}
+	}
+	if herr := o.tx(func(tx *gorm.DB) error {
+		if err := o.s.st.replace(tx, e); err != nil {
+			return err
+		}
+		for _, l := range added {
+			if err := o.s.st.insert(tx, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); herr != nil {
 		return nil, herr
 	}
 	full, err := o.full(e)
@@ -214,6 +240,35 @@ func (o *op) change(prev *Entity, d entityDoc, replace bool) (*response, *httpEr
 		return nil, errorf(http.StatusInternalServerError, "%v", err)
 	}
 	return &response{status: http.StatusOK, entity: full}, nil
+}
+
+// newLinks builds the links of a partial update that the resource does not
+// have yet (same self, or same target and kind, is the same link).
+func (o *op) newLinks(e *Entity, d entityDoc) ([]*Entity, *httpError) {
+	locs, err := o.s.st.links(o.db, []string{e.Location}, false)
+	if err != nil {
+		return nil, errorf(http.StatusInternalServerError, "%v", err)
+	}
+	have, err := o.s.st.entities(o.db, locs)
+	if err != nil {
+		return nil, errorf(http.StatusInternalServerError, "%v", err)
+	}
+	var fresh []linkDoc
+	for _, l := range d.Links {
+		dup := false
+		for _, h := range have {
+			if (l.Self != "" && o.localPath(l.Self) == h.Location) ||
+				(o.localPath(l.Target) == h.Target && (l.Kind == "" || l.Kind == h.Kind)) {
+				dup = true
+			}
+		}
+		if !dup {
+			fresh = append(fresh, l)
+		}
+	}
+	pending := map[string]*Entity{e.Location: e}
+	d.Links = fresh
+	return o.inlineLinks(e, d, pending)
 }
 
 // remove deletes entities and, for resources, every link from or to them.
