@@ -278,7 +278,9 @@ func TestQueue(t *testing.T) {
 	require.Equal(t, 204, resp.StatusCode)
 	_, body = ts.do("GET", "/cdmi/q", "", cdmiHdr(ctQueue)...)
 	got = decode(t, body)
-	assert.Equal(t, "0-0", got["queueValues"])
+	assert.Equal(t, "2-2", got["queueValues"], "§11.3.6: designators are never reused")
+	_, body = ts.do("GET", "/cdmi/q?value:1-3", "", cdmiHdr(ctQueue)...)
+	assert.Equal(t, []any{"hre"}, decode(t, body)["value"])
 	assert.Equal(t, []any{"three"}, got["value"])
 }
 

@@ -199,8 +199,22 @@ func (s *Server) enqueue(c *call, q *object) error {
 		rows = append(rows, queueValue{QueueID: q.ObjectID, ValueKey: w.Key, Mimetype: it.mimetype, Encoding: it.enc, Size: w.Size})
 	}
 	err = s.db.WithContext(c.ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := s.byID(c.ctx, tx, q.ObjectID); err != nil {
+		// Take len(rows) designators: the update locks the queue's row, so
+		// concurrent enqueues get distinct, increasing ones.
+		res := tx.Model(&object{}).Where("object_id = ?", q.ObjectID).
+			Update("queue_next", gorm.Expr("queue_next + ?", len(rows)))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errStatus(http.StatusNotFound, "the queue is gone")
+		}
+		cur, err := s.byID(c.ctx, tx, q.ObjectID)
+		if err != nil {
 			return err
+		}
+		for i := range rows {
+			rows[i].Designator = cur.QueueNext - int64(len(rows)) + int64(i)
 		}
 		for i := range rows {
 			if err := tx.Create(&rows[i]).Error; err != nil {
@@ -259,14 +273,19 @@ func (s *Server) queueWindow(ctx context.Context, db *gorm.DB, queueID string, n
 // queueRange is queueValues: "first-last" of the positions in the queue,
 // or "" when it is empty.
 func (s *Server) queueRange(ctx context.Context, queueID string) (string, error) {
-	var n int64
-	if err := s.db.WithContext(ctx).Model(&queueValue{}).Where("queue_id = ?", queueID).Count(&n).Error; err != nil {
+	var r struct {
+		N        int64
+		Low, Top int64
+	}
+	err := s.db.WithContext(ctx).Model(&queueValue{}).Where("queue_id = ?", queueID).
+		Select("COUNT(*) AS n, COALESCE(MIN(designator), 0) AS low, COALESCE(MAX(designator), 0) AS top").Scan(&r).Error
+	if err != nil {
 		return "", err
 	}
-	if n == 0 {
+	if r.N == 0 {
 		return "", nil
 	}
-	return fmt.Sprintf("0-%d", n-1), nil
+	return fmt.Sprintf("%d-%d", r.Low, r.Top), nil
 }
 
 func (s *Server) readQueue(c *call, o *object) error {
@@ -296,6 +315,15 @@ func (s *Server) readQueue(c *call, o *object) error {
 	if err != nil {
 		return err
 	}
+	// ?value:<range> is a byte range of each value returned (§11.3.1).
+	var rng *byteRange
+	if sel, ok := c.q.get("value"); ok && sel.HasArg {
+		r, err := parseRange(sel.Arg)
+		if err != nil {
+			return badRequest("value: %v", err)
+		}
+		rng = &r
+	}
 	mts, ranges, encs, values := []string{}, []string{}, []any{}, []any{}
 	for _, v := range vals {
 		raw, err := s.readSmall(c.ctx, v.ValueKey, maxQueueBody)
@@ -303,12 +331,20 @@ func (s *Server) readQueue(c *call, o *object) error {
 			return err
 		}
 		mts = append(mts, v.Mimetype)
-		if v.Size > 0 {
-			ranges = append(ranges, fmt.Sprintf("0-%d", v.Size-1))
+		first := int64(0)
+		if rng != nil {
+			first = min(rng.First, int64(len(raw)))
+			raw = raw[first:min(rng.Last+1, int64(len(raw)))]
+		}
+		if len(raw) > 0 {
+			ranges = append(ranges, fmt.Sprintf("%d-%d", first, first+int64(len(raw))-1))
 		} else {
 			ranges = append(ranges, "")
 		}
 		enc := v.Encoding
+		if enc == "json" && (rng != nil || !json.Valid(raw)) {
+			enc = "utf-8" // a slice of JSON text is no JSON value
+		}
 		if enc == "utf-8" && !validUTF8(raw) {
 			enc = "base64"
 		}
@@ -322,7 +358,7 @@ func (s *Server) readQueue(c *call, o *object) error {
 			values = append(values, string(raw))
 		}
 	}
-	if len(c.q) == 0 || c.q.has("values") {
+	if len(c.q) == 0 || c.q.has("values") || c.q.has("value") {
 		fs = append(fs, field{"mimetype", mts}, field{"valuerange", ranges}, field{"valuetransferencoding", encs}, field{"value", values})
 	}
 	sel := c.q

@@ -46,18 +46,20 @@ type object struct {
 	MTime      time.Time
 	ACount     int64
 	MCount     int64
+	QueueNext  int64 // a queue's next value designator (§11.3.6)
 }
 
 func (object) TableName() string { return "cdmi_objects" }
 
 // queueValue is one entry of a queue (cdmi_queue_values).
 type queueValue struct {
-	Seq      int64 `gorm:"primaryKey;autoIncrement"`
-	QueueID  string
-	ValueKey string
-	Mimetype string
-	Encoding string
-	Size     int64
+	Seq        int64 `gorm:"primaryKey;autoIncrement"`
+	QueueID    string
+	ValueKey   string
+	Mimetype   string
+	Encoding   string
+	Size       int64
+	Designator int64 // per queue, from 0, never reused (§11.3.6)
 }
 
 func (queueValue) TableName() string { return "cdmi_queue_values" }
