@@ -559,3 +559,30 @@ func TestPartialUpdateAddsLinks(t *testing.T) {
 	assert.Equal(t, 503, resp.StatusCode)
 	assert.EqualValues(t, 6, r.count("occi_entities"), "nothing added")
 }
+
+// Concurrent creates at one client-chosen path: one wins, the others get
+// 409 (or replace it once it exists), and no machine leaks in the backend.
+func TestConcurrentPutCreate(t *testing.T) {
+	r := newRig(t, Config{})
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			resp, _ := r.do("PUT", "/vms/shared", computeCat)
+			codes[i] = resp.StatusCode
+		}(i)
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		assert.Contains(t, []int{200, 201, 409}, c)
+		if c == 201 {
+			created++
+		}
+	}
+	assert.Equal(t, 1, created, "%v", codes)
+	assert.EqualValues(t, 1, r.count("occi_entities"))
+	assert.EqualValues(t, 1, r.count("sim_machines"), "machines of the losers are deleted again")
+}

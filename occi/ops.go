@@ -79,6 +79,11 @@ func (o *op) tx(fn func(tx *gorm.DB) error) *httpError {
 	if errors.As(err, &he) {
 		return he
 	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		// Another request (perhaps another server process) took the same
+		// location or id between our checks and our write.
+		return errorf(http.StatusConflict, "a concurrent request created the same entity or category; retry: %v", err)
+	}
 	o.s.log.Error("database write failed", "err", err)
 	return errorf(http.StatusInternalServerError, "store the change: %v", err)
 }
