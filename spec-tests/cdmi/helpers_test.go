@@ -228,3 +228,5 @@ func granted(t testing.TB, u, name string) bool {
 	}
 	return false
 }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }
