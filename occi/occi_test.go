@@ -586,3 +586,50 @@ func TestConcurrentPutCreate(t *testing.T) {
 	assert.EqualValues(t, 1, r.count("occi_entities"))
 	assert.EqualValues(t, 1, r.count("sim_machines"), "machines of the losers are deleted again")
 }
+
+// resizingCompute is the sim backend plus the optional Resizer.
+type resizingCompute struct {
+	*faultyCompute
+	sizes map[string][2]float64
+}
+
+func (b *resizingCompute) Resize(_ context.Context, id string, cores int, mem float64) error {
+	if err := b.hit("resize"); err != nil {
+		return err
+	}
+	b.sizes[id] = [2]float64{float64(cores), mem}
+	return nil
+}
+
+// GFD.224 §3.6.2: a new resource_tpl resizes the machine when the backend
+// can (Resizer), only while it is inactive; a later failure resizes back.
+func TestResourceTemplateResizes(t *testing.T) {
+	r := newRig(t, Config{})
+	rb := &resizingCompute{faultyCompute: r.be, sizes: map[string][2]float64{}}
+	s, err := New(context.Background(), Config{DB: r.db, Compute: rb, Logger: discardLogger()})
+	require.NoError(t, err)
+	m := mux.NewRouter()
+	s.Routes(m)
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	r.url = srv.URL
+	vm := r.create("/compute/", computeCat+"\nCategory: small; scheme=\""+SchemeResourceTplate+"\"; class=\"mixin\"")
+	id := vm[strings.LastIndexByte(vm, '/')+1:]
+	large := "Category: large; scheme=\"" + SchemeResourceTplate + "\"; class=\"mixin\""
+	resp, body := r.do("POST", vm, large)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, [2]float64{4, 8}, rb.sizes[id])
+	assert.Contains(t, body, "occi.compute.cores=4")
+	r.do("POST", vm+"?action=start", "")
+	resp, body = r.do("POST", vm, "Category: small; scheme=\""+SchemeResourceTplate+"\"; class=\"mixin\"")
+	assert.Equal(t, 409, resp.StatusCode, body)
+	assert.Equal(t, [2]float64{4, 8}, rb.sizes[id])
+	_, body = r.do("GET", vm, "")
+	assert.Contains(t, body, "Category: large;", "a refused change changes nothing")
+	// Without a template, the sizes are the client's.
+	r.do("POST", vm+"?action=stop", "")
+	vm2 := r.create("/compute/", computeCat)
+	resp, body = r.do("POST", vm2, "X-OCCI-Attribute: occi.compute.cores=3\nX-OCCI-Attribute: occi.compute.memory=2.5")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, [2]float64{3, 2.5}, rb.sizes[vm2[strings.LastIndexByte(vm2, '/')+1:]])
+}

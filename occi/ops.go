@@ -221,6 +221,10 @@ func (o *op) change(prev *Entity, d entityDoc, replace bool) (*response, *httpEr
 	if herr := o.rebuild(prev, e); herr != nil {
 		return nil, herr
 	}
+	if herr := o.resize(prev, e); herr != nil {
+		o.rollback()
+		return nil, herr
+	}
 	for _, l := range added {
 		if herr := o.provision(l, map[string]*Entity{e.Location: e}); herr != nil {
 			o.rollback()
@@ -736,6 +740,10 @@ func (o *op) associate(mixin *Category, locs []string, replace bool) *httpError 
 		ne.Mixins, ne.Attrs = ms, attrs
 		o.syncState(e)
 		if herr := o.rebuild(e, &ne); herr != nil {
+			return herr
+		}
+		if herr := o.resize(e, &ne); herr != nil {
+			o.rollback()
 			return herr
 		}
 		changes = append(changes, &ne)

@@ -735,6 +735,40 @@ func (o *op) rebuild(prev, next *Entity) *httpError {
 	return nil
 }
 
+// Resizer is what a compute backend may implement, beside the contract,
+// to give a stopped machine new sizes (a resource_tpl change or an update
+// of occi.compute.cores/memory, GFD.224 §3.6.2). Backends need not import
+// this package: the method is enough. Without it, sizes change in OCCI's
+// model only and the machine keeps the sizes it was created with.
+type Resizer interface {
+	Resize(ctx context.Context, id string, cores int, memoryGiB float64) error
+}
+
+// resize passes new sizes of a compute to a backend that can take them.
+func (o *op) resize(prev, next *Entity) *httpError {
+	if !o.m.isA(prev.Kind, KindCompute) || o.osTemplate(prev.Mixins) != o.osTemplate(next.Mixins) {
+		return nil // not a compute, or rebuilt with the new sizes already
+	}
+	rz, ok := o.s.cfg.Compute.(Resizer)
+	if !ok {
+		return nil
+	}
+	was, now := o.machine(prev), o.machine(next)
+	if was.Cores == now.Cores && was.Memory == now.Memory {
+		return nil
+	}
+	if st := stateOf(prev); st != "inactive" {
+		return errorf(http.StatusConflict, "resizing %s needs it inactive: its state is %s, stop it first", prev.Location, st)
+	}
+	if err := rz.Resize(o.ctx, prev.ID, now.Cores, now.Memory); err != nil {
+		return o.mapBackend("resize machine", err)
+	}
+	o.undo = append(o.undo, func() {
+		o.logUndo("resize back", rz.Resize(context.WithoutCancel(o.ctx), prev.ID, was.Cores, was.Memory))
+	})
+	return nil
+}
+
 func (o *op) logUndo(what string, err error) {
 	if err != nil {
 		o.s.log.Error("undo after a failed request did not complete", "what", what, "err", err)
