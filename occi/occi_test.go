@@ -325,8 +325,12 @@ X-OCCI-Attribute: occi.storagelink.mountpoint="/dev/vdb"`)
 	_, body := r.do("GET", link, "")
 	assert.Contains(t, body, `occi.storagelink.deviceid="`+id+`"`, "deviceid defaults to the storage id")
 	assert.Contains(t, body, `occi.storagelink.state="active"`)
+	// occi.storage.size is mutable: the volume follows.
+	resp, body := r.do("POST", sto, "X-OCCI-Attribute: occi.storage.size=4")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, int64(4*(1<<30)), vols.size["occi-storage-"+id])
 	// Deleting the storage removes the link and the volume.
-	resp, _ := r.do("DELETE", sto, "")
+	resp, _ = r.do("DELETE", sto, "")
 	assert.Equal(t, 200, resp.StatusCode)
 	resp, _ = r.do("GET", link, "")
 	assert.Equal(t, 404, resp.StatusCode)

@@ -744,8 +744,29 @@ type Resizer interface {
 	Resize(ctx context.Context, id string, cores int, memoryGiB float64) error
 }
 
-// resize passes new sizes of a compute to a backend that can take them.
+// resize passes new sizes to the backends: occi.storage.size to the
+// storage's volume, compute sizes to a compute backend that can take them.
 func (o *op) resize(prev, next *Entity) *httpError {
+	if o.m.isA(prev.Kind, KindStorage) {
+		was, now := num64(prev.Attrs["occi.storage.size"]), num64(next.Attrs["occi.storage.size"])
+		vols := o.s.cfg.Volumes
+		if was == now || vols == nil {
+			return nil
+		}
+		// Like the 1.1 "resize" action, this resizes the volume behind the
+		// storage, whoever made it.
+		name, _, err := o.volumeFor(prev, "")
+		if err != nil {
+			return o.mapBackend("resolve the storage's volume", err)
+		}
+		if err := vols.ResizeVolume(o.ctx, name, int64(now*gib)); err != nil {
+			return o.mapBackend("resize volume", err)
+		}
+		o.undo = append(o.undo, func() {
+			o.logUndo("resize volume back", vols.ResizeVolume(context.WithoutCancel(o.ctx), name, int64(was*gib)))
+		})
+		return nil
+	}
 	if !o.m.isA(prev.Kind, KindCompute) || o.osTemplate(prev.Mixins) != o.osTemplate(next.Mixins) {
 		return nil // not a compute, or rebuilt with the new sizes already
 	}
