@@ -68,11 +68,14 @@ var aceMaskNames = map[string]uint32{
 	"WRITE_RETENTION": maskWriteRet, "WRITE_RETENTION_HOLD": maskWriteRetHold,
 	"DELETE": maskDelete, "READ_ACL": maskReadACL, "WRITE_ACL": maskWriteACL,
 	"WRITE_OWNER": maskWriteOwner, "SYNCHRONIZE": maskSynchronize,
-	// Composite names of the default ACL (§16.1.6).
+	// Composite masks of §16.1.8's table (and §16.1.7 example 1:
+	// READ_ALL is 0x09). §16.1.6's default ACL writes "READ", taken here
+	// as READ_ALL.
 	"ALL_PERMS": 0x001F07FF,
-	"READ":      maskRead | maskReadMeta | maskReadAttrs | maskReadACL | maskSynchronize | maskExecute,
-	"READ_ALL":  maskRead | maskReadMeta | maskReadAttrs | maskReadACL | maskSynchronize,
-	"RW_ALL":    maskRead | maskWrite | maskAppend | maskReadMeta | maskWriteMeta | maskReadAttrs | maskWriteAttrs | maskReadACL | maskSynchronize,
+	"RW_ALL":    0x0006006F,
+	"RW":        0x0000001F,
+	"READ_ALL":  maskRead | maskReadMeta,
+	"READ":      maskRead | maskReadMeta,
 }
 
 // parseBits reads a hex string ("0x1F") or a comma-separated list of names.
@@ -193,7 +196,7 @@ func flagNames(f uint32) string {
 func defaultRootACL() []any {
 	return []any{
 		map[string]any{"acetype": "ALLOW", "identifier": "OWNER@", "aceflags": "OBJECT_INHERIT, CONTAINER_INHERIT", "acemask": "ALL_PERMS"},
-		map[string]any{"acetype": "ALLOW", "identifier": "AUTHENTICATED@", "aceflags": "OBJECT_INHERIT, CONTAINER_INHERIT", "acemask": "READ"},
+		map[string]any{"acetype": "ALLOW", "identifier": "AUTHENTICATED@", "aceflags": "OBJECT_INHERIT, CONTAINER_INHERIT", "acemask": "READ_ALL"},
 	}
 }
 

@@ -54,6 +54,10 @@ func TestBadInputNever500(t *testing.T) {
 		{"DELETE", "/cdmi/cdmi_capabilities/", ``, ""},
 		{"DELETE", "/cdmi/cdmi_objectid/", ``, ""},
 		{"OPTIONS", "/cdmi/c/", ``, ""},
+		{"PUT", "/cdmi/c/", `{"children":["x"]}`, ctContainer},
+		{"PUT", "/cdmi/c/o", `{"objectID":"00007ED900104E1D14771DC67C27BF8B"}`, ctObject},
+		{"PUT", "/cdmi/c/odd", `{}`, "application/cdmi-banana"},
+		{"PUT", "/cdmi/c/odd/", `{}`, ctDomain},
 	}
 	for _, tc := range cases {
 		h := []string{v11, "1.1.1"}

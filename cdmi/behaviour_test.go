@@ -357,6 +357,13 @@ func TestValueHash(t *testing.T) {
 	assert.Equal(t, "SHA256", md["cdmi_value_hash_provided"])
 	resp, body = ts.do("PUT", "/cdmi/h2", `{"value":"abc","metadata":{"cdmi_value_hash":"CRC99"}}`, cdmiHdr(ctObject)...)
 	assert.Equal(t, 400, resp.StatusCode, body)
+	// §16.4: inherited from a container.
+	ts.do("PUT", "/cdmi/hc/", `{"metadata":{"cdmi_value_hash":"MD5"}}`, cdmiHdr(ctContainer)...)
+	ts.do("PUT", "/cdmi/hc/x", "abc")
+	_, body = ts.do("GET", "/cdmi/hc/x?metadata:cdmi_", "", cdmiHdr(ctObject)...)
+	md = decode(t, body)["metadata"].(map[string]any)
+	assert.Equal(t, "900150983CD24FB0D6963F7D28E17F72", md["cdmi_hash"])
+	assert.Equal(t, "MD5", md["cdmi_value_hash_provided"])
 }
 
 type hookFunc func(OCCIExport)

@@ -40,6 +40,11 @@ func systemCapabilities(exportOCCI bool) map[string]any {
 		"cdmi_post_queue_by_ID":        "true",
 		"cdmi_create_reference_by_ID":  "true",
 		"cdmi_copy_dataobject_by_ID":   "true",
+		// Network exports are recorded on containers and returned
+		// (§13.4, §13.7); the NFS server or iSCSI target that serves them
+		// is run outside this server.
+		"cdmi_export_nfs":   "true",
+		"cdmi_export_iscsi": "true",
 	}
 	if exportOCCI {
 		c["cdmi_export_occi_iscsi"] = "true"
@@ -72,21 +77,23 @@ func dataObjectCapabilities() map[string]any {
 // containerCapabilities is Table 104.
 func containerCapabilities(exportOCCI bool) map[string]any {
 	c := withDSM(map[string]any{
-		"cdmi_list_children":       "true",
-		"cdmi_list_children_range": "true",
-		"cdmi_read_metadata":       "true",
-		"cdmi_modify_metadata":     "true",
-		"cdmi_create_dataobject":   "true",
-		"cdmi_post_dataobject":     "true",
-		"cdmi_post_queue":          "true",
-		"cdmi_create_container":    "true",
-		"cdmi_create_queue":        "true",
-		"cdmi_create_reference":    "true",
-		"cdmi_delete_container":    "true",
-		"cdmi_move_container":      "true",
-		"cdmi_copy_container":      "true",
-		"cdmi_copy_dataobject":     "true",
-		"cdmi_move_dataobject":     "true",
+		"cdmi_list_children":          "true",
+		"cdmi_list_children_range":    "true",
+		"cdmi_read_metadata":          "true",
+		"cdmi_modify_metadata":        "true",
+		"cdmi_create_dataobject":      "true",
+		"cdmi_post_dataobject":        "true",
+		"cdmi_post_queue":             "true",
+		"cdmi_create_container":       "true",
+		"cdmi_create_queue":           "true",
+		"cdmi_create_reference":       "true",
+		"cdmi_delete_container":       "true",
+		"cdmi_move_container":         "true",
+		"cdmi_copy_container":         "true",
+		"cdmi_export_container_nfs":   "true",
+		"cdmi_export_container_iscsi": "true",
+		"cdmi_copy_dataobject":        "true",
+		"cdmi_move_dataobject":        "true",
 	})
 	if exportOCCI {
 		c["cdmi_export_container_occi"] = "true"

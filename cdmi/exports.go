@@ -22,7 +22,10 @@ type OCCIExport struct {
 	Permissions []string
 }
 
-var knownExportProtocols = map[string]bool{"iscsi": true, "nfsv4": true, "nfsv3": true, "nfs": true, "cifs": true, "webdav": true, "fc": true, "fcoe": true}
+// knownExportProtocols are the protocols whose exports are accepted; each
+// is announced by a capability (cdmi_export_nfs, cdmi_export_iscsi and
+// their container forms, §12.1.1, §12.1.5), as §13.2.1.1 requires.
+var knownExportProtocols = map[string]bool{"iscsi": true, "nfsv4": true, "nfsv3": true, "nfs": true}
 
 // parseExports validates an "exports" field. It returns the normalised map
 // to store and the OCCI exports in it.
@@ -61,6 +64,9 @@ func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OC
 			case "permissions", "hosts":
 				if _, err := stringOrList(fv); err != nil {
 					return nil, nil, badRequest("exports: %q: %q: %v", key, f, err)
+				}
+				if _, isList := fv.([]any); f == "permissions" && kind == "Network" && strings.EqualFold(proto, "iSCSI") && !isList {
+					return nil, nil, badRequest("exports: %q: permissions must be a list of initiator names (§13.7.2)", key)
 				}
 			case "usermap", "groupmap":
 				if err := checkNameMap(fv); err != nil {

@@ -130,6 +130,9 @@ func (s *Server) enqueue(c *call, q *object) error {
 		return err
 	}
 	defer b.Close()
+	if err := checkServerFields(b); err != nil {
+		return err
+	}
 	type item struct {
 		r        io.Reader
 		mimetype string

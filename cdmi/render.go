@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -131,11 +132,11 @@ func (s *Server) commonFields(ctx context.Context, db *gorm.DB, o *object) (fiel
 // system metadata of §16.3, filtered by metadata:<prefix> selections.
 func (s *Server) renderMetadata(ctx context.Context, db *gorm.DB, o *object, prefixes []string) (map[string]any, error) {
 	m := o.metadata()
-	if alg, ok := m["cdmi_value_hash"].(string); ok && o.Type == typeDataObject {
+	// Hash is "<algorithm>:<hex>": the algorithm actually used (the
+	// object's or an ancestor's cdmi_value_hash) is reported as provided.
+	if alg, sum, ok := strings.Cut(o.Hash, ":"); ok && o.Type == typeDataObject {
 		m["cdmi_value_hash_provided"] = alg
-		if o.Hash != "" {
-			m["cdmi_hash"] = o.Hash
-		}
+		m["cdmi_hash"] = sum
 	}
 	size := o.Size
 	if o.Type == typeContainer {

@@ -163,7 +163,7 @@ func (s *Server) putValue(ctx context.Context, objectID string, r io.Reader, siz
 	}
 	out := written{Size: cnt.n, UTF8: u.valid(), Key: key}
 	if h != nil {
-		out.Hash = strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
+		out.Hash = strings.ToUpper(alg) + ":" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
 	}
 	return out, nil
 }
@@ -183,7 +183,7 @@ func (s *Server) rehash(ctx context.Context, key, alg string) (string, error) {
 	if _, err := io.Copy(h, rc); err != nil {
 		return "", err
 	}
-	return strings.ToUpper(hex.EncodeToString(h.Sum(nil))), nil
+	return strings.ToUpper(alg) + ":" + strings.ToUpper(hex.EncodeToString(h.Sum(nil))), nil
 }
 
 // sourceReader remembers the first error of the reader it wraps, so that a

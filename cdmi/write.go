@@ -40,6 +40,34 @@ func normalizeMediaType(ct string) string {
 	return mt
 }
 
+// checkRequestType refuses CDMI media types no request body can have.
+func checkRequestType(mt string) error {
+	if !strings.HasPrefix(mt, "application/cdmi-") {
+		return nil
+	}
+	switch mt {
+	case ctObject, ctContainer, ctQueue:
+		return nil
+	case ctDomain, ctCapability:
+		return badRequest("%s objects cannot be created or changed here", mt)
+	}
+	return badRequest("unknown CDMI media type %q (§5.13.2): want %s, %s or %s", mt, ctObject, ctContainer, ctQueue)
+}
+
+// serverFields are response fields the server alone sets; a request body
+// that carries them is refused rather than silently half-applied.
+var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID", "capabilitiesURI",
+	"completionStatus", "percentComplete", "childrenrange", "children", "valuerange", "queueValues"}
+
+func checkServerFields(b *cdmiBody) error {
+	for _, f := range serverFields {
+		if _, ok := b.Fields[f]; ok {
+			return badRequest("%q is set by the server and cannot be given in a request", f)
+		}
+	}
+	return nil
+}
+
 // acceptable applies §5.13.2: a client restricting the response to CDMI
 // media types other than the object's gets 406.
 func acceptable(r *http.Request, ct string) error {
@@ -71,6 +99,10 @@ func acceptable(r *http.Request, ct string) error {
 func (s *Server) readBody(c *call, maxValue int64) (*cdmiBody, error) {
 	b, err := parseBody(c.r.Body, maxValue, s.cfg.TempDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkServerFields(b); err != nil {
+		b.Close()
 		return nil, err
 	}
 	return b, nil
@@ -110,6 +142,9 @@ func (s *Server) put(c *call, mustExist bool) error {
 		return badRequest("%s is maintained by the server and cannot be changed", t.path)
 	}
 	mt := mediaType(c.r)
+	if err := checkRequestType(mt); err != nil {
+		return err
+	}
 	kind := ""
 	switch {
 	case mt == ctContainer:
@@ -465,9 +500,14 @@ func (s *Server) inheritedACL(ctx context.Context, db *gorm.DB, parent *object, 
 	}
 	pacl, err := parseACL(parent.metadata()["cdmi_acl"])
 	if err != nil {
-		return nil
+		return defaultRootACL()
 	}
-	return renderACL(inheritACL(pacl, isContainer))
+	if acl := inheritACL(pacl, isContainer); len(acl) > 0 {
+		return renderACL(acl)
+	}
+	// Nothing inheritable above: rather than an object no one may use
+	// (§16.1.6 denies all on an empty ACL), start from the default ACL.
+	return defaultRootACL()
 }
 
 // writeDataObject creates or updates a data object. Values go to the
@@ -525,13 +565,20 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 	if name == "" {
 		name = id // created by ID or by POST: the name is the ID
 	}
-	alg := ""
-	if d.meta != nil {
-		alg, _ = d.meta["cdmi_value_hash"].(string)
-	} else if existing != nil {
+	// The hash algorithm: the object's own cdmi_value_hash, else the
+	// nearest container's (§16.4: data system metadata is inherited).
+	alg, _ := d.meta["cdmi_value_hash"].(string)
+	if alg == "" && existing != nil {
 		alg, _ = existing.metadata()["cdmi_value_hash"].(string)
-	} else if d.copyFrom != nil {
+	}
+	if alg == "" && d.copyFrom != nil {
 		alg, _ = d.copyFrom.metadata()["cdmi_value_hash"].(string)
+	}
+	if alg == "" {
+		var err error
+		if alg, err = s.inheritedValueHash(ctx, parent); err != nil {
+			return nil, false, err
+		}
 	}
 
 	// 1. The value, outside any transaction.
@@ -589,8 +636,11 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 				return nil, false, err
 			}
 		}
-		w = written{Size: d.copyFrom.Size, Key: newKey, Hash: d.copyFrom.Hash}
-		if alg != "" && newKey != "" && d.copyFrom.Hash == "" {
+		w = written{Size: d.copyFrom.Size, Key: newKey}
+		if alg != "" {
+			w.Hash = d.copyFrom.Hash
+		}
+		if alg != "" && newKey != "" && !strings.HasPrefix(d.copyFrom.Hash, strings.ToUpper(alg)+":") {
 			var err error
 			if w.Hash, err = s.rehash(ctx, newKey, alg); err != nil {
 				_ = s.objs.Delete(ctx, newKey)
@@ -1036,6 +1086,9 @@ func (s *Server) handlePost(c *call) error {
 	}
 	// The new object goes into t.obj (nil: by ID only), under its ID.
 	nt := &target{parent: t.obj, path: t.path, byID: t.obj == nil}
+	if err := checkRequestType(mediaType(c.r)); err != nil {
+		return err
+	}
 	switch mediaType(c.r) {
 	case ctContainer:
 		if nt.parent == nil {
@@ -1296,4 +1349,22 @@ func (s *Server) copyContainer(c *call, t *target, uri string, meta map[string]a
 		return fail(err)
 	}
 	return s.byID(ctx, s.db, ids[src.obj.ObjectID])
+}
+
+// inheritedValueHash finds cdmi_value_hash on the nearest container above.
+func (s *Server) inheritedValueHash(ctx context.Context, p *object) (string, error) {
+	for depth := 0; p != nil && depth < 4096; depth++ {
+		if alg, ok := p.metadata()["cdmi_value_hash"].(string); ok && alg != "" {
+			return alg, nil
+		}
+		if p.ParentID == "" {
+			return "", nil
+		}
+		np, err := s.byID(ctx, s.db, p.ParentID)
+		if err != nil {
+			return "", err
+		}
+		p = np
+	}
+	return "", nil
 }
