@@ -255,6 +255,9 @@ func unquote(s string) (string, error) {
 		return "", fmt.Errorf("expected a quoted string, got %q", clip(s))
 	}
 	s = s[1 : len(s)-1]
+	if i := ctl(s); i >= 0 {
+		return "", fmt.Errorf("control character %q in quoted string", s[i])
+	}
 	if !strings.ContainsAny(s, `\"`) {
 		return s, nil
 	}
@@ -274,6 +277,17 @@ func unquote(s string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// ctl finds a control character other than tab (RFC 7230 §3.2.6 allows
+// none in a quoted string or token); -1 for none.
+func ctl(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return i
+		}
+	}
+	return -1
 }
 
 // params splits `first; k="v"; k2=v2` into first and the parameters.
@@ -488,7 +502,7 @@ func attrValue(name, raw string) (any, error) {
 		}
 		return f, nil
 	}
-	if strings.ContainsAny(raw, " \t\";,") {
+	if strings.ContainsAny(raw, " \t\";,") || ctl(raw) >= 0 {
 		return nil, fmt.Errorf("attribute %s: value %q must be quoted", name, clip(raw))
 	}
 	return raw, nil
