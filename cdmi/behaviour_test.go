@@ -336,6 +336,12 @@ func TestExports(t *testing.T) {
 	require.Equal(t, 204, resp.StatusCode, body)
 	require.Len(t, got, 1)
 	assert.Equal(t, OCCIExport{Protocol: "iSCSI", Identifier: id, Permissions: []string{"http://h/compute/1"}}, got[0])
+	_, body = hooked.do("GET", "/cdmi/e/?exports", "", cdmiHdr(ctContainer)...)
+	assert.Contains(t, decode(t, body)["exports"], "OCCI/iSCSI")
+	resp, _ = hooked.do("DELETE", "/cdmi/e/", "", cdmiHdr("")...)
+	require.Equal(t, 204, resp.StatusCode)
+	require.Len(t, got, 2)
+	assert.Equal(t, OCCIExport{Protocol: "iSCSI", Identifier: id, Permissions: []string{"removed"}}, got[1], "deleting the container unexports it")
 }
 
 // A body value past Config.MaxBodyValue is refused with 413.
@@ -370,5 +376,11 @@ type hookFunc func(OCCIExport)
 
 func (h hookFunc) Export(_ context.Context, _ *gorm.DB, _ string, e OCCIExport) error {
 	h(e)
+	return nil
+}
+
+// Unexport reports a removal as an export without permissions.
+func (h hookFunc) Unexport(_ context.Context, _ *gorm.DB, id, proto string) error {
+	h(OCCIExport{Protocol: proto, Identifier: id, Permissions: []string{"removed"}})
 	return nil
 }

@@ -46,8 +46,13 @@ const DefaultMaxBodyValue = 1 << 30
 // an OCCI storage resource. Export runs inside the transaction that creates
 // or updates the container: an error aborts the change (and is shown to the
 // client as a 400 with its message).
+//
+// Unexport runs, in the same way, when an OCCI export is removed (set to
+// null in an update) or its container is deleted; an error keeps the
+// container and its export as they were (409 on delete).
 type ExportHook interface {
 	Export(ctx context.Context, tx *gorm.DB, containerID string, export OCCIExport) error
+	Unexport(ctx context.Context, tx *gorm.DB, containerID, protocol string) error
 }
 
 // Server serves CDMI.

@@ -1018,6 +1018,11 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 			// §9.5 (update): exports not named are preserved; null removes.
 			for k, v := range newExports {
 				if v == nil {
+					if proto, ok := strings.CutPrefix(k, "OCCI/"); ok && ex[k] != nil && s.cfg.ExportHook != nil {
+						if err := s.cfg.ExportHook.Unexport(ctx, tx, o.ObjectID, proto); err != nil {
+							return badRequest("exports: removing %s: %v", k, err)
+						}
+					}
 					delete(ex, k)
 				} else {
 					ex[k] = v
@@ -1182,6 +1187,9 @@ func (s *Server) handleDelete(c *call) error {
 		}
 		ids := make([]string, 0, len(all))
 		for _, x := range all {
+			if err := s.unexportAll(c.ctx, tx, &x); err != nil {
+				return err
+			}
 			ids = append(ids, x.ObjectID)
 			if x.ValueKey != "" {
 				keys = append(keys, x.ValueKey)
@@ -1367,4 +1375,24 @@ func (s *Server) inheritedValueHash(ctx context.Context, p *object) (string, err
 		p = np
 	}
 	return "", nil
+}
+
+// unexportAll tells the export hook that a container's OCCI exports go
+// away with it (the container is being deleted in tx).
+func (s *Server) unexportAll(ctx context.Context, tx *gorm.DB, o *object) error {
+	if o.Exports == "" || s.cfg.ExportHook == nil {
+		return nil
+	}
+	var ex map[string]any
+	if json.Unmarshal([]byte(o.Exports), &ex) != nil {
+		return nil
+	}
+	for k := range ex {
+		if proto, ok := strings.CutPrefix(k, "OCCI/"); ok {
+			if err := s.cfg.ExportHook.Unexport(ctx, tx, o.ObjectID, proto); err != nil {
+				return errStatus(http.StatusConflict, "container %s: its %s export cannot be removed: %v", o.ObjectID, k, err)
+			}
+		}
+	}
+	return nil
 }
