@@ -8,10 +8,11 @@ import (
 
 // Exports (CDMI 1.1.1 §13, examples in §9.4.9 and §9.3.9) are a JSON object
 // keyed by "<kind>/<protocol>": "OCCI/iSCSI", "OCCI/NFSv4", "Network/NFSv4",
-// "Network/iSCSI", plus the legacy protocol-only keys of §13.2.1.5 ("nfs",
-// "cifs"). Network exports are recorded as given (this server runs no NFS or
-// iSCSI target, so no capability claims them); OCCI exports take effect only
-// through Config.ExportHook.
+// "Network/iSCSI", plus the legacy protocol-only key "nfs" of §13.2.1.5.
+// Network exports are validated, recorded and returned: they describe what
+// an NFS server or iSCSI target run beside this server should serve (this
+// server runs neither). OCCI exports take effect only through
+// Config.ExportHook and are refused without one.
 
 // OCCIExport is an OCCI export of a container (§13.6): the protocol after
 // "OCCI/", the identifier (the container's objectID) and the OCCI compute
