@@ -131,3 +131,18 @@ func TestMediaTypes(t *testing.T) {
 	resp, body = ts.do("PUT", "/cdmi/c/o", `{}`, cdmiHdr(ctQueue)...)
 	assert.Equal(t, 400, resp.StatusCode, body)
 }
+
+// The root is configurable; every URI the server writes lives under it.
+func TestOtherRoot(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Root = "/storage/v1/" })
+	resp, body := ts.do("PUT", "/storage/v1/c/", "{}", cdmiHdr(ctContainer)...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	got := decode(t, body)
+	assert.Equal(t, "/storage/v1/", got["parentURI"])
+	assert.Equal(t, "/storage/v1/cdmi_capabilities/container/", got["capabilitiesURI"])
+	assert.Equal(t, "/storage/v1/cdmi_domains/default/", got["domainURI"])
+	resp, _ = ts.do("GET", "/storage/v1", "", cdmiHdr(ctContainer)...)
+	assert.Equal(t, 301, resp.StatusCode)
+	resp, _ = ts.do("GET", "/cdmi/", "", cdmiHdr(ctContainer)...)
+	assert.Equal(t, 404, resp.StatusCode)
+}

@@ -79,6 +79,9 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 	now := time.Now().UTC()
 	err := s.db.WithContext(c.ctx).Transaction(func(tx *gorm.DB) error {
 		var o object
+		if err := s.lockParent(c.ctx, tx, t.parent); err != nil {
+			return err
+		}
 		if t.obj != nil {
 			cur, err := s.byID(c.ctx, tx, id)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // mediaType is the request's Content-Type without parameters.
@@ -664,6 +665,9 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 	now := time.Now().UTC()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		oldKeys = nil
+		if err := s.lockParent(ctx, tx, parent); err != nil {
+			return err
+		}
 		var o object
 		var cur *object
 		var err error
@@ -975,6 +979,9 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var o object
 		var cur *object
+		if err := s.lockParent(ctx, tx, t.parent); err != nil {
+			return err
+		}
 		var err error
 		if t.obj != nil {
 			cur, err = s.byID(ctx, tx, t.obj.ObjectID) // also the root, which has no parent
@@ -1181,7 +1188,7 @@ func (s *Server) handleDelete(c *call) error {
 	var keys []string
 	err = s.db.WithContext(c.ctx).Transaction(func(tx *gorm.DB) error {
 		keys = nil
-		all, err := s.subtree(c.ctx, tx, o.ObjectID)
+		all, err := s.lockSubtree(c.ctx, tx, o.ObjectID)
 		if err != nil {
 			return err
 		}
@@ -1342,6 +1349,9 @@ func (s *Server) copyContainer(c *call, t *target, uri string, meta map[string]a
 		}
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.lockParent(ctx, tx, t.parent); err != nil {
+			return err
+		}
 		if err := tx.CreateInBatches(rows, 100).Error; err != nil {
 			return err
 		}
@@ -1395,4 +1405,64 @@ func (s *Server) unexportAll(ctx context.Context, tx *gorm.DB, o *object) error 
 		}
 	}
 	return nil
+}
+
+// lockParent makes sure the container a row goes into still exists when
+// the row commits: a concurrent delete of the container would otherwise
+// leave the new row unreachable. On PostgreSQL the parent's row is locked
+// FOR SHARE, which a DELETE waits for; SQLite runs one writer at a time.
+func (s *Server) lockParent(ctx context.Context, tx *gorm.DB, parent *object) error {
+	if parent == nil {
+		return nil
+	}
+	q := tx.WithContext(ctx)
+	if tx.Dialector.Name() == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "SHARE"})
+	}
+	var ids []string
+	if err := q.Model(&object{}).Where("object_id = ?", parent.ObjectID).Pluck("object_id", &ids).Error; err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return errStatus(http.StatusNotFound, "the container was deleted meanwhile")
+	}
+	return nil
+}
+
+// lockSubtree returns the subtree below id for deletion. On PostgreSQL it
+// first locks every container in it FOR UPDATE, so creates in flight
+// (which hold their parent FOR SHARE, see lockParent) commit first and are
+// seen, and later ones find their parent gone; it reads again until no new
+// container appears. SQLite runs one writer at a time and needs none of it.
+func (s *Server) lockSubtree(ctx context.Context, tx *gorm.DB, id string) ([]object, error) {
+	if tx.Dialector.Name() != "postgres" {
+		return s.subtree(ctx, tx, id)
+	}
+	locked := map[string]bool{}
+	for {
+		all, err := s.subtree(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		var fresh []string
+		for _, o := range all {
+			if o.isContainerLike() || o.Type == typeQueue {
+				if !locked[o.ObjectID] {
+					fresh = append(fresh, o.ObjectID)
+				}
+			}
+		}
+		if len(fresh) == 0 {
+			return all, nil
+		}
+		var got []string
+		err = tx.WithContext(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Model(&object{}).
+			Where("object_id IN ?", fresh).Pluck("object_id", &got).Error
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range fresh {
+			locked[f] = true
+		}
+	}
 }
