@@ -298,6 +298,9 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		}
 	}
 	c.w.WriteHeader(http.StatusOK)
+	if c.r.Method == http.MethodHead {
+		return nil // the body would be discarded: do not read the value
+	}
 	if len(head) > 2 {
 		_, _ = c.w.Write(head[:len(head)-1])
 		_, _ = io.WriteString(c.w, `,"value":`)
