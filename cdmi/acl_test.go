@@ -2,6 +2,7 @@ package cdmi
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,37 @@ func TestCDMI2(t *testing.T) {
 	got := decode(t, body)
 	assert.Equal(t, "hELl", got["value"])
 	assert.Equal(t, map[string]any{"colour": "red"}, got["metadata"])
+}
+
+// The handlers enforce ACLs through allowed() for whoever principalOf
+// names: with a stand-in for authentication (X-Test-User), a user the ACL
+// does not admit gets 403 on read, write and delete.
+func TestACLEnforcedForPrincipals(t *testing.T) {
+	ts := newTestServer(t)
+	ts.cdmi.principalOf = func(r *http.Request) principal {
+		if u := r.Header.Get("X-Test-User"); u != "" {
+			return principal{Name: u}
+		}
+		return requestPrincipal(r)
+	}
+	ts.do("PUT", "/cdmi/c/", "{}", cdmiHdr(ctContainer)...)
+	acl := `[{"acetype":"ALLOW","identifier":"alice","aceflags":"NO_FLAGS","acemask":"READ_OBJECT"},
+		{"acetype":"ALLOW","identifier":"bob","aceflags":"NO_FLAGS","acemask":"READ_OBJECT, WRITE_OBJECT, DELETE"}]`
+	resp, body := ts.do("PUT", "/cdmi/c/o", `{"value":"v","metadata":{"cdmi_acl":`+acl+`}}`, cdmiHdr(ctObject)...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	user := func(u string, h ...string) []string { return append(h, "X-Test-User", u) }
+	resp, _ = ts.do("GET", "/cdmi/c/o", "", user("alice")...)
+	assert.Equal(t, 200, resp.StatusCode)
+	resp, _ = ts.do("GET", "/cdmi/c/o", "", user("mallory")...)
+	assert.Equal(t, 403, resp.StatusCode)
+	resp, _ = ts.do("PUT", "/cdmi/c/o", "new", user("alice")...)
+	assert.Equal(t, 403, resp.StatusCode)
+	resp, _ = ts.do("PUT", "/cdmi/c/o", `{"metadata":{"x":"y"}}`, user("bob", cdmiHdr(ctObject)...)...)
+	assert.Equal(t, 403, resp.StatusCode, "WRITE_OBJECT does not cover WRITE_METADATA")
+	resp, _ = ts.do("DELETE", "/cdmi/c/o", "", user("alice")...)
+	assert.Equal(t, 403, resp.StatusCode)
+	resp, _ = ts.do("PUT", "/cdmi/c/o", "new", user("bob")...)
+	assert.Equal(t, 204, resp.StatusCode)
+	resp, _ = ts.do("DELETE", "/cdmi/c/o", "", user("bob")...)
+	assert.Equal(t, 204, resp.StatusCode)
 }

@@ -55,7 +55,7 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 				r.Header.Values("X-CDMI-Specification-Version"), strings.Join(versions, ", ")))
 			return
 		}
-		c := &call{w: w, r: r, ctx: r.Context(), version: v, who: requestPrincipal(r)}
+		c := &call{w: w, r: r, ctx: r.Context(), version: v, who: s.principalOf(r)}
 		if c.isCDMI() {
 			hv := v
 			if hv == "" {

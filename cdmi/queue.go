@@ -59,7 +59,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 		if err := s.require(typeQueue, "cdmi_modify_metadata"); err != nil {
 			return err
 		}
-		if err := s.allowed(c, t.obj, maskWriteMeta); err != nil {
+		if err := s.allowed(c, t.obj, writeMask(false, meta)); err != nil {
 			return err
 		}
 	}

@@ -63,6 +63,10 @@ type Server struct {
 	log  *slog.Logger
 	root string // cfg.Root without a trailing slash
 
+	// principalOf says who a request acts for; requestPrincipal until
+	// authentication exists (tests put a stand-in here).
+	principalOf func(*http.Request) principal
+
 	rootID, capsID, domainsID, defaultDomainID string
 	capIDs                                     map[string]string // by object type
 }
@@ -90,7 +94,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if root != "" && !strings.HasPrefix(root, "/") {
 		return nil, fmt.Errorf("cdmi: root %q must start with /", cfg.Root)
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root}
+	s := &Server{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root, principalOf: requestPrincipal}
 	if err := s.ensureSystem(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}

@@ -545,7 +545,7 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 				return nil, false, err
 			}
 		}
-		if err := s.allowed(c, existing, maskWrite); err != nil {
+		if err := s.allowed(c, existing, writeMask(d.value != nil || d.copyFrom != nil || d.moveFrom != nil || d.reference != "", d.meta)); err != nil {
 			return nil, false, err
 		}
 	}
@@ -928,7 +928,7 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 				return nil, false, err
 			}
 		}
-		if err := s.allowed(c, t.obj, maskWriteMeta); err != nil {
+		if err := s.allowed(c, t.obj, writeMask(false, meta)); err != nil {
 			return nil, false, err
 		}
 	}
@@ -1465,4 +1465,23 @@ func (s *Server) lockSubtree(ctx context.Context, tx *gorm.DB, id string) ([]obj
 			locked[f] = true
 		}
 	}
+}
+
+// writeMask is the ACL permission an update needs (§16.1.5): the value
+// needs WRITE_OBJECT, metadata WRITE_METADATA, the ACL itself WRITE_ACL.
+func writeMask(value bool, meta map[string]any) uint32 {
+	var m uint32
+	if value {
+		m |= maskWrite
+	}
+	if meta != nil {
+		m |= maskWriteMeta
+		if _, ok := meta["cdmi_acl"]; ok {
+			m |= maskWriteACL
+		}
+	}
+	if m == 0 {
+		m = maskWriteAttrs
+	}
+	return m
 }
