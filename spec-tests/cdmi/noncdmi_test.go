@@ -2,6 +2,7 @@ package cdmi_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -26,10 +27,19 @@ func TestNonCDMIDataObject(t *testing.T) {
 	expect(t, resp, body, http.StatusOK)
 	assert.Equal(t, "<p>hi</p>", string(body))
 	assert.Equal(t, "text/html", mediaType(resp))
+	// §6.2.3 Table 6: the Content-Type is the mimetype; without a
+	// charset=utf-8 parameter the value travels base64 in CDMI reads.
 	_, o := get(t, u, ctObject)
 	assert.Equal(t, "text/html", o.str("mimetype"))
-	assert.Equal(t, "<p>hi</p>", o.str("value"))
+	assert.Equal(t, "base64", o.str("valuetransferencoding"))
+	assert.Equal(t, base64.StdEncoding.EncodeToString([]byte("<p>hi</p>")), o.str("value"))
 	assert.Equal(t, "0-8", o.str("valuerange"))
+	// With charset=utf-8 it is utf-8.
+	putRaw(t, c+"utf8.txt", "text/plain; charset=utf-8", []byte("grüße"))
+	_, o = get(t, c+"utf8.txt", ctObject)
+	assert.Equal(t, "utf-8", o.str("valuetransferencoding"))
+	assert.Equal(t, "grüße", o.str("value"))
+	assert.True(t, strings.HasPrefix(o.str("mimetype"), "text/plain"), "mimetype %q", o.str("mimetype"))
 
 	// §6.4: a plain PUT replaces the value.
 	putRaw(t, u, "text/html", []byte("<p>bye</p>"))
@@ -138,7 +148,7 @@ func TestPartialUpload(t *testing.T) {
 	// Second part by plain HTTP, still partial (works across CDMI and
 	// non-CDMI operations).
 	resp, body = harness.Do(t, http.MethodPut, u, http.Header{
-		"Content-Range": {"bytes 6-10/*"}, "X-CDMI-Partial": {"true"}, "Content-Type": {"text/plain"},
+		"Content-Range": {"bytes 6-10/*"}, "X-CDMI-Partial": {"true"}, "Content-Type": {"text/plain; charset=utf-8"},
 	}, strings.NewReader("CDMI "))
 	expect(t, resp, body, http.StatusNoContent, http.StatusOK, http.StatusCreated)
 	_, o = get(t, u+"?completionStatus", ctObject)

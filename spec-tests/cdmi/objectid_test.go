@@ -108,6 +108,20 @@ func TestObjectIDAccess(t *testing.T) {
 	_, got = get(t, byID+root.str("objectID")+"/", ctContainer)
 	assert.Equal(t, root.str("objectID"), got.str("objectID"))
 
+	// Capability and domain objects are objects too (§5.10: "every
+	// object"), containers of the capability and domain trees.
+	for _, tc := range []struct{ u, ct string }{
+		{rootURL(t) + "cdmi_capabilities/", ctCapability},
+		{rootURL(t) + "cdmi_capabilities/dataobject/", ctCapability},
+		{rootURL(t) + "cdmi_domains/", ctDomain},
+	} {
+		_, o := get(t, tc.u, tc.ct)
+		require.NoError(t, checkID(o.str("objectID")), tc.u)
+		_, got := get(t, byID+o.str("objectID")+"/", tc.ct)
+		assert.Equal(t, tc.ct, got.str("objectType"), tc.u)
+		assert.Equal(t, o.str("objectID"), got.str("objectID"), tc.u)
+	}
+
 	// Non-CDMI GET by ID returns the value itself (§6.3).
 	resp, body := getRaw(t, byID+oid, nil)
 	expect(t, resp, body, http.StatusOK)

@@ -157,6 +157,10 @@ func TestValueTransferEncodings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, bin, got)
 	assert.Equal(t, "0-7", r.str("valuerange"))
+	// A range of a base64 value is the base64 of those bytes (§8.3.1).
+	_, r = get(t, c+"b64?value:1-3;valuerange;valuetransferencoding", ctObject)
+	assert.Equal(t, base64.StdEncoding.EncodeToString(bin[1:4]), r.str("value"))
+	assert.Equal(t, "1-3", r.str("valuerange"))
 	resp, raw := getRaw(t, c+"b64", nil)
 	expect(t, resp, raw, http.StatusOK)
 	assert.Equal(t, bin, raw)
