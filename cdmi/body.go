@@ -485,15 +485,32 @@ func (s *spool) Reader() io.Reader {
 	return bytes.NewReader(s.mem.Bytes())
 }
 
+// validJSON checks, streaming, that the spool holds exactly one JSON value.
 func (s *spool) validJSON() error {
 	d := json.NewDecoder(s.Reader())
+	depth, values := 0, 0
 	for {
-		_, err := d.Token()
+		tok, err := d.Token()
 		if err == io.EOF {
+			if values == 0 {
+				return errors.New("no JSON value")
+			}
 			return nil
 		}
 		if err != nil {
 			return err
+		}
+		if values > 0 {
+			return errors.New("more than one JSON value")
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			values++
 		}
 	}
 }
