@@ -77,9 +77,16 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 			return nil, err
 		}
 	}
-	cur, err := s.byID(ctx, s.db, s.rootID)
-	if err != nil {
-		return nil, err
+	var cur *object
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && len(segs) > 0 {
+		// A read walks through the root without needing its row (reads
+		// never use t.parent): one query fewer on every read.
+		cur = &object{ObjectID: s.rootID, Type: typeContainer, System: true}
+	} else {
+		var err error
+		if cur, err = s.byID(ctx, s.db, s.rootID); err != nil {
+			return nil, err
+		}
 	}
 	if len(segs) > 0 && segs[0] == "cdmi_objectid" {
 		if len(segs) == 1 {
