@@ -134,7 +134,7 @@ func TestDataObjectLifecycle(t *testing.T) {
 func TestRanges(t *testing.T) {
 	ts := newTestServer(t)
 	val := "0123456789abcdefghij"
-	resp, body := ts.do("PUT", "/cdmi/r", val)
+	resp, body := ts.do("PUT", "/cdmi/r", val, "Content-Type", "text/plain; charset=utf-8")
 	require.Equal(t, 201, resp.StatusCode, body)
 	_, body = ts.do("GET", "/cdmi/r?valuerange;value:5-9", "", cdmiHdr(ctObject)...)
 	assert.Equal(t, "56789", decode(t, body)["value"])

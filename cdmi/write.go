@@ -219,6 +219,7 @@ type dataWrite struct {
 	reference string
 	partial   bool
 	domain    string
+	charset   bool // a raw value declared charset=utf-8 (§6.2.3 Table 6)
 }
 
 func (s *Server) putDataObjectCDMI(c *call, t *target, b *cdmiBody) error {
@@ -371,7 +372,7 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 	if d.partial, err = partialFlag(c.r); err != nil {
 		return err
 	}
-	mt := c.r.Header.Get("Content-Type")
+	mt := strings.ToLower(c.r.Header.Get("Content-Type"))
 	if mt == "" {
 		if t.obj == nil {
 			mt = "application/octet-stream"
@@ -380,6 +381,7 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 		}
 	}
 	d.mimetype = &mt
+	d.charset = hasUTF8Charset(mt)
 	if cr := c.r.Header.Get("Content-Range"); cr != "" {
 		rng, err := parseContentRange(cr)
 		if err != nil {
@@ -746,8 +748,10 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 				}
 			case d.encoding != "":
 				o.Encoding = d.encoding
-			case w.UTF8:
-				o.Encoding = "utf-8" // a raw value whose bytes are UTF-8
+			case d.charset && w.UTF8:
+				// §6.2.3 Table 6: a raw value sent with charset=utf-8 is
+				// utf-8 (if its bytes really are), any other is base64.
+				o.Encoding = "utf-8"
 			default:
 				o.Encoding = "base64"
 			}
@@ -1131,11 +1135,12 @@ func (s *Server) handlePost(c *call) error {
 		return s.putDataObjectCDMI(c, nt, b)
 	}
 	d := dataWrite{valueSize: c.r.ContentLength, value: c.r.Body}
-	mt := c.r.Header.Get("Content-Type")
+	mt := strings.ToLower(c.r.Header.Get("Content-Type"))
 	if mt == "" {
 		mt = "application/octet-stream"
 	}
 	d.mimetype = &mt
+	d.charset = hasUTF8Charset(mt)
 	o, _, err := s.writeDataObject(c, nt.parent, "", nil, d)
 	if err != nil {
 		return err
@@ -1484,4 +1489,10 @@ func writeMask(value bool, meta map[string]any) uint32 {
 		m = maskWriteAttrs
 	}
 	return m
+}
+
+// hasUTF8Charset tells whether a Content-Type carries charset=utf-8.
+func hasUTF8Charset(ct string) bool {
+	_, params, err := mime.ParseMediaType(ct)
+	return err == nil && strings.EqualFold(params["charset"], "utf-8")
 }
