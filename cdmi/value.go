@@ -124,11 +124,10 @@ func (u *utf8Check) valid() bool { return !u.bad && len(u.carry) == 0 }
 
 // written describes a value just stored.
 type written struct {
-	Size  int64
-	Hash  string
-	UTF8  bool
-	Key   string
-	Empty bool
+	Size int64
+	Hash string
+	UTF8 bool
+	Key  string
 }
 
 type countWriter struct{ n int64 }
