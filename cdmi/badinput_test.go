@@ -54,6 +54,8 @@ func TestBadInputNever500(t *testing.T) {
 		{"DELETE", "/cdmi/cdmi_capabilities/", ``, ""},
 		{"DELETE", "/cdmi/cdmi_objectid/", ``, ""},
 		{"OPTIONS", "/cdmi/c/", ``, ""},
+		{"POST", "/cdmi/c/", `{"value":"x"}`, ctContainer},
+		{"PUT", "/cdmi/c/q", `{"value":"long enough to be written"}`, ctQueue},
 		{"PUT", "/cdmi/c/", `{"children":["x"]}`, ctContainer},
 		{"PUT", "/cdmi/c/o", `{"objectID":"00007ED900104E1D14771DC67C27BF8B"}`, ctObject},
 		{"PUT", "/cdmi/c/odd", `{}`, "application/cdmi-banana"},

@@ -446,6 +446,9 @@ type spool struct {
 func newSpool(max int64, dir string) *spool { return &spool{max: max, dir: dir} }
 
 func (s *spool) Write(b []byte) (int, error) {
+	if s.max == 0 && len(b) > 0 {
+		return 0, fmt.Errorf("%w: this request takes no \"value\" (containers and queues hold none)", errBadBody)
+	}
 	if s.n+int64(len(b)) > s.max {
 		return 0, fmt.Errorf("%w: the value exceeds %d bytes; send larger values with a non-CDMI PUT", errTooLarge, s.max)
 	}

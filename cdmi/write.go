@@ -180,9 +180,6 @@ func (s *Server) put(c *call, mustExist bool) error {
 		}
 		b, err := s.readBody(c, 0)
 		if err != nil {
-			if errors.Is(err, errTooLarge) {
-				return badRequest("a container has no value")
-			}
 			return err
 		}
 		defer b.Close()
