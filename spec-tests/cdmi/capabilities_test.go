@@ -134,7 +134,7 @@ func TestCapabilitiesURIResolves(t *testing.T) {
 	c := testContainer(t)
 	putRaw(t, c+"o", "text/plain", []byte("x"))
 	mkqueue(t, c+"q")
-	for u, accept := range map[string]string{rootURL(t): ctContainer, c: ctContainer, c + "o": ctObject, c + "q": ctQueue} {
+	for u, accept := range map[string]string{rootURL(t): ctContainer, c: ctContainer, c + "o": ctObject, c + "q": ctQueue, rootURL(t) + "cdmi_domains/": ctDomain} {
 		_, o := get(t, u, accept)
 		cu := o.str("capabilitiesURI")
 		if assert.NotEmpty(t, cu, u) {

@@ -89,6 +89,24 @@ func TestQueue(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status(t, u, hdr("", ctQueue)))
 }
 
+// CDMI 1.1.1 §9.7: POST of a queue into a container creates it under a
+// server-assigned name, its object ID, and answers 201 with Location.
+func TestQueueByPOST(t *testing.T) {
+	c := testContainer(t)
+	resp, body := harness.Do(t, http.MethodPost, c, hdr(ctQueue, ctQueue), jsonBody(t, map[string]any{"metadata": map[string]any{"k": "v"}}))
+	expect(t, resp, body, http.StatusCreated)
+	q := decode(t, body)
+	id := q.str("objectID")
+	require.NoError(t, checkID(id))
+	assert.Equal(t, ctQueue, q.str("objectType"))
+	assert.Equal(t, id, q.str("objectName"))
+	if loc := resp.Header.Get("Location"); assert.NotEmpty(t, loc) {
+		assert.Equal(t, pathOf(t, c+id), pathOf(t, resolve(t, loc)))
+	}
+	_, o := get(t, c+id, ctQueue)
+	assert.Equal(t, "v", o.meta()["k"])
+}
+
 // CDMI 1.1.1 clause 10: there is a domain under cdmi_domains/, and every
 // object's domainURI names an existing domain object.
 func TestDefaultDomain(t *testing.T) {

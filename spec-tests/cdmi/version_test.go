@@ -78,6 +78,16 @@ func TestCDMI2Client(t *testing.T) {
 	assert.Equal(t, "blue", o.meta()["colour"])
 	assert.Equal(t, "This is the Value of this Data Object", o.str("value"))
 
+	// Containers too: read and PATCH without the version header.
+	resp, body = harness.Do(t, http.MethodGet, c+"?children", http.Header{"Accept": {ctContainer}}, nil)
+	expect(t, resp, body, http.StatusOK)
+	assert.Contains(t, decode(t, body).list("children"), "v2.txt")
+	resp, body = harness.Do(t, http.MethodPatch, c, http.Header{"Content-Type": {ctContainer}}, jsonBody(t, map[string]any{"metadata": map[string]any{"v": "2"}}))
+	expect(t, resp, body, http.StatusNoContent)
+	resp, body = harness.Do(t, http.MethodGet, c+"?metadata=v", http.Header{"Accept": {ctContainer}}, nil)
+	expect(t, resp, body, http.StatusOK)
+	assert.Equal(t, "2", decode(t, body).meta()["v"])
+
 	// PATCH ?mimetype (update.txt Example 2).
 	resp, body = harness.Do(t, http.MethodPatch, u+"?mimetype", http.Header{"Content-Type": {ctObject}}, jsonBody(t, map[string]any{"mimetype": "text/markdown"}))
 	expect(t, resp, body, http.StatusNoContent)
