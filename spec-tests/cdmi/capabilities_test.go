@@ -145,33 +145,61 @@ func TestCapabilitiesURIResolves(t *testing.T) {
 }
 
 // CDMI 1.1.1 §12.1 ("If present and true ... shall support"): an
-// operation the object's capabilities do not grant is refused with 400,
-// and one they grant works. Checked for every optional operation this
-// suite can drive.
+// operation the object's capabilities do not grant is refused with 400
+// and changes nothing, and one they grant works. Checked for every
+// optional operation this suite can drive.
 func TestCapabilitiesGate(t *testing.T) {
 	c := testContainer(t)
-	putObject(t, c+"src", map[string]any{"value": "v"})
+	putObject(t, c+"src", map[string]any{"value": "0123456789"})
+	putObject(t, c+"movable", map[string]any{"value": "m"})
 	mkcontainer(t, c+"sub/", nil)
 	src := pathOf(t, c+"src")
 	sub := pathOf(t, c+"sub/")
-	cases := []struct {
-		capName string
-		url     string
-		ctype   string
-		body    map[string]any
-	}{
-		{"cdmi_copy_dataobject", c + "copied", ctObject, map[string]any{"copy": src}},
-		{"cdmi_create_reference", c + "refd", ctObject, map[string]any{"reference": src}},
-		{"cdmi_copy_container", c + "subcopy/", ctContainer, map[string]any{"copy": sub}},
-		{"cdmi_create_queue", c + "qq", ctQueue, map[string]any{}},
+	type op struct {
+		capName, method, url, ctype string
+		body                        map[string]any
+		ok                          []int
+		on                          string // whose capabilities: the container or the object
 	}
-	for _, tc := range cases {
-		resp, body := harness.Do(t, http.MethodPut, tc.url, hdr(tc.ctype, tc.ctype), jsonBody(t, tc.body))
-		if granted(t, c, tc.capName) {
-			expect(t, resp, body, http.StatusCreated)
-		} else {
+	ops := []op{
+		{"cdmi_copy_dataobject", http.MethodPut, c + "copied", ctObject, map[string]any{"copy": src}, []int{201}, c},
+		{"cdmi_create_reference", http.MethodPut, c + "refd", ctObject, map[string]any{"reference": src}, []int{201}, c},
+		{"cdmi_copy_container", http.MethodPut, c + "subcopy/", ctContainer, map[string]any{"copy": sub}, []int{201}, c},
+		{"cdmi_create_queue", http.MethodPut, c + "qq", ctQueue, map[string]any{}, []int{201}, c},
+		{"cdmi_create_container", http.MethodPut, c + "made/", ctContainer, map[string]any{}, []int{201}, c},
+		{"cdmi_create_dataobject", http.MethodPut, c + "made.txt", ctObject, map[string]any{"value": "x"}, []int{201}, c},
+		{"cdmi_move_dataobject", http.MethodPut, c + "moved", ctObject, map[string]any{"move": pathOf(t, c+"movable")}, []int{201}, c},
+		{"cdmi_post_dataobject", http.MethodPost, c, ctObject, map[string]any{"value": "p"}, []int{201}, c},
+		{"cdmi_post_queue", http.MethodPost, c, ctQueue, map[string]any{}, []int{201}, c},
+		{"cdmi_list_children_range", http.MethodGet, c + "?children:0-0", "", nil, []int{200}, c},
+		{"cdmi_read_value_range", http.MethodGet, c + "src?value:0-1", "", nil, []int{200}, c + "src"},
+		{"cdmi_modify_value_range", http.MethodPut, c + "src?value:0-1", ctObject, map[string]any{"value": "AB"}, []int{204, 200}, c + "src"},
+	}
+	for _, o := range ops {
+		t.Run(o.capName, func(t *testing.T) {
+			h := hdr(o.ctype, o.ctype)
+			accept := ctObject
+			if strings.HasSuffix(o.url, "/") || strings.Contains(o.url, "?children") {
+				accept = ctContainer
+			}
+			if o.method == http.MethodGet {
+				h = hdr("", accept)
+			}
+			var resp *http.Response
+			var body []byte
+			if o.body != nil {
+				resp, body = harness.Do(t, o.method, o.url, h, jsonBody(t, o.body))
+			} else {
+				resp, body = harness.Do(t, o.method, o.url, h, nil)
+			}
+			if granted(t, o.on, o.capName) {
+				expect(t, resp, body, o.ok...)
+				return
+			}
 			expect4xx(t, resp, body, http.StatusBadRequest)
-			assert.Equal(t, http.StatusNotFound, status(t, tc.url, hdr("", tc.ctype)), "refused %s must create nothing", tc.capName)
-		}
+			if o.method == http.MethodPut && !strings.Contains(o.url, "?") {
+				assert.Equal(t, http.StatusNotFound, status(t, o.url, hdr("", accept)), "refused %s must create nothing", o.capName)
+			}
+		})
 	}
 }

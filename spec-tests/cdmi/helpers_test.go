@@ -140,6 +140,10 @@ func get(t testing.TB, u, accept string) (*http.Response, obj) {
 	t.Helper()
 	resp, body := harness.Do(t, http.MethodGet, u, hdr("", accept), nil)
 	expect(t, resp, body, http.StatusOK)
+	// Every CDMI response names the version it speaks (Mandatory in each
+	// response-header table, e.g. §8.3.5) and its CDMI content type.
+	assert.NotEmpty(t, resp.Header.Get("X-CDMI-Specification-Version"), "GET %s: no X-CDMI-Specification-Version", u)
+	assert.True(t, strings.HasPrefix(mediaType(resp), "application/cdmi-"), "GET %s: Content-Type %q", u, resp.Header.Get("Content-Type"))
 	return resp, decode(t, body)
 }
 
