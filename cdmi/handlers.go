@@ -149,14 +149,18 @@ func (s *Server) readContainer(c *call, o *object) error {
 				return err
 			}
 		}
-		md, err := s.renderMetadata(c.ctx, s.db, o, c.q.args("metadata"))
-		if err != nil {
-			return err
+		// Metadata (cdmi_size sums the whole subtree) and children are
+		// computed only when the selection asks for them.
+		if wanted(c.q, "metadata") {
+			md, err := s.renderMetadata(c.ctx, s.db, o, c.q.args("metadata"))
+			if err != nil {
+				return err
+			}
+			if o.Type == typeDomain {
+				md["cdmi_domain_enabled"] = "true"
+			}
+			fs = append(fs, field{"metadata", md})
 		}
-		if o.Type == typeDomain {
-			md["cdmi_domain_enabled"] = "true"
-		}
-		fs = append(fs, field{"metadata", md})
 		if o.Exports != "" {
 			var ex map[string]any
 			if json.Unmarshal([]byte(o.Exports), &ex) == nil && len(ex) > 0 {
@@ -164,40 +168,44 @@ func (s *Server) readContainer(c *call, o *object) error {
 			}
 		}
 	}
-	kids, err := s.children(c.ctx, s.db, o)
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(kids))
-	for _, k := range kids {
-		n := k.Name
-		switch {
-		case k.isContainerLike():
-			n += "/"
-		case k.Reference != "":
-			n += "?" // §9.4.6: references are listed with a trailing '?'
-		}
-		names = append(names, n)
-	}
-	first, last := 0, len(names)-1
-	if sel, ok := c.q.get("children"); ok && sel.HasArg {
-		if err := s.require(typeContainer, "cdmi_list_children_range"); err != nil && o.Type == typeContainer {
+	crange, shown := "", []string{}
+	if wanted(c.q, "children") || wanted(c.q, "childrenrange") {
+		total, err := s.childCount(c.ctx, s.db, o)
+		if err != nil {
 			return err
 		}
-		rng, err := parseRange(sel.Arg)
-		if err != nil {
-			return badRequest("children: %v", err)
+		first, last := int64(0), total-1
+		if sel, ok := c.q.get("children"); ok && sel.HasArg {
+			if o.Type == typeContainer {
+				if err := s.require(typeContainer, "cdmi_list_children_range"); err != nil {
+					return err
+				}
+			}
+			rng, err := parseRange(sel.Arg)
+			if err != nil {
+				return badRequest("children: %v", err)
+			}
+			first, last = min(rng.First, total), min(rng.Last, total-1)
 		}
-		first = int(min(rng.First, int64(len(names))))
-		last = int(min(rng.Last, int64(len(names)-1)))
-	}
-	crange := ""
-	var shown []string
-	if first <= last {
-		crange = fmt.Sprintf("%d-%d", first, last)
-		shown = names[first : last+1]
-	} else {
-		shown = []string{}
+		if first <= last {
+			kids, err := s.children(c.ctx, s.db, o, first, last-first+1)
+			if err != nil {
+				return err
+			}
+			for _, k := range kids {
+				n := k.Name
+				switch {
+				case k.isContainerLike():
+					n += "/"
+				case k.Reference != "":
+					n += "?" // §9.4.6: references are listed with a trailing '?'
+				}
+				shown = append(shown, n)
+			}
+			if len(shown) > 0 {
+				crange = fmt.Sprintf("%d-%d", first, first+int64(len(shown))-1)
+			}
+		}
 	}
 	fs = append(fs, field{"childrenrange", crange}, field{"children", shown})
 	s.touch(c.ctx, o)
@@ -411,3 +419,7 @@ func (r *rangeSeeker) Close() error {
 	}
 	return nil
 }
+
+// wanted tells whether a field is in the response: all are when the query
+// selects none.
+func wanted(q selection, field string) bool { return len(q) == 0 || q.has(field) }

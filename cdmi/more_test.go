@@ -146,3 +146,31 @@ func TestOtherRoot(t *testing.T) {
 	resp, _ = ts.do("GET", "/cdmi/", "", cdmiHdr(ctContainer)...)
 	assert.Equal(t, 404, resp.StatusCode)
 }
+
+// §9.4.1: ?children:<range> pages through a container; childrenrange says
+// which children came back.
+func TestChildrenPaging(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do("PUT", "/cdmi/p/", "{}", cdmiHdr(ctContainer)...)
+	for i := range 25 {
+		resp, _ := ts.do("PUT", fmt.Sprintf("/cdmi/p/o%02d", i), "x")
+		require.Equal(t, 201, resp.StatusCode)
+	}
+	_, body := ts.do("GET", "/cdmi/p/?children:10-14;childrenrange", "", cdmiHdr(ctContainer)...)
+	got := decode(t, body)
+	assert.Equal(t, "10-14", got["childrenrange"])
+	assert.Equal(t, []any{"o10", "o11", "o12", "o13", "o14"}, got["children"])
+	assert.NotContains(t, got, "metadata")
+	_, body = ts.do("GET", "/cdmi/p/?children:20-100;childrenrange", "", cdmiHdr(ctContainer)...)
+	got = decode(t, body)
+	assert.Equal(t, "20-24", got["childrenrange"])
+	assert.Len(t, got["children"], 5)
+	_, body = ts.do("GET", "/cdmi/p/?children:30-40;childrenrange", "", cdmiHdr(ctContainer)...)
+	got = decode(t, body)
+	assert.Equal(t, "", got["childrenrange"])
+	assert.Equal(t, []any{}, got["children"])
+	_, body = ts.do("GET", "/cdmi/p/", "", cdmiHdr(ctContainer)...)
+	got = decode(t, body)
+	assert.Equal(t, "0-24", got["childrenrange"])
+	assert.Equal(t, "25", got["metadata"].(map[string]any)["cdmi_size"])
+}

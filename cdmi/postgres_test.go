@@ -24,7 +24,7 @@ func TestPostgres(t *testing.T) {
 		"CopyMoveReference": TestCopyMoveReference, "Queue": TestQueue, "Domains": TestDomains,
 		"CapabilityURIs": TestCapabilityURIs, "Exports": TestExports, "ValueHash": TestValueHash,
 		"ACLStoredAndInherited": TestACLStoredAndInherited, "Sweep": TestSweep, "CDMI2": TestCDMI2,
-		"ConcurrentWrites": TestConcurrentWrites, "UpdateByID": TestUpdateByID, "MediaTypes": TestMediaTypes,
+		"ConcurrentWrites": TestConcurrentWrites, "UpdateByID": TestUpdateByID, "MediaTypes": TestMediaTypes, "ChildrenPaging": TestChildrenPaging,
 	} {
 		t.Run(name, fn)
 	}

@@ -111,13 +111,28 @@ func (s *Server) child(ctx context.Context, db *gorm.DB, parentID, name string) 
 // System objects (capabilities, domains) are listed only below system
 // objects: the root container does not show cdmi_capabilities/ and
 // cdmi_domains/ as children.
-func (s *Server) children(ctx context.Context, db *gorm.DB, parent *object) ([]object, error) {
-	var out []object
-	q := db.WithContext(ctx).Select("object_id", "name", "type", "system", "reference").Where("parent_id = ?", parent.ObjectID)
+func (s *Server) childQuery(ctx context.Context, db *gorm.DB, parent *object) *gorm.DB {
+	q := db.WithContext(ctx).Model(&object{}).Where("parent_id = ?", parent.ObjectID)
 	if !parent.System || parent.ObjectID == s.rootID {
 		q = q.Where("system = ?", false)
 	}
-	err := q.Order("name").Find(&out).Error
+	return q
+}
+
+func (s *Server) childCount(ctx context.Context, db *gorm.DB, parent *object) (int64, error) {
+	var n int64
+	if err := s.childQuery(ctx, db, parent).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count children: %w", err)
+	}
+	return n, nil
+}
+
+// children lists limit children from offset, in name order (the
+// database's collation), which stays the same from one page to the next.
+func (s *Server) children(ctx context.Context, db *gorm.DB, parent *object, offset, limit int64) ([]object, error) {
+	var out []object
+	err := s.childQuery(ctx, db, parent).Select("object_id", "name", "type", "system", "reference").
+		Order("name").Order("object_id").Offset(int(offset)).Limit(int(limit)).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list children: %w", err)
 	}
