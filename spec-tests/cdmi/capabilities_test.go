@@ -173,7 +173,7 @@ func TestCapabilitiesGate(t *testing.T) {
 		{"cdmi_post_queue", http.MethodPost, c, ctQueue, map[string]any{}, []int{201}, c},
 		{"cdmi_list_children_range", http.MethodGet, c + "?children:0-0", "", nil, []int{200}, c},
 		{"cdmi_read_value_range", http.MethodGet, c + "src?value:0-1", "", nil, []int{200}, c + "src"},
-		{"cdmi_modify_value_range", http.MethodPut, c + "src?value:0-1", ctObject, map[string]any{"value": "AB"}, []int{204, 200}, c + "src"},
+		{"cdmi_modify_value_range", http.MethodPut, c + "src?value:0-1", ctObject, map[string]any{"value": "QUI=", "valuetransferencoding": "base64"}, []int{204, 200}, c + "src"},
 	}
 	for _, o := range ops {
 		t.Run(o.capName, func(t *testing.T) {

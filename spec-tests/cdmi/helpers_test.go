@@ -3,6 +3,7 @@ package cdmi_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -234,3 +235,19 @@ func granted(t testing.TB, u, name string) bool {
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+// valueBytes decodes a CDMI value field by its valuetransferencoding
+// (CDMI 1.1.1 §8.3.6).
+func valueBytes(t testing.TB, o obj) []byte {
+	t.Helper()
+	switch o.str("valuetransferencoding") {
+	case "base64":
+		b, err := base64.StdEncoding.DecodeString(o.str("value"))
+		require.NoError(t, err, "base64 value %q", o.str("value"))
+		return b
+	case "utf-8", "":
+		return []byte(o.str("value"))
+	}
+	t.Fatalf("valuetransferencoding %q", o.str("valuetransferencoding"))
+	return nil
+}

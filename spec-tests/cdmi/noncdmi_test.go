@@ -155,11 +155,41 @@ func TestPartialUpload(t *testing.T) {
 	assert.Equal(t, "Processing", o.str("completionStatus"))
 
 	// Last part with CDMI ?value:<range>, no X-CDMI-Partial: complete.
-	resp, body = harness.Do(t, http.MethodPut, u+"?value:11-15", hdr(ctObject, ""), jsonBody(t, map[string]any{"value": "world"}))
+	// The range travels base64 (§8.4.4: "When storing a range, the value
+	// shall be encoded using base 64").
+	resp, body = harness.Do(t, http.MethodPut, u+"?value:11-15", hdr(ctObject, ""), jsonBody(t, map[string]any{
+		"value": base64.StdEncoding.EncodeToString([]byte("world")), "valuetransferencoding": "base64",
+	}))
 	expect(t, resp, body, http.StatusNoContent, http.StatusOK)
 	_, o = get(t, u, ctObject)
 	assert.Equal(t, "Complete", o.str("completionStatus"))
-	assert.Equal(t, "Hello CDMI world", o.str("value"))
+	assert.Equal(t, "Hello CDMI world", string(valueBytes(t, o)))
+	resp, body = getRaw(t, u, nil)
+	expect(t, resp, body, http.StatusOK)
+	assert.Equal(t, "Hello CDMI world", string(body))
+}
+
+// CDMI 1.1.1 §8.1.2, §8.4.4, §6.3.6: a range written past the end leaves
+// a gap that reads as zeros and counts in cdmi_size.
+func TestValueGaps(t *testing.T) {
+	c := testContainer(t)
+	u := c + "gappy"
+	putObject(t, u, map[string]any{"value": "abc"})
+	resp, body := harness.Do(t, http.MethodPut, u+"?value:10-12", hdr(ctObject, ""), jsonBody(t, map[string]any{
+		"value": base64.StdEncoding.EncodeToString([]byte("XYZ")), "valuetransferencoding": "base64",
+	}))
+	expect(t, resp, body, http.StatusNoContent, http.StatusOK)
+	resp, body = getRaw(t, u, nil)
+	expect(t, resp, body, http.StatusOK)
+	assert.Equal(t, []byte("abc\x00\x00\x00\x00\x00\x00\x00XYZ"), body)
+	_, o := get(t, u+"?metadata:cdmi_size", ctObject)
+	assert.Equal(t, "13", o.meta()["cdmi_size"])
+
+	// The same through plain HTTP Content-Range (§6.4.3).
+	resp, body = harness.Do(t, http.MethodPut, u, http.Header{"Content-Range": {"bytes 15-15/*"}, "Content-Type": {"application/octet-stream"}}, strings.NewReader("!"))
+	expect(t, resp, body, http.StatusNoContent, http.StatusOK, http.StatusCreated)
+	_, body = getRaw(t, u, nil)
+	assert.Equal(t, []byte("abc\x00\x00\x00\x00\x00\x00\x00XYZ\x00\x00!"), body)
 }
 
 // CDMI 1.1.1 §5.13.4, §5.13.6: names travel percent-encoded; spaces, "%",

@@ -177,6 +177,18 @@ func TestValueTransferEncodings(t *testing.T) {
 	assert.Equal(t, "json", r.str("valuetransferencoding"))
 	assert.Equal(t, map[string]any{"a": []any{1.0, "two"}}, r["value"])
 
+	// §8.4.8 after Example 3: an update without valuetransferencoding uses
+	// the object's. A valid base64 string sent to a utf-8 object is stored
+	// literally; a non-base64 string sent to a base64 object is an error.
+	resp, body := harness.Do(t, http.MethodPut, c+"u8", hdr(ctObject, ""), jsonBody(t, map[string]any{"value": "dGhhdA=="}))
+	expect(t, resp, body, http.StatusNoContent, http.StatusOK)
+	_, raw = getRaw(t, c+"u8", nil)
+	assert.Equal(t, "dGhhdA==", string(raw))
+	resp, body = harness.Do(t, http.MethodPut, c+"b64", hdr(ctObject, ""), jsonBody(t, map[string]any{"value": "not base64!"}))
+	expect4xx(t, resp, body, http.StatusBadRequest)
+	_, raw = getRaw(t, c+"b64", nil)
+	assert.Equal(t, bin, raw, "a refused update leaves the value")
+
 	// Bad base64 and unknown encodings are refused, nothing created.
 	for name, body := range map[string]map[string]any{
 		"badb64": {"value": "!!!not base64", "valuetransferencoding": "base64"},
