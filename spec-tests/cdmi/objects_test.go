@@ -403,3 +403,53 @@ func TestCopyMoveReference(t *testing.T) {
 	expect4xx(t, resp, body)
 	assert.Equal(t, http.StatusNotFound, status(t, c+"ghost.txt", hdr("", ctObject)))
 }
+
+// CDMI 1.1.1 §9.2.5 move: moving a container takes its children along and
+// keeps every object ID; the source is gone afterwards. Refused with 400
+// when cdmi_move_container is not granted (§12.1.5).
+func TestMoveContainer(t *testing.T) {
+	c := testContainer(t)
+	a := mkcontainer(t, c+"a/", map[string]any{"metadata": map[string]any{"m": "1"}})
+	in := putObject(t, c+"a/in.txt", map[string]any{"value": "inside"})
+	resp, body := harness.Do(t, http.MethodPut, c+"b/", hdr(ctContainer, ctContainer), jsonBody(t, map[string]any{"move": pathOf(t, c+"a/")}))
+	if !granted(t, c, "cdmi_move_container") {
+		expect4xx(t, resp, body, http.StatusBadRequest)
+		return
+	}
+	expect(t, resp, body, http.StatusCreated)
+	b := decode(t, body)
+	assert.Equal(t, a.str("objectID"), b.str("objectID"))
+	assert.Equal(t, "b/", b.str("objectName"))
+	assert.Equal(t, "1", b.meta()["m"])
+	_, o := get(t, c+"b/in.txt", ctObject)
+	assert.Equal(t, in.str("objectID"), o.str("objectID"))
+	assert.Equal(t, "inside", o.str("value"))
+	assert.Equal(t, pathOf(t, c+"b/"), pathOf(t, resolve(t, o.str("parentURI"))))
+	assert.Equal(t, http.StatusNotFound, status(t, c+"a/", hdr("", ctContainer)))
+	assert.Equal(t, http.StatusNotFound, status(t, c+"a/in.txt", hdr("", ctObject)))
+	_, byID := get(t, rootURL(t)+"cdmi_objectid/"+in.str("objectID"), ctObject)
+	assert.Equal(t, pathOf(t, c+"b/"), pathOf(t, resolve(t, byID.str("parentURI"))))
+
+	// A container cannot be moved into itself.
+	resp, body = harness.Do(t, http.MethodPut, c+"b/inner/", hdr(ctContainer, ctContainer), jsonBody(t, map[string]any{"move": pathOf(t, c+"b/")}))
+	expect4xx(t, resp, body)
+	_, o = get(t, c+"b/in.txt", ctObject)
+	assert.Equal(t, "inside", o.str("value"))
+}
+
+// CDMI 1.1.1 §5.10: object IDs are unique; creating many objects never
+// repeats one.
+func TestObjectIDsUnique(t *testing.T) {
+	c := testContainer(t)
+	seen := map[string]string{}
+	for i := 0; i < 40; i++ {
+		name := c + "o" + string(rune('A'+i%26)) + string(rune('a'+i/26))
+		o := putObject(t, name, map[string]any{"value": "x"})
+		id := strings.ToUpper(o.str("objectID"))
+		require.NoError(t, checkID(id))
+		if prev, dup := seen[id]; dup {
+			t.Fatalf("%s and %s share object ID %s", prev, name, id)
+		}
+		seen[id] = name
+	}
+}
