@@ -101,6 +101,10 @@ admin socket =
 [client.rgw.r]
 admin socket = $dir/run/\$name.asok
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+# Deleted objects' data goes to radosgw's garbage collector, by default for
+# 2 hours; on a memstore OSD that is RAM. Collect within a minute.
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 rgw dns name = localhost
 ms mon client mode = crc
 EOC

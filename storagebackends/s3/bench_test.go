@@ -20,7 +20,7 @@ const benchSize = 256 << 20
 // direct is the baseline: the SDK used straight, as a program talking to
 // the S3 server itself would (the manager's default part size and
 // concurrency for uploads, one GetObject for downloads).
-func direct(b *testing.B) *awss3.Client {
+func direct(b testing.TB) *awss3.Client {
 	o := options(b)
 	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(o.S3AccessKey, o.S3SecretKey, "")))

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -153,6 +155,7 @@ func TestUnavailable(t *testing.T) {
 	t.Cleanup(func() {
 		_ = objs.Delete(context.Background(), key)
 		_ = vols.DeleteVolume(context.Background(), vol)
+		abortUploads(t, p)
 	})
 
 	// A large Put loses its endpoint after 20 MiB (several parts are out).
@@ -202,4 +205,21 @@ func TestUnavailable(t *testing.T) {
 	require.NoError(t, objs.Put(ctx, key, bytes.NewReader([]byte("after")), 5))
 	_, err = objs.Size(ctx, p+"copy")
 	assert.ErrorIs(t, err, storagebackends.ErrNotFound, "the failed Copy made nothing")
+}
+
+// abortUploads drops the multipart uploads the outage left under the
+// prefix: the backend could not abort them while the endpoint was gone.
+func abortUploads(t *testing.T, prefix string) {
+	c := direct(t)
+	bk := options(t).S3Bucket
+	ctx := context.Background()
+	out, err := c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &bk, Prefix: aws.String("values/" + prefix)})
+	if err != nil {
+		t.Logf("listing leftover uploads: %v", err)
+		return
+	}
+	for _, u := range out.Uploads {
+		_, err := c.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &bk, Key: u.Key, UploadId: u.UploadId})
+		t.Logf("aborted leftover upload of %s: %v", aws.ToString(u.Key), err)
+	}
 }

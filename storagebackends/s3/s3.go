@@ -135,6 +135,22 @@ func (b *Bucket) ensureBucket(ctx context.Context) error {
 	if err != nil && !errors.As(err, &owned) {
 		return mapErr("create bucket", b.bucket, err)
 	}
+	if err == nil {
+		// A Put or WriteAt cut off with its endpoint cannot abort its
+		// multipart upload; the parts stay (invisible, but stored) until
+		// the server drops them. Ask it to after a day, on the bucket we
+		// made (a bucket that already existed keeps its owner's rules).
+		// Best effort: a server without lifecycle support still works.
+		_, _ = b.client.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{
+			Bucket: &b.bucket,
+			LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
+				ID:                             aws.String("occicdmi-abort-incomplete-uploads"),
+				Status:                         types.ExpirationStatusEnabled,
+				Filter:                         &types.LifecycleRuleFilter{Prefix: aws.String("")},
+				AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(1)},
+			}}},
+		})
+	}
 	return nil
 }
 
