@@ -3,8 +3,11 @@ package s3_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/occicdmi/occicdmi/storagebackends"
@@ -40,4 +43,25 @@ func TestObjects(t *testing.T) {
 
 func TestVolumes(t *testing.T) {
 	storagetest.RunVolumes(t, func(t *testing.T) storagebackends.Volumes { return open(t).Volumes() })
+}
+
+// TestCreatesBucket opens a bucket that does not exist yet: Open makes it,
+// with the rule that drops stranded multipart uploads.
+func TestCreatesBucket(t *testing.T) {
+	o := options(t)
+	o.S3Bucket = "occicdmi-" + strings.TrimSuffix(storagetest.Prefix(), "-")
+	ctx := context.Background()
+	b, err := s3.Open(ctx, o)
+	require.NoError(t, err)
+	c := direct(t)
+	t.Cleanup(func() { _, _ = c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &o.S3Bucket}) })
+	require.NoError(t, b.Objects().Put(ctx, "k", strings.NewReader("v"), 1))
+	require.NoError(t, b.Objects().Delete(ctx, "k"))
+	lc, err := c.GetBucketLifecycleConfiguration(ctx, &awss3.GetBucketLifecycleConfigurationInput{Bucket: &o.S3Bucket})
+	require.NoError(t, err)
+	require.Len(t, lc.Rules, 1)
+	require.NotNil(t, lc.Rules[0].AbortIncompleteMultipartUpload)
+	assert.Equal(t, int32(1), *lc.Rules[0].AbortIncompleteMultipartUpload.DaysAfterInitiation)
+	_, err = s3.Open(ctx, o)
+	require.NoError(t, err, "opening an existing bucket")
 }
