@@ -270,6 +270,19 @@ func TestTrailingSlash(t *testing.T) {
 		assert.Equal(t, pathOf(t, c+"sub/"), pathOf(t, resolve(t, loc)))
 	}
 	assert.Equal(t, http.StatusNotFound, status(t, c+"leaf/", hdr("", ctContainer)))
+
+	// §7.1 covers update and delete too: 301, and the container is
+	// untouched (not deleted, not replaced by a data object).
+	for _, m := range []string{http.MethodDelete, http.MethodPut} {
+		d := c + "d" + m + "/"
+		mkcontainer(t, d, nil)
+		resp, body := harness.Do(t, m, strings.TrimSuffix(d, "/"), http.Header{"Content-Type": {"text/plain"}}, strings.NewReader("not a container"))
+		if assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode, "%s without the slash: %s", m, body) {
+			assert.Equal(t, pathOf(t, d), pathOf(t, resolve(t, resp.Header.Get("Location"))), m)
+		}
+		resp, body = harness.Do(t, http.MethodGet, d, hdr("", ctContainer), nil)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s without the slash must leave the container: %s", m, body)
+	}
 }
 
 // CDMI 1.1.1 §9.2, §9.5.1: containers nest; deleting a container deletes
