@@ -272,12 +272,17 @@ func TestTrailingSlash(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status(t, c+"leaf/", hdr("", ctContainer)))
 
 	// §7.1 covers update and delete too: 301, and the container is
-	// untouched (not deleted, not replaced by a data object).
+	// untouched (not deleted, not replaced by a data object). A plain PUT
+	// without the slash may also be read as creating a data object of the
+	// container's name (§7.1 uses the slash to tell the two creates apart),
+	// so 409 Conflict is accepted for it.
 	for _, m := range []string{http.MethodDelete, http.MethodPut} {
 		d := c + "d" + m + "/"
 		mkcontainer(t, d, nil)
 		resp, body := harness.Do(t, m, strings.TrimSuffix(d, "/"), http.Header{"Content-Type": {"text/plain"}}, strings.NewReader("not a container"))
-		if assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode, "%s without the slash: %s", m, body) {
+		if m == http.MethodPut && resp.StatusCode == http.StatusConflict {
+			assert.NotEmpty(t, body)
+		} else if assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode, "%s without the slash: %s", m, body) {
 			assert.Equal(t, pathOf(t, d), pathOf(t, resolve(t, resp.Header.Get("Location"))), m)
 		}
 		resp, body = harness.Do(t, http.MethodGet, d, hdr("", ctContainer), nil)
