@@ -112,6 +112,7 @@ func TestQueueByPOST(t *testing.T) {
 func TestDefaultDomain(t *testing.T) {
 	_, ds := get(t, rootURL(t)+"cdmi_domains/", ctDomain)
 	assert.Equal(t, ctDomain, ds.str("objectType"))
+	assert.NotEmpty(t, ds.list("children"), "cdmi_domains/ lists its domains (§10.3.6 children)")
 	c := testContainer(t)
 	putRaw(t, c+"o", "text/plain", []byte("x"))
 	mkqueue(t, c+"q")
@@ -124,6 +125,11 @@ func TestDefaultDomain(t *testing.T) {
 		assert.Equal(t, ctDomain, mediaType(resp))
 		assert.Equal(t, ctDomain, d.str("objectType"))
 		assert.NoError(t, checkID(d.str("objectID")))
+		// §10.3.6: a domain names its parent, capabilities and metadata.
+		assert.NotEmpty(t, d.str("parentURI"))
+		assert.NotEmpty(t, d.str("capabilitiesURI"))
+		assert.Equal(t, "Complete", d.str("completionStatus"))
+		assert.Contains(t, d, "metadata")
 		assert.Contains(t, pathOf(t, resolve(t, du)), pathOf(t, rootURL(t)+"cdmi_domains/"), "domains live under cdmi_domains/")
 		seen[pathOf(t, resolve(t, du))] = true
 	}
