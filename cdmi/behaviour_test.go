@@ -92,7 +92,7 @@ func TestDataObjectLifecycle(t *testing.T) {
 	assert.Equal(t, "\x00\x01\x02\xff", body)
 
 	// Update: 204, objectID kept, mcount grows.
-	resp, body = ts.do("PUT", "/cdmi/c/sub/o", `{"value":"new text","metadata":{"a":"b"}}`, cdmiHdr(ctObject)...)
+	resp, body = ts.do("PUT", "/cdmi/c/sub/o", `{"value":"new text","valuetransferencoding":"utf-8","metadata":{"a":"b"}}`, cdmiHdr(ctObject)...)
 	require.Equal(t, 204, resp.StatusCode, body)
 	resp, body = ts.do("GET", "/cdmi/cdmi_objectid/"+id, "", cdmiHdr(ctObject)...)
 	require.Equal(t, 200, resp.StatusCode, body)

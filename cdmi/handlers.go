@@ -99,14 +99,7 @@ func (s *Server) handleGet(c *call) error {
 		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
 	}
 	if o.isContainerLike() && !t.slash {
-		// §9.4: a container's URI ends in '/'; send clients there.
-		loc := t.path + "/"
-		if c.r.URL.RawQuery != "" {
-			loc += "?" + c.r.URL.RawQuery
-		}
-		c.w.Header().Set("Location", s.baseURL(c.r)+loc)
-		c.w.WriteHeader(http.StatusMovedPermanently)
-		return nil
+		return s.toSlash(c, t)
 	}
 	if !o.isContainerLike() && t.slash && !t.byID {
 		return errStatus(http.StatusNotFound, "%s is not a container (drop the trailing '/')", t.path)
@@ -423,3 +416,15 @@ func (r *rangeSeeker) Close() error {
 // wanted tells whether a field is in the response: all are when the query
 // selects none.
 func wanted(q selection, field string) bool { return len(q) == 0 || q.has(field) }
+
+// toSlash answers a read, update or delete of a container named without
+// its trailing slash (§7.1): 301 to the URI with the slash, nothing done.
+func (s *Server) toSlash(c *call, t *target) error {
+	loc := t.path + "/"
+	if c.r.URL.RawQuery != "" {
+		loc += "?" + c.r.URL.RawQuery
+	}
+	c.w.Header().Set("Location", s.baseURL(c.r)+loc)
+	c.w.WriteHeader(http.StatusMovedPermanently)
+	return nil
+}

@@ -139,6 +139,9 @@ func (s *Server) put(c *call, mustExist bool) error {
 	if t.obj == nil && (mustExist || t.byID && t.parent == nil) {
 		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
 	}
+	if t.obj != nil && t.obj.isContainerLike() && !t.slash && !t.byID {
+		return s.toSlash(c, t)
+	}
 	if t.obj != nil && t.obj.System && t.obj.ObjectID != s.rootID {
 		return badRequest("%s is maintained by the server and cannot be changed", t.path)
 	}
@@ -264,9 +267,11 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 		return d, err
 	}
 	if d.encoding == "" {
+		// §8.4.8 (after example 3), CDMI 2.0 update: a value sent without
+		// valuetransferencoding is in the object's current encoding.
 		d.encoding = "utf-8"
-		if existing != nil && existing.Encoding != "" && c.q.has("value") {
-			d.encoding = existing.Encoding // a range write keeps the object's encoding
+		if existing != nil && existing.Encoding != "" && existing.Reference == "" {
+			d.encoding = existing.Encoding
 		}
 	}
 	if err := checkEncoding(d.encoding); err != nil {
@@ -1161,6 +1166,9 @@ func (s *Server) handleDelete(c *call) error {
 	o := t.obj
 	if o == nil {
 		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
+	}
+	if o.isContainerLike() && !t.slash && !t.byID {
+		return s.toSlash(c, t)
 	}
 	if o.System {
 		return badRequest("%s is maintained by the server and cannot be deleted", t.path)
