@@ -174,3 +174,17 @@ func TestChildrenPaging(t *testing.T) {
 	assert.Equal(t, "0-24", got["childrenrange"])
 	assert.Equal(t, "25", got["metadata"].(map[string]any)["cdmi_size"])
 }
+
+// §7.1: read, update and delete of a container without its slash answer
+// 301 and change nothing.
+func TestContainerWithoutSlash(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do("PUT", "/cdmi/d/", "{}", cdmiHdr(ctContainer)...)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		resp, _ := ts.do(m, "/cdmi/d", "x", "Content-Type", "text/plain")
+		assert.Equal(t, 301, resp.StatusCode, m)
+		assert.True(t, strings.HasSuffix(resp.Header.Get("Location"), "/cdmi/d/"), m)
+	}
+	resp, _ := ts.do("GET", "/cdmi/d/", "", cdmiHdr(ctContainer)...)
+	assert.Equal(t, 200, resp.StatusCode)
+}
