@@ -17,14 +17,15 @@ uri=qemu:///system
 install() {
 	if command -v libvirtd >/dev/null && command -v qemu-system-x86_64 >/dev/null &&
 		command -v qemu-img >/dev/null && command -v dnsmasq >/dev/null && command -v dpkg-deb >/dev/null &&
-		[ -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ] && command -v iptables >/dev/null; then
+		[ -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ] && command -v iptables >/dev/null &&
+		command -v tini >/dev/null; then
 		return
 	fi
 	echo "libvirt: installing libvirt, QEMU and dnsmasq" >&2
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-block-extra qemu-utils \
-		dnsmasq-base iptables dpkg >/dev/null
+		dnsmasq-base iptables dpkg tini >/dev/null
 }
 
 answers() { timeout 10 virsh -c "$uri" version >/dev/null 2>&1; }
@@ -44,7 +45,14 @@ up() {
 	fi
 	if ! answers; then
 		if ! pgrep -x libvirtd >/dev/null; then
-			libvirtd -d
+			# Not `libvirtd -d`: QEMU processes (VMs and capability probes)
+			# daemonize, and without systemd their parent becomes PID 1,
+			# which in a container often never reaps them. libvirtd then
+			# waits forever on a zombie (a define hangs on the capability
+			# probe, a destroy waits out its timeout). tini -s makes itself
+			# their subreaper.
+			rm -f /run/libvirtd.pid
+			setsid tini -s -- libvirtd >>"$dir/libvirtd.log" 2>&1 </dev/null &
 			sleep 0.5
 			echo "libvirtd $(pgrep -xn libvirtd)" >>"$dir/started.pids"
 		fi
