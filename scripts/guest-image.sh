@@ -75,7 +75,7 @@ bound|renew)
 	ip addr flush dev "$interface"
 	ip addr add "$ip/${mask:-24}" dev "$interface"
 	[ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
-	echo "occicdmi-guest: $interface has $ip"
+	echo "occicdmi-guest: $interface has $ip" >/dev/console
 	;;
 esac
 S
@@ -100,7 +100,7 @@ for d in /sys/class/input/event*; do
 	fi
 done
 for n in /sys/class/net/eth*; do
-	[ -e "$n" ] && udhcpc -b -q -t 5 -i "$(basename "$n")" -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
+	[ -e "$n" ] && ip link set "$(basename "$n")" up && udhcpc -b -t 10 -i "$(basename "$n")" -s /usr/share/udhcpc/default.script >/dev/console 2>&1 &
 done
 echo "occicdmi-guest: ready ($(hostname))"
 while true; do sleep 3600; done
