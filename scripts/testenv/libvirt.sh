@@ -38,6 +38,13 @@ up() {
 	# The image folder must be reachable by the QEMU process (user libvirt-qemu).
 	d="$dir"
 	while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d="$(dirname "$d")"; done
+	# Without udev, /dev/kvm may be root-only: libvirt then probes QEMU with
+	# KVM (as root) but finds KVM unusable for libvirt-qemu when it checks
+	# its capability cache, so every define re-probes QEMU (~5 s each).
+	# Debian's udev rule gives /dev/kvm to group kvm, mode 0660; do the same.
+	if [ -c /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" != kvm ]; then
+		chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+	fi
 	if ! pgrep -x virtlogd >/dev/null; then
 		virtlogd -d
 		sleep 0.3
