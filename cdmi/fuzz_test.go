@@ -3,6 +3,7 @@ package cdmi
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -100,6 +101,51 @@ func FuzzObjectID(f *testing.F) {
 		again, err := parseObjectID(id)
 		if err != nil || again != id {
 			t.Fatalf("%q does not round-trip: %q %v", id, again, err)
+		}
+	})
+}
+
+// FuzzRequest sends arbitrary requests through the whole server: whatever
+// comes in, the answer is never a 5xx (a 500 is a bug).
+func FuzzRequest(f *testing.F) {
+	ts := newTestServer(f)
+	ts.do("PUT", "/cdmi/c/", "{}", cdmiHdr(ctContainer)...)
+	ts.do("PUT", "/cdmi/c/o", `{"value":"seed"}`, cdmiHdr(ctObject)...)
+	ts.do("PUT", "/cdmi/c/q", `{}`, cdmiHdr(ctQueue)...)
+	for _, s := range []struct{ m, p, ct, body string }{
+		{"GET", "/cdmi/c/o?value:0-1;metadata:cdmi_", ctObject, ""},
+		{"PUT", "/cdmi/c/x", ctObject, `{"value":"v","metadata":{"k":"v"}}`},
+		{"PUT", "/cdmi/c/d/", ctContainer, `{"exports":{"Network/NFSv4":{"identifier":"/x"}}}`},
+		{"POST", "/cdmi/c/q", ctQueue, `{"value":["a","b"]}`},
+		{"DELETE", "/cdmi/c/q?values:1", "", ""},
+		{"PUT", "/cdmi/c/o?value:2-3", ctObject, `{"value":"ab"}`},
+		{"POST", "/cdmi/cdmi_objectid/", ctObject, `{"copy":"/cdmi/c/o"}`},
+		{"PATCH", "/cdmi/c/o", ctObject, `{"move":"/cdmi/c/x"}`},
+		{"GET", "/cdmi/c/?children:0-3", ctContainer, ""},
+	} {
+		f.Add(s.m, s.p, s.ct, s.body)
+	}
+	methods := map[string]bool{"GET": true, "HEAD": true, "PUT": true, "POST": true, "PATCH": true, "DELETE": true}
+	f.Fuzz(func(t *testing.T, method, path, ct, body string) {
+		if !methods[method] || !strings.HasPrefix(path, "/cdmi/") {
+			return
+		}
+		req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set(v11, "1.1.1")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			return // the client refused to send it
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s %s (%s) %q: %d %s", method, path, ct, body, resp.StatusCode, b)
 		}
 	})
 }
