@@ -55,10 +55,18 @@ func TestLifecycle(t *testing.T) {
 	require.ErrorIs(t, b.Suspend(ctx, id, cb.SuspendSuspend), cb.ErrConflict)
 	require.ErrorIs(t, b.Restart(ctx, id, cb.RestartWarm), cb.ErrConflict)
 
+	// Resize while stopped (occi.Resizer).
+	require.NoError(t, b.Resize(ctx, id, 2, 0.125))
+	dominfo := virsh(t, "dominfo", DomainName(id))
+	assert.Regexp(t, `CPU\(s\):\s+2\n`, dominfo)
+	assert.Regexp(t, `Max memory:\s+131072 KiB`, dominfo)
+	require.ErrorIs(t, b.Resize(ctx, id, 0, 1), cb.ErrInvalid)
+
 	require.NoError(t, b.Start(ctx, id))
 	assert.Equal(t, "running", domstate(t, id))
 	assert.Equal(t, cb.StateActive, status(t, b, id).State)
 	require.ErrorIs(t, b.Start(ctx, id), cb.ErrConflict)
+	require.ErrorIs(t, b.Resize(ctx, id, 1, 0.0625), cb.ErrConflict, "no hot resize")
 
 	require.NoError(t, b.Suspend(ctx, id, cb.SuspendSuspend))
 	assert.Equal(t, "paused", domstate(t, id))
@@ -178,6 +186,7 @@ func TestBadInput(t *testing.T) {
 			assert.NoFileExists(t, b.overlayPath(DomainName(m.ID)))
 		}
 	}
+	require.ErrorIs(t, b.CreateMachine(ctx, cb.Machine{ID: newID("bad"), UserData: "I2Nsb3VkLWNvbmZpZw=="}), cb.ErrUnsupported)
 	_, err := b.Save(ctx, "x", "lukewarm", "")
 	require.ErrorIs(t, err, cb.ErrInvalid)
 	require.ErrorIs(t, b.Stop(ctx, "x", "gently"), cb.ErrInvalid)

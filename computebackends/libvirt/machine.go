@@ -70,6 +70,11 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 	default:
 		return fmt.Errorf("libvirt: create %q: architecture %q (want x86 or x64): %w", m.ID, m.Architecture, cb.ErrInvalid)
 	}
+	if m.UserData != "" || m.SSHKey != "" {
+		// Honest refusal: without a cloud-init datasource the guest would
+		// never see them, and the client would believe it could log in.
+		return fmt.Errorf("libvirt: create %q: user data and SSH keys need a cloud-init datasource, which this backend does not provide yet: %w", m.ID, cb.ErrUnsupported)
+	}
 	if m.Hostname != "" && !hostnameRe.MatchString(m.Hostname) {
 		return fmt.Errorf("libvirt: create %q: hostname %q is not a valid host name: %w", m.ID, m.Hostname, cb.ErrInvalid)
 	}
@@ -443,4 +448,37 @@ func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, erro
 		return cb.Status{State: cb.StateInactive, Message: "shut off"}, nil
 	}
 	return cb.Status{State: cb.StateError, Message: "libvirt reports no state"}, nil
+}
+
+// Resize changes the cores and memory of a stopped machine (occi.Resizer:
+// OCCI calls it when a resource_tpl or occi.compute.cores/memory change).
+// A running machine is refused with ErrConflict: TCG guests here have no
+// memory or CPU hot-plug.
+func (b *Backend) Resize(ctx context.Context, id string, cores int, memoryGiB float64) error {
+	if cores < 1 || memoryGiB*1024 < 32 {
+		return fmt.Errorf("libvirt: resize %q: %d cores, %g GiB: need at least 1 core and 32 MiB: %w", id, cores, memoryGiB, cb.ErrInvalid)
+	}
+	d, st, _, err := b.state(ctx, "resize", id)
+	if err != nil {
+		return err
+	}
+	if active(st) {
+		return conflict("resize", id, st)
+	}
+	dom, err := b.domainXML(ctx, "resize", id, d, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return err
+	}
+	mem := uint(memoryGiB * 1024)
+	dom.VCPU = &libvirtxml.DomainVCPU{Value: uint(cores)}
+	dom.Memory = &libvirtxml.DomainMemory{Value: mem, Unit: "MiB"}
+	dom.CurrentMemory = &libvirtxml.DomainCurrentMemory{Value: mem, Unit: "MiB"}
+	doc, err := dom.Marshal()
+	if err != nil {
+		return fmt.Errorf("libvirt: resize %q: %w: %v", id, cb.ErrInvalid, err)
+	}
+	return b.call(ctx, "resize", id, func(l *golibvirt.Libvirt) error {
+		_, err := l.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
+		return err
+	})
 }
