@@ -60,24 +60,27 @@ func need(t *testing.T) string {
 	return harness.URL(t)
 }
 
-func virsh(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	uri := os.Getenv("OCCICDMI_LIBVIRT_URI")
-	if uri == "" {
-		uri = "qemu:///system"
+func libvirtURI() string {
+	if uri := os.Getenv("OCCICDMI_LIBVIRT_URI"); uri != "" {
+		return uri
 	}
-	out, err := exec.Command("virsh", append([]string{"-c", uri}, args...)...).CombinedOutput()
+	return "qemu:///system"
+}
+
+func virsh(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("virsh", append([]string{"-c", libvirtURI()}, args...)...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 
-func mustVirsh(t *testing.T, args ...string) string {
+func mustVirsh(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := virsh(t, args...)
 	require.NoError(t, err, "virsh %v: %s", args, out)
 	return out
 }
 
-func do(t *testing.T, method, url string, body any) (*http.Response, map[string]any) {
+func do(t testing.TB, method, url string, body any) (*http.Response, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -104,7 +107,7 @@ func do(t *testing.T, method, url string, body any) (*http.Response, map[string]
 	return resp, out
 }
 
-func create(t *testing.T, base, collection string, body map[string]any) string {
+func create(t testing.TB, base, collection string, body map[string]any) string {
 	t.Helper()
 	resp, out := do(t, "POST", base+collection, body)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "GFD.223 §11.3.1 create: %v", out)
@@ -117,7 +120,7 @@ func create(t *testing.T, base, collection string, body map[string]any) string {
 	return loc
 }
 
-func attrs(t *testing.T, loc string) map[string]any {
+func attrs(t testing.TB, loc string) map[string]any {
 	t.Helper()
 	resp, out := do(t, "GET", loc, nil)
 	require.Equal(t, 200, resp.StatusCode, "GET %s: %v", loc, out)
@@ -127,7 +130,7 @@ func attrs(t *testing.T, loc string) map[string]any {
 }
 
 // entityID is the entity's id: "id" in the JSON rendering (GFD.226 §3.1.1).
-func entityID(t *testing.T, loc string) string {
+func entityID(t testing.TB, loc string) string {
 	t.Helper()
 	_, out := do(t, "GET", loc, nil)
 	id, _ := out["id"].(string)
@@ -137,7 +140,7 @@ func entityID(t *testing.T, loc string) string {
 	return strings.TrimPrefix(id, "urn:uuid:")
 }
 
-func action(t *testing.T, loc, id string, params map[string]any) {
+func action(t testing.TB, loc, id string, params map[string]any) {
 	t.Helper()
 	term := id[strings.LastIndex(id, "#")+1:]
 	body := map[string]any{"action": id}
