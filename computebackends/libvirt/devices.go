@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -296,8 +297,9 @@ func (b *Backend) AttachInterface(ctx context.Context, machineID string, nic cb.
 		nic.MAC = hw.String()
 	}
 	netName := DomainName(nic.NetworkID)
-	if err := b.call(ctx, "attach interface", machineID, func(l *golibvirt.Libvirt) error {
-		_, err := l.NetworkLookupByName(netName)
+	var lnet golibvirt.Network
+	if err := b.call(ctx, "attach interface", machineID, func(l *golibvirt.Libvirt) (err error) {
+		lnet, err = l.NetworkLookupByName(netName)
 		return err
 	}); err != nil {
 		return cb.Interface{}, err
@@ -320,23 +322,126 @@ func (b *Backend) AttachInterface(ctx context.Context, machineID string, nic cb.
 	if err != nil {
 		return cb.Interface{}, fmt.Errorf("libvirt: attach interface %q: %w: %v", nic.ID, cb.ErrInvalid, err)
 	}
+	if nic.Address != "" {
+		// The ipnetworkinterface address becomes a DHCP reservation for
+		// the MAC on the network's dnsmasq.
+		if err := b.reserve(ctx, lnet, nic); err != nil {
+			return cb.Interface{}, err
+		}
+	}
 	err = b.call(ctx, "attach interface", machineID, func(l *golibvirt.Libvirt) error {
 		return l.DomainAttachDeviceFlags(dom, doc, modifyFlags(st))
 	})
+	if err != nil && nic.Address != "" {
+		b.unreserve(ctx, lnet, nic.MAC)
+	}
 	return nic, err
 }
 
-// DetachInterface removes an interface, live first as DetachDisk does.
+// reserve adds a DHCP host entry (MAC -> address) to the network, checking
+// that the address lies in its subnet and is not its gateway.
+func (b *Backend) reserve(ctx context.Context, lnet golibvirt.Network, nic cb.Interface) error {
+	ip := net.ParseIP(nic.Address).To4()
+	if ip == nil {
+		return fmt.Errorf("libvirt: attach interface %q: address %q is not an IPv4 address: %w", nic.ID, nic.Address, cb.ErrInvalid)
+	}
+	x, on, err := b.networkDoc(ctx, lnet)
+	if err != nil {
+		return err
+	}
+	if len(x.IPs) == 0 {
+		return fmt.Errorf("libvirt: attach interface %q: network %s has no IPv4 subnet to give %s from: %w", nic.ID, lnet.Name, nic.Address, cb.ErrInvalid)
+	}
+	gw := net.ParseIP(x.IPs[0].Address)
+	subnet := &net.IPNet{IP: gw.Mask(net.CIDRMask(int(x.IPs[0].Prefix), 32)), Mask: net.CIDRMask(int(x.IPs[0].Prefix), 32)}
+	if !subnet.Contains(ip) || ip.Equal(gw) {
+		return fmt.Errorf("libvirt: attach interface %q: address %s is not a free host address of %s: %w", nic.ID, nic.Address, subnet, cb.ErrInvalid)
+	}
+	host := &libvirtxml.NetworkDHCPHost{MAC: nic.MAC, IP: ip.String()}
+	doc, err := host.Marshal()
+	if err != nil {
+		return fmt.Errorf("libvirt: attach interface %q: %w: %v", nic.ID, cb.ErrInvalid, err)
+	}
+	return b.call(ctx, "attach interface", nic.ID, func(l *golibvirt.Libvirt) error {
+		return l.NetworkUpdate(lnet, uint32(golibvirt.NetworkUpdateCommandAddLast), uint32(golibvirt.NetworkSectionIPDhcpHost), -1, doc, netFlags(on))
+	})
+}
+
+// unreserve removes the DHCP host entries of a MAC, if any.
+func (b *Backend) unreserve(ctx context.Context, lnet golibvirt.Network, mac string) {
+	x, on, err := b.networkDoc(ctx, lnet)
+	if err != nil || len(x.IPs) == 0 || x.IPs[0].DHCP == nil {
+		return
+	}
+	for _, h := range x.IPs[0].DHCP.Hosts {
+		if !strings.EqualFold(h.MAC, mac) {
+			continue
+		}
+		doc, err := h.Marshal()
+		if err != nil {
+			continue
+		}
+		if err := b.call(ctx, "detach interface", mac, func(l *golibvirt.Libvirt) error {
+			return l.NetworkUpdate(lnet, uint32(golibvirt.NetworkUpdateCommandDelete), uint32(golibvirt.NetworkSectionIPDhcpHost), -1, doc, netFlags(on))
+		}); err != nil {
+			b.log.Warn("libvirt: could not remove a DHCP reservation", "network", lnet.Name, "mac", mac, "err", err)
+		}
+	}
+}
+
+func netFlags(on bool) golibvirt.NetworkUpdateFlags {
+	if on {
+		return golibvirt.NetworkUpdateAffectLive | golibvirt.NetworkUpdateAffectConfig
+	}
+	return golibvirt.NetworkUpdateAffectConfig
+}
+
+// networkDoc reads a network's configured XML and whether it runs.
+func (b *Backend) networkDoc(ctx context.Context, lnet golibvirt.Network) (*libvirtxml.Network, bool, error) {
+	var doc string
+	var on int32
+	if err := b.call(ctx, "network", lnet.Name, func(l *golibvirt.Libvirt) (err error) {
+		if on, err = l.NetworkIsActive(lnet); err != nil {
+			return err
+		}
+		doc, err = l.NetworkGetXMLDesc(lnet, uint32(golibvirt.NetworkXMLInactive))
+		return err
+	}); err != nil {
+		return nil, false, err
+	}
+	x := &libvirtxml.Network{}
+	if err := x.Unmarshal(doc); err != nil {
+		return nil, false, fmt.Errorf("libvirt: network %s: %w: unreadable XML: %v", lnet.Name, cb.ErrUnavailable, err)
+	}
+	return x, on == 1, nil
+}
+
+// DetachInterface removes an interface, live first as DetachDisk does, and
+// then its DHCP reservation.
 func (b *Backend) DetachInterface(ctx context.Context, machineID, nicID string) error {
 	alias := Alias(nicID)
-	return b.detach(ctx, "detach interface", machineID, nicID, func(dom *libvirtxml.Domain) (string, bool, error) {
+	var mac, netName string
+	err := b.detach(ctx, "detach interface", machineID, nicID, func(dom *libvirtxml.Domain) (string, bool, error) {
 		nic := findNIC(dom, alias)
 		if nic == nil {
 			return "", false, nil
 		}
+		if nic.MAC != nil && nic.Source != nil && nic.Source.Network != nil {
+			mac, netName = nic.MAC.Address, nic.Source.Network.Network
+		}
 		doc, err := nic.Marshal()
 		return doc, true, err
 	})
+	if err == nil && mac != "" {
+		var lnet golibvirt.Network
+		if b.call(ctx, "detach interface", nicID, func(l *golibvirt.Libvirt) (err error) {
+			lnet, err = l.NetworkLookupByName(netName)
+			return err
+		}) == nil {
+			b.unreserve(ctx, lnet, mac)
+		}
+	}
+	return err
 }
 
 // randomMAC returns 52:54:00 (QEMU's prefix) followed by random bytes.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +39,8 @@ func TestRealGuest(t *testing.T) {
 	machine(t, b, cb.Machine{ID: id, Hostname: "tiny1", Cores: 1, Memory: 0.125,
 		Image: &cb.Image{Term: "tiny-linux", Source: "tiny-linux.qcow2"}})
 	// Recorded while stopped (config only), there when the guest boots.
-	nic, err := b.AttachInterface(ctx, id, cb.Interface{ID: "nic0", NetworkID: netID})
+	// GFD.224 §3.5.2 ipnetworkinterface address: a DHCP reservation.
+	nic, err := b.AttachInterface(ctx, id, cb.Interface{ID: "nic0", NetworkID: netID, Address: "10.213.77.50"})
 	require.NoError(t, err)
 	assert.Regexp(t, `^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$`, nic.MAC)
 	assert.Contains(t, virsh(t, "domiflist", DomainName(id)), nic.MAC)
@@ -55,7 +55,9 @@ func TestRealGuest(t *testing.T) {
 		}
 	}
 	assert.Contains(t, console, "occicdmi-guest: ready (tiny1)", "hostname from occi.compute.hostname")
-	assert.Regexp(t, regexp.MustCompile(`eth0 has 10\.213\.77\.([2-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-4])\b`), console)
+	assert.Contains(t, console, "eth0 has 10.213.77.50\r", "the reserved address")
+	_, err = b.AttachInterface(ctx, id, cb.Interface{ID: "nic1", NetworkID: netID, Address: "10.213.78.5"})
+	require.ErrorIs(t, err, cb.ErrInvalid, "an address outside the network")
 
 	// A raw sparse file volume, hot-plugged (live+config).
 	// (QEMU runs as libvirt-qemu: the file must lie where it can reach it.)
@@ -73,6 +75,17 @@ func TestRealGuest(t *testing.T) {
 	assert.NotContains(t, virsh(t, "domblklist", "--inactive", DomainName(id)), vol)
 	require.ErrorIs(t, b.DetachDisk(ctx, id, "data1"), cb.ErrNotFound)
 
+	// Graceful restart: ACPI power button, libvirt boots the guest again
+	// once it powered off (same QEMU process).
+	pid := qemuPID(t, id)
+	require.NoError(t, b.Restart(ctx, id, cb.RestartGraceful))
+	waitFor(t, 60*time.Second, "the guest to come up again", func() bool {
+		raw, _ := b.ConsoleLog(id)
+		return strings.Count(string(raw), "occicdmi-guest: ready") == 2
+	})
+	assert.Equal(t, "running", domstate(t, id))
+	assert.Equal(t, pid, qemuPID(t, id))
+
 	// Graceful stop: ACPI power button, the guest powers itself off.
 	start := time.Now()
 	require.NoError(t, b.Stop(ctx, id, cb.StopGraceful))
@@ -84,6 +97,7 @@ func TestRealGuest(t *testing.T) {
 
 	require.NoError(t, b.DetachInterface(ctx, id, "nic0"))
 	assert.NotContains(t, virsh(t, "domiflist", DomainName(id)), nic.MAC)
+	assert.NotContains(t, virsh(t, "net-dumpxml", "--inactive", DomainName(netID)), nic.MAC, "reservation removed")
 	require.NoError(t, b.StopNetwork(ctx, netID))
 	assert.Regexp(t, `Active:\s+no`, virsh(t, "net-info", DomainName(netID)))
 }
