@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # libvirtd + QEMU (TCG, no KVM needed) for the libvirt backend's tests.
 #
-#   libvirt.sh up     install libvirt/QEMU/dnsmasq if missing, start virtlogd and
-#                     libvirtd without systemd, build the tiny guest image
+#   libvirt.sh up     install libvirt/QEMU/dnsmasq/tini if missing, start
+#                     virtlogd and libvirtd without systemd, build the tiny
+#                     guest image (scripts/guest-image.sh) and a catalogue
 #   libvirt.sh env    print the variables the tests read (eval it)
 #   libvirt.sh down   stop the daemons this script started (by their PIDs) and
 #                     remove the occi-* domains and networks the tests left
 #
 # State: $OCCICDMI_TESTENV/libvirt (images/ with the guest image, catalogue.json,
-# started.pids). Up twice is fine.
+# started.pids, daemon logs). Up twice is fine. Both daemons run in the
+# foreground under `tini -s`, which reaps what they leave behind.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 dir="${OCCICDMI_TESTENV:-/tmp/occicdmi-testenv}/libvirt"
@@ -28,6 +30,10 @@ install() {
 		dnsmasq-base iptables dpkg tini >/dev/null
 }
 
+# alive NAME: a live (not zombie) process of that name exists. Without an
+# init that reaps, a stopped daemon can linger as a zombie under PID 1.
+alive() { ps -C "$1" -o stat= 2>/dev/null | grep -qv '^Z'; }
+
 answers() { timeout 10 virsh -c "$uri" version >/dev/null 2>&1; }
 
 up() {
@@ -45,13 +51,13 @@ up() {
 	if [ -c /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" != kvm ]; then
 		chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
 	fi
-	if ! pgrep -x virtlogd >/dev/null; then
-		virtlogd -d
+	if ! alive virtlogd; then
+		setsid tini -s -- virtlogd >>"$dir/virtlogd.log" 2>&1 </dev/null &
 		sleep 0.3
-		echo "virtlogd $(pgrep -xn virtlogd)" >>"$dir/started.pids"
+		echo "virtlogd $(ps -C virtlogd -o stat=,pid= | awk '$1 !~ /^Z/ {print $2}' | tail -n1)" >>"$dir/started.pids"
 	fi
 	if ! answers; then
-		if ! pgrep -x libvirtd >/dev/null; then
+		if ! alive libvirtd; then
 			# Not `libvirtd -d`: QEMU processes (VMs and capability probes)
 			# daemonize, and without systemd their parent becomes PID 1,
 			# which in a container often never reaps them. libvirtd then
@@ -61,7 +67,7 @@ up() {
 			rm -f /run/libvirtd.pid
 			setsid tini -s -- libvirtd >>"$dir/libvirtd.log" 2>&1 </dev/null &
 			sleep 0.5
-			echo "libvirtd $(pgrep -xn libvirtd)" >>"$dir/started.pids"
+			echo "libvirtd $(ps -C libvirtd -o stat=,pid= | awk '$1 !~ /^Z/ {print $2}' | tail -n1)" >>"$dir/started.pids"
 		fi
 		for _ in $(seq 1 60); do answers && break; sleep 0.5; done
 		answers || { echo "libvirt: libvirtd does not answer on $uri" >&2; exit 1; }
