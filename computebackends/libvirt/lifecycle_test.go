@@ -102,6 +102,12 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, b.Start(ctx, id))
 	assert.Equal(t, "running", domstate(t, id))
 	assert.Contains(t, virsh(t, "dominfo", DomainName(id)), "Managed save:   no")
+	// Stopping a hibernated machine discards its saved memory.
+	require.NoError(t, b.Suspend(ctx, id, cb.SuspendHibernate))
+	require.NoError(t, b.Stop(ctx, id, cb.StopGraceful))
+	assert.Contains(t, virsh(t, "dominfo", DomainName(id)), "Managed save:   no")
+	assert.Equal(t, cb.StateInactive, status(t, b, id).State)
+	require.NoError(t, b.Start(ctx, id))
 
 	// Save hot: a standalone image (no backing file) the catalogue can offer.
 	img, err := b.Save(ctx, id, cb.SaveHot, "Life Saved")
