@@ -183,6 +183,9 @@ func (b *Backend) AttachDisk(ctx context.Context, machineID string, d cb.Disk) e
 	if err != nil {
 		return fmt.Errorf("libvirt: attach disk %q to %q: %w", d.ID, machineID, err)
 	}
+	if d.Source.Type == "file" {
+		b.reachable(d.Source.Path)
+	}
 	doc, err := disk.Marshal()
 	if err != nil {
 		return fmt.Errorf("libvirt: attach disk %q to %q: %w: %v", d.ID, machineID, cb.ErrInvalid, err)

@@ -261,3 +261,28 @@ func sanitizeTerm(name string) string {
 	}
 	return sb.String()
 }
+
+// reachable lets QEMU, which libvirt runs as another user (libvirt-qemu),
+// reach a file: every folder above it gets search permission for others
+// (o+x: names can be followed, not listed). libvirt itself labels the file,
+// never its folders, and a private temporary folder (0700) above a volume
+// or the image folder would otherwise make QEMU fail with "Permission
+// denied" at start. Only for a local daemon: a remote one has its own
+// filesystem.
+func (b *Backend) reachable(path string) {
+	if b.uri.Host != "" {
+		return
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(dir, fi.Mode().Perm()|0o001); err != nil {
+				b.log.Warn("libvirt: QEMU may not reach a file: cannot open its folder to others", "dir", dir, "err", err)
+			} else {
+				b.log.Info("libvirt: gave others search permission so QEMU can reach its files", "dir", dir)
+			}
+		}
+		if dir == filepath.Dir(dir) {
+			return
+		}
+	}
+}

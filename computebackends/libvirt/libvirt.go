@@ -101,6 +101,7 @@ func Open(ctx context.Context, o cb.Options) (*Backend, error) {
 	}
 	b := &Backend{uri: u, imageDir: imageDir, log: log,
 		CallTimeout: DefaultCallTimeout, ShutdownTimeout: DefaultShutdownTimeout}
+	b.reachable(filepath.Join(imageDir, "machines", "x"))
 	if _, err := b.connect(); err != nil {
 		log.Warn("libvirt: daemon not reachable at start; will retry on each call", "uri", raw, "err", err)
 	} else if v, err := b.version(ctx); err == nil {

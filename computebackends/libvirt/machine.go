@@ -138,6 +138,7 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 		if err != nil {
 			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
 		}
+		b.reachable(base)
 		overlay = b.overlayPath(name)
 		if err := createOverlay(ctx, base, overlay, m.DiskSize); err != nil {
 			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)

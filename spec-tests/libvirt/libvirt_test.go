@@ -270,3 +270,36 @@ func TestNetworkAndInterface(t *testing.T) {
 	assert.Equal(t, "inactive", state(t, netLoc, "occi.network.state", "inactive"))
 	assert.Regexp(t, `Active:\s+no`, mustVirsh(t, "net-info", netName))
 }
+
+// TestStorageLink: GFD.224 §3.4.2 a storagelink from a compute to a storage
+// becomes a disk of the domain (recorded while stopped), which QEMU opens
+// when the compute starts, and goes away with the link.
+func TestStorageLink(t *testing.T) {
+	base := need(t)
+	compLoc := create(t, base, "/compute/", map[string]any{
+		"kind":   infra + "compute",
+		"mixins": []string{osTpl + "empty", resTpl + "tiny"},
+	})
+	dom := lv.DomainName(entityID(t, compLoc))
+	stoLoc := create(t, base, "/storage/", map[string]any{
+		"kind":       infra + "storage",
+		"attributes": map[string]any{"occi.core.title": "spec disk", "occi.storage.size": 0.015625},
+	})
+	linkLoc := create(t, base, "/storagelink/", map[string]any{
+		"kind":   infra + "storagelink",
+		"source": map[string]any{"location": strings.TrimPrefix(compLoc, base), "kind": infra + "compute"},
+		"target": map[string]any{"location": strings.TrimPrefix(stoLoc, base), "kind": infra + "storage"},
+	})
+	disks := mustVirsh(t, "domblklist", "--inactive", dom)
+	assert.Contains(t, disks, "vdb", "the volume is recorded as a second disk")
+
+	action(t, compLoc, computeAction+"start", nil)
+	assert.Equal(t, "active", state(t, compLoc, "occi.compute.state", "active"))
+	assert.Equal(t, "running", mustVirsh(t, "domstate", dom), "QEMU opened the volume")
+	assert.Contains(t, mustVirsh(t, "domblklist", dom), "vdb")
+	action(t, compLoc, computeAction+"stop", map[string]any{"method": "poweroff"})
+
+	resp, out := do(t, "DELETE", linkLoc, nil)
+	require.Contains(t, []int{200, 204}, resp.StatusCode, "%v", out)
+	assert.NotContains(t, mustVirsh(t, "domblklist", "--inactive", dom), "vdb")
+}
