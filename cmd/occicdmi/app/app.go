@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -159,11 +160,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if a.Objects, err = storagebackends.OpenObjects(ctx, cfg.Objects, sopts); err != nil {
 		return nil, err
 	}
+	a.closeIfCloser(a.Objects)
 	if a.Volumes, err = storagebackends.OpenVolumes(ctx, cfg.Volumes, sopts); err != nil {
-		// Volumes are used by the linkage; a server without them still
-		// serves OCCI and CDMI, so their absence is logged, not fatal.
-		log.Warn("no block volume backend", "volumes", cfg.Volumes, "err", err)
+		return nil, err
 	}
+	a.closeIfCloser(a.Volumes)
 
 	cdmiServer, err := cdmi.New(ctx, cdmi.Config{
 		DB: db, Objects: a.Objects, BaseURL: cfg.BaseURL, Root: cfg.CDMIRoot,
@@ -224,6 +225,14 @@ func withRecover(next http.Handler, log *slog.Logger) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// closeIfCloser arranges for a backend holding connections (Ceph's) to be
+// closed with the app.
+func (a *App) closeIfCloser(v any) {
+	if c, ok := v.(io.Closer); ok {
+		a.closers = append(a.closers, c.Close)
+	}
 }
 
 // Close releases the backends and the database, in reverse order of opening.
