@@ -342,7 +342,8 @@ func (b *Backend) AttachInterface(ctx context.Context, machineID string, nic cb.
 }
 
 // reserve adds a DHCP host entry (MAC -> address) to the network, checking
-// that the address lies in its subnet and is not its gateway.
+// that the address lies in its subnet and is not its gateway. On a network
+// without a subnet it only checks that the address is IPv4.
 func (b *Backend) reserve(ctx context.Context, lnet golibvirt.Network, nic cb.Interface) error {
 	ip := net.ParseIP(nic.Address).To4()
 	if ip == nil {
@@ -353,7 +354,10 @@ func (b *Backend) reserve(ctx context.Context, lnet golibvirt.Network, nic cb.In
 		return err
 	}
 	if len(x.IPs) == 0 {
-		return fmt.Errorf("libvirt: attach interface %q: network %s has no IPv4 subnet to give %s from: %w", nic.ID, lnet.Name, nic.Address, cb.ErrInvalid)
+		// A bridge without a subnet has no dnsmasq, so there is no lease to
+		// reserve: the guest configures the address statically, and OCCI
+		// keeps it on the link.
+		return nil
 	}
 	gw := net.ParseIP(x.IPs[0].Address)
 	subnet := &net.IPNet{IP: gw.Mask(net.CIDRMask(int(x.IPs[0].Prefix), 32)), Mask: net.CIDRMask(int(x.IPs[0].Prefix), 32)}

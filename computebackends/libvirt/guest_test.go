@@ -137,8 +137,11 @@ func TestNetworkXML(t *testing.T) {
 		_, err := networkXML(bad)
 		assert.ErrorIs(t, err, cb.ErrInvalid, "%+v", bad)
 	}
-	_, err = networkXML(cb.Network{ID: "n", VLAN: 12})
-	assert.ErrorIs(t, err, cb.ErrUnsupported)
+	x, err = networkXML(cb.Network{ID: "n", VLAN: 12})
+	require.NoError(t, err, "a VLAN is accepted: the network is its own bridge")
+	assert.Equal(t, 12, recordedVLAN(x), "and its tag recorded in <metadata>")
+	_, err = networkXML(cb.Network{ID: "n", VLAN: 4096})
+	assert.ErrorIs(t, err, cb.ErrInvalid)
 }
 
 func TestNamesAndDiskXML(t *testing.T) {

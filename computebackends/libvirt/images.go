@@ -115,6 +115,27 @@ func createOverlay(ctx context.Context, base, path string, diskGiB float64) erro
 	return err
 }
 
+// DefaultBlankDisk is the virtual size of the root disk of a machine created
+// without an os_tpl and without a disk size (sparse: it costs nothing until
+// written).
+const DefaultBlankDisk = 1 // GiB
+
+// createBlank makes an empty qcow2 disk of diskGiB (DefaultBlankDisk if 0).
+func createBlank(ctx context.Context, path string, diskGiB float64) error {
+	if diskGiB == 0 {
+		diskGiB = DefaultBlankDisk
+	}
+	size := int64(diskGiB * gib)
+	if size < 1<<20 {
+		return fmt.Errorf("disk size %g GiB is too small for a root disk (at least 1 MiB): %w", diskGiB, cb.ErrInvalid)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("disk %s is left from an earlier machine: %w", path, cb.ErrExists)
+	}
+	_, err := qemuImg(ctx, "create", "-q", "-f", "qcow2", path, fmt.Sprint(size))
+	return err
+}
+
 // rootDisk returns the file behind the domain's first file disk (vda).
 func (b *Backend) rootDisk(ctx context.Context, id string, d golibvirt.Domain) (string, *libvirtxml.Domain, error) {
 	dom, err := b.domainXML(ctx, "save", id, d, golibvirt.DomainXMLInactive)

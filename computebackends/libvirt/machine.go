@@ -70,10 +70,11 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 	default:
 		return fmt.Errorf("libvirt: create %q: architecture %q (want x86 or x64): %w", m.ID, m.Architecture, cb.ErrInvalid)
 	}
-	if m.UserData != "" || m.SSHKey != "" {
-		// Honest refusal: without a cloud-init datasource the guest would
-		// never see them, and the client would believe it could log in.
-		return fmt.Errorf("libvirt: create %q: user data and SSH keys need a cloud-init datasource, which this backend does not provide yet: %w", m.ID, cb.ErrUnsupported)
+	withSeed := m.UserData != "" || m.SSHKey != ""
+	if withSeed {
+		if err := checkSeedTool(); err != nil {
+			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
+		}
 	}
 	if m.Hostname != "" && !hostnameRe.MatchString(m.Hostname) {
 		return fmt.Errorf("libvirt: create %q: hostname %q is not a valid host name: %w", m.ID, m.Hostname, cb.ErrInvalid)
@@ -132,23 +133,30 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "none"},
 		},
 	}
-	overlay := ""
+	overlay := b.overlayPath(name)
+	if m.Image == nil || m.Image.Source == "" {
+		// No os_tpl: a blank (sparse) root disk, so the machine can be
+		// installed onto and saved like any other.
+		if err := createBlank(ctx, overlay, m.DiskSize); err != nil {
+			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
+		}
+		b.reachable(overlay)
+	}
+	dom.Devices.Disks = []libvirtxml.DomainDisk{{
+		Device: "disk",
+		Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+		Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: overlay}},
+		Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+	}}
 	if m.Image != nil && m.Image.Source != "" {
 		base, err := b.resolveImage(m.Image.Source)
 		if err != nil {
 			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
 		}
 		b.reachable(base)
-		overlay = b.overlayPath(name)
 		if err := createOverlay(ctx, base, overlay, m.DiskSize); err != nil {
 			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
 		}
-		dom.Devices.Disks = []libvirtxml.DomainDisk{{
-			Device: "disk",
-			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
-			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: overlay}},
-			Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
-		}}
 		if kernel, initrd, ok := directBoot(base); ok {
 			dom.OS.Kernel, dom.OS.Initrd = kernel, initrd
 			dom.OS.Cmdline = "console=ttyS0 quiet"
@@ -158,16 +166,30 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 			dom.OS.BootDevices = nil
 		}
 	}
-	doc, err := dom.Marshal()
-	if err != nil {
-		return fmt.Errorf("libvirt: create %q: %w: %v", m.ID, cb.ErrInvalid, err)
+	seed := ""
+	if withSeed {
+		seed = b.seedPath(name)
+		if err := writeSeed(ctx, m, seed); err != nil {
+			_ = os.Remove(overlay)
+			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
+		}
+		dom.Devices.Disks = append(dom.Devices.Disks, seedDisk(seed))
 	}
-	err = b.call(ctx, "create", m.ID, func(l *golibvirt.Libvirt) error {
-		_, err := l.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
-		return err
-	})
-	if err != nil && overlay != "" {
-		_ = os.Remove(overlay) // nothing half-made stays behind
+	doc, err := dom.Marshal()
+	if err == nil {
+		err = b.call(ctx, "create", m.ID, func(l *golibvirt.Libvirt) error {
+			_, err := l.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
+			return err
+		})
+	} else {
+		err = fmt.Errorf("libvirt: create %q: %w: %v", m.ID, cb.ErrInvalid, err)
+	}
+	if err != nil {
+		// nothing half-made stays behind
+		_ = os.Remove(overlay)
+		if seed != "" {
+			_ = os.Remove(seed)
+		}
 	}
 	return err
 }
@@ -394,7 +416,7 @@ func (b *Backend) DeleteMachine(ctx context.Context, id string) error {
 		return err
 	}
 	name := DomainName(id)
-	for _, f := range []string{b.overlayPath(name), b.consolePath(name)} {
+	for _, f := range []string{b.overlayPath(name), b.consolePath(name), b.seedPath(name)} {
 		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
 			b.log.Warn("libvirt: could not remove a deleted machine's file", "id", id, "file", f, "err", err)
 		}
