@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"libvirt.org/go/libvirtxml"
 
@@ -29,12 +31,17 @@ func (b *Backend) seedPath(name string) string {
 }
 
 // userData is what the guest gets as user-data: occi.compute.userdata
-// decoded when it is base64 (GFD.224 §3.5.2 carries it so), else as given;
+// decoded when it is base64 of text or gzip (GFD.224 §3.5.2 carries it so),
+// else as given;
 // with only an SSH key, a #cloud-config that authorizes it.
 func userData(m cb.Machine) []byte {
 	if m.UserData != "" {
 		compact := strings.Join(strings.Fields(m.UserData), "")
-		if raw, err := base64.StdEncoding.DecodeString(compact); err == nil && len(raw) > 0 {
+		// A short plain word ("true") can also be valid base64; its decoding
+		// is then binary noise. Only text or gzip (which cloud-init
+		// unpacks) counts as decoded user data.
+		if raw, err := base64.StdEncoding.DecodeString(compact); err == nil && len(raw) > 0 &&
+			(utf8.Valid(raw) || bytes.HasPrefix(raw, []byte{0x1f, 0x8b})) {
 			return raw
 		}
 		return []byte(m.UserData)

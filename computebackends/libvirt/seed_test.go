@@ -127,3 +127,13 @@ func TestBlankRootDisk(t *testing.T) {
 	require.NoError(t, b.DeleteMachine(ctx, id2))
 	assert.NoFileExists(t, b.overlayPath(DomainName(id2)))
 }
+
+func TestUserDataDecoding(t *testing.T) {
+	// GFD.224 §3.5.2: userdata is base64; text that is not stays as given.
+	assert.Equal(t, "#cloud-config\n", string(userData(cb.Machine{UserData: "I2Nsb3VkLWNvbmZp\nZwo="})))
+	assert.Equal(t, "true", string(userData(cb.Machine{UserData: "true"})), "valid base64 of binary noise is not decoded")
+	assert.Equal(t, "\x1f\x8b\x08\x00", string(userData(cb.Machine{UserData: "H4sIAA=="})), "gzip is decoded")
+	assert.Nil(t, userData(cb.Machine{}))
+	assert.Equal(t, "#cloud-config\nssh_authorized_keys:\n  - \"ssh-rsa A a\"\n  - \"ssh-ed25519 B b\"\n",
+		string(userData(cb.Machine{SSHKey: "ssh-rsa A a\n\n ssh-ed25519 B b \n"})))
+}
