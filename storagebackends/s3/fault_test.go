@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/url"
 	"sync"
 	"testing"
@@ -19,94 +18,6 @@ import (
 	"github.com/occicdmi/occicdmi/storagebackends/s3"
 	"github.com/occicdmi/occicdmi/storagebackends/storagetest"
 )
-
-// proxy forwards TCP to the S3 endpoint until cut, when it closes its
-// listener and every connection (the endpoint, as the client sees it, is
-// gone: connections reset, new ones refused), and again once restored on
-// the same port.
-type proxy struct {
-	target, addr string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        map[net.Conn]bool
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	p.serve(ln)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.forward(c)
-		}
-	}()
-}
-
-func (p *proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln == nil {
-		c.Close()
-		return false
-	}
-	p.conns[c] = true
-	return true
-}
-
-func (p *proxy) forward(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	if !p.track(c) || !p.track(up) {
-		c.Close()
-		up.Close()
-		return
-	}
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *proxy) restore(t *testing.T) {
-	var ln net.Listener
-	var err error
-	for range 50 { // the port may linger a moment after close
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	require.NoError(t, err, "listen again on %s", p.addr)
-	p.serve(ln)
-}
 
 // cutter hands out a stream and cuts the proxy once n bytes have gone, so
 // the failure is the network's, mid-upload, not the reader's.
@@ -139,8 +50,8 @@ func TestUnavailable(t *testing.T) {
 	o := options(t)
 	u, err := url.Parse(o.S3Endpoint)
 	require.NoError(t, err)
-	px := startProxy(t, u.Host)
-	o.S3Endpoint = "http://" + px.addr
+	px := storagetest.StartProxy(t, u.Host)
+	o.S3Endpoint = "http://" + px.Addr
 	ctx := context.Background()
 	b, err := s3.Open(ctx, o)
 	require.NoError(t, err)
@@ -159,7 +70,7 @@ func TestUnavailable(t *testing.T) {
 	})
 
 	// A large Put loses its endpoint after 20 MiB (several parts are out).
-	err = objs.Put(ctx, key, &cutter{r: storagetest.Gen(1, 40<<20), n: 20 << 20, cut: px.cut}, -1)
+	err = objs.Put(ctx, key, &cutter{r: storagetest.Gen(1, 40<<20), n: 20 << 20, cut: px.Cut}, -1)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, storagebackends.ErrUnavailable, "a Put cut mid-stream")
 
@@ -191,7 +102,7 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 
-	px.restore(t)
+	px.Restore(t)
 	rc, err := objs.Open(ctx, key, 0, -1)
 	require.NoError(t, err, "the same Bucket serves again once the endpoint is back")
 	got, err := io.ReadAll(rc)
