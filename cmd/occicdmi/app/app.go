@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			_ = a.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o750); err != nil {
 		return nil, fmt.Errorf("create the data folder: %w", err)
 	}
 	db, err := OpenDB(cfg)
@@ -169,6 +169,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	cdmiServer, err := cdmi.New(ctx, cdmi.Config{
 		DB: db, Objects: a.Objects, BaseURL: cfg.BaseURL, Root: cfg.CDMIRoot,
 		EnterpriseNumber: cfg.EnterpriseNumber, Logger: log,
+		// CDMI bodies spool large values to disk; /tmp may be tmpfs, the
+		// data folder is where the values go anyway.
+		TempDir: filepath.Join(cfg.DataDir, "tmp"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
