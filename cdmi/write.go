@@ -312,43 +312,13 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 			d.rng = &rng
 		}
 	}
+	if d.copyFrom, err = s.sourceDataObject(c, b, "copy", "cdmi_copy_dataobject", maskRead); err != nil {
+		return d, err
+	}
+	if d.moveFrom, err = s.sourceDataObject(c, b, "move", "cdmi_move_dataobject", maskDelete); err != nil {
+		return d, err
+	}
 	var uri string
-	if ok, err := b.field("copy", &uri); err != nil {
-		return d, err
-	} else if ok {
-		src, err := s.resolveURI(c.ctx, uri)
-		if err != nil {
-			return d, err
-		}
-		if src.obj.Type != typeDataObject {
-			return d, badRequest("copy: %q is a %s, not a data object", uri, src.obj.Type)
-		}
-		if err := s.require(typeContainer, "cdmi_copy_dataobject"); err != nil {
-			return d, err
-		}
-		if err := s.allowed(c, src.obj, maskRead); err != nil {
-			return d, err
-		}
-		d.copyFrom = src.obj
-	}
-	if ok, err := b.field("move", &uri); err != nil {
-		return d, err
-	} else if ok {
-		src, err := s.resolveURI(c.ctx, uri)
-		if err != nil {
-			return d, err
-		}
-		if src.obj.Type != typeDataObject {
-			return d, badRequest("move: %q is a %s, not a data object", uri, src.obj.Type)
-		}
-		if err := s.require(typeContainer, "cdmi_move_dataobject"); err != nil {
-			return d, err
-		}
-		if err := s.allowed(c, src.obj, maskDelete); err != nil {
-			return d, err
-		}
-		d.moveFrom = src.obj
-	}
 	if ok, err := b.field("reference", &uri); err != nil {
 		return d, err
 	} else if ok {
@@ -1500,4 +1470,28 @@ func writeMask(value bool, meta map[string]any) uint32 {
 func hasUTF8Charset(ct string) bool {
 	_, params, err := mime.ParseMediaType(ct)
 	return err == nil && strings.EqualFold(params["charset"], "utf-8")
+}
+
+// sourceDataObject reads a "copy" or "move" field: the data object it names,
+// once the capability is granted and the ACL allows the access (read to
+// copy, delete to move). It returns nil when the body has no such field.
+func (s *Server) sourceDataObject(c *call, b *cdmiBody, field, capability string, mask uint32) (*object, error) {
+	var uri string
+	if ok, err := b.field(field, &uri); err != nil || !ok {
+		return nil, err
+	}
+	src, err := s.resolveURI(c.ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	if src.obj.Type != typeDataObject {
+		return nil, badRequest("%s: %q is a %s, not a data object", field, uri, src.obj.Type)
+	}
+	if err := s.require(typeContainer, capability); err != nil {
+		return nil, err
+	}
+	if err := s.allowed(c, src.obj, mask); err != nil {
+		return nil, err
+	}
+	return src.obj, nil
 }
