@@ -31,16 +31,9 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 			return s.unsupported(typeContainer, "cdmi_"+f+"_queue")
 		}
 	}
-	var meta map[string]any
-	if ok, err := b.field("metadata", &meta); err != nil {
-		return err
-	} else if ok {
-		if meta == nil {
-			meta = map[string]any{}
-		}
-		if err := checkMetadata(meta); err != nil {
-			return err
-		}
+	meta, merr := bodyMetadata(b)
+	if merr != nil {
+		return merr
 	}
 	created := t.obj == nil
 	if created {

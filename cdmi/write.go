@@ -820,16 +820,9 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 			return s.unsupported(typeContainer, "cdmi_"+f+"_container")
 		}
 	}
-	var meta map[string]any
-	if ok, err := b.field("metadata", &meta); err != nil {
-		return err
-	} else if ok {
-		if meta == nil {
-			meta = map[string]any{}
-		}
-		if err := checkMetadata(meta); err != nil {
-			return err
-		}
+	meta, merr := bodyMetadata(b)
+	if merr != nil {
+		return merr
 	}
 	var domain string
 	if _, err := b.field("domainURI", &domain); err != nil {
@@ -1494,4 +1487,19 @@ func (s *Server) sourceDataObject(c *call, b *cdmiBody, field, capability string
 		return nil, err
 	}
 	return src.obj, nil
+}
+
+// bodyMetadata reads and checks a body's "metadata" field. It returns nil
+// when the field is absent and an empty map when it is given as null or {},
+// which callers treat as "replace with nothing".
+func bodyMetadata(b *cdmiBody) (map[string]any, error) {
+	var meta map[string]any
+	ok, err := b.field("metadata", &meta)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	return meta, checkMetadata(meta)
 }

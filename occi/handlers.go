@@ -119,20 +119,26 @@ func notAllowed(allow string) *response {
 
 func isJSON(media string) bool { return media == mediaOCCIJSON || media == mediaJSON }
 
+// filteredList answers a GET of a collection: base narrowed by the Category
+// and attribute filters and the pagination the request carries.
+func (o *op) filteredList(r *http.Request, media string, base filter) (*response, *httpError) {
+	h, err := parseTextHeaders(r.Header)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "filter: %v", err)
+	}
+	f, herr := o.listFilter(base, h, r.URL.Query())
+	if herr != nil {
+		return nil, herr
+	}
+	return o.list(f, isJSON(media))
+}
+
 func (o *op) kindCollection(r *http.Request, media string, k *Category) (*response, *httpError) {
 	base := filter{Kinds: o.m.subKinds(k.ID())}
 	isLinkKind := o.m.isA(k.ID(), KindLink)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		h, err := parseTextHeaders(r.Header)
-		if err != nil {
-			return nil, errorf(http.StatusBadRequest, "filter: %v", err)
-		}
-		f, herr := o.listFilter(base, h, r.URL.Query())
-		if herr != nil {
-			return nil, herr
-		}
-		resp, herr := o.list(f, isJSON(media))
+		resp, herr := o.filteredList(r, media, base)
 		if resp != nil {
 			resp.wantRes, resp.wantLinks = !isLinkKind, isLinkKind
 		}
@@ -178,15 +184,7 @@ func (o *op) mixinCollection(r *http.Request, media string, m *Category) (*respo
 	base := filter{Mixin: m.ID()}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		h, err := parseTextHeaders(r.Header)
-		if err != nil {
-			return nil, errorf(http.StatusBadRequest, "filter: %v", err)
-		}
-		f, herr := o.listFilter(base, h, r.URL.Query())
-		if herr != nil {
-			return nil, herr
-		}
-		resp, herr := o.list(f, isJSON(media))
+		resp, herr := o.filteredList(r, media, base)
 		if resp != nil {
 			resp.wantRes = true
 		}
