@@ -9,25 +9,26 @@ package computebackends
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
 
 	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // Portable failure kinds. Backends wrap their own errors around one of these
 // (fmt.Errorf("libvirt: start %s: %w: %v", id, ErrUnavailable, err)) so the
 // protocol layer can pick a status code without knowing which backend spoke.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrExists      = errors.New("already exists")
-	ErrInvalid     = errors.New("invalid request")
-	ErrConflict    = errors.New("not allowed in the current state")
-	ErrUnavailable = errors.New("compute backend unavailable")
-	ErrUnsupported = errors.New("not supported by this backend")
+	ErrNotFound    = &kind.Error{Kind: kind.NotFound, Msg: "not found"}
+	ErrExists      = &kind.Error{Kind: kind.Exists, Msg: "already exists"}
+	ErrInvalid     = &kind.Error{Kind: kind.Invalid, Msg: "invalid request"}
+	ErrConflict    = &kind.Error{Kind: kind.Conflict, Msg: "not allowed in the current state"}
+	ErrUnavailable = &kind.Error{Kind: kind.Unavailable, Msg: "compute backend unavailable"}
+	ErrUnsupported = &kind.Error{Kind: kind.Unsupported, Msg: "not supported by this backend"}
 )
 
 // State is the lifecycle state of a machine or network as the backend sees

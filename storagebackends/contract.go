@@ -9,22 +9,23 @@ package storagebackends
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
 	"sync"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // Portable failure kinds. Backends wrap their own errors around one of these
 // so the protocols can answer 404/409/400/503 without knowing the backend.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrExists      = errors.New("already exists")
-	ErrInvalid     = errors.New("invalid request")
-	ErrUnavailable = errors.New("storage backend unavailable")
-	ErrUnsupported = errors.New("not supported by this backend")
+	ErrNotFound    = &kind.Error{Kind: kind.NotFound, Msg: "not found"}
+	ErrExists      = &kind.Error{Kind: kind.Exists, Msg: "already exists"}
+	ErrInvalid     = &kind.Error{Kind: kind.Invalid, Msg: "invalid request"}
+	ErrUnavailable = &kind.Error{Kind: kind.Unavailable, Msg: "storage backend unavailable"}
+	ErrUnsupported = &kind.Error{Kind: kind.Unsupported, Msg: "not supported by this backend"}
 )
 
 // Objects stores values under opaque keys. Keys are chosen by the caller

@@ -1,0 +1,78 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+)
+
+func TestStatusOfKinds(t *testing.T) {
+	cases := map[error]int{
+		kind.New(kind.NotFound, "x"):                          404,
+		fmt.Errorf("wrapped: %w", kind.New(kind.Exists, "x")): 409,
+		kind.Invalid:                           400,
+		kind.Conflict:                          409,
+		kind.Forbidden:                         403,
+		kind.Unavailable:                       503,
+		kind.Unsupported:                       501,
+		errors.New("boom"):                     500,
+		Errorf(http.StatusNotAcceptable, "no"): 406,
+	}
+	for err, want := range cases {
+		assert.Equal(t, want, Status(err), "%v", err)
+	}
+}
+
+func TestAnswerHidesInternalDetailAndLogsIt(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var status int
+	var msg string
+	h := WithRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, msg = Answer(w, r, log, errors.New("pq: SQLSTATE 57P01 secret detail"))
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	id := rec.Header().Get(RequestIDHeader)
+	assert.Equal(t, 500, status)
+	assert.NotContains(t, msg, "SQLSTATE")
+	assert.Contains(t, msg, id)
+	assert.Contains(t, logs.String(), "SQLSTATE 57P01 secret detail")
+	assert.Contains(t, logs.String(), id)
+}
+
+func TestAnswerUnavailableSetsRetryAfter(t *testing.T) {
+	rec := httptest.NewRecorder()
+	status, msg := Answer(rec, httptest.NewRequest("GET", "/", nil), slog.Default(), kind.Wrap(kind.Unavailable, errors.New("dial tcp: refused"), "storage backend"))
+	assert.Equal(t, 503, status)
+	assert.Equal(t, "storage backend: dial tcp: refused", msg)
+	assert.Equal(t, RetryAfterSeconds, rec.Header().Get("Retry-After"))
+}
+
+func TestRequestIDKeepsPlainClientIDs(t *testing.T) {
+	h := WithRequestID(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for given, kept := range map[string]bool{"abc-123": true, "a\nb": false, "": false} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set(RequestIDHeader, given)
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, kept, rec.Header().Get(RequestIDHeader) == given, "%q", given)
+		assert.NotEmpty(t, rec.Header().Get(RequestIDHeader))
+	}
+}
+
+func TestBaseURL(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://example.org:8080/x", nil)
+	assert.Equal(t, "http://example.org:8080", BaseURL(r, ""))
+	r.Header.Set("X-Forwarded-Proto", "HTTPS, http")
+	assert.Equal(t, "https://example.org:8080", BaseURL(r, ""), "any case, first value")
+	assert.Equal(t, "https://cloud.example", BaseURL(r, "https://cloud.example/"))
+}
