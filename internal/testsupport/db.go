@@ -1,0 +1,71 @@
+package testsupport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/internal/database"
+	"github.com/occicdmi/occicdmi/migrations"
+)
+
+// DatabaseEnv chooses the database every test opened with DB runs on:
+// "postgres" for the PostgreSQL at OCCICDMI_TEST_POSTGRES (the several-
+// processes setup), anything else for SQLite. .ci/run runs the protocol
+// packages once on each.
+const DatabaseEnv = "OCCICDMI_TEST_DB"
+
+// PostgresEnv names the PostgreSQL the tests may use.
+const PostgresEnv = "OCCICDMI_TEST_POSTGRES"
+
+// DB opens a fresh, migrated database for one test, the way production
+// opens it (database.Open: SQLite with WAL and foreign keys on): an SQLite
+// file in a temporary folder, or a schema of its own on PostgreSQL when
+// OCCICDMI_TEST_DB=postgres. It is closed (and the schema dropped) with t.
+func DB(t testing.TB) *gorm.DB {
+	t.Helper()
+	var db *gorm.DB
+	if os.Getenv(DatabaseEnv) == "postgres" {
+		db = PostgresSchema(t, Need(t, "PostgreSQL", PostgresEnv))
+	} else {
+		var err error
+		db, err = database.Open(filepath.Join(t.TempDir(), "test.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { database.Close(db) })
+	}
+	_, err := migrations.Run(context.Background(), db)
+	require.NoError(t, err)
+	return db
+}
+
+// PostgresSchema opens dsn in a new, empty schema of its own, which keeps
+// tests apart from each other and from other packages on the same
+// database; the schema is dropped with t. It does not migrate.
+func PostgresSchema(t testing.TB, dsn string) *gorm.DB {
+	t.Helper()
+	admin, err := database.Open(dsn)
+	require.NoError(t, err)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "test_" + hex.EncodeToString(b[:])
+	require.NoError(t, admin.Exec("CREATE SCHEMA "+schema).Error)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := database.Open(dsn + sep + "search_path=" + schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		database.Close(db)
+		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		database.Close(admin)
+	})
+	return db
+}
