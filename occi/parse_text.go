@@ -281,14 +281,18 @@ func unquote(s string) (string, error) {
 
 // ctl finds a control character other than tab (RFC 7230 §3.2.6 allows
 // none in a quoted string or token); -1 for none.
+// It is the one rule for what a text value may hold, in both directions:
+// the parser refuses these characters and quote renders each as a space.
 func ctl(s string) int {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+		if isCtl(s[i]) {
 			return i
 		}
 	}
 	return -1
 }
+
+func isCtl(c byte) bool { return (c < 0x20 && c != '\t') || c == 0x7f }
 
 // params splits `first; k="v"; k2=v2` into first and the parameters.
 func params(s string) (string, []kv, error) {
@@ -316,6 +320,11 @@ func params(s string) (string, []kv, error) {
 			if val, err = unquote(raw); err != nil {
 				return "", nil, fmt.Errorf("parameter %s: %w", key, err)
 			}
+		} else if i := ctl(raw); i >= 0 {
+			// The same rule as for quoted strings: a value holds no
+			// control character, quoted or not, so what is accepted can
+			// be rendered and read back.
+			return "", nil, fmt.Errorf("parameter %s: control character %q in value", key, raw[i])
 		}
 		out = append(out, kv{key: key, val: val, raw: raw, quoted: quoted})
 	}

@@ -65,7 +65,7 @@ func (f fields) setHeaders(h http.Header) {
 
 // quote renders an RFC 7230 quoted-string.
 func quote(s string) string {
-	if !strings.ContainsAny(s, "\"\\\r\n") {
+	if !strings.ContainsAny(s, `"\`) && ctl(s) < 0 {
 		return `"` + s + `"`
 	}
 	var b strings.Builder
@@ -75,10 +75,13 @@ func quote(s string) string {
 		case '"', '\\':
 			b.WriteByte('\\')
 			b.WriteByte(c)
-		case '\r', '\n':
-			// Line breaks cannot travel in a header or a text line.
-			b.WriteByte(' ')
 		default:
+			if isCtl(c) {
+				// Control characters (line breaks among them) cannot
+				// travel in a header or a text line, and the parser
+				// refuses them (ctl).
+				c = ' '
+			}
 			b.WriteByte(c)
 		}
 	}
