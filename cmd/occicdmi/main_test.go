@@ -26,6 +26,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/occicdmi/occicdmi/cmd/occicdmi/app"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/occicdmi/occicdmi/migrations"
 )
 
@@ -34,14 +35,7 @@ import (
 // under CI, where a missing service is a failure.
 func postgresURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("OCCICDMI_TEST_POSTGRES")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("OCCICDMI_TEST_POSTGRES is not set: CI must start PostgreSQL (scripts/testenv.sh up postgres)")
-		}
-		t.Skip("OCCICDMI_TEST_POSTGRES not set; run `eval \"$(scripts/testenv.sh env postgres)\"` after `scripts/testenv.sh up postgres`")
-	}
-	return u
+	return testsupport.Need(t, "PostgreSQL", testsupport.PostgresEnv)
 }
 
 // freshPostgres creates an empty database on the test server and returns its

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lv "github.com/occicdmi/occicdmi/computebackends/libvirt"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/occicdmi/occicdmi/spec-tests/harness"
 )
 
@@ -50,12 +51,7 @@ func TestMain(m *testing.M) {
 
 func need(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("OCCICDMI_TEST_LIBVIRT") == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("OCCICDMI_TEST_LIBVIRT is not set under CI=true: run scripts/testenv.sh up libvirt and eval its env")
-		}
-		t.Skip("no libvirtd: eval \"$(scripts/testenv.sh env libvirt)\"")
-	}
+	testsupport.Need(t, "libvirtd", "OCCICDMI_TEST_LIBVIRT")
 	require.NotEmpty(t, os.Getenv("OCCICDMI_IMAGE_DIR"))
 	return harness.URL(t)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
@@ -38,7 +39,7 @@ func Large() bool {
 	case "0":
 		return false
 	case "":
-		return os.Getenv("CI") == "true"
+		return testsupport.InCI()
 	}
 	return true
 }
@@ -47,13 +48,7 @@ func Large() bool {
 // under CI=true, where a missing service is a broken environment.
 func NeedService(t testing.TB, what string, ok bool) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not configured, and CI=true needs it (run scripts/testenv.sh up and eval its env)", what)
-	}
-	t.Skipf("%s is not configured; run scripts/testenv.sh up and eval \"$(scripts/testenv.sh env)\"", what)
+	testsupport.NeedService(t, what, ok)
 }
 
 // Prefix returns a fresh key/name prefix, so runs sharing a bucket or pool

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/occicdmi/occicdmi/storagebackends/storagetest"
 )
 
@@ -22,13 +23,7 @@ import (
 // that says the storage is unavailable, nothing half-written shows, and
 // service resumes by itself once the endpoint is back (issue 4, item 7).
 func TestS3EndpointGoneAndBack(t *testing.T) {
-	endpoint := os.Getenv("OCCICDMI_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("OCCICDMI_S3_ENDPOINT is not set: CI must start radosgw (scripts/testenv.sh up ceph)")
-		}
-		t.Skip("OCCICDMI_S3_ENDPOINT not set; see scripts/testenv.sh")
-	}
+	endpoint := testsupport.Need(t, "an S3 endpoint (radosgw)", "OCCICDMI_S3_ENDPOINT")
 	u, err := url.Parse(endpoint)
 	require.NoError(t, err)
 	px := storagetest.StartProxy(t, u.Host)
