@@ -2,25 +2,18 @@ package cdmi
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/gorilla/mux"
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
-	"github.com/occicdmi/occicdmi/migrations"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/occicdmi/occicdmi/storagebackends/fs"
 )
 
@@ -35,21 +28,7 @@ type testServer struct {
 func newTestServer(t testing.TB, mod ...func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	var db *gorm.DB
-	var err error
-	if pgDSN != "" {
-		db = postgresSchema(t, pgDSN)
-	} else {
-		db, err = gorm.Open(sqlite.Open(filepath.Join(dir, "db.sqlite")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"),
-			&gorm.Config{Logger: logger.Discard, TranslateError: true})
-		require.NoError(t, err)
-		sqlDB, err := db.DB()
-		require.NoError(t, err)
-		sqlDB.SetMaxOpenConns(1)
-		t.Cleanup(func() { sqlDB.Close() })
-	}
-	_, err = migrations.Run(context.Background(), db)
-	require.NoError(t, err)
+	db := testsupport.DB(t)
 	objs, err := fs.NewObjects(filepath.Join(dir, "objects"))
 	require.NoError(t, err)
 	cfg := Config{DB: db, Objects: objs, Root: "/cdmi", EnterpriseNumber: 32473,
@@ -98,33 +77,4 @@ func cdmiHdr(ct string) []string {
 		h = append(h, "Content-Type", ct, "Accept", ct)
 	}
 	return h
-}
-
-// pgDSN, when set (by TestPostgres), makes newTestServer use PostgreSQL.
-var pgDSN string
-
-// postgresSchema opens PostgreSQL on a fresh schema dropped at the end, so
-// tests never meet other tests' (or other packages') tables.
-func postgresSchema(t testing.TB, dsn string) *gorm.DB {
-	t.Helper()
-	admin, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
-	require.NoError(t, err)
-	schema := fmt.Sprintf("cdmi_test_%d_%d", os.Getpid(), time.Now().UnixNano())
-	require.NoError(t, admin.Exec("CREATE SCHEMA "+schema).Error)
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	db, err := gorm.Open(postgres.Open(dsn+sep+"search_path="+schema), &gorm.Config{Logger: logger.Discard, TranslateError: true})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		if sqlDB, err := admin.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	return db
 }

@@ -13,62 +13,22 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/glebarez/sqlite"
 	"github.com/gorilla/mux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
-	"github.com/occicdmi/occicdmi/migrations"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 	sb "github.com/occicdmi/occicdmi/storagebackends"
 )
 
-// testDB opens a fresh migrated database: PostgreSQL when
-// OCCICDMI_TEST_POSTGRES names one (in a schema of its own), else SQLite in
-// a temporary folder.
+// testDB opens a fresh migrated database (testsupport.DB: SQLite as
+// production opens it, or PostgreSQL with OCCICDMI_TEST_DB=postgres).
 func testDB(t testing.TB) *gorm.DB {
 	t.Helper()
-	cfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
-	var db *gorm.DB
-	var err error
-	if dsn := os.Getenv("OCCICDMI_TEST_POSTGRES"); dsn != "" {
-		// A schema of its own per test keeps tests apart from each other and
-		// from other packages using the same database.
-		admin, err := gorm.Open(postgres.Open(dsn), cfg)
-		require.NoError(t, err)
-		schema := "occi_test_" + strings.ReplaceAll(newUUID()[:13], "-", "")
-		require.NoError(t, admin.Exec("CREATE SCHEMA "+schema).Error)
-		t.Cleanup(func() {
-			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			if sqlDB, err := admin.DB(); err == nil {
-				_ = sqlDB.Close()
-			}
-		})
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		db, err = gorm.Open(postgres.Open(dsn+sep+"search_path="+schema), cfg)
-		require.NoError(t, err)
-	} else {
-		path := filepath.Join(t.TempDir(), "occi.db")
-		db, err = gorm.Open(sqlite.Open(path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)"), cfg)
-		require.NoError(t, err)
-		sqlDB, _ := db.DB()
-		sqlDB.SetMaxOpenConns(1)
-	}
-	_, err = migrations.Run(context.Background(), db)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
-	return db
+	return testsupport.DB(t)
 }
 
 // rig is an OCCI server over httptest with hooks into its backends.
