@@ -3,18 +3,22 @@
 // networks. OCCI never talks to a hypervisor except through Backend.
 //
 // Sub-packages implement it: sim (an honest state machine with no VMs, the
-// embedded default) and libvirt (real QEMU guests). Backends register
-// themselves by name with Register and are chosen by configuration.
+// embedded default) and libvirt (real QEMU guests). Which machine action is
+// allowed from which state is written once, in Rules (state.go); every
+// backend follows it and computetest checks that each does. Backends that
+// need no more than Options register themselves by name with Register and
+// are chosen by configuration; sim, which keeps its state in the server's
+// database, is constructed by the caller with sim.New.
 package computebackends
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"sync"
-
-	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -138,7 +142,10 @@ type Network struct {
 
 // Backend is the compute contract. Every method that changes something either
 // takes effect or returns an error wrapping one of the kinds above; a backend
-// never reports success for an action it did not perform.
+// never reports success for an action it did not perform, and a refused or
+// failed call leaves the machine as it was. The machine actions (Start, Stop,
+// Restart, Suspend, Save, Resize) are allowed from the states Rules gives and
+// refused with ErrConflict from the others; an unknown method is ErrInvalid.
 type Backend interface {
 	// Name identifies the backend in logs and in the OCCI rendering.
 	Name() string
@@ -155,6 +162,13 @@ type Backend interface {
 	Save(ctx context.Context, id string, method SaveMethod, name string) (Image, error)
 	DeleteMachine(ctx context.Context, id string) error
 	MachineStatus(ctx context.Context, id string) (Status, error)
+	// Resize gives a machine new sizes (a resource_tpl change or an update
+	// of occi.compute.cores/memory, GFD.224 §3.6.2): cores at least 1,
+	// memory in GiB. Only an inactive machine can be resized (Rules): an
+	// active, suspended (its memory is kept, a hibernated image included)
+	// or failed one is refused with ErrConflict and keeps its sizes; sizes
+	// a backend cannot give are refused with ErrInvalid.
+	Resize(ctx context.Context, id string, cores int, memoryGiB float64) error
 
 	// AttachDisk hot-plugs into a running machine, or records the disk for
 	// the next start of a stopped one. DetachDisk likewise.
@@ -173,13 +187,14 @@ type Backend interface {
 	Close() error
 }
 
-// Options carries what a backend may need to open. Backends ignore the
-// fields that do not concern them.
+// Options carries what a registered backend may need to open. Backends
+// ignore the fields that do not concern them. (The server's database is not
+// among them: sim, the backend that keeps its state there, is made with
+// sim.New, so this package stays free of any database library.)
 type Options struct {
-	DataDir  string   // folder for the backend's own files
-	DB       *gorm.DB // the server's database, for backends that keep state there
-	URI      string   // libvirt connection URI (qemu:///system, qemu+tcp://...)
-	ImageDir string   // where the libvirt backend keeps base images and overlays
+	DataDir  string // folder for the backend's own files
+	URI      string // libvirt connection URI (qemu:///system, qemu+tcp://...)
+	ImageDir string // where the libvirt backend keeps base images and overlays
 	Logger   *slog.Logger
 }
 
@@ -223,4 +238,54 @@ func Open(ctx context.Context, name string, o Options) (Backend, error) {
 		return nil, fmt.Errorf("compute backend %q: %w (have %v)", name, ErrNotFound, Names())
 	}
 	return open(ctx, o)
+}
+
+// hostnameRe is what a machine's hostname may look like: a DNS name short
+// enough for every backend (libvirt puts it on a kernel command line).
+var hostnameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$`)
+
+// Validate refuses, with ErrInvalid, a machine no backend can define: an
+// empty id, negative sizes, an architecture other than x86 and x64, a
+// hostname that is not a DNS name. Backends call it first and add their own
+// limits (libvirt's smallest memory, say).
+func (m Machine) Validate() error {
+	switch {
+	case m.ID == "":
+		return fmt.Errorf("empty machine id: %w", ErrInvalid)
+	case m.Cores < 0 || m.Memory < 0 || m.DiskSize < 0 || m.Share < 0:
+		return fmt.Errorf("machine %q: negative cores, share, memory or disk size: %w", m.ID, ErrInvalid)
+	case m.Architecture != "" && m.Architecture != "x86" && m.Architecture != "x64":
+		return fmt.Errorf("machine %q: architecture %q (want x86 or x64): %w", m.ID, m.Architecture, ErrInvalid)
+	case m.Hostname != "" && !hostnameRe.MatchString(m.Hostname):
+		return fmt.Errorf("machine %q: hostname %q is not a valid host name: %w", m.ID, m.Hostname, ErrInvalid)
+	}
+	return nil
+}
+
+// Validate refuses, with ErrInvalid, a volume description no backend can
+// reach: a type other than file and rbd, a relative file path, an rbd
+// volume without pool, image and a way to its monitors, a format other
+// than raw and qcow2.
+func (s VolumeSource) Validate() error {
+	switch s.Format {
+	case "", "raw", "qcow2":
+	default:
+		return fmt.Errorf("volume format %q (want raw or qcow2): %w", s.Format, ErrInvalid)
+	}
+	switch s.Type {
+	case "file":
+		if !filepath.IsAbs(s.Path) {
+			return fmt.Errorf("file volume needs an absolute path, got %q: %w", s.Path, ErrInvalid)
+		}
+	case "rbd":
+		if s.Pool == "" || s.Image == "" {
+			return fmt.Errorf("rbd volume needs a pool and an image: %w", ErrInvalid)
+		}
+		if len(s.Monitors) == 0 && s.ConfigFile == "" {
+			return fmt.Errorf("rbd volume needs monitors or a ceph.conf: %w", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("volume type %q (want file or rbd): %w", s.Type, ErrInvalid)
+	}
+	return nil
 }

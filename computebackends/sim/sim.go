@@ -3,6 +3,13 @@
 // in the database (so every server process sharing it sees the same
 // machines), and are refused when the state does not allow them. It is the
 // embedded default and says so in its name.
+//
+// Which action is allowed from which state is computebackends.Rules, the
+// table every backend follows; sim applies it and nothing else.
+//
+// sim is not in the computebackends registry: it needs the server's
+// database, which computebackends.Options does not carry, so the server
+// makes it with New(db).
 package sim
 
 import (
@@ -11,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"gorm.io/gorm"
@@ -18,17 +26,8 @@ import (
 	cb "github.com/occicdmi/occicdmi/computebackends"
 )
 
-// Name is how the backend is chosen (--compute sim) and shown.
+// Name is how the backend is chosen (--compute sim).
 const Name = "sim"
-
-func init() {
-	cb.Register(Name, func(_ context.Context, o cb.Options) (cb.Backend, error) {
-		if o.DB == nil {
-			return nil, fmt.Errorf("sim: needs the server's database: %w", cb.ErrInvalid)
-		}
-		return New(o.DB), nil
-	})
-}
 
 type machineRow struct {
 	ID       string `gorm:"primaryKey"`
@@ -77,11 +76,8 @@ func dbErr(op, id string, err error) error {
 
 // CreateMachine records a new, inactive machine.
 func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
-	if m.ID == "" {
-		return fmt.Errorf("sim: create: empty id: %w", cb.ErrInvalid)
-	}
-	if m.Cores < 0 || m.Memory < 0 {
-		return fmt.Errorf("sim: create %q: negative cores or memory: %w", m.ID, cb.ErrInvalid)
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("sim: create: %w", err)
 	}
 	spec, _ := json.Marshal(m)
 	row := machineRow{ID: m.ID, State: string(cb.StateInactive), Spec: string(spec), Disks: "[]", NICs: "[]"}
@@ -98,95 +94,106 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 	return nil
 }
 
-// transition applies an action if the machine's state allows it.
-func (b *Backend) transition(ctx context.Context, id, action string, from []cb.State, to cb.State, message string) error {
+// transition applies an action if computebackends.Rules allows it from the
+// machine's state. change, when not nil, edits the machine's spec too.
+func (b *Backend) transition(ctx context.Context, id string, a cb.Action, method string, message string, change func(*cb.Machine)) error {
+	op := string(a)
+	if _, err := cb.CheckMethod(a, method); err != nil {
+		return fmt.Errorf("sim: %s %q: %w", op, id, err)
+	}
 	return b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var row machineRow
 		if err := tx.First(&row, "id = ?", id).Error; err != nil {
-			return dbErr(action, id, err)
+			return dbErr(op, id, err)
 		}
-		allowed := false
-		for _, s := range from {
-			if cb.State(row.State) == s {
-				allowed = true
+		to, err := cb.Next(a, method, cb.State(row.State))
+		if err != nil {
+			return fmt.Errorf("sim: %s %q: %w", op, id, err)
+		}
+		updates := map[string]any{"state": string(to), "revision": row.Revision + 1}
+		if to != cb.State(row.State) {
+			updates["message"] = message
+		}
+		if change != nil {
+			var m cb.Machine
+			if err := json.Unmarshal([]byte(row.Spec), &m); err != nil {
+				return fmt.Errorf("sim: corrupt spec of %q: %w: %v", id, cb.ErrUnavailable, err)
 			}
+			change(&m)
+			spec, _ := json.Marshal(m)
+			updates["spec"] = string(spec)
 		}
-		if !allowed {
-			return fmt.Errorf("sim: %s %q: machine is %s: %w", action, id, row.State, cb.ErrConflict)
-		}
-		res := tx.Model(&machineRow{}).Where("id = ? AND revision = ?", id, row.Revision).
-			Updates(map[string]any{"state": string(to), "message": message, "revision": row.Revision + 1})
+		res := tx.Model(&machineRow{}).Where("id = ? AND revision = ?", id, row.Revision).Updates(updates)
 		if res.Error != nil {
-			return dbErr(action, id, res.Error)
+			return dbErr(op, id, res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("sim: %s %q: changed concurrently, retry: %w", action, id, cb.ErrConflict)
+			return fmt.Errorf("sim: %s %q: changed concurrently, retry: %w", op, id, cb.ErrConflict)
 		}
 		return nil
 	})
 }
 
-var (
-	fromStart   = []cb.State{cb.StateInactive, cb.StateSuspended, cb.StateError}
-	fromStop    = []cb.State{cb.StateActive, cb.StateSuspended, cb.StateError}
-	fromRestart = []cb.State{cb.StateActive}
-	fromSuspend = []cb.State{cb.StateActive}
-	fromSave    = []cb.State{cb.StateActive, cb.StateInactive}
-)
-
 // Start implements computebackends.Backend.
 func (b *Backend) Start(ctx context.Context, id string) error {
-	return b.transition(ctx, id, "start", fromStart, cb.StateActive, "running (simulated)")
+	return b.transition(ctx, id, cb.ActionStart, "", "running (simulated)", nil)
 }
 
 // Stop implements computebackends.Backend.
 func (b *Backend) Stop(ctx context.Context, id string, method cb.StopMethod) error {
-	switch method {
-	case "", cb.StopGraceful, cb.StopACPIOff, cb.StopPowerOff:
-	default:
-		return fmt.Errorf("sim: stop %q: unknown method %q: %w", id, method, cb.ErrInvalid)
-	}
-	return b.transition(ctx, id, "stop", fromStop, cb.StateInactive, "stopped (simulated)")
+	return b.transition(ctx, id, cb.ActionStop, string(method), "stopped (simulated)", nil)
 }
 
 // Restart implements computebackends.Backend.
 func (b *Backend) Restart(ctx context.Context, id string, method cb.RestartMethod) error {
-	switch method {
-	case "", cb.RestartGraceful, cb.RestartWarm, cb.RestartCold:
-	default:
-		return fmt.Errorf("sim: restart %q: unknown method %q: %w", id, method, cb.ErrInvalid)
-	}
-	return b.transition(ctx, id, "restart", fromRestart, cb.StateActive, "restarted (simulated)")
+	return b.transition(ctx, id, cb.ActionRestart, string(method), "restarted (simulated)", nil)
 }
 
 // Suspend implements computebackends.Backend.
 func (b *Backend) Suspend(ctx context.Context, id string, method cb.SuspendMethod) error {
-	switch method {
-	case "", cb.SuspendSuspend, cb.SuspendHibernate:
-	default:
-		return fmt.Errorf("sim: suspend %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	msg := "suspended (simulated)"
+	if method == cb.SuspendHibernate {
+		msg = "hibernated (simulated)"
 	}
-	return b.transition(ctx, id, "suspend", fromSuspend, cb.StateSuspended, "suspended (simulated)")
+	return b.transition(ctx, id, cb.ActionSuspend, string(method), msg, nil)
+}
+
+// Resize records new sizes for an inactive machine.
+func (b *Backend) Resize(ctx context.Context, id string, cores int, memoryGiB float64) error {
+	if cores < 1 || !(memoryGiB > 0) {
+		return fmt.Errorf("sim: resize %q: %d cores, %g GiB: need at least 1 core and some memory: %w", id, cores, memoryGiB, cb.ErrInvalid)
+	}
+	return b.transition(ctx, id, cb.ActionResize, "", "", func(m *cb.Machine) {
+		m.Cores, m.Memory = cores, memoryGiB
+	})
+}
+
+// Machine returns the machine as sim records it (its sizes after Resize
+// included).
+func (b *Backend) Machine(ctx context.Context, id string) (cb.Machine, error) {
+	var row machineRow
+	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+		return cb.Machine{}, dbErr("read", id, err)
+	}
+	var m cb.Machine
+	if err := json.Unmarshal([]byte(row.Spec), &m); err != nil {
+		return cb.Machine{}, fmt.Errorf("sim: corrupt spec of %q: %w: %v", id, cb.ErrUnavailable, err)
+	}
+	return m, nil
 }
 
 // Save records a new image named after the machine. No bytes are copied: the
 // simulated backend has no disks, and the image's Source says so.
 func (b *Backend) Save(ctx context.Context, id string, method cb.SaveMethod, name string) (cb.Image, error) {
-	switch method {
-	case "", cb.SaveHot, cb.SaveDeferred:
-	default:
-		return cb.Image{}, fmt.Errorf("sim: save %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	if _, err := cb.CheckMethod(cb.ActionSave, string(method)); err != nil {
+		return cb.Image{}, fmt.Errorf("sim: save %q: %w", id, err)
 	}
 	var row machineRow
 	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
 		return cb.Image{}, dbErr("save", id, err)
 	}
-	ok := false
-	for _, s := range fromSave {
-		ok = ok || cb.State(row.State) == s
-	}
-	if !ok {
-		return cb.Image{}, fmt.Errorf("sim: save %q: machine is %s: %w", id, row.State, cb.ErrConflict)
+	if _, err := cb.Next(cb.ActionSave, string(method), cb.State(row.State)); err != nil {
+		return cb.Image{}, fmt.Errorf("sim: save %q: %w", id, err)
 	}
 	term := sanitizeTerm(name)
 	if term == "" {
@@ -281,7 +288,18 @@ func (b *Backend) AttachDisk(ctx context.Context, machineID string, d cb.Disk) e
 	if d.ID == "" {
 		return fmt.Errorf("sim: attach disk to %q: empty disk id: %w", machineID, cb.ErrInvalid)
 	}
-	return b.updateList(ctx, machineID, "disks", attach("disk", d.ID, toMap(d)))
+	if err := d.Source.Validate(); err != nil {
+		return fmt.Errorf("sim: attach disk %q to %q: %w", d.ID, machineID, err)
+	}
+	add := attach("disk", d.ID, toMap(d))
+	return b.updateList(ctx, machineID, "disks", func(items []map[string]any) ([]map[string]any, error) {
+		for _, it := range items {
+			if d.Target != "" && it["Target"] == d.Target && it["ID"] != d.ID {
+				return nil, fmt.Errorf("sim: attach disk %q to %q: device %s is taken: %w", d.ID, machineID, d.Target, cb.ErrConflict)
+			}
+		}
+		return add(items)
+	})
 }
 
 // DetachDisk implements computebackends.Backend.
@@ -297,9 +315,30 @@ func (b *Backend) AttachInterface(ctx context.Context, machineID string, nic cb.
 	}
 	if nic.MAC == "" {
 		nic.MAC = RandomMAC()
+	} else if hw, err := net.ParseMAC(nic.MAC); err != nil || len(hw) != 6 || hw[0]&1 == 1 {
+		return cb.Interface{}, fmt.Errorf("sim: attach interface %q: %q is not a unicast MAC-48 address: %w", nic.ID, nic.MAC, cb.ErrInvalid)
+	} else {
+		nic.MAC = hw.String()
 	}
-	err := b.updateList(ctx, machineID, "nics", attach("interface", nic.ID, toMap(nic)))
-	return nic, err
+	var netRow networkRow
+	if err := b.db.WithContext(ctx).First(&netRow, "id = ?", nic.NetworkID).Error; err != nil {
+		return cb.Interface{}, dbErr("attach interface to network", nic.NetworkID, err)
+	}
+	if nic.Address != "" {
+		ip := net.ParseIP(nic.Address).To4()
+		if ip == nil {
+			return cb.Interface{}, fmt.Errorf("sim: attach interface %q: address %q is not an IPv4 address: %w", nic.ID, nic.Address, cb.ErrInvalid)
+		}
+		var n cb.Network
+		_ = json.Unmarshal([]byte(netRow.Spec), &n)
+		if _, subnet, err := net.ParseCIDR(n.Address); err == nil && (!subnet.Contains(ip) || ip.Equal(net.ParseIP(n.Gateway))) {
+			return cb.Interface{}, fmt.Errorf("sim: attach interface %q: address %s is not a free host address of %s: %w", nic.ID, nic.Address, subnet, cb.ErrInvalid)
+		}
+	}
+	if err := b.updateList(ctx, machineID, "nics", attach("interface", nic.ID, toMap(nic))); err != nil {
+		return cb.Interface{}, err
+	}
+	return nic, nil
 }
 
 // DetachInterface implements computebackends.Backend.

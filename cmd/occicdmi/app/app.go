@@ -23,12 +23,12 @@ import (
 
 	"github.com/occicdmi/occicdmi/cdmi"
 	"github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/computebackends/sim"
 	"github.com/occicdmi/occicdmi/migrations"
 	"github.com/occicdmi/occicdmi/occi"
 	"github.com/occicdmi/occicdmi/storagebackends"
 
-	// The embedded backends; others register from their own files.
-	_ "github.com/occicdmi/occicdmi/computebackends/sim"
+	// The embedded storage backend; others register from their own files.
 	_ "github.com/occicdmi/occicdmi/storagebackends/fs"
 )
 
@@ -145,11 +145,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	a.Compute, err = computebackends.Open(ctx, cfg.Compute, computebackends.Options{
-		DataDir: cfg.DataDir, DB: db, URI: cfg.LibvirtURI, ImageDir: cfg.ImageDir, Logger: log,
-	})
-	if err != nil {
-		return nil, err
+	if cfg.Compute == sim.Name {
+		// sim keeps its machines in the server's database, so every
+		// process on one PostgreSQL sees the same ones.
+		a.Compute = sim.New(db)
+	} else if a.Compute, err = computebackends.Open(ctx, cfg.Compute, computebackends.Options{
+		DataDir: cfg.DataDir, URI: cfg.LibvirtURI, ImageDir: cfg.ImageDir, Logger: log,
+	}); err != nil {
+		return nil, fmt.Errorf("%w (or %s)", err, sim.Name)
 	}
 	a.closers = append(a.closers, a.Compute.Close)
 	sopts := storagebackends.Options{
