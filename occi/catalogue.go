@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 )
 
 // Catalogue lists the templates the provider offers: os_tpl mixins (images)
@@ -45,9 +44,6 @@ var DefaultCatalogue = Catalogue{
 	},
 }
 
-// termRe is GFD.229's term: ( ALPHA | DIGIT ) *( ALPHA | DIGIT | "-" | "_" | "." ).
-var termRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
-
 // LoadCatalogue reads a catalogue file; "" gives the default.
 func LoadCatalogue(path string) (Catalogue, error) {
 	if path == "" {
@@ -67,13 +63,13 @@ func LoadCatalogue(path string) (Catalogue, error) {
 func (c Catalogue) validate() error {
 	seen := map[string]bool{}
 	for _, t := range c.OSTemplates {
-		if !termRe.MatchString(t.Term) || seen["os:"+t.Term] {
+		if !validTerm(t.Term) || seen["os:"+t.Term] {
 			return fmt.Errorf("catalogue: os template term %q is invalid or repeated", t.Term)
 		}
 		seen["os:"+t.Term] = true
 	}
 	for _, t := range c.ResourceTemplates {
-		if !termRe.MatchString(t.Term) || seen["res:"+t.Term] {
+		if !validTerm(t.Term) || seen["res:"+t.Term] {
 			return fmt.Errorf("catalogue: resource template term %q is invalid or repeated", t.Term)
 		}
 		if t.Cores < 1 || t.Memory <= 0 || t.Disk < 0 {

@@ -1,77 +1,102 @@
 package occi
 
 import (
-	"errors"
+	"context"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/web"
 )
 
 // served lists the media types this server renders, for the Accept header
 // of every response (GFD.223 §4.2).
 const served = "text/plain, text/occi, text/occi+plain, text/uri-list, application/occi+json, application/json"
 
-// begin does what every OCCI request needs first: the version check, the
-// media type negotiation, and the per-request model. It writes the error
-// and returns nil when the request cannot go on.
-func (s *Server) begin(w http.ResponseWriter, r *http.Request, listing bool) (*op, string) {
-	w.Header().Set("Accept", served)
-	if herr := checkVersion(r); herr != nil {
-		writeError(w, mediaPlain, herr)
-		return nil, ""
-	}
-	media, herr := negotiate(r, listing)
-	if herr != nil {
-		writeError(w, mediaPlain, herr)
-		return nil, ""
-	}
-	o, err := s.newOp(r)
-	if err != nil {
-		s.log.Error("occi: load model", "err", err)
-		writeError(w, media, errorf(http.StatusServiceUnavailable, "the database is unavailable"))
-		return nil, ""
-	}
-	return o, media
+// request is what a handler needs once a request is accepted: the context
+// for service calls (base URL, the request's model), the media type to
+// answer in, and the renderer.
+type request struct {
+	ctx   context.Context
+	media string
+	m     *model
+	rd    *renderer
 }
 
-func methodNotAllowed(w http.ResponseWriter, media string, allow string) {
+// begin does what every OCCI request needs first: the version check, the
+// media type negotiation, and the per-request model. It writes the error
+// and returns false when the request cannot go on.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, listing bool) (*request, bool) {
+	w.Header().Set("Accept", served)
+	if err := checkVersion(r); err != nil {
+		s.fail(w, r, mediaPlain, err)
+		return nil, false
+	}
+	media, err := negotiate(r, listing)
+	if err != nil {
+		s.fail(w, r, mediaPlain, err)
+		return nil, false
+	}
+	base := s.baseURL(r)
+	ctx, m, err := s.svc.withModel(WithBaseURL(r.Context(), base))
+	if err != nil {
+		s.log.Error("occi: load model", "err", err)
+		s.fail(w, r, media, web.Errorf(http.StatusServiceUnavailable, "the database is unavailable"))
+		return nil, false
+	}
+	return &request{ctx: ctx, media: media, m: m, rd: &renderer{base: base, m: m}}, true
+}
+
+// fail writes err in the negotiated media type: its status from its kind,
+// an internal error logged and answered without its detail.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, media string, err error) {
+	status, msg := web.Answer(w, r, s.log, err)
+	writeError(w, media, status, msg)
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request, media string, allow string) {
 	w.Header().Set("Allow", allow)
-	writeError(w, media, errorf(http.StatusMethodNotAllowed, "method not allowed here; allowed: %s", allow))
+	s.fail(w, r, media, web.Errorf(http.StatusMethodNotAllowed, "method not allowed here; allowed: %s", allow))
 }
 
 // handleQuery serves the query interface (GFD.223 §6).
 func (s *Server) handleQuery() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o, media := s.begin(w, r, false)
-		if o == nil {
+		rq, ok := s.begin(w, r, false)
+		if !ok {
 			return
 		}
+		var resp *response
+		var err error
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			h, err := parseTextHeaders(r.Header)
-			if err != nil {
-				writeError(w, media, errorf(http.StatusBadRequest, "filter: %v", err))
-				return
+			var h *payload
+			if h, err = filterHeaders(r); err == nil {
+				var cs []*Category
+				cs, err = s.svc.Categories(rq.ctx, categoryIDs(h.Categories))
+				resp = &response{status: http.StatusOK, categories: cs, queryIface: true}
 			}
-			o.write(w, media, &response{status: http.StatusOK, categories: o.related(h.Categories), queryIface: true})
 		case http.MethodPost, http.MethodDelete:
-			p, herr := readPayload(r)
-			if herr != nil {
-				writeError(w, media, herr)
-				return
+			var p *payload
+			if p, err = readPayload(r); err == nil {
+				if r.Method == http.MethodPost {
+					err = s.svc.AddMixins(rq.ctx, p.Categories)
+				} else {
+					err = s.svc.DeleteMixins(rq.ctx, categoryIDs(p.Categories))
+				}
+				resp = &response{status: http.StatusOK, noContent: true}
 			}
-			if r.Method == http.MethodPost {
-				herr = o.addMixins(p.Categories)
-			} else {
-				herr = o.deleteMixins(p.Categories)
-			}
-			if herr != nil {
-				writeError(w, media, herr)
-				return
-			}
-			o.write(w, media, &response{status: http.StatusOK, noContent: true})
 		default:
-			methodNotAllowed(w, media, "GET, POST, DELETE")
+			s.methodNotAllowed(w, r, rq.media, "GET, POST, DELETE")
+			return
 		}
+		if err != nil {
+			s.fail(w, r, rq.media, err)
+			return
+		}
+		rq.write(w, resp)
 	})
 }
 
@@ -82,34 +107,31 @@ func (s *Server) handlePath() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
 		listing := strings.HasSuffix(p, "/")
-		o, media := s.begin(w, r, listing)
-		if o == nil {
+		rq, ok := s.begin(w, r, listing)
+		if !ok {
 			return
 		}
 		var resp *response
-		var herr *httpError
-		switch c := o.m.at(p); {
+		var err error
+		switch c := rq.m.at(p); {
 		case c != nil && c.Class == ClassKind:
-			resp, herr = o.kindCollection(r, media, c)
+			resp, err = s.kindCollection(rq, r, c)
 		case c != nil:
-			resp, herr = o.mixinCollection(r, media, c)
+			resp, err = s.mixinCollection(rq, r, c)
 		case listing:
-			resp, herr = o.unbound(r, media, p)
+			resp, err = s.unbound(rq, r, p)
 		default:
-			resp, herr = o.entity(r, p)
+			resp, err = s.entity(rq, r, p)
 		}
-		if herr != nil {
-			if herr.status >= 500 {
-				s.log.Error("occi: request failed", "method", r.Method, "path", p, "status", herr.status, "err", herr.msg)
-			}
-			writeError(w, media, herr)
+		if err != nil {
+			s.fail(w, r, rq.media, err)
 			return
 		}
 		if resp.status == http.StatusMethodNotAllowed {
-			methodNotAllowed(w, media, resp.allow)
+			s.methodNotAllowed(w, r, rq.media, resp.allow)
 			return
 		}
-		o.write(w, media, resp)
+		rq.write(w, resp)
 	})
 }
 
@@ -117,277 +139,226 @@ func notAllowed(allow string) *response {
 	return &response{status: http.StatusMethodNotAllowed, allow: allow}
 }
 
+func noContent() *response { return &response{status: http.StatusOK, noContent: true} }
+
 func isJSON(media string) bool { return media == mediaOCCIJSON || media == mediaJSON }
 
-// filteredList answers a GET of a collection: base narrowed by the Category
-// and attribute filters and the pagination the request carries.
-func (o *op) filteredList(r *http.Request, media string, base filter) (*response, *httpError) {
-	h, err := parseTextHeaders(r.Header)
-	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "filter: %v", err)
-	}
-	f, herr := o.listFilter(base, h, r.URL.Query())
-	if herr != nil {
-		return nil, herr
-	}
-	return o.list(f, isJSON(media))
-}
-
-func (o *op) kindCollection(r *http.Request, media string, k *Category) (*response, *httpError) {
-	base := filter{Kinds: o.m.subKinds(k.ID())}
-	isLinkKind := o.m.isA(k.ID(), KindLink)
+func (s *Server) kindCollection(rq *request, r *http.Request, k *Category) (*response, error) {
+	base := Query{Collection: k.ID()}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		resp, herr := o.filteredList(r, media, base)
+		resp, err := s.list(rq, r, base)
 		if resp != nil {
+			isLinkKind := rq.m.isA(k.ID(), KindLink)
 			resp.wantRes, resp.wantLinks = !isLinkKind, isLinkKind
 		}
-		return resp, herr
+		return resp, err
 	case http.MethodPost:
-		p, herr := readPayload(r)
-		if herr != nil {
-			return nil, herr
+		p, err := readPayload(r)
+		if err != nil {
+			return nil, err
 		}
 		if term := r.URL.Query().Get("action"); term != "" {
-			locs, err := o.s.st.list(o.db, base)
-			if err != nil {
-				return nil, errorf(http.StatusInternalServerError, "%v", err)
-			}
-			return o.act(locs, term, p)
+			return acted(s.svc.ActAll(rq.ctx, base, invocation(term, p)))
 		}
-		if k.ID() == KindEntity {
-			return nil, errorf(http.StatusBadRequest, "entity is abstract")
+		created, err := s.svc.Create(rq.ctx, k.ID(), inputs(p.Entities))
+		if err != nil {
+			return nil, err
 		}
-		return o.create(p.Entities, k.ID(), "")
+		return &response{status: http.StatusCreated, location: created[0].Location, created: created}, nil
 	case http.MethodDelete:
-		h, err := parseTextHeaders(r.Header)
+		h, err := filterHeaders(r)
 		if err != nil {
-			return nil, errorf(http.StatusBadRequest, "filter: %v", err)
+			return nil, err
 		}
-		f, herr := o.listFilter(base, h, nil)
-		if herr != nil {
-			return nil, herr
+		base.Categories, base.Attrs = categoryIDs(h.Categories), h.Attrs
+		if err := s.svc.DeleteAll(rq.ctx, base); err != nil {
+			return nil, err
 		}
-		locs, err := o.s.st.list(o.db, f)
-		if err != nil {
-			return nil, errorf(http.StatusInternalServerError, "%v", err)
-		}
-		if herr := o.remove(locs); herr != nil {
-			return nil, herr
-		}
-		return &response{status: http.StatusOK, noContent: true}, nil
+		return noContent(), nil
 	}
 	return notAllowed("GET, POST, DELETE"), nil
 }
 
-func (o *op) mixinCollection(r *http.Request, media string, m *Category) (*response, *httpError) {
-	base := filter{Mixin: m.ID()}
+func (s *Server) mixinCollection(rq *request, r *http.Request, m *Category) (*response, error) {
+	base := Query{Collection: m.ID()}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		resp, herr := o.filteredList(r, media, base)
+		resp, err := s.list(rq, r, base)
 		if resp != nil {
 			resp.wantRes = true
 		}
-		return resp, herr
+		return resp, err
 	case http.MethodPost, http.MethodPut, http.MethodDelete:
-		p, herr := readPayload(r)
-		if herr != nil {
-			return nil, herr
+		p, err := readPayload(r)
+		if err != nil {
+			return nil, err
 		}
 		if term := r.URL.Query().Get("action"); term != "" && r.Method == http.MethodPost {
-			locs, err := o.s.st.list(o.db, base)
-			if err != nil {
-				return nil, errorf(http.StatusInternalServerError, "%v", err)
-			}
-			return o.act(locs, term, p)
+			return acted(s.svc.ActAll(rq.ctx, base, invocation(term, p)))
 		}
-		locs, herr := o.memberLocations(p)
-		if herr != nil {
-			return nil, herr
-		}
-		switch r.Method {
+		switch members := membersOf(p); r.Method {
 		case http.MethodPost:
-			if len(locs) == 0 {
-				return nil, errorf(http.StatusBadRequest, "name the entities to add with X-OCCI-Location")
-			}
-			herr = o.associate(m, locs, false)
+			err = s.svc.Associate(rq.ctx, m.ID(), members, false)
 		case http.MethodPut:
-			herr = o.associate(m, locs, true)
+			err = s.svc.Associate(rq.ctx, m.ID(), members, true)
 		default:
-			if len(locs) == 0 {
-				locs = nil // no rendering: every member leaves the mixin
-			}
-			herr = o.disassociate(m, locs)
+			err = s.svc.Dissociate(rq.ctx, m.ID(), members)
 		}
-		if herr != nil {
-			return nil, herr
+		if err != nil {
+			return nil, err
 		}
-		return o.list(base, isJSON(media))
+		base.Entities = isJSON(rq.media)
+		return listed(s.svc.List(rq.ctx, base))
 	}
 	return notAllowed("GET, POST, PUT, DELETE"), nil
 }
 
-func (o *op) unbound(r *http.Request, media, prefix string) (*response, *httpError) {
+func (s *Server) unbound(rq *request, r *http.Request, prefix string) (*response, error) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return notAllowed("GET"), nil
 	}
-	h, err := parseTextHeaders(r.Header)
-	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "filter: %v", err)
-	}
-	f, herr := o.listFilter(filter{Prefix: prefix}, h, r.URL.Query())
-	if herr != nil {
-		return nil, herr
-	}
-	// An unbound path is the union of what lies below it (GFD.223 §3.1);
-	// with nothing below it, it does not exist.
-	if prefix != "/" {
-		if any, err := o.s.st.list(o.db, filter{Prefix: prefix, Limit: 1}); err != nil {
-			return nil, errorf(http.StatusInternalServerError, "%v", err)
-		} else if len(any) == 0 {
-			return nil, errorf(http.StatusNotFound, "nothing at %s", prefix)
-		}
-	}
-	return o.list(f, isJSON(media))
+	return s.list(rq, r, Query{Prefix: prefix})
 }
 
-func (o *op) entity(r *http.Request, loc string) (*response, *httpError) {
+func (s *Server) entity(rq *request, r *http.Request, loc string) (*response, error) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return o.get(loc)
+		return entityResponse(s.svc.Get(rq.ctx, loc))
 	case http.MethodDelete:
-		if _, err := o.s.st.entity(o.db, loc); errors.Is(err, errNotFound) {
-			return nil, errorf(http.StatusNotFound, "no entity at %s", loc)
-		} else if err != nil {
-			return nil, errorf(http.StatusInternalServerError, "%v", err)
+		if err := s.svc.Delete(rq.ctx, loc); err != nil {
+			return nil, err
 		}
-		if herr := o.remove([]string{loc}); herr != nil {
-			return nil, herr
-		}
-		return &response{status: http.StatusOK, noContent: true}, nil
+		return noContent(), nil
 	case http.MethodPost:
-		p, herr := readPayload(r)
-		if herr != nil {
-			return nil, herr
-		}
-		if _, herr := o.current(loc); herr != nil {
-			return nil, herr
+		p, err := readPayload(r)
+		if err != nil {
+			return nil, err
 		}
 		if r.URL.Query().Has("action") {
-			term := r.URL.Query().Get("action")
-			if term == "" {
-				return nil, errorf(http.StatusBadRequest, "?action= names no action")
-			}
-			return o.act([]string{loc}, term, p)
+			return acted(s.svc.Act(rq.ctx, loc, invocation(r.URL.Query().Get("action"), p)))
 		}
 		if len(p.Entities) != 1 {
-			return nil, errorf(http.StatusBadRequest, "a partial update needs one entity rendering, got %d", len(p.Entities))
+			if _, err := s.svc.Get(rq.ctx, loc); err != nil {
+				return nil, err
+			}
+			return nil, kind.Errorf(kind.Invalid, "a partial update needs one entity rendering, got %d", len(p.Entities))
 		}
-		prev, herr := o.current(loc)
-		if herr != nil {
-			return nil, herr
-		}
-		return o.change(prev, p.Entities[0], false)
+		return entityResponse(s.svc.Update(rq.ctx, loc, input(p.Entities[0])))
 	case http.MethodPut:
-		p, herr := readPayload(r)
-		if herr != nil {
-			return nil, herr
+		p, err := readPayload(r)
+		if err != nil {
+			return nil, err
 		}
 		if len(p.Entities) != 1 {
-			return nil, errorf(http.StatusBadRequest, "a PUT needs one entity rendering, got %d", len(p.Entities))
+			return nil, kind.Errorf(kind.Invalid, "a PUT needs one entity rendering, got %d", len(p.Entities))
 		}
-		prev, err := o.s.st.entity(o.db, loc)
-		if errors.Is(err, errNotFound) {
-			if herr := o.checkFreeLocation(loc); herr != nil {
-				return nil, herr
-			}
-			return o.create(p.Entities, "", loc)
-		} else if err != nil {
-			return nil, errorf(http.StatusInternalServerError, "%v", err)
+		e, created, err := s.svc.Replace(rq.ctx, loc, input(p.Entities[0]))
+		if err != nil || !created {
+			return entityResponse(e, err)
 		}
-		o.syncState(prev)
-		return o.change(prev, p.Entities[0], true)
+		return &response{status: http.StatusCreated, location: e.Location, created: []*Entity{e}}, nil
 	}
 	return notAllowed("GET, POST, PUT, DELETE"), nil
 }
 
-// ---- writing ---------------------------------------------------------------
-
-func writeError(w http.ResponseWriter, media string, herr *httpError) {
-	h := w.Header()
-	h.Del("Location")
-	if isJSON(media) {
-		h.Set("Content-Type", media)
-		w.WriteHeader(herr.status)
-		_, _ = w.Write(marshal(map[string]any{"error": herr.msg, "status": herr.status}))
-		return
+// list answers a GET of a collection: base narrowed by the Category and
+// attribute filters and the pagination the request carries.
+func (s *Server) list(rq *request, r *http.Request, base Query) (*response, error) {
+	h, err := filterHeaders(r)
+	if err != nil {
+		return nil, err
 	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(herr.status)
-	_, _ = w.Write([]byte(herr.msg + "\n"))
+	base.Categories, base.Attrs = categoryIDs(h.Categories), h.Attrs
+	if base.Page, base.Number, err = page(r.URL.Query()); err != nil {
+		return nil, err
+	}
+	base.Entities = isJSON(rq.media)
+	return listed(s.svc.List(rq.ctx, base))
 }
 
-func (o *op) write(w http.ResponseWriter, media string, resp *response) {
-	h := w.Header()
-	if resp.location != "" {
-		h.Set("Location", o.r.abs(resp.location))
+// filterHeaders reads the filter a client sent as a rendering in the
+// request headers (GFD.223 §6.2).
+func filterHeaders(r *http.Request) (*payload, error) {
+	h, err := parseTextHeaders(r.Header)
+	if err != nil {
+		return nil, kind.Wrap(kind.Invalid, err, "filter")
 	}
-	var f fields
-	var jsonBody any
-	var uriList []string
-	switch {
-	case resp.noContent:
-	case resp.entity != nil:
-		f = o.r.entityText(resp.entity)
-		jsonBody = o.r.entityJSON(resp.entity)
-	case resp.created != nil:
-		locs := make([]string, len(resp.created))
-		for i, e := range resp.created {
-			locs[i] = e.Location
+	return h, nil
+}
+
+// page reads the pagination parameters (GFD.223 §5). Pages count from 1;
+// a page larger than MaxPageSize is a 413.
+func page(q url.Values) (page, number int, err error) {
+	ps, ns := q.Get("page"), q.Get("number")
+	if ps == "" && ns == "" {
+		return 0, 0, nil
+	}
+	number = 100
+	if ns != "" {
+		n, err := strconv.Atoi(ns)
+		if err != nil || n < 1 {
+			return 0, 0, kind.Errorf(kind.Invalid, "number=%q must be a positive integer", clip(ns))
 		}
-		f = o.r.locationsText(locs)
-		uriList = locs
-		if len(resp.created) == 1 {
-			jsonBody = o.r.entityJSON(resp.created[0])
-		} else {
-			jsonBody = o.r.collectionJSON(resp.created, false, false)
+		if n > MaxPageSize {
+			return 0, 0, web.Errorf(http.StatusRequestEntityTooLarge, "number=%d is more than the %d items a page may hold", n, MaxPageSize)
 		}
-	case resp.categories != nil || resp.queryIface:
-		f = o.r.categoriesText(resp.categories)
-		if len(resp.categories) == 1 && !resp.queryIface {
-			jsonBody = o.r.categoryJSON(resp.categories[0])
-		} else {
-			jsonBody = o.r.categoriesJSON(resp.categories)
+		number = n
+	}
+	page = 1
+	if ps != "" {
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 1 {
+			return 0, 0, kind.Errorf(kind.Invalid, "page=%q must be an integer from 1", clip(ps))
 		}
-	case resp.listing:
-		f = o.r.locationsText(resp.locations)
-		uriList = resp.locations
-		if isJSON(media) {
-			jsonBody = o.r.collectionJSON(resp.entities, resp.wantRes || (!resp.wantLinks && len(resp.entities) == 0), resp.wantLinks)
+		page = n
+	}
+	return page, number, nil
+}
+
+// ---- from renderings to service inputs ----------------------------------------
+
+func categoryIDs(cs []*Category) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.ID())
+	}
+	return out
+}
+
+func input(d entityDoc) EntityInput {
+	in := EntityInput{ID: d.ID, Kind: d.Kind, Mixins: d.Mixins, Attrs: d.Attrs, Source: d.Source, Target: d.Target,
+		TargetKind: d.TargetKind, Location: d.Location}
+	for _, l := range d.Links {
+		in.Links = append(in.Links, LinkInput(l))
+	}
+	return in
+}
+
+func inputs(ds []entityDoc) []EntityInput {
+	out := make([]EntityInput, len(ds))
+	for i, d := range ds {
+		out[i] = input(d)
+	}
+	return out
+}
+
+func invocation(term string, p *payload) Invocation {
+	return Invocation{Term: term, Action: p.Action, Params: p.ActionAttrs}
+}
+
+// membersOf reads the entities a mixin collection request names:
+// X-OCCI-Location values, a URI list, or entity renderings by location or
+// id.
+func membersOf(p *payload) Members {
+	m := Members{Locations: append([]string(nil), p.Locations...)}
+	for _, d := range p.Entities {
+		switch {
+		case d.Location != "":
+			m.Locations = append(m.Locations, d.Location)
+		case d.ID != "":
+			m.IDs = append(m.IDs, d.ID)
 		}
 	}
-	switch media {
-	case mediaOCCI:
-		f.setHeaders(h)
-		h.Set("Content-Type", mediaOCCI)
-		w.WriteHeader(resp.status)
-		_, _ = w.Write([]byte("OK"))
-	case mediaURIList:
-		h.Set("Content-Type", mediaURIList)
-		w.WriteHeader(resp.status)
-		_, _ = w.Write([]byte(o.r.uriList(uriList)))
-	case mediaOCCIJSON, mediaJSON:
-		h.Set("Content-Type", media)
-		w.WriteHeader(resp.status)
-		if jsonBody == nil {
-			jsonBody = map[string]any{}
-		}
-		_, _ = w.Write(marshal(jsonBody))
-	default:
-		h.Set("Content-Type", media+"; charset=utf-8")
-		w.WriteHeader(resp.status)
-		var b strings.Builder
-		f.writePlain(&b)
-		_, _ = w.Write([]byte(b.String()))
-	}
+	return m
 }

@@ -2,7 +2,6 @@ package occi
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -10,6 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/web"
 )
 
 // Media types (GFD.229 §6-8, GFD.226 §3).
@@ -26,22 +28,10 @@ const (
 // a client from making the server buffer without end.
 const MaxBody = 1 << 20
 
-// httpError is an error with the status it answers.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func errorf(status int, format string, args ...any) *httpError {
-	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
-}
-
 // negotiate picks the response media type from Accept (GFD.223 §4.1).
 // No Accept, or */*, means text/plain. text/uri-list is only for
 // collections: asked for elsewhere it is a 400 (GFD.229 §8).
-func negotiate(r *http.Request, listing bool) (string, *httpError) {
+func negotiate(r *http.Request, listing bool) (string, error) {
 	accept := strings.Join(r.Header.Values("Accept"), ",")
 	if strings.TrimSpace(accept) == "" {
 		return mediaPlain, nil
@@ -90,16 +80,16 @@ func negotiate(r *http.Request, listing bool) (string, *httpError) {
 		}
 	}
 	if uriListOnly {
-		return "", errorf(http.StatusBadRequest, "text/uri-list renders only collections; ask for text/plain, text/occi or application/occi+json here")
+		return "", web.Errorf(http.StatusBadRequest, "text/uri-list renders only collections; ask for text/plain, text/occi or application/occi+json here")
 	}
-	return "", errorf(http.StatusNotAcceptable, "none of the accepted media types (%s) is served; use text/plain, text/occi, text/occi+plain, application/occi+json or text/uri-list (collections)", clip(accept))
+	return "", web.Errorf(http.StatusNotAcceptable, "none of the accepted media types (%s) is served; use text/plain, text/occi, text/occi+plain, application/occi+json or text/uri-list (collections)", clip(accept))
 }
 
 var versionRe = regexp.MustCompile(`OCCI/(\d+)\.(\d+)`)
 
 // checkVersion answers 501 when a client asks for a later OCCI version
 // than 1.2 (GFD.223 §4.3), in User-Agent or in an X-OCCI-Version header.
-func checkVersion(r *http.Request) *httpError {
+func checkVersion(r *http.Request) error {
 	hints := []string{r.Header.Get("User-Agent")}
 	for _, v := range r.Header.Values("X-OCCI-Version") {
 		if !strings.HasPrefix(strings.TrimSpace(v), "OCCI/") {
@@ -112,7 +102,7 @@ func checkVersion(r *http.Request) *httpError {
 			major, _ := strconv.Atoi(m[1])
 			minor, _ := strconv.Atoi(m[2])
 			if major > 1 || (major == 1 && minor > 2) {
-				return errorf(http.StatusNotImplemented, "OCCI/%d.%d is not implemented; this server speaks OCCI/1.2 (and understands 1.1)", major, minor)
+				return web.Errorf(http.StatusNotImplemented, "OCCI/%d.%d is not implemented; this server speaks OCCI/1.2 (and understands 1.1)", major, minor)
 			}
 		}
 	}
@@ -122,32 +112,32 @@ func checkVersion(r *http.Request) *httpError {
 // readPayload parses the request's OCCI content whatever its rendering.
 // The text/occi fields in headers are always read (clients send them with
 // any Content-Type, or none); a body is read per its Content-Type.
-func readPayload(r *http.Request) (*payload, *httpError) {
+func readPayload(r *http.Request) (*payload, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", MaxBody)
+			return nil, web.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", MaxBody)
 		}
-		return nil, errorf(http.StatusBadRequest, "read request body: %v", err)
+		return nil, kind.Errorf(kind.Invalid, "read request body: %w", err)
 	}
 	media := ""
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		m, _, err := mime.ParseMediaType(ct)
 		if err != nil {
-			return nil, errorf(http.StatusBadRequest, "malformed Content-Type %q", clip(ct))
+			return nil, kind.Errorf(kind.Invalid, "malformed Content-Type %q", clip(ct))
 		}
 		media = m
 	}
 	hp, err := parseTextHeaders(r.Header)
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "%v", err)
+		return nil, kind.Wrap(kind.Invalid, err, "")
 	}
 	var bp *payload
 	switch media {
 	case mediaOCCIJSON, mediaJSON:
 		if bp, err = parseJSON(body); err != nil {
-			return nil, errorf(http.StatusBadRequest, "%v", err)
+			return nil, kind.Wrap(kind.Invalid, err, "")
 		}
 	case mediaPlain, mediaOCCIPlain, mediaOCCI, "":
 		if strings.TrimSpace(string(body)) == "OK" || media == mediaOCCI {
@@ -155,7 +145,7 @@ func readPayload(r *http.Request) (*payload, *httpError) {
 			return hp, nil
 		}
 		if bp, err = parseTextBody(body); err != nil {
-			return nil, errorf(http.StatusBadRequest, "%v", err)
+			return nil, kind.Wrap(kind.Invalid, err, "")
 		}
 	case mediaURIList:
 		bp = &payload{}
@@ -166,7 +156,7 @@ func readPayload(r *http.Request) (*payload, *httpError) {
 			}
 		}
 	default:
-		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not served; send text/plain, text/occi, application/occi+json or text/uri-list", media)
+		return nil, web.Errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not served; send text/plain, text/occi, application/occi+json or text/uri-list", media)
 	}
 	return merge(hp, bp), nil
 }

@@ -20,8 +20,8 @@ import (
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
+	"github.com/occicdmi/occicdmi/internal/kind"
 	"github.com/occicdmi/occicdmi/internal/testsupport"
-	sb "github.com/occicdmi/occicdmi/storagebackends"
 )
 
 // testDB opens a fresh migrated database (testsupport.DB: SQLite as
@@ -162,49 +162,74 @@ func (f *faultyCompute) AttachDisk(ctx context.Context, m string, d cb.Disk) err
 	return f.Backend.AttachDisk(ctx, m, d)
 }
 
-// memVolumes records volumes in memory.
+// memVolumes records volumes in memory, by storage id.
 type memVolumes struct {
-	sb.Volumes
-	mu   sync.Mutex
-	size map[string]int64
+	mu       sync.Mutex
+	size     map[string]int64
+	snaps    []string
+	deviceID []string // the deviceIDs Attachment was asked for
+	down     error    // every call fails with it when set
 }
 
 func newMemVolumes() *memVolumes { return &memVolumes{size: map[string]int64{}} }
 
-func (v *memVolumes) CreateVolume(_ context.Context, name string, size int64) error {
+func (v *memVolumes) Create(_ context.Context, storage string, size int64) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.size[name]; ok {
-		return sb.ErrExists
+	if v.down != nil {
+		return v.down
 	}
-	v.size[name] = size
+	if _, ok := v.size[storage]; ok {
+		return kind.Errorf(kind.Exists, "volume %s exists", storage)
+	}
+	v.size[storage] = size
 	return nil
 }
 
-func (v *memVolumes) DeleteVolume(_ context.Context, name string) error {
+func (v *memVolumes) Delete(_ context.Context, storage string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.size[name]; !ok {
-		return sb.ErrNotFound
+	if v.down != nil {
+		return v.down
 	}
-	delete(v.size, name)
+	if _, ok := v.size[storage]; !ok {
+		return kind.Errorf(kind.NotFound, "no volume %s", storage)
+	}
+	delete(v.size, storage)
 	return nil
 }
 
-func (v *memVolumes) ResizeVolume(_ context.Context, name string, size int64) error {
+func (v *memVolumes) Resize(_ context.Context, storage string, size int64) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.size[name] = size
+	if v.down != nil {
+		return v.down
+	}
+	v.size[storage] = size
 	return nil
 }
 
-func (v *memVolumes) Access(_ context.Context, name string) (sb.VolumeAccess, error) {
+func (v *memVolumes) Snapshot(_ context.Context, storage, snap string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.size[name]; !ok {
-		return sb.VolumeAccess{}, fmt.Errorf("volume %s: %w", name, sb.ErrNotFound)
+	if v.down != nil {
+		return v.down
 	}
-	return sb.VolumeAccess{Type: "file", Path: "/volumes/" + name, Format: "raw"}, nil
+	v.snaps = append(v.snaps, storage+"@"+snap)
+	return nil
+}
+
+func (v *memVolumes) Attachment(_ context.Context, storage, deviceID string) (cb.VolumeSource, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.down != nil {
+		return cb.VolumeSource{}, v.down
+	}
+	v.deviceID = append(v.deviceID, deviceID)
+	if _, ok := v.size[storage]; !ok {
+		return cb.VolumeSource{}, kind.Errorf(kind.NotFound, "no volume %s", storage)
+	}
+	return cb.VolumeSource{Type: "file", Path: "/volumes/" + storage, Format: "raw"}, nil
 }
 
 func (v *memVolumes) names() []string {
@@ -273,14 +298,14 @@ func TestStorageVolumes(t *testing.T) {
 	r := newRig(t, Config{Volumes: vols})
 	sto := r.create("/storage/", storageCat+"\nX-OCCI-Attribute: occi.storage.size=2.5")
 	id := sto[strings.LastIndexByte(sto, '/')+1:]
-	assert.Equal(t, int64(2.5*(1<<30)), vols.size["occi-storage-"+id])
+	assert.Equal(t, int64(2.5*(1<<30)), vols.size[id])
 	vm := r.create("/compute/", computeCat)
 	link := r.create("/storagelink/", `Category: storagelink; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"
 X-OCCI-Attribute: occi.core.source="`+vm+`"
 X-OCCI-Attribute: occi.core.target="`+r.url+sto+`"
 X-OCCI-Attribute: occi.storagelink.mountpoint="/dev/vdb"`)
 	require.Len(t, r.be.disks, 1)
-	assert.Equal(t, "/volumes/occi-storage-"+id, r.be.disks[0].Source.Path)
+	assert.Equal(t, "/volumes/"+id, r.be.disks[0].Source.Path)
 	assert.Equal(t, "vdb", r.be.disks[0].Target)
 	_, body := r.do("GET", link, "")
 	assert.Contains(t, body, `occi.storagelink.deviceid="`+id+`"`, "deviceid defaults to the storage id")
@@ -288,7 +313,7 @@ X-OCCI-Attribute: occi.storagelink.mountpoint="/dev/vdb"`)
 	// occi.storage.size is mutable: the volume follows.
 	resp, body := r.do("POST", sto, "X-OCCI-Attribute: occi.storage.size=4")
 	require.Equal(t, 200, resp.StatusCode, body)
-	assert.Equal(t, int64(4*(1<<30)), vols.size["occi-storage-"+id])
+	assert.Equal(t, int64(4*(1<<30)), vols.size[id])
 	// Deleting the storage removes the link and the volume.
 	resp, _ = r.do("DELETE", sto, "")
 	assert.Equal(t, 200, resp.StatusCode)
@@ -302,26 +327,23 @@ X-OCCI-Attribute: occi.storagelink.mountpoint="/dev/vdb"`)
 	assert.Empty(t, vols.names())
 }
 
-type hook struct{ name string }
-
-func (h hook) Volume(_ context.Context, storage *Entity, deviceID string) (string, bool, error) {
-	return h.name, true, nil
-}
-
-// The storage hook decides which volume backs a storage resource.
-func TestStorageHook(t *testing.T) {
+// The volumes see the storagelink's deviceid (the linkage names CDMI
+// containers with it) and the 1.1 snapshot action.
+func TestVolumesSeeDeviceIDAndSnapshots(t *testing.T) {
 	vols := newMemVolumes()
-	vols.size["cdmi-export"] = 1 << 30
-	r := newRig(t, Config{Volumes: vols, Storage: hook{"cdmi-export"}})
+	r := newRig(t, Config{Volumes: vols})
 	sto := r.create("/storage/", storageCat+"\nX-OCCI-Attribute: occi.storage.size=1")
-	assert.Equal(t, []string{"cdmi-export"}, vols.names(), "no volume of OCCI's own")
-	vm := r.create("/compute/", computeCat+"\nLink: <"+sto+`>; rel="http://schemas.ogf.org/occi/infrastructure#storage"`)
+	id := sto[strings.LastIndexByte(sto, '/')+1:]
+	vm := r.create("/compute/", computeCat+"\nLink: <"+sto+`>; rel="http://schemas.ogf.org/occi/infrastructure#storage"; occi.storagelink.deviceid="cdmi-export"`)
 	require.Len(t, r.be.disks, 1)
-	assert.Equal(t, "/volumes/cdmi-export", r.be.disks[0].Source.Path)
+	assert.Equal(t, "/volumes/"+id, r.be.disks[0].Source.Path)
+	assert.Equal(t, []string{"cdmi-export"}, vols.deviceID)
 	_, body := r.do("GET", vm, "")
 	assert.Contains(t, body, `category="http://schemas.ogf.org/occi/infrastructure#storagelink"`)
-	r.do("DELETE", sto, "")
-	assert.Equal(t, []string{"cdmi-export"}, vols.names(), "the hook's volume is not OCCI's to delete")
+	resp, body := r.do("POST", sto+"?action=snapshot", "")
+	require.Equal(t, 200, resp.StatusCode, body)
+	require.Len(t, vols.snaps, 1)
+	assert.True(t, strings.HasPrefix(vols.snaps[0], id+"@snapshot-"), vols.snaps[0])
 }
 
 // Listing a collection takes a bounded number of queries whatever its

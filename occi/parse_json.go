@@ -174,7 +174,7 @@ func strictUnmarshal(data []byte, v any) error {
 func (e *jsonEntity) doc(where string) (entityDoc, error) {
 	d := entityDoc{ID: normID(e.ID), Kind: e.Kind, Mixins: e.Mixins, Attrs: map[string]any{}, Location: e.Location}
 	for k, v := range e.Attributes {
-		if !attrNameRe.MatchString(k) {
+		if !validAttrName(k) {
 			return d, fmt.Errorf("%s: attribute name %q is invalid", where, clip(k))
 		}
 		switch k {
@@ -233,16 +233,16 @@ func (e *jsonEntity) doc(where string) (entityDoc, error) {
 }
 
 func (c *jsonCategory) category(class Class) (*Category, error) {
-	if !termRe.MatchString(c.Term) {
+	if !validTerm(c.Term) {
 		return nil, fmt.Errorf("category term %q is not a valid term", clip(c.Term))
 	}
-	if !strings.Contains(c.Scheme, ":") || !strings.HasSuffix(c.Scheme, "#") {
+	if !validScheme(c.Scheme) {
 		return nil, fmt.Errorf("category %s: scheme %q must be an absolute URI ending in #", c.Term, clip(c.Scheme))
 	}
 	cat := &Category{Term: c.Term, Scheme: c.Scheme, Title: c.Title, Class: class, Actions: c.Actions,
 		Parent: c.Parent, Depends: c.Depends, Applies: c.Applies, Location: c.Location}
 	for name, d := range c.Attributes {
-		if !attrNameRe.MatchString(name) {
+		if !validAttrName(name) {
 			return nil, fmt.Errorf("category %s: attribute name %q is invalid", c.Term, clip(name))
 		}
 		a := Attribute{Name: name, Type: d.Type, Mutable: d.Mutable, Required: d.Required, Description: d.Description, Default: d.Default}

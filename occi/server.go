@@ -1,11 +1,10 @@
 // Package occi implements the OCCI 1.2 server (with 1.1 compatibility): the
-// core and infrastructure model, the renderings, the service logic and the
-// HTTP handlers.
+// core and infrastructure model, the renderings, the service (a Go API,
+// see Service) and the HTTP handlers over it (see Server).
 package occi
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,66 +12,41 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/computebackends"
-	"github.com/occicdmi/occicdmi/storagebackends"
+	"github.com/occicdmi/occicdmi/internal/web"
 )
 
-// Config is what the OCCI server needs from its surroundings.
+// Config is what OCCI needs from its surroundings.
 type Config struct {
-	DB        *gorm.DB
-	Compute   computebackends.Backend
-	Volumes   storagebackends.Volumes // block volumes behind OCCI storage; nil when none is configured
-	BaseURL   string                  // public base URL for absolute locations; "" derives it from each request
-	Catalogue string                  // path of the template catalogue file; "" uses the built-in default
+	DB      *gorm.DB
+	Compute computebackends.Backend
+	Volumes Volumes // the volumes behind OCCI storage; nil when none is configured
+	BaseURL string  // public base URL for absolute locations; "" derives it from each request
+	// Catalogue is the path of the template catalogue file; "" uses the
+	// built-in default.
+	Catalogue string
 	Logger    *slog.Logger
-	// Storage, when set, resolves OCCI storage to volumes it owns (the
-	// CDMI linkage); nil leaves every volume to OCCI.
-	Storage StorageHook
 }
 
-// Server serves OCCI.
+// Server serves OCCI over HTTP: it parses and negotiates, calls its
+// Service, and renders.
 type Server struct {
 	cfg Config
-	reg *registry
-	st  store
+	svc *Service
 	log *slog.Logger
 }
 
-// New prepares an OCCI server: it reads the template catalogue and builds
-// the registry of provider categories.
-func New(_ context.Context, cfg Config) (*Server, error) {
-	if cfg.DB == nil {
-		return nil, fmt.Errorf("occi: a database is required")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	cat, err := LoadCatalogue(cfg.Catalogue)
+// New prepares an OCCI server and its service (see NewService).
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	svc, err := NewService(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	cats := standard()
-	kinds := map[string]*Category{}
-	for _, c := range cats {
-		kinds[c.ID()] = c
-	}
-	cats = append(cats, cat.categories(kinds)...)
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Server{cfg: cfg, reg: newRegistry(cats), log: cfg.Logger}, nil
+	return &Server{cfg: cfg, svc: svc, log: svc.log}, nil
 }
 
-// baseURL is the scheme and authority locations are made absolute with:
-// the configured base URL, else the request's own (X-Forwarded-Proto is
-// honoured behind a TLS-terminating proxy).
-func (s *Server) baseURL(r *http.Request) string {
-	if s.cfg.BaseURL != "" {
-		return s.cfg.BaseURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); p == "http" || p == "https" {
-		scheme = p
-	}
-	return scheme + "://" + r.Host
-}
+// Service is the Go API the server's handlers call.
+func (s *Server) Service() *Service { return s.svc }
+
+// baseURL is the scheme and authority locations are made absolute with.
+func (s *Server) baseURL(r *http.Request) string { return web.BaseURL(r, s.cfg.BaseURL) }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // Rows of the tables created by migrations/0002_occi.go.
@@ -125,7 +127,8 @@ func (store) deleteUserMixin(db *gorm.DB, id string) error {
 	return db.Where("id = ?", id).Delete(&userMixinRow{}).Error
 }
 
-var errNotFound = errors.New("not found")
+// errNotFound is the store's "no such row"; the service names what is missing.
+var errNotFound = kind.New(kind.NotFound, "not found")
 
 // entity loads one entity with its attributes and mixins.
 func (s store) entity(db *gorm.DB, location string) (*Entity, error) {
@@ -307,7 +310,7 @@ func (s store) insert(db *gorm.DB, e *Entity) error {
 		SourceKind: e.SourceKind, TargetKind: e.TargetKind, CreatedAt: time.Now().UTC()}
 	if err := db.Create(&row).Error; err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return errorf(409, "an entity already exists at %s or with id %s", e.Location, e.ID)
+			return kind.Errorf(kind.Conflict, "an entity already exists at %s or with id %s", e.Location, e.ID)
 		}
 		return fmt.Errorf("insert entity: %w", err)
 	}

@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}
 	occiServer, err := occi.New(ctx, occi.Config{
-		DB: db, Compute: a.Compute, Volumes: a.Volumes, BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Logger: log,
+		DB: db, Compute: a.Compute, Volumes: occiVolumes(a.Volumes), BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("occi: %w", err)

@@ -1,0 +1,280 @@
+package occi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/kind"
+)
+
+// Invocation is an action a client triggers (GFD.223 §7.4.2).
+type Invocation struct {
+	Term   string         // the action's term (?action=<term>)
+	Action string         // type identifier the invocation names, "" when none
+	Params map[string]any // the action's attributes (parameters)
+}
+
+// ActResult is what an action answers.
+type ActResult struct {
+	// Entity is the entity acted on, as Get shows it, when there was one.
+	Entity *Entity
+	// Locations are the members of the collection acted on.
+	Locations []string
+	// Saved are the OS templates a "save" made (GFD.224 §3.1).
+	Saved []*Category
+}
+
+// Act triggers an action on the entity at loc.
+func (s *Service) Act(ctx context.Context, loc string, inv Invocation) (*ActResult, error) {
+	o, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := o.entityAt(loc); err != nil {
+		return nil, err
+	}
+	if inv.Term == "" {
+		return nil, kind.New(kind.Invalid, "?action= names no action")
+	}
+	return o.act([]string{loc}, inv)
+}
+
+// ActAll triggers an action on every member of a collection (q's
+// Collection or Prefix; filters and paging are ignored). Every member's
+// state is checked before any backend call, so a refused action changes
+// nothing.
+func (s *Service) ActAll(ctx context.Context, q Query, inv Invocation) (*ActResult, error) {
+	o, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := o.filter(Query{Collection: q.Collection, Prefix: q.Prefix})
+	if err != nil {
+		return nil, err
+	}
+	locs, err := o.list(f)
+	if err != nil {
+		return nil, err
+	}
+	return o.act(locs, inv)
+}
+
+type job struct {
+	e      *Entity
+	a      *Category
+	params map[string]any
+}
+
+// act triggers an action on each entity (one for an entity URL, the
+// members for a collection).
+func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
+	es, err := o.entities(locs)
+	if err != nil {
+		return nil, err
+	}
+	var jobs []job
+	for _, e := range es {
+		o.syncState(e)
+		a, err := o.resolveAction(e, inv.Term, inv.Action)
+		if err != nil {
+			return nil, err
+		}
+		params, err := actionParams(a, inv.Params)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkAction(e, a); err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job{e, a, params})
+	}
+	var saved []*Category
+	for _, j := range jobs {
+		c, err := o.perform(j)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			saved = append(saved, c)
+		}
+	}
+	if saved != nil {
+		return &ActResult{Saved: saved}, nil
+	}
+	if len(jobs) == 1 && len(locs) == 1 {
+		e, err := o.full(jobs[0].e)
+		if err != nil {
+			return nil, err
+		}
+		return &ActResult{Entity: e}, nil
+	}
+	return &ActResult{Locations: locs}, nil
+}
+
+// resolveAction finds the action a request triggers: the query's term
+// (GFD.223 §7.4.2), checked against the invocation rendering if any.
+func (o *op) resolveAction(e *Entity, term, fromBody string) (*Category, error) {
+	if fromBody != "" && actionTerm(fromBody) != term {
+		return nil, kind.Errorf(kind.Invalid, "the query names action %q but the body invokes %s", term, fromBody)
+	}
+	for _, id := range o.definedActions(e) {
+		if actionTerm(id) == term && (fromBody == "" || fromBody == id) {
+			return o.m.get(id), nil
+		}
+	}
+	return nil, kind.Errorf(kind.Invalid, "action %q is not defined for %s (kind %s)", term, e.Location, e.Kind)
+}
+
+// actionParams validates an invocation's attributes against the action.
+func actionParams(a *Category, given map[string]any) (map[string]any, error) {
+	out := map[string]any{}
+	for k, v := range given {
+		d := a.Attr(k)
+		if d == nil {
+			return nil, kind.Errorf(kind.Invalid, "action %s has no parameter %s", a.Term, k)
+		}
+		nv, err := d.Check(v)
+		if err != nil {
+			return nil, kind.Wrap(kind.Invalid, err, "")
+		}
+		out[k] = nv
+	}
+	for _, d := range a.Attributes {
+		if _, ok := out[d.Name]; !ok {
+			if d.Required {
+				return nil, kind.Errorf(kind.Invalid, "action %s needs parameter %s", a.Term, d.Name)
+			}
+			if d.Default != nil {
+				out[d.Name] = d.Default
+			}
+		}
+	}
+	return out, nil
+}
+
+func checkAction(e *Entity, a *Category) error {
+	if !accepted(e, a.ID()) {
+		return kind.Errorf(kind.Conflict, "action %s is not allowed: %s is %s (allowed from %s)",
+			a.Term, e.Location, stateOf(e), strings.Join(allowedFrom[a.ID()], ", "))
+	}
+	return nil
+}
+
+// perform runs one action on one entity whose state allows it. It returns
+// the new os_tpl for save.
+func (o *op) perform(j job) (*Category, error) {
+	if o.s.compute == nil && j.a.Scheme != SchemeStorageAction {
+		return nil, kind.New(kind.Unavailable, "no compute backend is configured")
+	}
+	var saved *Category
+	var err error
+	stateAttr := ""
+	switch j.a.Scheme {
+	case SchemeComputeAction:
+		saved, err = o.computeAction(j)
+		stateAttr = "occi.compute.state"
+	case SchemeNetworkAction:
+		if j.a.Term == "up" {
+			err = o.s.compute.StartNetwork(o.ctx, j.e.ID)
+		} else {
+			err = o.s.compute.StopNetwork(o.ctx, j.e.ID)
+		}
+		stateAttr = "occi.network.state"
+	case SchemeStorageAction:
+		return nil, o.storageAction(j)
+	default:
+		return nil, kind.Errorf(kind.Unsupported, "action %s has no implementation", j.a.ID())
+	}
+	if err != nil {
+		return nil, backendErr(j.a.Term+" "+j.e.Location, err)
+	}
+	e := j.e
+	o.syncState(e)
+	changes := map[string]any{stateAttr: e.Attrs[stateAttr], stateAttr + ".message": e.Attrs[stateAttr+".message"]}
+	err = o.tx(func(tx *gorm.DB) error {
+		if saved != nil {
+			if err := o.s.st.addUserMixin(tx, saved, "save"); err != nil {
+				return err
+			}
+		}
+		return o.s.st.setAttrs(tx, e.Location, changes)
+	})
+	return saved, err
+}
+
+// computeAction calls the compute backend for a compute action.
+func (o *op) computeAction(j job) (*Category, error) {
+	be, id, method := o.s.compute, j.e.ID, strv(j.params["method"])
+	switch j.a.Term {
+	case "start":
+		return nil, be.Start(o.ctx, id)
+	case "stop":
+		return nil, be.Stop(o.ctx, id, cb.StopMethod(method))
+	case "restart":
+		return nil, be.Restart(o.ctx, id, cb.RestartMethod(method))
+	case "suspend":
+		return nil, be.Suspend(o.ctx, id, cb.SuspendMethod(method))
+	case "save":
+		img, err := be.Save(o.ctx, id, cb.SaveMethod(method), strv(j.params["name"]))
+		if err != nil {
+			return nil, err
+		}
+		return o.savedTemplate(j.e, img), nil
+	}
+	return nil, nil
+}
+
+// storageAction runs a storage action: the state changes in OCCI's model,
+// snapshots and resizes reach the volume (OCCI 1.1's actions).
+func (o *op) storageAction(j job) error {
+	e, vols := j.e, o.s.volumes
+	changes := map[string]any{}
+	var err error
+	switch j.a.Term {
+	case "online", "offline":
+		changes["occi.storage.state"] = j.a.Term
+	case "backup", "snapshot":
+		if vols != nil {
+			err = vols.Snapshot(o.ctx, e.ID, j.a.Term+"-"+time.Now().UTC().Format("20060102T150405.000000000"))
+		}
+	case "resize":
+		size := num64(j.params["size"])
+		if vols != nil {
+			err = vols.Resize(o.ctx, e.ID, int64(size*gib))
+		}
+		changes["occi.storage.size"] = size
+	}
+	if err != nil {
+		return backendErr(j.a.Term+" "+e.Location, err)
+	}
+	for k, v := range changes {
+		e.Attrs[k] = v
+	}
+	changes["occi.storage.state.message"] = nil
+	delete(e.Attrs, "occi.storage.state.message")
+	return o.tx(func(tx *gorm.DB) error { return o.s.st.setAttrs(tx, e.Location, changes) })
+}
+
+// savedTemplate makes the os_tpl for an image "save" produced (GFD.224
+// §3.1: the response renders the new OS template).
+func (o *op) savedTemplate(e *Entity, img cb.Image) *Category {
+	term := img.Term
+	if !validTerm(term) {
+		term = "saved-" + e.ID[:min(8, len(e.ID))]
+	}
+	base := term
+	for i := 2; o.m.get(SchemeOSTemplate+term) != nil || o.m.at(osTemplateLocation(term)) != nil; i++ {
+		term = fmt.Sprintf("%s-%d", base, i)
+	}
+	c := &Category{Scheme: SchemeOSTemplate, Term: term, Title: img.Title, Class: ClassMixin,
+		Depends: []string{MixinOSTpl}, Applies: []string{KindCompute}, Location: osTemplateLocation(term),
+		User: true, Image: img.Source}
+	o.m.user[c.ID()] = c
+	o.m.ulo[c.Location] = c
+	return c
+}

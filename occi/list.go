@@ -1,0 +1,188 @@
+package occi
+
+import (
+	"context"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+)
+
+// MaxPageSize is the most entities one page of a listing holds (the
+// "number" of GFD.223 §5).
+const MaxPageSize = 1000
+
+// Query selects the entities of a listing (GFD.223 §3.1, §5, §6.2).
+type Query struct {
+	// Collection is the type identifier of the kind or mixin whose
+	// collection is listed; "" for none.
+	Collection string
+	// Prefix lists the entities whose location starts with it (an unbound
+	// path, GFD.223 §3.1); a prefix other than "/" with nothing below it
+	// is NotFound.
+	Prefix string
+	// Categories filter by kind (its sub-kinds included) or mixin (type
+	// identifiers).
+	Categories []string
+	// Attrs filter by attribute value; occi.core.id, occi.core.source and
+	// occi.core.target filter on the entity's id and link ends.
+	Attrs map[string]any
+	// Number entities per page, page Page (from 1); Number 0 lists all.
+	Page, Number int
+	// Entities loads the entities themselves (with their links), not
+	// only their locations.
+	Entities bool
+}
+
+// Listing is a collection's members, in location order.
+type Listing struct {
+	Locations []string
+	Entities  []*Entity // when Query.Entities; links inside their resources
+}
+
+// List answers the entities q selects. Entities are loaded only when
+// asked for, in bulk; a listing calls no backend.
+func (s *Service) List(ctx context.Context, q Query) (*Listing, error) {
+	o, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := o.filter(q)
+	if err != nil {
+		return nil, err
+	}
+	// An unbound path is the union of what lies below it (GFD.223 §3.1);
+	// with nothing below it, it does not exist.
+	if q.Collection == "" && q.Prefix != "" && q.Prefix != "/" {
+		if any, err := o.list(filter{Prefix: q.Prefix, Limit: 1}); err != nil {
+			return nil, err
+		} else if len(any) == 0 {
+			return nil, kind.Errorf(kind.NotFound, "nothing at %s", q.Prefix)
+		}
+	}
+	return o.listing(f, q.Entities)
+}
+
+// filter turns a query into the store's filter: the collection's own
+// scope narrowed by the category and attribute filters, and the page.
+func (o *op) filter(q Query) (filter, error) {
+	var f filter
+	if q.Collection != "" {
+		c := o.m.get(q.Collection)
+		switch {
+		case c == nil:
+			return f, kind.Errorf(kind.NotFound, "no collection of %s", q.Collection)
+		case c.Class == ClassKind:
+			f.Kinds = o.m.subKinds(c.ID())
+		default:
+			f.Mixin = c.ID()
+		}
+	}
+	f.Prefix = q.Prefix
+	for _, id := range q.Categories {
+		if err := o.narrow(&f, id); err != nil {
+			return f, err
+		}
+	}
+	for k, v := range q.Attrs {
+		switch k {
+		case AttrID:
+			f.ID = normID(strv(v))
+		case AttrSource:
+			f.Source = o.localPath(strv(v))
+		case AttrTarget:
+			f.Target = o.localPath(strv(v))
+		default:
+			if f.Attrs == nil {
+				f.Attrs = map[string]any{}
+			}
+			f.Attrs[k] = v
+		}
+	}
+	switch {
+	case q.Number < 0 || q.Page < 0:
+		return f, kind.New(kind.Invalid, "page and number must be positive")
+	case q.Number > MaxPageSize:
+		return f, kind.Errorf(kind.Invalid, "number=%d is more than the %d items a page may hold", q.Number, MaxPageSize)
+	case q.Number > 0:
+		f.Limit, f.Offset = q.Number, (max(q.Page, 1)-1)*q.Number
+	}
+	return f, nil
+}
+
+// narrow adds a category filter (GFD.223 §6.2) to f.
+func (o *op) narrow(f *filter, id string) error {
+	cat := o.m.get(id)
+	if cat == nil {
+		return kind.Errorf(kind.Invalid, "filter names unknown category %s", id)
+	}
+	switch cat.Class {
+	case ClassKind:
+		kinds := o.m.subKinds(cat.ID())
+		if f.Kinds != nil {
+			kinds = intersect(f.Kinds, kinds)
+			if kinds == nil {
+				kinds = []string{}
+			}
+		}
+		f.Kinds = kinds
+	case ClassMixin:
+		if f.Mixin != "" && f.Mixin != cat.ID() {
+			// Two mixins: keep the collection's and filter on the second.
+			f.Attrs = nil
+		}
+		f.Mixin = cat.ID()
+	default:
+		return kind.Errorf(kind.Invalid, "an action (%s) cannot filter a collection", id)
+	}
+	return nil
+}
+
+func intersect(a, b []string) []string {
+	in := map[string]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []string
+	for _, x := range a {
+		if in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// listing lists f; entities are loaded only when wanted, in bulk.
+func (o *op) listing(f filter, wantEntities bool) (*Listing, error) {
+	locs, err := o.list(f)
+	if err != nil {
+		return nil, err
+	}
+	out := &Listing{Locations: locs}
+	if !wantEntities {
+		return out, nil
+	}
+	es, err := o.entities(locs)
+	if err != nil {
+		return nil, err
+	}
+	var resources []string
+	byLoc := map[string]*Entity{}
+	for _, e := range es {
+		o.fillActions(e)
+		if !e.IsLink() {
+			resources = append(resources, e.Location)
+			byLoc[e.Location] = e
+		}
+	}
+	links, err := o.linksOf(resources, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		o.fillActions(l)
+		if src := byLoc[l.Source]; src != nil {
+			src.Links = append(src.Links, l)
+		}
+	}
+	out.Entities = es
+	return out, nil
+}
