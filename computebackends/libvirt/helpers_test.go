@@ -15,18 +15,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 )
 
 // env returns the test environment (scripts/testenv/libvirt.sh env), or
 // skips; under CI=true a missing libvirtd fails the run instead.
 func env(t testing.TB) (uri, imageDir string) {
 	t.Helper()
-	if os.Getenv("OCCICDMI_TEST_LIBVIRT") == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("OCCICDMI_TEST_LIBVIRT is not set under CI=true: run scripts/testenv.sh up libvirt and eval its env")
-		}
-		t.Skip("no libvirtd: set OCCICDMI_TEST_LIBVIRT=1 (eval \"$(scripts/testenv.sh env libvirt)\")")
-	}
+	testsupport.Need(t, "libvirtd", "OCCICDMI_TEST_LIBVIRT")
 	uri = os.Getenv("OCCICDMI_LIBVIRT_URI")
 	if uri == "" {
 		uri = "qemu:///system"

@@ -174,10 +174,8 @@ func (b *Backend) domainXML(ctx context.Context, op, id string, d golibvirt.Doma
 // for the copy so the image is consistent; deferred needs a stopped machine.
 // A kernel and initramfs used for direct boot are copied beside the image.
 func (b *Backend) Save(ctx context.Context, id string, method cb.SaveMethod, name string) (cb.Image, error) {
-	switch method {
-	case "", cb.SaveHot, cb.SaveDeferred:
-	default:
-		return cb.Image{}, fmt.Errorf("libvirt: save %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	if err := b.allowed(ctx, cb.ActionSave, string(method), id); err != nil {
+		return cb.Image{}, err
 	}
 	d, st, _, err := b.state(ctx, "save", id)
 	if err != nil {

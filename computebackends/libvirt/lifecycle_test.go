@@ -55,7 +55,7 @@ func TestLifecycle(t *testing.T) {
 	require.ErrorIs(t, b.Suspend(ctx, id, cb.SuspendSuspend), cb.ErrConflict)
 	require.ErrorIs(t, b.Restart(ctx, id, cb.RestartWarm), cb.ErrConflict)
 
-	// Resize while stopped (occi.Resizer).
+	// Resize while stopped (Backend.Resize).
 	require.NoError(t, b.Resize(ctx, id, 2, 0.125))
 	dominfo := virsh(t, "dominfo", DomainName(id))
 	assert.Regexp(t, `CPU\(s\):\s+2\n`, dominfo)

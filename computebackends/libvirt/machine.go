@@ -46,9 +46,6 @@ func domainUUID(id string) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// hostnameRe keeps a hostname safe to put on a kernel command line.
-var hostnameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$`)
-
 func (b *Backend) lookup(l *golibvirt.Libvirt, id string) (golibvirt.Domain, error) {
 	return l.DomainLookupByName(DomainName(id))
 }
@@ -56,28 +53,18 @@ func (b *Backend) lookup(l *golibvirt.Libvirt, id string) (golibvirt.Domain, err
 // CreateMachine defines an inactive domain for m, with its own overlay of
 // m.Image when there is one.
 func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
-	if m.ID == "" {
-		return fmt.Errorf("libvirt: create: empty id: %w", cb.ErrInvalid)
-	}
-	if m.Cores < 0 || m.Memory < 0 || m.DiskSize < 0 {
-		return fmt.Errorf("libvirt: create %q: negative cores, memory or disk size: %w", m.ID, cb.ErrInvalid)
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("libvirt: create: %w", err)
 	}
 	arch := "x86_64"
-	switch m.Architecture {
-	case "", "x64":
-	case "x86":
+	if m.Architecture == "x86" {
 		arch = "i686"
-	default:
-		return fmt.Errorf("libvirt: create %q: architecture %q (want x86 or x64): %w", m.ID, m.Architecture, cb.ErrInvalid)
 	}
 	withSeed := m.UserData != "" || m.SSHKey != ""
 	if withSeed {
 		if err := checkSeedTool(); err != nil {
 			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
 		}
-	}
-	if m.Hostname != "" && !hostnameRe.MatchString(m.Hostname) {
-		return fmt.Errorf("libvirt: create %q: hostname %q is not a valid host name: %w", m.ID, m.Hostname, cb.ErrInvalid)
 	}
 	name := DomainName(m.ID)
 	exists := false
@@ -217,6 +204,23 @@ func (b *Backend) hasManagedSave(ctx context.Context, id string, d golibvirt.Dom
 	return has == 1, err
 }
 
+// allowed applies computebackends.Rules, the state machine every backend
+// follows, to the machine's state as MachineStatus reports it: an action
+// the table refuses is refused here before libvirt is asked to do anything.
+func (b *Backend) allowed(ctx context.Context, a cb.Action, method, id string) error {
+	if _, err := cb.CheckMethod(a, method); err != nil {
+		return fmt.Errorf("libvirt: %s %q: %w", a, id, err)
+	}
+	st, err := b.MachineStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := cb.Next(a, method, st.State); err != nil {
+		return fmt.Errorf("libvirt: %s %q (%s): %w", a, id, st.Message, err)
+	}
+	return nil
+}
+
 func conflict(op, id string, st golibvirt.DomainState) error {
 	return fmt.Errorf("libvirt: %s %q: domain is %s: %w", op, id, stateName(st), cb.ErrConflict)
 }
@@ -242,6 +246,9 @@ func stateName(st golibvirt.DomainState) string {
 // Start boots a stopped domain (restoring a hibernated one from its managed
 // save image) or resumes a paused one.
 func (b *Backend) Start(ctx context.Context, id string) error {
+	if err := b.allowed(ctx, cb.ActionStart, "", id); err != nil {
+		return err
+	}
 	d, st, _, err := b.state(ctx, "start", id)
 	if err != nil {
 		return err
@@ -262,12 +269,12 @@ func (b *Backend) Start(ctx context.Context, id string) error {
 // plug (a guest that ignores ACPI still stops, and the log says so); acpioff
 // presses the button and fails with ErrConflict if the guest ignores it;
 // poweroff destroys at once. Stopping a hibernated machine discards its
-// saved memory.
+// saved memory. Stopping a machine whose QEMU crashed or failed (state
+// error) puts it back to a clean stop: libvirt keeps the reason a domain
+// shut off until it runs again, so it is started paused and powered off.
 func (b *Backend) Stop(ctx context.Context, id string, method cb.StopMethod) error {
-	switch method {
-	case "", cb.StopGraceful, cb.StopACPIOff, cb.StopPowerOff:
-	default:
-		return fmt.Errorf("libvirt: stop %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	if err := b.allowed(ctx, cb.ActionStop, string(method), id); err != nil {
+		return err
 	}
 	d, st, _, err := b.state(ctx, "stop", id)
 	if err != nil {
@@ -280,12 +287,28 @@ func (b *Backend) Stop(ctx context.Context, id string, method cb.StopMethod) err
 		} else if has {
 			return b.call(ctx, "stop", id, func(l *golibvirt.Libvirt) error { return l.DomainManagedSaveRemove(d, 0) })
 		}
-		return conflict("stop", id, st)
+		return b.call(ctx, "stop", id, func(l *golibvirt.Libvirt) error {
+			if _, err := l.DomainCreateWithFlags(d, uint32(golibvirt.DomainStartPaused)); err != nil {
+				return err
+			}
+			return l.DomainDestroyFlags(d, 0)
+		})
 	}
 	if method == cb.StopPowerOff {
 		return b.destroy(ctx, "stop", id, d)
 	}
-	if st == golibvirt.DomainPaused {
+	paused := st == golibvirt.DomainPaused
+	// pauseAgain puts a guest resumed for the power button back as it was
+	// when the stop does not happen: a failed call changes nothing.
+	pauseAgain := func() {
+		if !paused {
+			return
+		}
+		if err := b.call(context.WithoutCancel(ctx), "stop", id, func(l *golibvirt.Libvirt) error { return l.DomainSuspend(d) }); err != nil {
+			b.log.Error("libvirt: could not pause again a machine resumed for a stop that failed", "id", id, "err", err)
+		}
+	}
+	if paused {
 		// A paused guest cannot see the power button.
 		if err := b.call(ctx, "stop", id, func(l *golibvirt.Libvirt) error { return l.DomainResume(d) }); err != nil {
 			return err
@@ -294,14 +317,19 @@ func (b *Backend) Stop(ctx context.Context, id string, method cb.StopMethod) err
 	if err := b.call(ctx, "stop", id, func(l *golibvirt.Libvirt) error {
 		return l.DomainShutdownFlags(d, golibvirt.DomainShutdownAcpiPowerBtn)
 	}); err != nil {
+		pauseAgain()
 		return err
 	}
 	off, err := b.waitShutoff(ctx, id, d)
 	if err != nil || off {
+		if err != nil {
+			pauseAgain()
+		}
 		return err
 	}
 	if method == cb.StopACPIOff {
-		return fmt.Errorf("libvirt: stop %q: the guest did not power off within %s of the ACPI power button; it still runs: %w", id, b.shutdownTimeout(), cb.ErrConflict)
+		pauseAgain()
+		return fmt.Errorf("libvirt: stop %q: the guest did not power off within %s of the ACPI power button; it is as it was: %w", id, b.shutdownTimeout(), cb.ErrConflict)
 	}
 	b.log.Warn("libvirt: guest ignored the ACPI power button; powering off", "id", id, "waited", b.shutdownTimeout())
 	return b.destroy(ctx, "stop", id, d)
@@ -348,10 +376,8 @@ func (b *Backend) destroy(ctx context.Context, op, id string, d golibvirt.Domain
 // and libvirt starts the guest again once it powered off; warm resets the
 // virtual hardware; cold destroys the domain and boots it again.
 func (b *Backend) Restart(ctx context.Context, id string, method cb.RestartMethod) error {
-	switch method {
-	case "", cb.RestartGraceful, cb.RestartWarm, cb.RestartCold:
-	default:
-		return fmt.Errorf("libvirt: restart %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	if err := b.allowed(ctx, cb.ActionRestart, string(method), id); err != nil {
+		return err
 	}
 	d, st, _, err := b.state(ctx, "restart", id)
 	if err != nil {
@@ -376,23 +402,21 @@ func (b *Backend) Restart(ctx context.Context, id string, method cb.RestartMetho
 
 // Suspend pauses a running domain (suspend: the vCPUs stop, memory stays in
 // QEMU) or hibernates it (hibernate: libvirt's managed save writes memory to
-// disk and QEMU exits; Start restores it).
+// disk and QEMU exits; Start restores it). Like every backend (Rules), it
+// suspends active machines only: a paused one is started first.
 func (b *Backend) Suspend(ctx context.Context, id string, method cb.SuspendMethod) error {
-	switch method {
-	case "", cb.SuspendSuspend, cb.SuspendHibernate:
-	default:
-		return fmt.Errorf("libvirt: suspend %q: unknown method %q: %w", id, method, cb.ErrInvalid)
+	if err := b.allowed(ctx, cb.ActionSuspend, string(method), id); err != nil {
+		return err
 	}
 	d, st, _, err := b.state(ctx, "suspend", id)
 	if err != nil {
 		return err
 	}
-	running := st == golibvirt.DomainRunning || st == golibvirt.DomainBlocked
-	if method == cb.SuspendHibernate && (running || st == golibvirt.DomainPaused) {
-		return b.call(ctx, "suspend", id, func(l *golibvirt.Libvirt) error { return l.DomainManagedSave(d, 0) })
-	}
-	if !running {
+	if st != golibvirt.DomainRunning && st != golibvirt.DomainBlocked {
 		return conflict("suspend", id, st)
+	}
+	if method == cb.SuspendHibernate {
+		return b.call(ctx, "suspend", id, func(l *golibvirt.Libvirt) error { return l.DomainManagedSave(d, 0) })
 	}
 	return b.call(ctx, "suspend", id, func(l *golibvirt.Libvirt) error { return l.DomainSuspend(d) })
 }
@@ -473,13 +497,16 @@ func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, erro
 	return cb.Status{State: cb.StateError, Message: "libvirt reports no state"}, nil
 }
 
-// Resize changes the cores and memory of a stopped machine (occi.Resizer:
-// OCCI calls it when a resource_tpl or occi.compute.cores/memory change).
-// A running machine is refused with ErrConflict: TCG guests here have no
-// memory or CPU hot-plug.
+// Resize changes the cores and memory of an inactive machine (OCCI calls it
+// when a resource_tpl or occi.compute.cores/memory change). Any other is
+// refused with ErrConflict (Rules): TCG guests here have no memory or CPU
+// hot-plug, and a hibernated machine's memory image keeps its old size.
 func (b *Backend) Resize(ctx context.Context, id string, cores int, memoryGiB float64) error {
 	if cores < 1 || memoryGiB*1024 < 32 {
 		return fmt.Errorf("libvirt: resize %q: %d cores, %g GiB: need at least 1 core and 32 MiB: %w", id, cores, memoryGiB, cb.ErrInvalid)
+	}
+	if err := b.allowed(ctx, cb.ActionResize, "", id); err != nil {
+		return err
 	}
 	d, st, _, err := b.state(ctx, "resize", id)
 	if err != nil {

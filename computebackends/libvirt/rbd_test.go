@@ -14,18 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 )
 
 // cephEnv returns the ceph.conf of the test cluster (scripts/testenv/ceph.sh)
 // and one monitor address from it.
 func cephEnv(t *testing.T) (conf, mon string) {
-	conf = os.Getenv("CEPH_CONF")
-	if conf == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CEPH_CONF is not set under CI=true: run scripts/testenv.sh up ceph")
-		}
-		t.Skip("no Ceph: set CEPH_CONF (eval \"$(scripts/testenv.sh env ceph)\")")
-	}
+	t.Helper()
+	conf = testsupport.Need(t, "Ceph", "CEPH_CONF")
 	raw, err := os.ReadFile(conf)
 	require.NoError(t, err)
 	mon = "127.0.0.1:6789"
