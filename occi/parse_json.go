@@ -64,26 +64,11 @@ func parseJSON(body []byte) (*payload, error) {
 	if err := strictUnmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("body is not a JSON object: %w", err)
 	}
-	p := &payload{}
-	if _, ok := top["action"]; ok {
-		var inv struct {
-			Action     string         `json:"action"`
-			Attributes map[string]any `json:"attributes"`
-		}
-		if err := strictUnmarshal(body, &inv); err != nil {
-			return nil, fmt.Errorf("action invocation: %w", err)
-		}
-		if inv.Action == "" {
-			return nil, errors.New("action invocation: \"action\" is empty")
-		}
-		p.Action = inv.Action
-		p.ActionAttrs = inv.Attributes
-		if p.ActionAttrs == nil {
-			p.ActionAttrs = map[string]any{}
-		}
-		return p, nil
-	}
-	if _, ok := top["kind"]; ok {
+	has := func(key string) bool { _, ok := top[key]; return ok }
+	switch {
+	case has("action"):
+		return jsonInvocation(body)
+	case has("kind"):
 		var e jsonEntity
 		if err := strictUnmarshal(body, &e); err != nil {
 			return nil, fmt.Errorf("entity: %w", err)
@@ -92,10 +77,8 @@ func parseJSON(body []byte) (*payload, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Entities = append(p.Entities, d)
-		return p, nil
-	}
-	if _, ok := top["term"]; ok {
+		return &payload{Entities: []entityDoc{d}}, nil
+	case has("term"):
 		var c jsonCategory
 		if err := strictUnmarshal(body, &c); err != nil {
 			return nil, fmt.Errorf("category: %w", err)
@@ -104,9 +87,34 @@ func parseJSON(body []byte) (*payload, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Categories = append(p.Categories, cat)
-		return p, nil
+		return &payload{Categories: []*Category{cat}}, nil
 	}
+	return jsonCollections(top)
+}
+
+// jsonInvocation reads an action invocation.
+func jsonInvocation(body []byte) (*payload, error) {
+	var inv struct {
+		Action     string         `json:"action"`
+		Attributes map[string]any `json:"attributes"`
+	}
+	if err := strictUnmarshal(body, &inv); err != nil {
+		return nil, fmt.Errorf("action invocation: %w", err)
+	}
+	if inv.Action == "" {
+		return nil, errors.New("action invocation: \"action\" is empty")
+	}
+	p := &payload{Action: inv.Action, ActionAttrs: inv.Attributes}
+	if p.ActionAttrs == nil {
+		p.ActionAttrs = map[string]any{}
+	}
+	return p, nil
+}
+
+// jsonCollections reads entity and category collections, and the
+// locations of a mixin collection.
+func jsonCollections(top map[string]json.RawMessage) (*payload, error) {
+	p := &payload{}
 	for _, key := range []string{"resources", "links"} {
 		raw, ok := top[key]
 		if !ok {
