@@ -15,15 +15,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/gorilla/mux"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/occicdmi/occicdmi/cdmi"
 	"github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
+	"github.com/occicdmi/occicdmi/internal/database"
+	"github.com/occicdmi/occicdmi/internal/web"
 	"github.com/occicdmi/occicdmi/migrations"
 	"github.com/occicdmi/occicdmi/occi"
 	"github.com/occicdmi/occicdmi/storagebackends"
@@ -50,40 +49,10 @@ type App struct {
 }
 
 // IsPostgres tells whether a database setting names PostgreSQL.
-func IsPostgres(database string) bool {
-	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
-}
+func IsPostgres(dsn string) bool { return database.IsPostgres(dsn) }
 
 // OpenDB opens the database the configuration names, without migrating it.
-func OpenDB(cfg Config) (*gorm.DB, error) {
-	gcfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
-	if IsPostgres(cfg.Database) {
-		db, err := gorm.Open(postgres.Open(cfg.Database), gcfg)
-		if err != nil {
-			return nil, fmt.Errorf("open PostgreSQL: %w", err)
-		}
-		return db, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Database), 0o750); err != nil {
-		return nil, fmt.Errorf("create the database folder: %w", err)
-	}
-	// WAL lets readers go on while a write commits; busy_timeout makes a
-	// second writer wait instead of failing; foreign keys are off by default
-	// in SQLite.
-	dsn := cfg.Database + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	db, err := gorm.Open(sqlite.Open(dsn), gcfg)
-	if err != nil {
-		return nil, fmt.Errorf("open SQLite %s: %w", cfg.Database, err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, err
-	}
-	// SQLite allows one writer at a time; one connection turns lock
-	// contention into queueing instead of SQLITE_BUSY errors.
-	sqlDB.SetMaxOpenConns(1)
-	return db, nil
-}
+func OpenDB(cfg Config) (*gorm.DB, error) { return database.Open(cfg.Database) }
 
 // Migrate opens the database and applies pending migrations.
 func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -100,11 +69,7 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return nil
 }
 
-func closeDB(db *gorm.DB) {
-	if sqlDB, err := db.DB(); err == nil {
-		_ = sqlDB.Close()
-	}
-}
+func closeDB(db *gorm.DB) { database.Close(db) }
 
 // redact hides a password in a database URL before it reaches a log.
 func redact(database string) string {
@@ -205,7 +170,7 @@ func routes(c *cdmi.Server, o *occi.Server, log *slog.Logger) http.Handler {
 	r.UseEncodedPath()
 	c.Routes(r)
 	o.Routes(r)
-	return withCommonHeaders(withRecover(r, log))
+	return web.WithRequestID(withCommonHeaders(withRecover(r, log)))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {
@@ -225,8 +190,9 @@ func withRecover(next http.Handler, log *slog.Logger) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
-				http.Error(w, "internal error", http.StatusInternalServerError)
+				id := web.RequestID(r.Context())
+				log.Error("panic in handler", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", v)
+				http.Error(w, "internal error (request "+id+")", http.StatusInternalServerError)
 			}
 		}()
 		next.ServeHTTP(w, r)
