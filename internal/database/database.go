@@ -77,11 +77,13 @@ func Classify(err error) error {
 	case kind.Of(err) != kind.Internal:
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
-		return kind.Wrap(kind.NotFound, err, "not found")
+		return &kind.Error{Kind: kind.NotFound, Msg: "not found", Err: err}
 	case errors.Is(err, gorm.ErrDuplicatedKey):
-		return kind.Wrap(kind.Conflict, err, "a concurrent request made the same change; retry")
+		return &kind.Error{Kind: kind.Conflict, Msg: "a concurrent request made the same change; retry", Err: err}
 	case unreachable(err):
-		return kind.Wrap(kind.Unavailable, err, "the database is unavailable")
+		// The driver's text (a FATAL with its SQLSTATE, an address) is
+		// for errors.Is and the log, not for the client.
+		return &kind.Error{Kind: kind.Unavailable, Msg: "the database is unavailable; retry later", Err: err}
 	}
 	return err
 }
