@@ -120,6 +120,8 @@ func clip(s string) string {
 	return s
 }
 
+// buildPayload reads the values of the lines, then assembles the entity
+// and action views of them.
 func buildPayload(lines []textLine) (*payload, error) {
 	p := &payload{Attrs: map[string]any{}}
 	var links []linkDoc
@@ -137,40 +139,59 @@ func buildPayload(lines []textLine) (*payload, error) {
 			if count++; count > maxTextLines {
 				return nil, fmt.Errorf("too many values (more than %d)", maxTextLines)
 			}
-			switch l.name {
-			case "Category":
-				c, err := parseCategory(it)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", l.where(), err)
-				}
-				p.Categories = append(p.Categories, c)
-			case "Link":
-				ld, err := parseLink(it)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", l.where(), err)
-				}
-				// An ActionLink (GFD.229 §4.2) names an action the entity
-				// offers; it is no link to create.
-				if ld.Kind == "" && ld.Self == "" && strings.Contains(ld.Target, "?action=") {
-					continue
-				}
-				links = append(links, ld)
-			case "X-Occi-Attribute":
-				name, v, err := parseAttribute(it)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", l.where(), err)
-				}
-				if _, dup := p.Attrs[name]; dup {
-					return nil, fmt.Errorf("%s: attribute %s given twice", l.where(), name)
-				}
-				p.Attrs[name] = v
-			case "X-Occi-Location":
-				p.Locations = append(p.Locations, strings.Trim(it, "<>"))
-			default:
-				return nil, fmt.Errorf("%s: unknown field %q (expected Category, Link, X-OCCI-Attribute or X-OCCI-Location)", l.where(), l.name)
+			if err := p.addTextValue(l.name, it, &links); err != nil {
+				return nil, fmt.Errorf("%s: %w", l.where(), err)
 			}
 		}
 	}
+	if err := p.assembleEntity(links); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// addTextValue adds one value of a Category, Link, X-OCCI-Attribute or
+// X-OCCI-Location field.
+func (p *payload) addTextValue(field, it string, links *[]linkDoc) error {
+	switch field {
+	case "Category":
+		c, err := parseCategory(it)
+		if err != nil {
+			return err
+		}
+		p.Categories = append(p.Categories, c)
+	case "Link":
+		ld, err := parseLink(it)
+		if err != nil {
+			return err
+		}
+		// An ActionLink (GFD.229 §4.2) names an action the entity
+		// offers; it is no link to create.
+		if ld.Kind == "" && ld.Self == "" && strings.Contains(ld.Target, "?action=") {
+			return nil
+		}
+		*links = append(*links, ld)
+	case "X-Occi-Attribute":
+		name, v, err := parseAttribute(it)
+		if err != nil {
+			return err
+		}
+		if _, dup := p.Attrs[name]; dup {
+			return fmt.Errorf("attribute %s given twice", name)
+		}
+		p.Attrs[name] = v
+	case "X-Occi-Location":
+		p.Locations = append(p.Locations, strings.Trim(it, "<>"))
+	default:
+		return fmt.Errorf("unknown field %q (expected Category, Link, X-OCCI-Attribute or X-OCCI-Location)", field)
+	}
+	return nil
+}
+
+// assembleEntity makes the entity and action views of the values read:
+// the first kind, the mixins, the first action, and the attributes split
+// into the entity's own fields and the rest.
+func (p *payload) assembleEntity(links []linkDoc) error {
 	// Assemble the entity and action views of the same lines.
 	e := entityDoc{Attrs: map[string]any{}, Links: links}
 	for _, c := range p.Categories {
@@ -194,13 +215,13 @@ func buildPayload(lines []textLine) (*payload, error) {
 		case AttrID:
 			s, ok := v.(string)
 			if !ok {
-				return nil, fmt.Errorf("attribute %s must be a string", k)
+				return fmt.Errorf("attribute %s must be a string", k)
 			}
 			e.ID = normID(s)
 		case AttrSource, AttrTarget:
 			s, ok := v.(string)
 			if !ok {
-				return nil, fmt.Errorf("attribute %s must be a string", k)
+				return fmt.Errorf("attribute %s must be a string", k)
 			}
 			if k == AttrSource {
 				e.Source = s
@@ -219,7 +240,7 @@ func buildPayload(lines []textLine) (*payload, error) {
 	if e.Kind != "" || len(e.Mixins) > 0 || len(e.Attrs) > 0 || len(links) > 0 || e.ID != "" || e.Source != "" || e.Target != "" {
 		p.Entities = []entityDoc{e}
 	}
-	return p, nil
+	return nil
 }
 
 // splitOutside splits s at sep where sep is neither inside a quoted string
@@ -342,7 +363,7 @@ func parseCategory(s string) (*Category, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !termRe.MatchString(term) {
+	if !validTerm(term) {
 		return nil, fmt.Errorf("category term %q is not a valid term", clip(term))
 	}
 	c := &Category{Term: term}
@@ -380,7 +401,7 @@ func parseCategory(s string) (*Category, error) {
 	if c.Scheme == "" {
 		return nil, fmt.Errorf("category %s has no scheme", term)
 	}
-	if !strings.Contains(c.Scheme, ":") || !strings.HasSuffix(c.Scheme, "#") {
+	if !validScheme(c.Scheme) {
 		return nil, fmt.Errorf("category %s: scheme %q must be an absolute URI ending in #", term, clip(c.Scheme))
 	}
 	switch c.Class {
@@ -421,7 +442,7 @@ func parseAttributeList(s string) ([]Attribute, error) {
 			}
 			s = s[close+1:]
 		}
-		if !attrNameRe.MatchString(name) {
+		if !validAttrName(name) {
 			return nil, fmt.Errorf("attribute name %q is invalid", clip(name))
 		}
 		out = append(out, a)
@@ -455,7 +476,7 @@ func parseLink(s string) (linkDoc, error) {
 				l.Kind, l.Mixins = ids[0], ids[1:]
 			}
 		default:
-			if !attrNameRe.MatchString(p.key) {
+			if !validAttrName(p.key) {
 				return linkDoc{}, fmt.Errorf("link parameter %q is not an attribute name", clip(p.key))
 			}
 			v, err := attrValue(p.key, p.raw)
@@ -468,8 +489,6 @@ func parseLink(s string) (linkDoc, error) {
 	return l, nil
 }
 
-var attrNameRe = termRe
-
 // parseAttribute reads `name=value` (GFD.229 §4.3).
 func parseAttribute(s string) (string, any, error) {
 	i := strings.IndexByte(s, '=')
@@ -477,7 +496,7 @@ func parseAttribute(s string) (string, any, error) {
 		return "", nil, fmt.Errorf("attribute %q is not name=value", clip(s))
 	}
 	name := strings.TrimSpace(s[:i])
-	if !attrNameRe.MatchString(name) {
+	if !validAttrName(name) {
 		return "", nil, fmt.Errorf("attribute name %q is invalid", clip(name))
 	}
 	v, err := attrValue(name, strings.TrimSpace(s[i+1:]))
