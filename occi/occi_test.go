@@ -573,7 +573,7 @@ func TestConcurrentPutCreate(t *testing.T) {
 	assert.EqualValues(t, 1, r.count("sim_machines"), "machines of the losers are deleted again")
 }
 
-// resizingCompute is the sim backend plus the optional Resizer.
+// resizingCompute records the sizes Resize is given, over the sim backend.
 type resizingCompute struct {
 	*faultyCompute
 	sizes map[string][2]float64
@@ -588,7 +588,7 @@ func (b *resizingCompute) Resize(_ context.Context, id string, cores int, mem fl
 }
 
 // GFD.224 §3.6.2: a new resource_tpl resizes the machine when the backend
-// can (Resizer), only while it is inactive; a later failure resizes back.
+// can (the contract's Resize), only while it is inactive; a later failure resizes back.
 func TestResourceTemplateResizes(t *testing.T) {
 	r := newRig(t, Config{})
 	rb := &resizingCompute{faultyCompute: r.be, sizes: map[string][2]float64{}}

@@ -66,17 +66,10 @@ func (o *op) rebuild(prev, next *Entity) error {
 	return nil
 }
 
-// Resizer is what a compute backend may implement, beside the contract,
-// to give a stopped machine new sizes (a resource_tpl change or an update
-// of occi.compute.cores/memory, GFD.224 §3.6.2). Backends need not import
-// this package: the method is enough. Without it, sizes change in OCCI's
-// model only and the machine keeps the sizes it was created with.
-type Resizer interface {
-	Resize(ctx context.Context, id string, cores int, memoryGiB float64) error
-}
-
 // resize passes new sizes to the backends: occi.storage.size to the
-// storage's volume, compute sizes to a compute backend that can take them.
+// storage's volume, compute sizes to the compute backend (the contract's
+// Resize, GFD.224 §3.6.2: a resource_tpl change or an update of
+// occi.compute.cores/memory, on a stopped machine).
 func (o *op) resize(prev, next *Entity) error {
 	if o.m.isA(prev.Kind, KindStorage) {
 		was, now := num64(prev.Attrs["occi.storage.size"]), num64(next.Attrs["occi.storage.size"])
@@ -95,10 +88,6 @@ func (o *op) resize(prev, next *Entity) error {
 	if !o.m.isA(prev.Kind, KindCompute) || o.osTemplate(prev.Mixins) != o.osTemplate(next.Mixins) {
 		return nil // not a compute, or rebuilt with the new sizes already
 	}
-	rz, ok := o.s.compute.(Resizer)
-	if !ok {
-		return nil
-	}
 	was, now := o.machine(prev), o.machine(next)
 	if was.Cores == now.Cores && was.Memory == now.Memory {
 		return nil
@@ -106,9 +95,9 @@ func (o *op) resize(prev, next *Entity) error {
 	if st := stateOf(prev); st != "inactive" {
 		return kind.Errorf(kind.Conflict, "resizing %s needs it inactive: its state is %s, stop it first", prev.Location, st)
 	}
-	if err := rz.Resize(o.ctx, prev.ID, now.Cores, now.Memory); err != nil {
+	if err := o.s.compute.Resize(o.ctx, prev.ID, now.Cores, now.Memory); err != nil {
 		return backendErr("resize machine", err)
 	}
-	o.later("resize back", func(ctx context.Context) error { return rz.Resize(ctx, prev.ID, was.Cores, was.Memory) })
+	o.later("resize back", func(ctx context.Context) error { return o.s.compute.Resize(ctx, prev.ID, was.Cores, was.Memory) })
 	return nil
 }
