@@ -4,13 +4,14 @@ import (
 	"context"
 
 	"encoding/base64"
-	"gorm.io/gorm"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
+
+	"gorm.io/gorm"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

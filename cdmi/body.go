@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/web"
 )
 
 // CDMI request bodies are JSON objects whose "value" may be as large as the
@@ -21,8 +25,7 @@ import (
 // Config.MaxBodyValue (413 past it).
 
 var (
-	errBadBody  = errors.New("malformed CDMI body")
-	errTooLarge = errors.New("request body too large")
+	errBadBody = kind.New(kind.Invalid, "malformed CDMI body")
 )
 
 const (
@@ -427,7 +430,7 @@ type limitedBuffer struct {
 
 func (l *limitedBuffer) Write(b []byte) (int, error) {
 	if l.Len()+len(b) > l.limit {
-		return 0, fmt.Errorf("%w: JSON fields other than \"value\" exceed %d bytes", errTooLarge, l.limit)
+		return 0, web.Errorf(http.StatusRequestEntityTooLarge, "request body too large: JSON fields other than \"value\" exceed %d bytes", l.limit)
 	}
 	return l.Buffer.Write(b)
 }
@@ -450,7 +453,7 @@ func (s *spool) Write(b []byte) (int, error) {
 		return 0, fmt.Errorf("%w: this request takes no \"value\" (containers and queues hold none)", errBadBody)
 	}
 	if s.n+int64(len(b)) > s.max {
-		return 0, fmt.Errorf("%w: the value exceeds %d bytes; send larger values with a non-CDMI PUT", errTooLarge, s.max)
+		return 0, web.Errorf(http.StatusRequestEntityTooLarge, "request body too large: the value exceeds %d bytes; send larger values with a non-CDMI PUT", s.max)
 	}
 	if s.f == nil && s.mem.Len()+len(b) > spoolMemory {
 		f, err := os.CreateTemp(s.dir, "cdmi-body-*")

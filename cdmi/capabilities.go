@@ -140,7 +140,7 @@ func (s *Server) require(typ, name string) error {
 	if v, ok := s.capabilitiesFor(typ)[name]; ok && v == "true" {
 		return nil
 	}
-	return badRequest("the %s capability object does not grant %s", typ, name)
+	return invalidf("the %s capability object does not grant %s", typ, name)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -151,5 +151,5 @@ func (s *Server) unsupported(typ, name string) error {
 	if err := s.require(typ, name); err != nil {
 		return err
 	}
-	return badRequest("%s is not supported", name)
+	return invalidf("%s is not supported", name)
 }

@@ -33,7 +33,7 @@ var knownExportProtocols = map[string]bool{"iscsi": true, "nfsv4": true, "nfsv3"
 func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OCCIExport, error) {
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &in); err != nil || in == nil {
-		return nil, nil, badRequest("exports must be a JSON object keyed by export type, e.g. {\"Network/NFSv4\": {...}}")
+		return nil, nil, invalidf("exports must be a JSON object keyed by export type, e.g. {\"Network/NFSv4\": {...}}")
 	}
 	out := map[string]any{}
 	var occi []OCCIExport
@@ -43,10 +43,10 @@ func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OC
 			proto, kind = key, "Network"
 		}
 		if kind != "OCCI" && kind != "Network" {
-			return nil, nil, badRequest("exports: %q: the export type must be OCCI/<protocol> or Network/<protocol>", key)
+			return nil, nil, invalidf("exports: %q: the export type must be OCCI/<protocol> or Network/<protocol>", key)
 		}
 		if !knownExportProtocols[strings.ToLower(proto)] {
-			return nil, nil, badRequest("exports: %q: unknown protocol %q", key, proto)
+			return nil, nil, invalidf("exports: %q: unknown protocol %q", key, proto)
 		}
 		if string(v) == "null" {
 			out[key] = nil // removes the export on update
@@ -54,24 +54,24 @@ func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OC
 		}
 		var spec map[string]any
 		if err := json.Unmarshal(v, &spec); err != nil || spec == nil {
-			return nil, nil, badRequest("exports: %q must be a JSON object", key)
+			return nil, nil, invalidf("exports: %q must be a JSON object", key)
 		}
 		for f, fv := range spec {
 			switch f {
 			case "identifier", "domain":
 				if _, ok := fv.(string); !ok {
-					return nil, nil, badRequest("exports: %q: %q must be a string", key, f)
+					return nil, nil, invalidf("exports: %q: %q must be a string", key, f)
 				}
 			case "permissions", "hosts":
 				if _, err := stringOrList(fv); err != nil {
-					return nil, nil, badRequest("exports: %q: %q: %v", key, f, err)
+					return nil, nil, invalidf("exports: %q: %q: %v", key, f, err)
 				}
 				if _, isList := fv.([]any); f == "permissions" && kind == "Network" && strings.EqualFold(proto, "iSCSI") && !isList {
-					return nil, nil, badRequest("exports: %q: permissions must be a list of initiator names (§13.7.2)", key)
+					return nil, nil, invalidf("exports: %q: permissions must be a list of initiator names (§13.7.2)", key)
 				}
 			case "usermap", "groupmap":
 				if err := checkNameMap(fv); err != nil {
-					return nil, nil, badRequest("exports: %q: %q: %v", key, f, err)
+					return nil, nil, invalidf("exports: %q: %q: %v", key, f, err)
 				}
 			default:
 				// Other protocol-specific settings are kept as given.
@@ -84,7 +84,7 @@ func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OC
 				spec["identifier"] = id
 			}
 			if !strings.EqualFold(id, containerID) {
-				return nil, nil, badRequest("exports: %q: identifier %q must be this container's objectID %s (§13.6)", key, id, containerID)
+				return nil, nil, invalidf("exports: %q: identifier %q must be this container's objectID %s (§13.6)", key, id, containerID)
 			}
 			perms, _ := stringOrList(spec["permissions"])
 			occi = append(occi, OCCIExport{Protocol: proto, Identifier: containerID, Permissions: perms})

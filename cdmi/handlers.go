@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/web"
 	"gorm.io/gorm"
 )
 
@@ -51,7 +53,7 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 		v, ok := negotiate(r.Header)
 		if !ok {
 			w.Header().Set("X-CDMI-Specification-Version", strings.Join(versions, ", "))
-			s.fail(w, r, badRequest("none of the CDMI versions %q is served; this server speaks %s (and CDMI 2.x without the header)",
+			s.fail(w, r, invalidf("none of the CDMI versions %q is served; this server speaks %s (and CDMI 2.x without the header)",
 				r.Header.Values("X-CDMI-Specification-Version"), strings.Join(versions, ", ")))
 			return
 		}
@@ -65,7 +67,7 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 		}
 		q, err := parseSelection(r.URL.RawQuery)
 		if err != nil {
-			s.fail(w, r, badRequest("%v", err))
+			s.fail(w, r, invalidf("%v", err))
 			return
 		}
 		c.q = q
@@ -84,7 +86,7 @@ func (s *Server) allowed(c *call, o *object, mask uint32) error {
 	if authorize(c.who, acl, o.Owner, "", o.ObjectID == s.rootID, mask) {
 		return nil
 	}
-	return errStatus(http.StatusForbidden, "the ACL of %s does not grant this operation", o.ObjectID)
+	return kind.Errorf(kind.Forbidden, "the ACL of %s does not grant this operation", o.ObjectID)
 }
 
 // ---- GET / HEAD ----
@@ -96,13 +98,13 @@ func (s *Server) handleGet(c *call) error {
 	}
 	o := t.obj
 	if o == nil {
-		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
+		return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
 	}
 	if o.isContainerLike() && !t.slash {
 		return s.toSlash(c, t)
 	}
 	if !o.isContainerLike() && t.slash && !t.byID {
-		return errStatus(http.StatusNotFound, "%s is not a container (drop the trailing '/')", t.path)
+		return kind.Errorf(kind.NotFound, "%s is not a container (drop the trailing '/')", t.path)
 	}
 	if err := s.allowed(c, o, maskRead); err != nil {
 		return err
@@ -176,7 +178,7 @@ func (s *Server) readContainer(c *call, o *object) error {
 			}
 			rng, err := parseRange(sel.Arg)
 			if err != nil {
-				return badRequest("children: %v", err)
+				return invalidf("children: %v", err)
 			}
 			first, last = min(rng.First, total), min(rng.Last, total-1)
 		}
@@ -218,7 +220,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		// §8.4 (references): a GET of a reference redirects to its target.
 		loc := o.Reference
 		if strings.HasPrefix(loc, "/") {
-			loc = s.baseURL(c.r) + loc
+			loc = web.BaseURL(c.r, s.cfg.BaseURL) + loc
 		}
 		c.w.Header().Set("Location", loc)
 		c.w.WriteHeader(http.StatusFound)
@@ -251,10 +253,10 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		}
 		r, err := parseRange(sel.Arg)
 		if err != nil {
-			return badRequest("value: %v", err)
+			return invalidf("value: %v", err)
 		}
 		if r.First >= o.Size && o.Size > 0 {
-			return errStatus(http.StatusRequestedRangeNotSatisfiable, "value range %s starts past the end of the %d-byte value", r, o.Size)
+			return web.Errorf(http.StatusRequestedRangeNotSatisfiable, "value range %s starts past the end of the %d-byte value", r, o.Size)
 		}
 		rng = byteRange{r.First, min(r.Last, o.Size-1)}
 	}
@@ -326,7 +328,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 // (206, multipart/byteranges for several ranges, 416 when unsatisfiable).
 func (s *Server) serveRaw(c *call, o *object) error {
 	if o.Completion == "Processing" {
-		return errStatus(http.StatusNotFound, "the value of %s is still being uploaded (X-CDMI-Partial)", o.ObjectID)
+		return kind.Errorf(kind.NotFound, "the value of %s is still being uploaded (X-CDMI-Partial)", o.ObjectID)
 	}
 	mt := o.Mimetype
 	if mt == "" {
@@ -424,7 +426,7 @@ func (s *Server) toSlash(c *call, t *target) error {
 	if c.r.URL.RawQuery != "" {
 		loc += "?" + c.r.URL.RawQuery
 	}
-	c.w.Header().Set("Location", s.baseURL(c.r)+loc)
+	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+loc)
 	c.w.WriteHeader(http.StatusMovedPermanently)
 	return nil
 }

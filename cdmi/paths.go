@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // Names travel percent-encoded. The router hands over the raw path
@@ -23,21 +25,21 @@ const maxNameBytes = 1024
 func decodeName(seg string) (string, error) {
 	n, err := url.PathUnescape(seg)
 	if err != nil {
-		return "", badRequest("name %q is not validly percent-encoded", seg)
+		return "", invalidf("name %q is not validly percent-encoded", seg)
 	}
 	switch {
 	case n == "":
-		return "", badRequest("empty name in the path (two slashes in a row?)")
+		return "", invalidf("empty name in the path (two slashes in a row?)")
 	case n == "." || n == "..":
-		return "", badRequest("%q is not allowed as a name", n)
+		return "", invalidf("%q is not allowed as a name", n)
 	case strings.ContainsAny(n, "/?"):
-		return "", badRequest("name %q holds a '/' or '?' (%%2F, %%3F), reserved as delimiters (§5.13.6)", n)
+		return "", invalidf("name %q holds a '/' or '?' (%%2F, %%3F), reserved as delimiters (§5.13.6)", n)
 	case strings.ContainsRune(n, 0):
-		return "", badRequest("name %q holds a NUL byte", n)
+		return "", invalidf("name %q holds a NUL byte", n)
 	case !utf8.ValidString(n):
-		return "", badRequest("name %q is not valid UTF-8", seg)
+		return "", invalidf("name %q is not valid UTF-8", seg)
 	case len(n) > maxNameBytes:
-		return "", badRequest("name is longer than %d bytes", maxNameBytes)
+		return "", invalidf("name is longer than %d bytes", maxNameBytes)
 	}
 	return n, nil
 }
@@ -58,7 +60,7 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 	p := r.URL.EscapedPath()
 	rel, ok := strings.CutPrefix(p, s.root+"/")
 	if !ok {
-		return nil, errStatus(http.StatusNotFound, "%s is outside the CDMI root %s/", p, s.root)
+		return nil, kind.Errorf(kind.NotFound, "%s is outside the CDMI root %s/", p, s.root)
 	}
 	t := &target{path: p, slash: strings.HasSuffix(rel, "/") || rel == ""}
 	rel = strings.TrimSuffix(rel, "/")
@@ -90,15 +92,15 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 	}
 	if len(segs) > 0 && segs[0] == "cdmi_objectid" {
 		if len(segs) == 1 {
-			return nil, errStatus(http.StatusNotFound, "%s/cdmi_objectid/ lists nothing; name an object ID", s.root)
+			return nil, kind.Errorf(kind.NotFound, "%s/cdmi_objectid/ lists nothing; name an object ID", s.root)
 		}
 		id, err := parseObjectID(segs[1])
 		if err != nil {
-			return nil, errStatus(http.StatusNotFound, "no object has ID %q: %v", segs[1], err)
+			return nil, kind.Errorf(kind.NotFound, "no object has ID %q: %v", segs[1], err)
 		}
 		o, err := s.byID(ctx, s.db, id)
 		if errors.Is(err, errNotFound) {
-			return nil, errStatus(http.StatusNotFound, "no object has ID %s", id)
+			return nil, kind.Errorf(kind.NotFound, "no object has ID %s", id)
 		}
 		if err != nil {
 			return nil, err
@@ -125,7 +127,7 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 			return nil, err
 		}
 		if !cur.isContainerLike() {
-			return nil, errStatus(http.StatusNotFound, "%q is not a container", cur.Name)
+			return nil, kind.Errorf(kind.NotFound, "%q is not a container", cur.Name)
 		}
 		o, err := s.child(ctx, s.db, cur.ObjectID, name)
 		if err != nil && !errors.Is(err, errNotFound) {
@@ -139,7 +141,7 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 			return t, nil
 		}
 		if err != nil {
-			return nil, errStatus(http.StatusNotFound, "container %q does not exist", name)
+			return nil, kind.Errorf(kind.NotFound, "container %q does not exist", name)
 		}
 		cur = o
 	}
@@ -152,7 +154,7 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 func (s *Server) resolveURI(ctx context.Context, uri string) (*target, error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.EscapedPath() == "" {
-		return nil, badRequest("%q is not a URI", uri)
+		return nil, invalidf("%q is not a URI", uri)
 	}
 	p := u.EscapedPath()
 	if !strings.HasPrefix(p, s.root+"/") {
@@ -167,7 +169,7 @@ func (s *Server) resolveURI(ctx context.Context, uri string) (*target, error) {
 		return nil, err
 	}
 	if t.obj == nil {
-		return nil, errStatus(http.StatusNotFound, "source %q does not exist", uri)
+		return nil, kind.Errorf(kind.NotFound, "source %q does not exist", uri)
 	}
 	return t, nil
 }
@@ -178,19 +180,4 @@ func mustUnescape(p string) string {
 		return p
 	}
 	return u
-}
-
-// baseURL is the scheme and host of absolute URIs (Location headers).
-func (s *Server) baseURL(r *http.Request) string {
-	if s.cfg.BaseURL != "" {
-		return strings.TrimRight(s.cfg.BaseURL, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if fp := r.Header.Get("X-Forwarded-Proto"); fp == "https" || fp == "http" {
-		scheme = fp
-	}
-	return scheme + "://" + r.Host
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/occicdmi/occicdmi/internal/kind"
 	"gorm.io/gorm"
 )
 
@@ -24,7 +25,7 @@ const maxQueueBody = 16 << 20
 
 func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 	if b.has("value") {
-		return badRequest("a queue is created without a value; POST values to enqueue them (§11.6)")
+		return invalidf("a queue is created without a value; POST values to enqueue them (§11.6)")
 	}
 	for _, f := range []string{"copy", "move", "reference", "deserialize", "serialize"} {
 		if b.has(f) {
@@ -38,7 +39,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 	created := t.obj == nil
 	if created {
 		if t.parent != nil && t.parent.Type != typeContainer {
-			return badRequest("queues can be created only in containers")
+			return invalidf("queues can be created only in containers")
 		}
 		if err := s.require(typeContainer, "cdmi_create_queue"); err != nil {
 			return err
@@ -70,7 +71,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 		name = id
 	}
 	now := time.Now().UTC()
-	err := s.db.WithContext(c.ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(c.ctx, func(tx *gorm.DB) error {
 		var o object
 		if err := s.lockParent(c.ctx, tx, t.parent); err != nil {
 			return err
@@ -100,7 +101,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 	})
 	if err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return errStatus(http.StatusConflict, "%q exists already", name)
+			return kind.Errorf(kind.Conflict, "%q exists already", name)
 		}
 		return err
 	}
@@ -144,7 +145,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 			return err
 		}
 		if src.obj.Type != typeDataObject || src.obj.ValueKey == "" {
-			return badRequest("copy: %q is not a data object with a value", uri)
+			return invalidf("copy: %q is not a data object with a value", uri)
 		}
 		rc, err := s.objs.Open(c.ctx, src.obj.ValueKey, 0, -1)
 		if err != nil {
@@ -154,7 +155,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 		items = append(items, item{rc, src.obj.Mimetype, src.obj.Encoding})
 	} else {
 		if b.Value == nil {
-			return badRequest("enqueue: the body needs a \"value\" (a string or a list of strings) or a \"copy\"")
+			return invalidf("enqueue: the body needs a \"value\" (a string or a list of strings) or a \"copy\"")
 		}
 		var values []string
 		if b.ValueIsString {
@@ -164,7 +165,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 			}
 			values = []string{buf.String()}
 		} else if err := json.NewDecoder(b.Value.Reader()).Decode(&values); err != nil {
-			return badRequest("enqueue: \"value\" must be a string or a list of strings")
+			return invalidf("enqueue: \"value\" must be a string or a list of strings")
 		}
 		mts, err := stringsField(b, "mimetype", len(values), "text/plain")
 		if err != nil {
@@ -197,7 +198,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 		keys = append(keys, w.Key)
 		rows = append(rows, queueValue{QueueID: q.ObjectID, ValueKey: w.Key, Mimetype: it.mimetype, Encoding: it.enc, Size: w.Size})
 	}
-	err = s.db.WithContext(c.ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.inTx(c.ctx, func(tx *gorm.DB) error {
 		// Take len(rows) designators: the update locks the queue's row, so
 		// concurrent enqueues get distinct, increasing ones.
 		res := tx.Model(&object{}).Where("object_id = ?", q.ObjectID).
@@ -206,7 +207,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return errStatus(http.StatusNotFound, "the queue is gone")
+			return kind.Errorf(kind.NotFound, "the queue is gone")
 		}
 		cur, err := s.byID(c.ctx, tx, q.ObjectID)
 		if err != nil {
@@ -257,7 +258,7 @@ func stringsField(b *cdmiBody, name string, n int, def string) ([]string, error)
 	}
 	var list []string
 	if err := json.Unmarshal(raw, &list); err != nil || len(list) != n {
-		return nil, badRequest("%q must be a string or a list of %d strings", name, n)
+		return nil, invalidf("%q must be a string or a list of %d strings", name, n)
 	}
 	return list, nil
 }
@@ -304,7 +305,7 @@ func (s *Server) readQueue(c *call, o *object) error {
 	n := 1
 	if sel, ok := c.q.get("values"); ok && sel.HasArg {
 		if n, err = parseCount(sel.Arg); err != nil {
-			return badRequest("values: %v", err)
+			return invalidf("values: %v", err)
 		}
 	}
 	if n > 1000 {
@@ -319,7 +320,7 @@ func (s *Server) readQueue(c *call, o *object) error {
 	if sel, ok := c.q.get("value"); ok && sel.HasArg {
 		r, err := parseRange(sel.Arg)
 		if err != nil {
-			return badRequest("value: %v", err)
+			return invalidf("value: %v", err)
 		}
 		rng = &r
 	}
@@ -389,11 +390,11 @@ func (s *Server) dequeue(c *call, o *object, sel selector) error {
 	if sel.HasArg {
 		var err error
 		if n, err = parseCount(sel.Arg); err != nil {
-			return badRequest("values: %v", err)
+			return invalidf("values: %v", err)
 		}
 	}
 	var keys []string
-	err := s.db.WithContext(c.ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(c.ctx, func(tx *gorm.DB) error {
 		vals, err := s.queueWindow(c.ctx, tx, o.ObjectID, n)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/occicdmi/occicdmi/internal/web"
 )
 
 // Routes registers CDMI's routes under the root (default /cdmi). Paths are
@@ -41,17 +42,17 @@ func (s *Server) Routes(r *mux.Router) {
 }
 
 func (s *Server) redirectRoot(c *call) error {
-	c.w.Header().Set("Location", s.baseURL(c.r)+s.root+"/")
+	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+s.root+"/")
 	c.w.WriteHeader(http.StatusMovedPermanently)
 	return nil
 }
 
 func (s *Server) readOnly(c *call) error {
 	c.w.Header().Set("Allow", "GET, HEAD")
-	return errStatus(http.StatusMethodNotAllowed, "capability and domain objects are read-only here")
+	return web.Errorf(http.StatusMethodNotAllowed, "capability and domain objects are read-only here")
 }
 
 func (s *Server) methodNotAllowed(c *call) error {
 	c.w.Header().Set("Allow", "GET, HEAD, PUT, PATCH, POST, DELETE")
-	return errStatus(http.StatusMethodNotAllowed, "%s is not a CDMI operation", c.r.Method)
+	return web.Errorf(http.StatusMethodNotAllowed, "%s is not a CDMI operation", c.r.Method)
 }

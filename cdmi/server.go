@@ -16,6 +16,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/web"
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
@@ -135,57 +137,27 @@ func negotiate(h http.Header) (version string, ok bool) {
 	return versions[best], true
 }
 
-// httpError is an error with the status to answer.
-type httpError struct {
-	Status int
-	Msg    string
-}
-
-func (e *httpError) Error() string { return e.Msg }
-
-func errStatus(status int, format string, a ...any) error {
-	return &httpError{status, fmt.Sprintf(format, a...)}
-}
-
-func badRequest(format string, a ...any) error { return errStatus(http.StatusBadRequest, format, a...) }
-
-// statusOf maps an error to its HTTP status: handler errors carry theirs,
-// backend kinds map as the storage contract intends, the rest is a bug.
-func statusOf(err error) (int, string) {
-	var he *httpError
-	switch {
-	case errors.As(err, &he):
-		return he.Status, he.Msg
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, errBadBody), errors.Is(err, errBadValue):
-		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, errNotFound), errors.Is(err, storagebackends.ErrNotFound):
-		return http.StatusNotFound, err.Error()
-	case errors.Is(err, storagebackends.ErrInvalid):
-		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, storagebackends.ErrExists), errors.Is(err, gorm.ErrDuplicatedKey):
-		return http.StatusConflict, err.Error()
-	case errors.Is(err, storagebackends.ErrUnavailable):
-		return http.StatusServiceUnavailable, "the storage backend is unavailable: " + err.Error()
-	case errors.Is(err, storagebackends.ErrUnsupported):
-		return http.StatusNotImplemented, err.Error()
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return http.StatusBadRequest, "the request body ended early: " + err.Error()
-	case errors.Is(err, context.Canceled):
-		return 499, "request canceled"
-	}
-	return http.StatusInternalServerError, "internal error"
-}
+// invalidf is an error of kind Invalid (a 400): the request is malformed
+// or its values are out of range.
+func invalidf(format string, a ...any) error { return kind.Errorf(kind.Invalid, format, a...) }
 
 // fail writes an error response: a short JSON body naming the problem.
+// Kinds give the status (web.Status); an error without one is a bug,
+// logged and answered "internal error (request <id>)". Two failures of the
+// request itself have no kind: a client gone away (nothing is written) and
+// a body that ended early (400).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := statusOf(err)
-	if status >= 500 {
-		s.log.Error("cdmi: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "status", status, "err", err)
+	if web.Status(err) == http.StatusInternalServerError {
+		switch {
+		case errors.Is(err, context.Canceled):
+			return
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			err = kind.Wrap(kind.Invalid, err, "the request body ended early")
+		}
 	}
-	if status == 499 {
-		return
+	status, msg := web.Answer(w, r, s.log, err)
+	if status > http.StatusInternalServerError {
+		s.log.Warn("cdmi: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "status", status, "err", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Del("Content-Length")

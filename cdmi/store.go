@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/occicdmi/occicdmi/internal/database"
+	"github.com/occicdmi/occicdmi/internal/kind"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -81,7 +83,9 @@ func (o *object) setMetadata(m map[string]any) {
 	o.Metadata = string(b)
 }
 
-var errNotFound = errors.New("not found")
+// errNotFound is what byID and child answer for a missing row; it is of
+// kind NotFound.
+var errNotFound = kind.New(kind.NotFound, "not found")
 
 func (s *Server) byID(ctx context.Context, db *gorm.DB, id string) (*object, error) {
 	var o object
@@ -90,7 +94,7 @@ func (s *Server) byID(ctx context.Context, db *gorm.DB, id string) (*object, err
 		return nil, errNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read object %s: %w", id, err)
+		return nil, fmt.Errorf("read object %s: %w", id, database.Classify(err))
 	}
 	return &o, nil
 }
@@ -102,7 +106,7 @@ func (s *Server) child(ctx context.Context, db *gorm.DB, parentID, name string) 
 		return nil, errNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %q: %w", name, err)
+		return nil, fmt.Errorf("read %q: %w", name, database.Classify(err))
 	}
 	return &o, nil
 }
@@ -122,7 +126,7 @@ func (s *Server) childQuery(ctx context.Context, db *gorm.DB, parent *object) *g
 func (s *Server) childCount(ctx context.Context, db *gorm.DB, parent *object) (int64, error) {
 	var n int64
 	if err := s.childQuery(ctx, db, parent).Count(&n).Error; err != nil {
-		return 0, fmt.Errorf("count children: %w", err)
+		return 0, fmt.Errorf("count children: %w", database.Classify(err))
 	}
 	return n, nil
 }
@@ -134,7 +138,7 @@ func (s *Server) children(ctx context.Context, db *gorm.DB, parent *object, offs
 	err := s.childQuery(ctx, db, parent).Select("object_id", "name", "type", "system", "reference").
 		Order("name").Order("object_id").Offset(int(offset)).Limit(int(limit)).Find(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("list children: %w", err)
+		return nil, fmt.Errorf("list children: %w", database.Classify(err))
 	}
 	return out, nil
 }
@@ -303,4 +307,11 @@ func (s *Server) ensureSystem(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// inTx runs fn in one transaction and gives its error a kind
+// (database.Classify): a lost race on a unique name is a Conflict, a
+// database that cannot be reached Unavailable.
+func (s *Server) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return database.Classify(s.db.WithContext(ctx).Transaction(fn))
 }

@@ -8,15 +8,16 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
-var errBadValue = errors.New("bad value")
+var errBadValue = kind.New(kind.Invalid, "bad value")
 
 // badValueReader tags decoding errors so they answer 400, not 503.
 type badValueReader struct{ r io.Reader }
@@ -35,13 +36,13 @@ func checkEncoding(enc string) error {
 	case "utf-8", "base64", "json":
 		return nil
 	}
-	return badRequest("valuetransferencoding %q: want \"utf-8\", \"base64\" or \"json\"", enc)
+	return invalidf("valuetransferencoding %q: want \"utf-8\", \"base64\" or \"json\"", enc)
 }
 
 // decodedValue turns a body's spooled value into the bytes to store.
 func decodedValue(b *cdmiBody, enc string) (io.Reader, error) {
 	if !b.ValueIsString && enc != "json" {
-		return nil, badRequest("value must be a JSON string unless valuetransferencoding is \"json\"")
+		return nil, invalidf("value must be a JSON string unless valuetransferencoding is \"json\"")
 	}
 	switch enc {
 	case "base64":
@@ -50,7 +51,7 @@ func decodedValue(b *cdmiBody, enc string) (io.Reader, error) {
 		// A JSON value stored as its JSON text (a string value is kept
 		// with its quotes so that it reads back as the same JSON).
 		if b.ValueIsString {
-			return nil, badRequest("with valuetransferencoding \"json\" the value must be a JSON object or array")
+			return nil, invalidf("with valuetransferencoding \"json\" the value must be a JSON object or array")
 		}
 		return b.Value.Reader(), nil
 	}
@@ -82,7 +83,7 @@ func newHash(alg string) (hash.Hash, error) {
 	case "SHA512":
 		return sha512.New(), nil
 	}
-	return nil, badRequest("cdmi_value_hash %q: this server computes %v", alg, valueHashes)
+	return nil, invalidf("cdmi_value_hash %q: this server computes %v", alg, valueHashes)
 }
 
 // utf8Check tells whether a stream of bytes is valid UTF-8, carrying

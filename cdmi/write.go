@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/web"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -50,9 +52,9 @@ func checkRequestType(mt string) error {
 	case ctObject, ctContainer, ctQueue:
 		return nil
 	case ctDomain, ctCapability:
-		return badRequest("%s objects cannot be created or changed here", mt)
+		return invalidf("%s objects cannot be created or changed here", mt)
 	}
-	return badRequest("unknown CDMI media type %q (§5.13.2): want %s, %s or %s", mt, ctObject, ctContainer, ctQueue)
+	return invalidf("unknown CDMI media type %q (§5.13.2): want %s, %s or %s", mt, ctObject, ctContainer, ctQueue)
 }
 
 // serverFields are response fields the server alone sets; a request body
@@ -63,7 +65,7 @@ var serverFields = []string{"objectType", "objectID", "objectName", "parentURI",
 func checkServerFields(b *cdmiBody) error {
 	for _, f := range serverFields {
 		if _, ok := b.Fields[f]; ok {
-			return badRequest("%q is set by the server and cannot be given in a request", f)
+			return invalidf("%q is set by the server and cannot be given in a request", f)
 		}
 	}
 	return nil
@@ -92,7 +94,7 @@ func acceptable(r *http.Request, ct string) error {
 	if len(listed) == 0 || !cdmiOnly {
 		return nil
 	}
-	return errStatus(http.StatusNotAcceptable, "the object is %s; Accept lists only %v", ct, listed)
+	return web.Errorf(http.StatusNotAcceptable, "the object is %s; Accept lists only %v", ct, listed)
 }
 
 // readBody parses a CDMI JSON body; containers and queues take no large
@@ -121,7 +123,7 @@ func partialFlag(r *http.Request) (bool, error) {
 	case "false":
 		return false, nil
 	}
-	return false, badRequest("X-CDMI-Partial %q: want true or false", v)
+	return false, invalidf("X-CDMI-Partial %q: want true or false", v)
 }
 
 // ---- PUT and PATCH ----
@@ -137,45 +139,45 @@ func (s *Server) put(c *call, mustExist bool) error {
 		return err
 	}
 	if t.obj == nil && (mustExist || t.byID && t.parent == nil) {
-		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
+		return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
 	}
 	if t.obj != nil && t.obj.isContainerLike() && !t.slash && !t.byID {
 		return s.toSlash(c, t)
 	}
 	if t.obj != nil && t.obj.System && t.obj.ObjectID != s.rootID {
-		return badRequest("%s is maintained by the server and cannot be changed", t.path)
+		return invalidf("%s is maintained by the server and cannot be changed", t.path)
 	}
 	mt := mediaType(c.r)
 	if err := checkRequestType(mt); err != nil {
 		return err
 	}
-	kind := ""
+	typ := ""
 	switch {
 	case mt == ctContainer:
-		kind = typeContainer
+		typ = typeContainer
 	case mt == ctQueue:
-		kind = typeQueue
+		typ = typeQueue
 	case mt == ctObject:
-		kind = typeDataObject
+		typ = typeDataObject
 	case t.obj != nil && t.obj.Type == typeContainer && (mt == "" || mt == "application/json"):
-		kind = typeContainer
+		typ = typeContainer
 	case t.obj == nil && t.slash:
-		kind = typeContainer
+		typ = typeContainer
 	}
-	if kind == typeContainer && !t.slash && !t.byID {
-		return badRequest("a container's URI ends in '/' (§9.2); PUT %s/", t.path)
+	if typ == typeContainer && !t.slash && !t.byID {
+		return invalidf("a container's URI ends in '/' (§9.2); PUT %s/", t.path)
 	}
-	if t.slash && kind != typeContainer && !(t.byID && t.obj != nil) {
-		return badRequest("a path ending in '/' names a container; use Content-Type %s", ctContainer)
+	if t.slash && typ != typeContainer && !(t.byID && t.obj != nil) {
+		return invalidf("a path ending in '/' names a container; use Content-Type %s", ctContainer)
 	}
-	if t.obj != nil && kind != "" && t.obj.Type != kind {
+	if t.obj != nil && typ != "" && t.obj.Type != typ {
 		// §5.13.2: a Content-Type that does not match the resource is 400.
-		return badRequest("%s is a %s (%s), not a %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type), kind)
+		return invalidf("%s is a %s (%s), not a %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type), typ)
 	}
-	if t.obj != nil && kind == "" && t.obj.Type != typeDataObject {
-		return errStatus(http.StatusConflict, "%s is a %s; send a CDMI body with Content-Type %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type))
+	if t.obj != nil && typ == "" && t.obj.Type != typeDataObject {
+		return kind.Errorf(kind.Conflict, "%s is a %s; send a CDMI body with Content-Type %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type))
 	}
-	switch kind {
+	switch typ {
 	case typeContainer:
 		if !strings.HasPrefix(mt, "application/cdmi-") && mt != "application/json" && c.r.ContentLength <= 0 {
 			// A plain HTTP PUT of an empty body creates a container.
@@ -261,7 +263,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 		return d, err
 	}
 	if d.domain != "" && d.domain != s.root+"/cdmi_domains/default/" && d.domain != "/cdmi_domains/default/" {
-		return d, badRequest("domainURI %q: the only domain is %s/cdmi_domains/default/", d.domain, s.root)
+		return d, invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", d.domain, s.root)
 	}
 	if _, err := b.field("valuetransferencoding", &d.encoding); err != nil {
 		return d, err
@@ -285,7 +287,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 		}
 	}
 	if sources > 1 {
-		return d, badRequest("give at most one of value, copy, move and reference")
+		return d, invalidf("give at most one of value, copy, move and reference")
 	}
 	if b.Value != nil {
 		if d.value, err = decodedValue(b, d.encoding); err != nil {
@@ -297,14 +299,14 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 			}
 			rng, err := parseRange(sel.Arg)
 			if err != nil {
-				return d, badRequest("value: %v", err)
+				return d, invalidf("value: %v", err)
 			}
 			n, err := decodedLen(b, d.encoding)
 			if err != nil {
 				return d, err
 			}
 			if n != rng.Len() {
-				return d, badRequest("value range %s is %d bytes but the value holds %d", rng, rng.Len(), n)
+				return d, invalidf("value range %s is %d bytes but the value holds %d", rng, rng.Len(), n)
 			}
 			if d.value, err = decodedValue(b, d.encoding); err != nil {
 				return d, err
@@ -360,7 +362,7 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 			return err
 		}
 		if c.r.ContentLength >= 0 && c.r.ContentLength != rng.Len() {
-			return badRequest("Content-Range %q is %d bytes but the body holds %d", cr, rng.Len(), c.r.ContentLength)
+			return invalidf("Content-Range %q is %d bytes but the body holds %d", cr, rng.Len(), c.r.ContentLength)
 		}
 		if err := s.require(typeDataObject, "cdmi_modify_value_range"); err != nil {
 			return err
@@ -373,7 +375,7 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 		return err
 	}
 	if created {
-		c.w.Header().Set("Location", s.baseURL(c.r)+t.path)
+		c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+t.path)
 		c.w.WriteHeader(http.StatusCreated)
 		return nil
 	}
@@ -386,12 +388,12 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 func parseContentRange(v string) (byteRange, error) {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
 	if !ok {
-		return byteRange{}, badRequest("Content-Range %q: want bytes first-last/total", v)
+		return byteRange{}, invalidf("Content-Range %q: want bytes first-last/total", v)
 	}
 	r, _, _ := strings.Cut(rest, "/")
 	rng, err := parseRange(strings.TrimSpace(r))
 	if err != nil {
-		return byteRange{}, badRequest("Content-Range %q: %v", v, err)
+		return byteRange{}, invalidf("Content-Range %q: %v", v, err)
 	}
 	return rng, nil
 }
@@ -401,15 +403,15 @@ func parseContentRange(v string) (byteRange, error) {
 // (cdmi_acl, cdmi_value_hash).
 func checkMetadata(m map[string]any) error {
 	if len(m) > maxMetadataItems {
-		return badRequest("metadata: %d items, at most %d", len(m), maxMetadataItems)
+		return invalidf("metadata: %d items, at most %d", len(m), maxMetadataItems)
 	}
 	for k, v := range m {
 		if k == "" {
-			return badRequest("metadata: empty name")
+			return invalidf("metadata: empty name")
 		}
 		b, _ := json.Marshal(v)
 		if len(k)+len(b) > maxMetadataSize {
-			return badRequest("metadata %q: larger than %d bytes", k, maxMetadataSize)
+			return invalidf("metadata %q: larger than %d bytes", k, maxMetadataSize)
 		}
 		if !strings.HasPrefix(k, "cdmi_") {
 			continue
@@ -417,18 +419,18 @@ func checkMetadata(m map[string]any) error {
 		switch k {
 		case "cdmi_acl":
 			if _, err := parseACL(v); err != nil {
-				return badRequest("metadata: %v", err)
+				return invalidf("metadata: %v", err)
 			}
 		case "cdmi_value_hash":
 			alg, ok := v.(string)
 			if !ok {
-				return badRequest("metadata: cdmi_value_hash must be a string naming an algorithm")
+				return invalidf("metadata: cdmi_value_hash must be a string naming an algorithm")
 			}
 			if _, err := newHash(alg); err != nil {
 				return err
 			}
 		default:
-			return badRequest("metadata %q: names starting with cdmi_ are reserved for the storage system", k)
+			return invalidf("metadata %q: names starting with cdmi_ are reserved for the storage system", k)
 		}
 	}
 	return nil
@@ -501,7 +503,7 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 	}
 	if existing == nil && parent != nil {
 		if !parent.isContainerLike() || parent.Type != typeContainer {
-			return nil, false, badRequest("objects can be created only in containers")
+			return nil, false, invalidf("objects can be created only in containers")
 		}
 		if err := s.require(typeContainer, "cdmi_create_dataobject"); err != nil {
 			return nil, false, err
@@ -512,7 +514,7 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 	}
 	if existing != nil {
 		if existing.Type != typeDataObject {
-			return nil, false, errStatus(http.StatusConflict, "%q is a %s", name, existing.Type)
+			return nil, false, kind.Errorf(kind.Conflict, "%q is a %s", name, existing.Type)
 		}
 		if d.value != nil || d.copyFrom != nil || d.moveFrom != nil {
 			if err := s.require(typeDataObject, "cdmi_modify_value"); err != nil {
@@ -637,7 +639,7 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 	var oldKeys []string
 	created := existing == nil
 	now := time.Now().UTC()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		oldKeys = nil
 		if err := s.lockParent(ctx, tx, parent); err != nil {
 			return err
@@ -654,12 +656,12 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 			return err
 		}
 		if cur != nil && cur.Type != typeDataObject {
-			return errStatus(http.StatusConflict, "%q is a %s", name, cur.Type)
+			return kind.Errorf(kind.Conflict, "%q is a %s", name, cur.Type)
 		}
 		if d.moveFrom != nil {
 			src, err := s.byID(ctx, tx, d.moveFrom.ObjectID)
 			if err != nil {
-				return errStatus(http.StatusNotFound, "move: the source is gone")
+				return kind.Errorf(kind.NotFound, "move: the source is gone")
 			}
 			if cur != nil && cur.ObjectID != src.ObjectID {
 				// The destination is replaced by the moved object.
@@ -754,7 +756,7 @@ func (s *Server) writeDataObject(c *call, parent *object, name string, existing 
 			_ = s.objs.Delete(context.WithoutCancel(ctx), newKey)
 		}
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return nil, false, errStatus(http.StatusConflict, "%q was created by another request at the same time; retry", name)
+			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", name)
 		}
 		return nil, false, err
 	}
@@ -779,7 +781,7 @@ func (s *Server) answerWrite(c *call, o *object, created bool) error {
 	if err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", s.baseURL(c.r)+uri)
+	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+uri)
 	fs, err := s.commonFields(c.ctx, s.db, o)
 	if err != nil {
 		return err
@@ -812,7 +814,7 @@ func (s *Server) answerWrite(c *call, o *object, created bool) error {
 func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) error {
 	for _, f := range []string{"value", "reference"} {
 		if b.has(f) {
-			return badRequest("a container takes no %q", f)
+			return invalidf("a container takes no %q", f)
 		}
 	}
 	for _, f := range []string{"deserialize", "serialize", "snapshot"} {
@@ -829,7 +831,7 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 		return err
 	}
 	if domain != "" && domain != s.root+"/cdmi_domains/default/" && domain != "/cdmi_domains/default/" {
-		return badRequest("domainURI %q: the only domain is %s/cdmi_domains/default/", domain, s.root)
+		return invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", domain, s.root)
 	}
 	var moveFrom *object
 	var uri string
@@ -844,10 +846,10 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 			return err
 		}
 		if src.obj.Type != typeContainer || src.obj.System {
-			return badRequest("move: %q is not a container that can move", uri)
+			return invalidf("move: %q is not a container that can move", uri)
 		}
 		if t.obj != nil {
-			return errStatus(http.StatusConflict, "move: the destination %s exists", t.path)
+			return kind.Errorf(kind.Conflict, "move: the destination %s exists", t.path)
 		}
 		moveFrom = src.obj
 	}
@@ -857,7 +859,7 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 		return err
 	} else if ok {
 		if moveFrom != nil {
-			return badRequest("give either copy or move, not both")
+			return invalidf("give either copy or move, not both")
 		}
 		if o, err = s.copyContainer(c, t, uri, meta); err != nil {
 			return err
@@ -868,7 +870,7 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 	}
 	if !isCDMI {
 		if created {
-			c.w.Header().Set("Location", s.baseURL(c.r)+t.path)
+			c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+t.path)
 			c.w.WriteHeader(http.StatusCreated)
 		} else {
 			c.w.WriteHeader(http.StatusNoContent)
@@ -883,7 +885,7 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 	created := t.obj == nil
 	if created {
 		if t.parent == nil || t.parent.Type != typeContainer {
-			return nil, false, badRequest("containers can be created only in containers")
+			return nil, false, invalidf("containers can be created only in containers")
 		}
 		if err := s.require(typeContainer, "cdmi_create_container"); err != nil {
 			return nil, false, err
@@ -905,7 +907,7 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 		// A container cannot move below itself.
 		for p := t.parent; p != nil; {
 			if p.ObjectID == moveFrom.ObjectID {
-				return nil, false, badRequest("move: a container cannot move inside itself")
+				return nil, false, invalidf("move: a container cannot move inside itself")
 			}
 			if p.ParentID == "" {
 				break
@@ -941,11 +943,11 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 			return nil, false, err
 		}
 		if len(occi) > 0 && s.cfg.ExportHook == nil {
-			return nil, false, badRequest("exports: OCCI exports (§13.6) are not available on this server yet (no OCCI linkage); the container was not changed")
+			return nil, false, invalidf("exports: OCCI exports (§13.6) are not available on this server yet (no OCCI linkage); the container was not changed")
 		}
 	}
 	now := time.Now().UTC()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var o object
 		var cur *object
 		if err := s.lockParent(ctx, tx, t.parent); err != nil {
@@ -963,17 +965,17 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 		switch {
 		case moveFrom != nil:
 			if cur != nil {
-				return errStatus(http.StatusConflict, "move: the destination exists")
+				return kind.Errorf(kind.Conflict, "move: the destination exists")
 			}
 			src, err := s.byID(ctx, tx, moveFrom.ObjectID)
 			if err != nil {
-				return errStatus(http.StatusNotFound, "move: the source is gone")
+				return kind.Errorf(kind.NotFound, "move: the source is gone")
 			}
 			o = *src
 			o.ParentID, o.Name = t.parent.ObjectID, name
 		case cur != nil:
 			if cur.Type != typeContainer {
-				return errStatus(http.StatusConflict, "%q is a %s", name, cur.Type)
+				return kind.Errorf(kind.Conflict, "%q is a %s", name, cur.Type)
 			}
 			o = *cur
 			created = false
@@ -996,7 +998,7 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 				if v == nil {
 					if proto, ok := strings.CutPrefix(k, "OCCI/"); ok && ex[k] != nil && s.cfg.ExportHook != nil {
 						if err := s.cfg.ExportHook.Unexport(ctx, tx, o.ObjectID, proto); err != nil {
-							return badRequest("exports: removing %s: %v", k, err)
+							return invalidf("exports: removing %s: %v", k, err)
 						}
 					}
 					delete(ex, k)
@@ -1008,7 +1010,7 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 			o.Exports = string(b)
 			for _, e := range occi {
 				if err := s.cfg.ExportHook.Export(ctx, tx, o.ObjectID, e); err != nil {
-					return badRequest("exports: OCCI/%s: %v", e.Protocol, err)
+					return invalidf("exports: OCCI/%s: %v", e.Protocol, err)
 				}
 			}
 		}
@@ -1023,7 +1025,7 @@ func (s *Server) writeContainer(c *call, t *target, meta map[string]any, exports
 	})
 	if err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return nil, false, errStatus(http.StatusConflict, "%q was created by another request at the same time; retry", name)
+			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", name)
 		}
 		return nil, false, err
 	}
@@ -1053,13 +1055,13 @@ func (s *Server) handlePost(c *call) error {
 			return err
 		}
 		if t.obj == nil {
-			return errStatus(http.StatusNotFound, "%s does not exist", t.path)
+			return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
 		}
 		if t.obj.Type == typeQueue {
 			return s.enqueue(c, t.obj)
 		}
 		if t.obj.Type != typeContainer {
-			return badRequest("POST goes to a container or a queue; %s is a %s", t.path, t.obj.Type)
+			return invalidf("POST goes to a container or a queue; %s is a %s", t.path, t.obj.Type)
 		}
 		if err := s.require(typeContainer, "cdmi_post_dataobject"); err != nil {
 			return err
@@ -1073,7 +1075,7 @@ func (s *Server) handlePost(c *call) error {
 	switch mediaType(c.r) {
 	case ctContainer:
 		if nt.parent == nil {
-			return badRequest("a container must have a parent; POST it to a container")
+			return invalidf("a container must have a parent; POST it to a container")
 		}
 		b, err := s.readBody(c, 0)
 		if err != nil {
@@ -1114,7 +1116,7 @@ func (s *Server) handlePost(c *call) error {
 	if err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", s.baseURL(c.r)+uri)
+	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+uri)
 	c.w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -1128,13 +1130,13 @@ func (s *Server) handleDelete(c *call) error {
 	}
 	o := t.obj
 	if o == nil {
-		return errStatus(http.StatusNotFound, "%s does not exist", t.path)
+		return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
 	}
 	if o.isContainerLike() && !t.slash && !t.byID {
 		return s.toSlash(c, t)
 	}
 	if o.System {
-		return badRequest("%s is maintained by the server and cannot be deleted", t.path)
+		return invalidf("%s is maintained by the server and cannot be deleted", t.path)
 	}
 	if err := s.allowed(c, o, maskDelete); err != nil {
 		return err
@@ -1159,7 +1161,7 @@ func (s *Server) handleDelete(c *call) error {
 	// Rows go in one transaction (a container with everything below it,
 	// §9.5: deleting a container deletes its children); values after.
 	var keys []string
-	err = s.db.WithContext(c.ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.inTx(c.ctx, func(tx *gorm.DB) error {
 		keys = nil
 		all, err := s.lockSubtree(c.ctx, tx, o.ObjectID)
 		if err != nil {
@@ -1239,21 +1241,21 @@ func (s *Server) copyContainer(c *call, t *target, uri string, meta map[string]a
 	}
 	src, err := s.resolveURI(ctx, uri)
 	if err != nil {
-		return nil, badRequest("copy: %v", err)
+		return nil, invalidf("copy: %v", err)
 	}
 	if src.obj.Type != typeContainer || src.obj.System && src.obj.ObjectID != s.rootID {
-		return nil, badRequest("copy: %q is not a container", uri)
+		return nil, invalidf("copy: %q is not a container", uri)
 	}
 	if t.obj != nil {
-		return nil, errStatus(http.StatusConflict, "copy: the destination %s exists", t.path)
+		return nil, kind.Errorf(kind.Conflict, "copy: the destination %s exists", t.path)
 	}
 	if t.parent == nil || t.parent.Type != typeContainer {
-		return nil, badRequest("containers can be created only in containers")
+		return nil, invalidf("containers can be created only in containers")
 	}
 	if in, err := s.insideOf(ctx, t.parent, src.obj); err != nil {
 		return nil, err
 	} else if in {
-		return nil, badRequest("copy: a container cannot be copied inside itself")
+		return nil, invalidf("copy: a container cannot be copied inside itself")
 	}
 	if err := s.allowed(c, src.obj, maskRead); err != nil {
 		return nil, err
@@ -1321,7 +1323,7 @@ func (s *Server) copyContainer(c *call, t *target, uri string, meta map[string]a
 			qvals[i].Seq, qvals[i].QueueID, qvals[i].ValueKey = 0, ids[qvals[i].QueueID], k
 		}
 	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		if err := s.lockParent(ctx, tx, t.parent); err != nil {
 			return err
 		}
@@ -1334,7 +1336,7 @@ func (s *Server) copyContainer(c *call, t *target, uri string, meta map[string]a
 		return nil
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return fail(errStatus(http.StatusConflict, "copy: %s was created by another request at the same time", t.path))
+		return fail(kind.Errorf(kind.Conflict, "copy: %s was created by another request at the same time", t.path))
 	}
 	if err != nil {
 		return fail(err)
@@ -1373,7 +1375,7 @@ func (s *Server) unexportAll(ctx context.Context, tx *gorm.DB, o *object) error 
 	for k := range ex {
 		if proto, ok := strings.CutPrefix(k, "OCCI/"); ok {
 			if err := s.cfg.ExportHook.Unexport(ctx, tx, o.ObjectID, proto); err != nil {
-				return errStatus(http.StatusConflict, "container %s: its %s export cannot be removed: %v", o.ObjectID, k, err)
+				return kind.Errorf(kind.Conflict, "container %s: its %s export cannot be removed: %v", o.ObjectID, k, err)
 			}
 		}
 	}
@@ -1397,7 +1399,7 @@ func (s *Server) lockParent(ctx context.Context, tx *gorm.DB, parent *object) er
 		return err
 	}
 	if len(ids) == 0 {
-		return errStatus(http.StatusNotFound, "the container was deleted meanwhile")
+		return kind.Errorf(kind.NotFound, "the container was deleted meanwhile")
 	}
 	return nil
 }
@@ -1478,7 +1480,7 @@ func (s *Server) sourceDataObject(c *call, b *cdmiBody, field, capability string
 		return nil, err
 	}
 	if src.obj.Type != typeDataObject {
-		return nil, badRequest("%s: %q is a %s, not a data object", field, uri, src.obj.Type)
+		return nil, invalidf("%s: %q is a %s, not a data object", field, uri, src.obj.Type)
 	}
 	if err := s.require(typeContainer, capability); err != nil {
 		return nil, err
