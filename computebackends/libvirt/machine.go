@@ -56,20 +56,49 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("libvirt: create: %w", err)
 	}
-	arch := "x86_64"
-	if m.Architecture == "x86" {
-		arch = "i686"
-	}
 	withSeed := m.UserData != "" || m.SSHKey != ""
 	if withSeed {
 		if err := checkSeedTool(); err != nil {
 			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
 		}
 	}
+	if err := b.checkAbsent(ctx, m.ID); err != nil {
+		return err
+	}
 	name := DomainName(m.ID)
+	dom, err := b.domainSkeleton(m, name)
+	if err != nil {
+		return err
+	}
+	overlay := b.overlayPath(name)
+	if err := b.addRootDisk(ctx, m, dom, overlay); err != nil {
+		return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
+	}
+	seed := ""
+	if withSeed {
+		seed = b.seedPath(name)
+		if err := writeSeed(ctx, m, seed); err != nil {
+			_ = os.Remove(overlay)
+			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
+		}
+		dom.Devices.Disks = append(dom.Devices.Disks, seedDisk(seed))
+	}
+	if err := b.define(ctx, m.ID, dom); err != nil {
+		// nothing half-made stays behind
+		_ = os.Remove(overlay)
+		if seed != "" {
+			_ = os.Remove(seed)
+		}
+		return err
+	}
+	return nil
+}
+
+// checkAbsent refuses an id whose domain already exists (ErrExists).
+func (b *Backend) checkAbsent(ctx context.Context, id string) error {
 	exists := false
-	err := b.call(ctx, "create", m.ID, func(l *golibvirt.Libvirt) error {
-		_, err := b.lookup(l, m.ID)
+	err := b.call(ctx, "create", id, func(l *golibvirt.Libvirt) error {
+		_, err := b.lookup(l, id)
 		if err == nil {
 			exists = true
 			return nil
@@ -83,9 +112,18 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 		return err
 	}
 	if exists {
-		return fmt.Errorf("libvirt: create %q: domain %s: %w", m.ID, name, cb.ErrExists)
+		return fmt.Errorf("libvirt: create %q: domain %s: %w", id, DomainName(id), cb.ErrExists)
 	}
+	return nil
+}
 
+// domainSkeleton is the domain without disks: sizes (1 core and 256 MiB
+// when not given), TCG, ACPI, a serial console to a file, no video.
+func (b *Backend) domainSkeleton(m cb.Machine, name string) (*libvirtxml.Domain, error) {
+	arch := "x86_64"
+	if m.Architecture == "x86" {
+		arch = "i686"
+	}
 	cores := uint(m.Cores)
 	if cores == 0 {
 		cores = 1
@@ -95,9 +133,9 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 		memMiB = 256
 	}
 	if memMiB < 32 {
-		return fmt.Errorf("libvirt: create %q: %g GiB of memory is too little (at least 32 MiB): %w", m.ID, m.Memory, cb.ErrInvalid)
+		return nil, fmt.Errorf("libvirt: create %q: %g GiB of memory is too little (at least 32 MiB): %w", m.ID, m.Memory, cb.ErrInvalid)
 	}
-	dom := &libvirtxml.Domain{
+	return &libvirtxml.Domain{
 		Type:        "qemu", // TCG: runs without /dev/kvm
 		Name:        name,
 		UUID:        domainUUID(m.ID),
@@ -119,66 +157,57 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 			Videos:     []libvirtxml.DomainVideo{{Model: libvirtxml.DomainVideoModel{Type: "none"}}},
 			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "none"},
 		},
-	}
-	overlay := b.overlayPath(name)
-	if m.Image == nil || m.Image.Source == "" {
-		// No os_tpl: a blank (sparse) root disk, so the machine can be
-		// installed onto and saved like any other.
-		if err := createBlank(ctx, overlay, m.DiskSize); err != nil {
-			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
-		}
-		b.reachable(overlay)
-	}
+	}, nil
+}
+
+// addRootDisk makes the machine's qcow2 root disk at overlay (an overlay
+// of the os_tpl's image, or blank without one) and adds it as vda; an
+// image with a kernel beside it boots directly.
+func (b *Backend) addRootDisk(ctx context.Context, m cb.Machine, dom *libvirtxml.Domain, overlay string) error {
 	dom.Devices.Disks = []libvirtxml.DomainDisk{{
 		Device: "disk",
 		Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
 		Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: overlay}},
 		Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
 	}}
-	if m.Image != nil && m.Image.Source != "" {
-		base, err := b.resolveImage(m.Image.Source)
-		if err != nil {
-			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
-		}
-		b.reachable(base)
-		if err := createOverlay(ctx, base, overlay, m.DiskSize); err != nil {
-			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
-		}
-		if kernel, initrd, ok := directBoot(base); ok {
-			dom.OS.Kernel, dom.OS.Initrd = kernel, initrd
-			dom.OS.Cmdline = "console=ttyS0 quiet"
-			if m.Hostname != "" {
-				dom.OS.Cmdline += " hostname=" + m.Hostname
-			}
-			dom.OS.BootDevices = nil
-		}
-	}
-	seed := ""
-	if withSeed {
-		seed = b.seedPath(name)
-		if err := writeSeed(ctx, m, seed); err != nil {
-			_ = os.Remove(overlay)
-			return fmt.Errorf("libvirt: create %q: %w", m.ID, err)
-		}
-		dom.Devices.Disks = append(dom.Devices.Disks, seedDisk(seed))
-	}
-	doc, err := dom.Marshal()
-	if err == nil {
-		err = b.call(ctx, "create", m.ID, func(l *golibvirt.Libvirt) error {
-			_, err := l.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
+	if m.Image == nil || m.Image.Source == "" {
+		// No os_tpl: a blank (sparse) root disk, so the machine can be
+		// installed onto and saved like any other.
+		if err := createBlank(ctx, overlay, m.DiskSize); err != nil {
 			return err
-		})
-	} else {
-		err = fmt.Errorf("libvirt: create %q: %w: %v", m.ID, cb.ErrInvalid, err)
-	}
-	if err != nil {
-		// nothing half-made stays behind
-		_ = os.Remove(overlay)
-		if seed != "" {
-			_ = os.Remove(seed)
 		}
+		b.reachable(overlay)
+		return nil
 	}
-	return err
+	base, err := b.resolveImage(m.Image.Source)
+	if err != nil {
+		return err
+	}
+	b.reachable(base)
+	if err := createOverlay(ctx, base, overlay, m.DiskSize); err != nil {
+		return err
+	}
+	if kernel, initrd, ok := directBoot(base); ok {
+		dom.OS.Kernel, dom.OS.Initrd = kernel, initrd
+		dom.OS.Cmdline = "console=ttyS0 quiet"
+		if m.Hostname != "" {
+			dom.OS.Cmdline += " hostname=" + m.Hostname
+		}
+		dom.OS.BootDevices = nil
+	}
+	return nil
+}
+
+// define hands the domain's XML to libvirtd, which validates it.
+func (b *Backend) define(ctx context.Context, id string, dom *libvirtxml.Domain) error {
+	doc, err := dom.Marshal()
+	if err != nil {
+		return fmt.Errorf("libvirt: create %q: %w: %v", id, cb.ErrInvalid, err)
+	}
+	return b.call(ctx, "create", id, func(l *golibvirt.Libvirt) error {
+		_, err := l.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
+		return err
+	})
 }
 
 // state reads the domain's state and reason.
