@@ -178,59 +178,70 @@ func run() error {
 
 	fmt.Printf("%-11s %-9s %10s %9s %9s %9s %9s %7s %10s\n", "scenario", "server", "req/s", "p50", "p90", "p99", "max", "errors", "resp bytes")
 	for _, s := range o.scenarios {
-		var req func() (*http.Request, error)
-		switch s {
-		case "get-entity":
-			req = getter(entity, "text/plain")
-		case "list-uri":
-			req = getter(computes, "text/uri-list")
-		case "list-plain":
-			req = getter(computes, "text/plain")
-		case "list-json":
-			req = getter(computes, "application/occi+json")
-		case "create":
-			req = func() (*http.Request, error) {
-				r, err := http.NewRequest("POST", computes, strings.NewReader(computeBody("load-create")))
-				if err != nil {
-					return nil, err
-				}
-				r.Header.Set("Content-Type", "text/plain")
-				return r, nil
-			}
-		}
-		// One request first: it fixes the payload the baseline serves.
-		sample, err := once(client, req)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s, err)
-		}
-		if s == "create" {
-			created.add(sample.location)
-		}
-		res := measure(client, o.clients, o.duration, req, func(loc string) {
-			if s == "create" {
-				created.add(loc)
-			}
-		})
-		res.print(s, "occicdmi")
-
-		base, stop, err := startBaseline(sample)
-		if err != nil {
+		if err := runScenario(client, o, s, scenarioRequest(s, entity, computes), &created); err != nil {
 			return err
 		}
-		bu, _ := url.Parse(base)
-		breq := func() (*http.Request, error) {
-			r, err := req()
-			if err != nil {
-				return nil, err
-			}
-			r.URL.Scheme, r.URL.Host = bu.Scheme, bu.Host
-			r.Host = bu.Host
-			return r, nil
-		}
-		res = measure(client, o.clients, o.duration, breq, nil)
-		stop()
-		res.print(s, "baseline")
 	}
+	return nil
+}
+
+// scenarioRequest makes the requests one scenario sends.
+func scenarioRequest(s, entity, computes string) func() (*http.Request, error) {
+	switch s {
+	case "get-entity":
+		return getter(entity, "text/plain")
+	case "list-uri":
+		return getter(computes, "text/uri-list")
+	case "list-plain":
+		return getter(computes, "text/plain")
+	case "list-json":
+		return getter(computes, "application/occi+json")
+	}
+	return func() (*http.Request, error) { // create
+		r, err := http.NewRequest("POST", computes, strings.NewReader(computeBody("load-create")))
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Content-Type", "text/plain")
+		return r, nil
+	}
+}
+
+// runScenario measures one scenario against occicdmi, then against a bare
+// net/http server answering the same bytes, and prints both.
+func runScenario(client *http.Client, o options, s string, req func() (*http.Request, error), created *createdSet) error {
+	// One request first: it fixes the payload the baseline serves.
+	sample, err := once(client, req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	if s == "create" {
+		created.add(sample.location)
+	}
+	res := measure(client, o.clients, o.duration, req, func(loc string) {
+		if s == "create" {
+			created.add(loc)
+		}
+	})
+	res.print(s, "occicdmi")
+
+	base, stop, err := startBaseline(sample)
+	if err != nil {
+		return err
+	}
+	bu, _ := url.Parse(base)
+	breq := func() (*http.Request, error) {
+		r, err := req()
+		if err != nil {
+			return nil, err
+		}
+		r.URL.Scheme, r.URL.Host = bu.Scheme, bu.Host
+		r.Host = bu.Host
+		return r, nil
+	}
+	res = measure(client, o.clients, o.duration, breq, nil)
+	stop()
+	res.print(s, "baseline")
 	return nil
 }
 
