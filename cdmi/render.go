@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -126,64 +125,6 @@ func (s *Server) commonFields(ctx context.Context, db *gorm.DB, o *object) (fiel
 		fs = append(fs, field{"percentComplete", "0"})
 	}
 	return fs, nil
-}
-
-// renderMetadata merges user and data system metadata with the storage
-// system metadata of §16.3, filtered by metadata:<prefix> selections.
-func (s *Server) renderMetadata(ctx context.Context, db *gorm.DB, o *object, prefixes []string) (map[string]any, error) {
-	m := o.metadata()
-	// Hash is "<algorithm>:<hex>": the algorithm actually used (the
-	// object's or an ancestor's cdmi_value_hash) is reported as provided.
-	if alg, sum, ok := strings.Cut(o.Hash, ":"); ok && o.Type == typeDataObject {
-		m["cdmi_value_hash_provided"] = alg
-		m["cdmi_hash"] = sum
-	}
-	size := o.Size
-	if o.Type == typeContainer {
-		var err error
-		if size, err = s.subtreeSize(ctx, db, o.ObjectID); err != nil {
-			return nil, err
-		}
-	}
-	m["cdmi_size"] = strconv.FormatInt(size, 10)
-	m["cdmi_ctime"] = cdmiTime(o.CTime)
-	m["cdmi_atime"] = cdmiTime(o.ATime)
-	m["cdmi_mtime"] = cdmiTime(o.MTime)
-	m["cdmi_acount"] = strconv.FormatInt(o.ACount, 10)
-	m["cdmi_mcount"] = strconv.FormatInt(o.MCount, 10)
-	m["cdmi_owner"] = o.Owner
-	for k := range m {
-		if !metadataWanted(prefixes, k) {
-			delete(m, k)
-		}
-	}
-	return m, nil
-}
-
-// subtreeSize sums the value sizes below a container.
-func (s *Server) subtreeSize(ctx context.Context, db *gorm.DB, id string) (int64, error) {
-	var n int64
-	err := db.WithContext(ctx).Raw(`WITH RECURSIVE t(id) AS (
-		SELECT object_id FROM cdmi_objects WHERE object_id = ?
-		UNION ALL SELECT o.object_id FROM cdmi_objects o JOIN t ON o.parent_id = t.id)
-		SELECT COALESCE(SUM(size), 0) FROM cdmi_objects WHERE object_id IN (SELECT id FROM t)`, id).Scan(&n).Error
-	if err != nil {
-		return 0, fmt.Errorf("container size: %w", err)
-	}
-	return n, nil
-}
-
-// subtree lists every object below (and including) id.
-func (s *Server) subtree(ctx context.Context, db *gorm.DB, id string) ([]object, error) {
-	var out []object
-	err := db.WithContext(ctx).Raw(`WITH RECURSIVE t(id) AS (
-		SELECT object_id FROM cdmi_objects WHERE object_id = ?
-		UNION ALL SELECT o.object_id FROM cdmi_objects o JOIN t ON o.parent_id = t.id)
-		SELECT * FROM cdmi_objects WHERE object_id IN (SELECT id FROM t)`, id).Scan(&out).Error
-	if err != nil {
-		return nil, fmt.Errorf("list the subtree: %w", err)
-	}
-	return out, nil
 }
 
 // writeJSON sends a CDMI response body.

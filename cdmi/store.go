@@ -315,3 +315,29 @@ func (s *Server) ensureSystem(ctx context.Context) error {
 func (s *Server) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return database.Classify(s.db.WithContext(ctx).Transaction(fn))
 }
+
+// subtreeSize sums the value sizes below a container.
+func (s *Server) subtreeSize(ctx context.Context, db *gorm.DB, id string) (int64, error) {
+	var n int64
+	err := db.WithContext(ctx).Raw(`WITH RECURSIVE t(id) AS (
+		SELECT object_id FROM cdmi_objects WHERE object_id = ?
+		UNION ALL SELECT o.object_id FROM cdmi_objects o JOIN t ON o.parent_id = t.id)
+		SELECT COALESCE(SUM(size), 0) FROM cdmi_objects WHERE object_id IN (SELECT id FROM t)`, id).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("container size: %w", err)
+	}
+	return n, nil
+}
+
+// subtree lists every object below (and including) id.
+func (s *Server) subtree(ctx context.Context, db *gorm.DB, id string) ([]object, error) {
+	var out []object
+	err := db.WithContext(ctx).Raw(`WITH RECURSIVE t(id) AS (
+		SELECT object_id FROM cdmi_objects WHERE object_id = ?
+		UNION ALL SELECT o.object_id FROM cdmi_objects o JOIN t ON o.parent_id = t.id)
+		SELECT * FROM cdmi_objects WHERE object_id IN (SELECT id FROM t)`, id).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list the subtree: %w", err)
+	}
+	return out, nil
+}

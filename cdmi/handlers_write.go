@@ -1,0 +1,702 @@
+package cdmi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/web"
+	"gorm.io/gorm"
+)
+
+// mediaType is the request's Content-Type without parameters.
+func mediaType(r *http.Request) string {
+	return normalizeMediaType(r.Header.Get("Content-Type"))
+}
+
+// normalizeMediaType drops parameters and folds the forms CDMI media types
+// come in onto the short one: the "+json" suffix (§5.13.2, RFC 6839) and
+// the older "application/vnd.org.snia.cdmi.<type>+json" of some examples.
+func normalizeMediaType(ct string) string {
+	if ct == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))
+	}
+	if rest, ok := strings.CutPrefix(mt, "application/vnd.org.snia.cdmi."); ok {
+		mt = "application/cdmi-" + rest
+	}
+	if strings.HasPrefix(mt, "application/cdmi-") {
+		mt = strings.TrimSuffix(mt, "+json")
+	}
+	return mt
+}
+
+// checkRequestType refuses CDMI media types no request body can have.
+func checkRequestType(mt string) error {
+	if !strings.HasPrefix(mt, "application/cdmi-") {
+		return nil
+	}
+	switch mt {
+	case ctObject, ctContainer, ctQueue:
+		return nil
+	case ctDomain, ctCapability:
+		return invalidf("%s objects cannot be created or changed here", mt)
+	}
+	return invalidf("unknown CDMI media type %q (§5.13.2): want %s, %s or %s", mt, ctObject, ctContainer, ctQueue)
+}
+
+// serverFields are response fields the server alone sets; a request body
+// that carries them is refused rather than silently half-applied.
+var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID", "capabilitiesURI",
+	"completionStatus", "percentComplete", "childrenrange", "children", "valuerange", "queueValues"}
+
+func checkServerFields(b *cdmiBody) error {
+	for _, f := range serverFields {
+		if _, ok := b.Fields[f]; ok {
+			return invalidf("%q is set by the server and cannot be given in a request", f)
+		}
+	}
+	return nil
+}
+
+// acceptable applies §5.13.2: a client restricting the response to CDMI
+// media types other than the object's gets 406.
+func acceptable(r *http.Request, ct string) error {
+	var cdmiOnly = true
+	var listed []string
+	for _, h := range r.Header.Values("Accept") {
+		for _, item := range strings.Split(h, ",") {
+			mt := normalizeMediaType(strings.TrimSpace(item))
+			if mt == "" {
+				continue
+			}
+			if mt == ct {
+				return nil
+			}
+			if !strings.HasPrefix(mt, "application/cdmi-") {
+				cdmiOnly = false
+			}
+			listed = append(listed, mt)
+		}
+	}
+	if len(listed) == 0 || !cdmiOnly {
+		return nil
+	}
+	return web.Errorf(http.StatusNotAcceptable, "the object is %s; Accept lists only %v", ct, listed)
+}
+
+// readBody parses a CDMI JSON body; containers and queues take no large
+// value, so their bodies are bounded by the field limit alone.
+func (s *Server) readBody(c *call, maxValue int64) (*cdmiBody, error) {
+	b, err := parseBody(c.r.Body, maxValue, s.cfg.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkServerFields(b); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// partialFlag reads X-CDMI-Partial (§8.2.3): true leaves the object
+// "Processing" until a later write without it completes it.
+func partialFlag(r *http.Request) (bool, error) {
+	v := r.Header.Get("X-CDMI-Partial")
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "":
+		return false, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, invalidf("X-CDMI-Partial %q: want true or false", v)
+}
+
+func (s *Server) handlePut(c *call) error { return s.put(c, false) }
+
+// handlePatch is CDMI 2.0's update: a PUT that never creates.
+func (s *Server) handlePatch(c *call) error { return s.put(c, true) }
+
+func (s *Server) put(c *call, mustExist bool) error {
+	t, err := s.locate(c.ctx, c.r)
+	if err != nil {
+		return err
+	}
+	if t.obj == nil && (mustExist || t.byID && t.parent == nil) {
+		return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
+	}
+	if t.obj != nil && t.obj.isContainerLike() && !t.slash && !t.byID {
+		return s.toSlash(c, t)
+	}
+	if t.obj != nil && t.obj.System && t.obj.ObjectID != s.rootID {
+		return invalidf("%s is maintained by the server and cannot be changed", t.path)
+	}
+	mt := mediaType(c.r)
+	if err := checkRequestType(mt); err != nil {
+		return err
+	}
+	typ := ""
+	switch {
+	case mt == ctContainer:
+		typ = typeContainer
+	case mt == ctQueue:
+		typ = typeQueue
+	case mt == ctObject:
+		typ = typeDataObject
+	case t.obj != nil && t.obj.Type == typeContainer && (mt == "" || mt == "application/json"):
+		typ = typeContainer
+	case t.obj == nil && t.slash:
+		typ = typeContainer
+	}
+	if typ == typeContainer && !t.slash && !t.byID {
+		return invalidf("a container's URI ends in '/' (§9.2); PUT %s/", t.path)
+	}
+	if t.slash && typ != typeContainer && !(t.byID && t.obj != nil) {
+		return invalidf("a path ending in '/' names a container; use Content-Type %s", ctContainer)
+	}
+	if t.obj != nil && typ != "" && t.obj.Type != typ {
+		// §5.13.2: a Content-Type that does not match the resource is 400.
+		return invalidf("%s is a %s (%s), not a %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type), typ)
+	}
+	if t.obj != nil && typ == "" && t.obj.Type != typeDataObject {
+		return kind.Errorf(kind.Conflict, "%s is a %s; send a CDMI body with Content-Type %s", t.path, t.obj.Type, contentTypeOf(t.obj.Type))
+	}
+	switch typ {
+	case typeContainer:
+		if !strings.HasPrefix(mt, "application/cdmi-") && mt != "application/json" && c.r.ContentLength <= 0 {
+			// A plain HTTP PUT of an empty body creates a container.
+			return s.putContainer(c, t, &cdmiBody{Fields: map[string]json.RawMessage{}}, false)
+		}
+		b, err := s.readBody(c, 0)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return s.putContainer(c, t, b, true)
+	case typeQueue:
+		b, err := s.readBody(c, 0)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return s.putQueue(c, t, b)
+	case typeDataObject:
+		b, err := s.readBody(c, s.cfg.MaxBodyValue)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return s.putDataObjectCDMI(c, t, b)
+	}
+	return s.putDataObjectRaw(c, t)
+}
+
+func (s *Server) putDataObjectCDMI(c *call, t *target, b *cdmiBody) error {
+	d, err := s.dataWriteFromBody(c, b, t.obj)
+	if err != nil {
+		return err
+	}
+	o, created, err := s.writeDataObject(c, t.parent, t.name, t.obj, d)
+	if err != nil {
+		return err
+	}
+	return s.answerWrite(c, o, created)
+}
+
+// dataWriteFromBody reads a CDMI data object body (§8.2 create, §8.5 update).
+func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (dataWrite, error) {
+	d := dataWrite{valueSize: -1}
+	var err error
+	if d.partial, err = partialFlag(c.r); err != nil {
+		return d, err
+	}
+	for _, f := range []string{"deserialize", "serialize", "deserializevalue"} {
+		if b.has(f) {
+			return d, s.unsupported(typeDataObject, "cdmi_"+f+"_dataobject")
+		}
+	}
+	var mimetype string
+	if ok, err := b.field("mimetype", &mimetype); err != nil {
+		return d, err
+	} else if ok {
+		d.mimetype = &mimetype
+	}
+	if ok, err := b.field("metadata", &d.meta); err != nil {
+		return d, err
+	} else if ok && d.meta == nil {
+		d.meta = map[string]any{}
+	}
+	if _, err := b.field("domainURI", &d.domain); err != nil {
+		return d, err
+	}
+	if d.domain != "" && d.domain != s.root+"/cdmi_domains/default/" && d.domain != "/cdmi_domains/default/" {
+		return d, invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", d.domain, s.root)
+	}
+	if _, err := b.field("valuetransferencoding", &d.encoding); err != nil {
+		return d, err
+	}
+	if d.encoding == "" {
+		// §8.4.8 (after example 3), CDMI 2.0 update: a value sent without
+		// valuetransferencoding is in the object's current encoding.
+		d.encoding = "utf-8"
+		if existing != nil && existing.Encoding != "" && existing.Reference == "" {
+			d.encoding = existing.Encoding
+		}
+	}
+	if err := checkEncoding(d.encoding); err != nil {
+		return d, err
+	}
+	d.metaNames = c.q.args("metadata")
+	sources := 0
+	for _, f := range []string{"value", "copy", "move", "reference"} {
+		if b.has(f) {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return d, invalidf("give at most one of value, copy, move and reference")
+	}
+	if b.Value != nil {
+		if d.value, err = decodedValue(b, d.encoding); err != nil {
+			return d, err
+		}
+		if sel, ok := c.q.get("value"); ok && sel.HasArg {
+			if err := s.require(typeDataObject, "cdmi_modify_value_range"); err != nil {
+				return d, err
+			}
+			rng, err := parseRange(sel.Arg)
+			if err != nil {
+				return d, invalidf("value: %v", err)
+			}
+			n, err := decodedLen(b, d.encoding)
+			if err != nil {
+				return d, err
+			}
+			if n != rng.Len() {
+				return d, invalidf("value range %s is %d bytes but the value holds %d", rng, rng.Len(), n)
+			}
+			if d.value, err = decodedValue(b, d.encoding); err != nil {
+				return d, err
+			}
+			d.rng = &rng
+		}
+	}
+	if d.copyFrom, err = s.sourceDataObject(c, b, "copy", "cdmi_copy_dataobject", maskRead); err != nil {
+		return d, err
+	}
+	if d.moveFrom, err = s.sourceDataObject(c, b, "move", "cdmi_move_dataobject", maskDelete); err != nil {
+		return d, err
+	}
+	var uri string
+	if ok, err := b.field("reference", &uri); err != nil {
+		return d, err
+	} else if ok {
+		if err := s.require(typeContainer, "cdmi_create_reference"); err != nil {
+			return d, err
+		}
+		src, err := s.resolveURI(c.ctx, uri)
+		if err != nil {
+			return d, err
+		}
+		if d.reference, err = s.uriOf(c.ctx, s.db, src.obj); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+// putDataObjectRaw is the non-CDMI PUT (§6 and §8 "using HTTP"): the body
+// is the value, Content-Type its mimetype, Content-Range a range write.
+func (s *Server) putDataObjectRaw(c *call, t *target) error {
+	d := dataWrite{valueSize: c.r.ContentLength}
+	var err error
+	if d.partial, err = partialFlag(c.r); err != nil {
+		return err
+	}
+	mt := strings.ToLower(c.r.Header.Get("Content-Type"))
+	if mt == "" {
+		if t.obj == nil {
+			mt = "application/octet-stream"
+		} else {
+			mt = t.obj.Mimetype
+		}
+	}
+	d.mimetype = &mt
+	d.charset = hasUTF8Charset(mt)
+	if cr := c.r.Header.Get("Content-Range"); cr != "" {
+		rng, err := parseContentRange(cr)
+		if err != nil {
+			return err
+		}
+		if c.r.ContentLength >= 0 && c.r.ContentLength != rng.Len() {
+			return invalidf("Content-Range %q is %d bytes but the body holds %d", cr, rng.Len(), c.r.ContentLength)
+		}
+		if err := s.require(typeDataObject, "cdmi_modify_value_range"); err != nil {
+			return err
+		}
+		d.rng = &rng
+	}
+	d.value = c.r.Body
+	o, created, err := s.writeDataObject(c, t.parent, t.name, t.obj, d)
+	if err != nil {
+		return err
+	}
+	if created {
+		c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+t.path)
+		c.w.WriteHeader(http.StatusCreated)
+		return nil
+	}
+	_ = o
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// parseContentRange reads "bytes first-last/total" (total may be "*").
+func parseContentRange(v string) (byteRange, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
+	if !ok {
+		return byteRange{}, invalidf("Content-Range %q: want bytes first-last/total", v)
+	}
+	r, _, _ := strings.Cut(rest, "/")
+	rng, err := parseRange(strings.TrimSpace(r))
+	if err != nil {
+		return byteRange{}, invalidf("Content-Range %q: %v", v, err)
+	}
+	return rng, nil
+}
+
+// answerWrite replies to a CDMI create (201 with the new object, §8.2.7)
+// or update (204, §8.5.7).
+func (s *Server) answerWrite(c *call, o *object, created bool) error {
+	if !created {
+		c.w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	uri, err := s.uriOf(c.ctx, s.db, o)
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+uri)
+	fs, err := s.commonFields(c.ctx, s.db, o)
+	if err != nil {
+		return err
+	}
+	md, err := s.renderMetadata(c.ctx, s.db, o, nil)
+	if err != nil {
+		return err
+	}
+	switch o.Type {
+	case typeDataObject:
+		fs = append(fs, field{"mimetype", o.Mimetype}, field{"metadata", md})
+	case typeContainer:
+		fs = append(fs, field{"metadata", md})
+		if o.Exports != "" {
+			var ex map[string]any
+			if json.Unmarshal([]byte(o.Exports), &ex) == nil && len(ex) > 0 {
+				fs = append(fs, field{"exports", ex})
+			}
+		}
+		fs = append(fs, field{"childrenrange", ""}, field{"children", []string{}})
+	case typeQueue:
+		fs = append(fs, field{"metadata", md}, field{"queueValues", ""})
+	}
+	s.writeJSON(c.w, http.StatusCreated, contentTypeOf(o.Type), fs)
+	return nil
+}
+
+func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) error {
+	for _, f := range []string{"value", "reference"} {
+		if b.has(f) {
+			return invalidf("a container takes no %q", f)
+		}
+	}
+	for _, f := range []string{"deserialize", "serialize", "snapshot"} {
+		if b.has(f) {
+			return s.unsupported(typeContainer, "cdmi_"+f+"_container")
+		}
+	}
+	meta, merr := bodyMetadata(b)
+	if merr != nil {
+		return merr
+	}
+	var domain string
+	if _, err := b.field("domainURI", &domain); err != nil {
+		return err
+	}
+	if domain != "" && domain != s.root+"/cdmi_domains/default/" && domain != "/cdmi_domains/default/" {
+		return invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", domain, s.root)
+	}
+	var moveFrom *object
+	var uri string
+	if ok, err := b.field("move", &uri); err != nil {
+		return err
+	} else if ok {
+		if err := s.require(typeContainer, "cdmi_move_container"); err != nil {
+			return err
+		}
+		src, err := s.resolveURI(c.ctx, uri)
+		if err != nil {
+			return err
+		}
+		if src.obj.Type != typeContainer || src.obj.System {
+			return invalidf("move: %q is not a container that can move", uri)
+		}
+		if t.obj != nil {
+			return kind.Errorf(kind.Conflict, "move: the destination %s exists", t.path)
+		}
+		moveFrom = src.obj
+	}
+	var o *object
+	var created bool
+	if ok, err := b.field("copy", &uri); err != nil {
+		return err
+	} else if ok {
+		if moveFrom != nil {
+			return invalidf("give either copy or move, not both")
+		}
+		if o, err = s.copyContainer(c, t, uri, meta); err != nil {
+			return err
+		}
+		created = true
+	} else if o, created, err = s.writeContainer(c, t, meta, b.Fields["exports"], moveFrom); err != nil {
+		return err
+	}
+	if !isCDMI {
+		if created {
+			c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+t.path)
+			c.w.WriteHeader(http.StatusCreated)
+		} else {
+			c.w.WriteHeader(http.StatusNoContent)
+		}
+		return nil
+	}
+	return s.answerWrite(c, o, created)
+}
+
+// handlePost creates an object named by its new ID in a container
+// (§9.6 data objects, §11.? queues, CDMI 2.0 containers), enqueues into a
+// queue (§11.6), or creates an object reachable only by ID when the
+// target is /cdmi_objectid/ (§9.6.1).
+func (s *Server) handlePost(c *call) error {
+	var t *target
+	if c.r.URL.EscapedPath() == s.root+"/cdmi_objectid/" {
+		t = &target{path: c.r.URL.EscapedPath(), slash: true, byID: true}
+		if err := s.require(typeContainer, "cdmi_post_dataobject"); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if t, err = s.locate(c.ctx, c.r); err != nil {
+			return err
+		}
+		if t.obj == nil {
+			return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
+		}
+		if t.obj.Type == typeQueue {
+			return s.enqueue(c, t.obj)
+		}
+		if t.obj.Type != typeContainer {
+			return invalidf("POST goes to a container or a queue; %s is a %s", t.path, t.obj.Type)
+		}
+		if err := s.require(typeContainer, "cdmi_post_dataobject"); err != nil {
+			return err
+		}
+	}
+	// The new object goes into t.obj (nil: by ID only), under its ID.
+	nt := &target{parent: t.obj, path: t.path, byID: t.obj == nil}
+	if err := checkRequestType(mediaType(c.r)); err != nil {
+		return err
+	}
+	switch mediaType(c.r) {
+	case ctContainer:
+		if nt.parent == nil {
+			return invalidf("a container must have a parent; POST it to a container")
+		}
+		b, err := s.readBody(c, 0)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return s.putContainer(c, nt, b, true)
+	case ctQueue:
+		if err := s.require(typeContainer, "cdmi_post_queue"); err != nil {
+			return err
+		}
+		b, err := s.readBody(c, 0)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return s.putQueue(c, nt, b)
+	case ctObject:
+		b, err := s.readBody(c, s.cfg.MaxBodyValue)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		return s.putDataObjectCDMI(c, nt, b)
+	}
+	d := dataWrite{valueSize: c.r.ContentLength, value: c.r.Body}
+	mt := strings.ToLower(c.r.Header.Get("Content-Type"))
+	if mt == "" {
+		mt = "application/octet-stream"
+	}
+	d.mimetype = &mt
+	d.charset = hasUTF8Charset(mt)
+	o, _, err := s.writeDataObject(c, nt.parent, "", nil, d)
+	if err != nil {
+		return err
+	}
+	uri, err := s.uriOf(c.ctx, s.db, o)
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+uri)
+	c.w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (s *Server) handleDelete(c *call) error {
+	t, err := s.locate(c.ctx, c.r)
+	if err != nil {
+		return err
+	}
+	o := t.obj
+	if o == nil {
+		return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
+	}
+	if o.isContainerLike() && !t.slash && !t.byID {
+		return s.toSlash(c, t)
+	}
+	if o.System {
+		return invalidf("%s is maintained by the server and cannot be deleted", t.path)
+	}
+	if err := s.allowed(c, o, maskDelete); err != nil {
+		return err
+	}
+	switch o.Type {
+	case typeQueue:
+		if sel, ok := c.q.get("values"); ok {
+			return s.dequeue(c, o, sel)
+		}
+		if err := s.require(typeQueue, "cdmi_delete_queue"); err != nil {
+			return err
+		}
+	case typeContainer:
+		if err := s.require(typeContainer, "cdmi_delete_container"); err != nil {
+			return err
+		}
+	default:
+		if err := s.require(typeDataObject, "cdmi_delete_dataobject"); err != nil {
+			return err
+		}
+	}
+	// Rows go in one transaction (a container with everything below it,
+	// §9.5: deleting a container deletes its children); values after.
+	var keys []string
+	err = s.inTx(c.ctx, func(tx *gorm.DB) error {
+		keys = nil
+		all, err := s.lockSubtree(c.ctx, tx, o.ObjectID)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(all))
+		for _, x := range all {
+			if err := s.unexportAll(c.ctx, tx, &x); err != nil {
+				return err
+			}
+			ids = append(ids, x.ObjectID)
+			if x.ValueKey != "" {
+				keys = append(keys, x.ValueKey)
+			}
+		}
+		for start := 0; start < len(ids); start += 500 {
+			batch := ids[start:min(start+500, len(ids))]
+			var qkeys []string
+			if err := tx.Model(&queueValue{}).Where("queue_id IN ?", batch).Pluck("value_key", &qkeys).Error; err != nil {
+				return err
+			}
+			keys = append(keys, qkeys...)
+			if err := tx.Where("queue_id IN ?", batch).Delete(&queueValue{}).Error; err != nil {
+				return err
+			}
+			if err := tx.Where("object_id IN ?", batch).Delete(&object{}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.objs.Delete(context.WithoutCancel(c.ctx), k); err != nil {
+			s.log.Warn("cdmi: delete value (the start-up sweep will retry)", "key", k, "err", err)
+		}
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func parseCount(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a count", v)
+	}
+	return n, nil
+}
+
+// hasUTF8Charset tells whether a Content-Type carries charset=utf-8.
+func hasUTF8Charset(ct string) bool {
+	_, params, err := mime.ParseMediaType(ct)
+	return err == nil && strings.EqualFold(params["charset"], "utf-8")
+}
+
+// sourceDataObject reads a "copy" or "move" field: the data object it names,
+// once the capability is granted and the ACL allows the access (read to
+// copy, delete to move). It returns nil when the body has no such field.
+func (s *Server) sourceDataObject(c *call, b *cdmiBody, field, capability string, mask uint32) (*object, error) {
+	var uri string
+	if ok, err := b.field(field, &uri); err != nil || !ok {
+		return nil, err
+	}
+	src, err := s.resolveURI(c.ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	if src.obj.Type != typeDataObject {
+		return nil, invalidf("%s: %q is a %s, not a data object", field, uri, src.obj.Type)
+	}
+	if err := s.require(typeContainer, capability); err != nil {
+		return nil, err
+	}
+	if err := s.allowed(c, src.obj, mask); err != nil {
+		return nil, err
+	}
+	return src.obj, nil
+}
+
+// bodyMetadata reads and checks a body's "metadata" field. It returns nil
+// when the field is absent and an empty map when it is given as null or {},
+// which callers treat as "replace with nothing".
+func bodyMetadata(b *cdmiBody) (map[string]any, error) {
+	var meta map[string]any
+	ok, err := b.field("metadata", &meta)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	return meta, checkMetadata(meta)
+}
