@@ -49,7 +49,7 @@ install() {
 		keystone keystone/create-admin-tenant boolean false
 		keystone keystone/register-endpoint boolean false
 	EOF
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confdef \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confdef \
 		-o Dpkg::Options::=--force-confold keystone curl >/dev/null
 	if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 }
@@ -102,7 +102,15 @@ setup() {
 }
 
 pid() { [ -f "$dir/uwsgi.pid" ] && cat "$dir/uwsgi.pid"; }
-running() { local p; p="$(pid)" && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# The PID file is uwsgi's (and writable by the keystone user): believe it
+# only for a keystone-owned uwsgi serving this state dir, not a PID reused
+# since.
+running() {
+	local p
+	p="$(pid)" && [ -n "$p" ] && kill -0 "$p" 2>/dev/null &&
+		[ "$(stat -c %U "/proc/$p")" = keystone ] &&
+		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "uwsgi .*--pidfile $dir/uwsgi.pid"
+}
 
 start() {
 	# One process: SQLite is the database. uwsgi's --http-socket does not keep connections alive: say so, or
