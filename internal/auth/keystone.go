@@ -140,7 +140,10 @@ func (k *Keystone) Validate(ctx context.Context, token string) (*Principal, erro
 	if p, err, ok := k.cached(key); ok {
 		return p, err
 	}
-	// One request to Keystone for a token however many ask at once.
+	// One request to Keystone for a token however many ask at once; the
+	// first caller going away does not fail the others (the client's
+	// timeout bounds the request).
+	ctx = context.WithoutCancel(ctx)
 	v, err, _ := k.flight.Do(string(key[:]), func() (any, error) {
 		if p, err, ok := k.cached(key); ok {
 			return p, err
