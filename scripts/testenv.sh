@@ -6,7 +6,8 @@
 #   scripts/testenv.sh down [service...]   stop what `up` started, by PID
 #
 # Services: postgres, ceph (mon, mgr, one memstore OSD, pool rbd, radosgw with
-# an S3 user), libvirt (libvirtd, virtlogd, QEMU). Default: all of them.
+# an S3 user), libvirt (libvirtd, virtlogd, QEMU), keystone (Keystone v3 on
+# uwsgi with an admin, a demo tenant and a service user). Default: all of them.
 # Each is scripts/testenv/<service>.sh taking the same verbs; its state lives
 # under $OCCICDMI_TESTENV (default /tmp/occicdmi-testenv/<service>).
 set -euo pipefail
@@ -15,14 +16,14 @@ export OCCICDMI_TESTENV="${OCCICDMI_TESTENV:-/tmp/occicdmi-testenv}"
 verb="${1:-}"
 shift || true
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(postgres ceph libvirt)
+[ ${#services[@]} -gt 0 ] || services=(postgres ceph libvirt keystone)
 case "$verb" in
 up|env) ;;
 down) # stop in reverse order
 	rev=()
 	for ((i=${#services[@]}-1; i>=0; i--)); do rev+=("${services[$i]}"); done
 	services=("${rev[@]}") ;;
-*) echo "usage: $0 up|env|down [postgres|ceph|libvirt ...]" >&2; exit 2 ;;
+*) echo "usage: $0 up|env|down [postgres|ceph|libvirt|keystone ...]" >&2; exit 2 ;;
 esac
 mkdir -p "$OCCICDMI_TESTENV"
 for s in "${services[@]}"; do

@@ -26,6 +26,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // Principal is who a request acts for.
@@ -93,7 +95,7 @@ var ErrNoCredentials = errors.New("no credentials")
 // unknown or not allowed (a TID the user is not in, an unmapped
 // certificate). errors.Is(err, ErrBadCredentials) holds for every such
 // error; its message says why and may be shown to the client.
-var ErrBadCredentials = errors.New("bad credentials")
+var ErrBadCredentials error = &kind.Error{Kind: kind.Unauthenticated, Msg: "bad credentials"}
 
 // badf is an ErrBadCredentials with a reason.
 func badf(format string, args ...any) error {

@@ -27,6 +27,9 @@ const (
 	// Conflict: the request is well formed but the current state forbids
 	// it (a running machine, an attached volume, a concurrent change).
 	Conflict
+	// Unauthenticated: the credentials sent are missing where required,
+	// malformed, forged or expired.
+	Unauthenticated
 	// Forbidden: the caller may not do this.
 	Forbidden
 	// Unavailable: a backend or the database cannot be reached now; the
@@ -37,14 +40,15 @@ const (
 )
 
 var names = [...]string{
-	Internal:    "internal error",
-	NotFound:    "not found",
-	Exists:      "already exists",
-	Invalid:     "invalid request",
-	Conflict:    "conflict",
-	Forbidden:   "forbidden",
-	Unavailable: "unavailable",
-	Unsupported: "not supported",
+	Internal:        "internal error",
+	NotFound:        "not found",
+	Exists:          "already exists",
+	Invalid:         "invalid request",
+	Conflict:        "conflict",
+	Unauthenticated: "unauthenticated",
+	Forbidden:       "forbidden",
+	Unavailable:     "unavailable",
+	Unsupported:     "not supported",
 }
 
 func (k Kind) String() string {

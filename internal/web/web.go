@@ -34,14 +34,15 @@ func Errorf(status int, format string, args ...any) *Error {
 // statusOfKind is the one mapping from a kind to a status code, the same
 // for OCCI and CDMI (both build on RFC 9110's meanings).
 var statusOfKind = map[kind.Kind]int{
-	kind.NotFound:    http.StatusNotFound,
-	kind.Exists:      http.StatusConflict,
-	kind.Invalid:     http.StatusBadRequest,
-	kind.Conflict:    http.StatusConflict,
-	kind.Forbidden:   http.StatusForbidden,
-	kind.Unavailable: http.StatusServiceUnavailable,
-	kind.Unsupported: http.StatusNotImplemented,
-	kind.Internal:    http.StatusInternalServerError,
+	kind.NotFound:        http.StatusNotFound,
+	kind.Exists:          http.StatusConflict,
+	kind.Invalid:         http.StatusBadRequest,
+	kind.Conflict:        http.StatusConflict,
+	kind.Unauthenticated: http.StatusUnauthorized,
+	kind.Forbidden:       http.StatusForbidden,
+	kind.Unavailable:     http.StatusServiceUnavailable,
+	kind.Unsupported:     http.StatusNotImplemented,
+	kind.Internal:        http.StatusInternalServerError,
 }
 
 // Status is the status code err answers with: an *Error's own, else its
