@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // ACLs follow CDMI 1.1.1 §16.1 (NFSv4 ACLs, RFC 3530): an ordered list of
@@ -222,19 +224,41 @@ func inheritACL(parent []ace, childIsContainer bool) []ace {
 	return out
 }
 
-// principal is who a request acts for. There is no authentication yet:
-// every request acts as the administrator (see requestPrincipal). When
-// authentication arrives, it fills a principal and authorize does the rest.
-type principal struct {
+// Principal is who a request acts for: a user with its groups, or the
+// anonymous caller. There is no authentication yet: every HTTP request acts
+// as Administrator(). When authentication arrives, it fills a Principal and
+// the ACL evaluation below does the rest.
+type Principal struct {
 	Name   string
 	Groups []string
-	Admin  bool
-	Anon   bool
+	Admin  bool // an administrator: matches ADMINISTRATOR@ and ADMINUSERS@
+	Anon   bool // not authenticated: matches ANONYMOUS@, not AUTHENTICATED@
 	// System marks the unauthenticated server-wide principal used while
 	// there is no authentication: it acts as owner and administrator and is
 	// not subject to ACLs, since no one could be told apart anyway.
 	System bool
 }
+
+// Administrator is the principal every request acts for until
+// authentication exists: the server's owner and administrator.
+func Administrator() Principal {
+	return Principal{Name: adminPrincipal, Admin: true, System: true}
+}
+
+// Access is a set of ACL permissions (§16.1.5, the acemask bits).
+type Access uint32
+
+// Permissions one may ask Service.Authorize about.
+const (
+	AccessRead          Access = maskRead      // READ_OBJECT, LIST_CONTAINER
+	AccessWrite         Access = maskWrite     // WRITE_OBJECT, ADD_OBJECT
+	AccessAppend        Access = maskAppend    // APPEND_DATA, ADD_SUBCONTAINER
+	AccessReadMetadata  Access = maskReadMeta  // READ_METADATA
+	AccessWriteMetadata Access = maskWriteMeta // WRITE_METADATA
+	AccessDelete        Access = maskDelete    // DELETE
+	AccessReadACL       Access = maskReadACL   // READ_ACL
+	AccessWriteACL      Access = maskWriteACL  // WRITE_ACL
+)
 
 const adminPrincipal = "administrator"
 
@@ -242,7 +266,7 @@ const adminPrincipal = "administrator"
 // (§16.1.6): entries in order, DENY of any wanted bit refuses, ALLOW bits
 // accumulate until they cover the request. When the list runs out
 // undecided, only a root container's owner and administrators get in.
-func authorize(p principal, acl []ace, owner, group string, isRoot bool, want uint32) bool {
+func authorize(p Principal, acl []ace, owner, group string, isRoot bool, want uint32) bool {
 	if p.System {
 		return true
 	}
@@ -269,7 +293,7 @@ func authorize(p principal, acl []ace, owner, group string, isRoot bool, want ui
 	return isRoot && (p.Admin || p.Name == owner)
 }
 
-func (p principal) matches(a ace, owner, group string) bool {
+func (p Principal) matches(a ace, owner, group string) bool {
 	switch a.Who {
 	case "EVERYONE@":
 		return true
@@ -290,11 +314,24 @@ func (p principal) matches(a ace, owner, group string) bool {
 	return p.Name == a.Who
 }
 
-func (p principal) inGroup(g string) bool {
+func (p Principal) inGroup(g string) bool {
 	for _, x := range p.Groups {
 		if x == g {
 			return true
 		}
 	}
 	return false
+}
+
+// allowed evaluates o's ACL for who wanting mask (§16.1.6); a refusal is
+// of kind Forbidden.
+func (s *Service) allowed(who Principal, o *object, mask uint32) error {
+	var acl []ace
+	if raw, ok := o.metadata()["cdmi_acl"]; ok {
+		acl, _ = parseACL(raw)
+	}
+	if authorize(who, acl, o.Owner, "", o.ObjectID == s.rootID, mask) {
+		return nil
+	}
+	return kind.Errorf(kind.Forbidden, "the ACL of %s does not grant this operation", o.ObjectID)
 }

@@ -21,8 +21,8 @@ func mustACL(t *testing.T, raw []any) []ace {
 // §16.1.6: ACL evaluation, for authenticated principals (there is no
 // authentication yet; this is the function they will go through).
 func TestAuthorize(t *testing.T) {
-	alice := principal{Name: "alice", Groups: []string{"staff"}}
-	bob := principal{Name: "bob"}
+	alice := Principal{Name: "alice", Groups: []string{"staff"}}
+	bob := Principal{Name: "bob"}
 	acl := mustACL(t, []any{
 		map[string]any{"acetype": "DENY", "identifier": "bob", "aceflags": "NO_FLAGS", "acemask": "WRITE_OBJECT"},
 		map[string]any{"acetype": "ALLOW", "identifier": "EVERYONE@", "aceflags": "NO_FLAGS", "acemask": "READ_OBJECT, WRITE_OBJECT"},
@@ -34,19 +34,19 @@ func TestAuthorize(t *testing.T) {
 	assert.True(t, authorize(alice, acl, "carol", "", false, maskDelete), "group ACE")
 	assert.False(t, authorize(bob, acl, "carol", "", false, maskDelete))
 	// Undecided: only a root container's owner and administrators pass.
-	assert.False(t, authorize(principal{Name: "carol"}, nil, "carol", "", false, maskRead))
-	assert.True(t, authorize(principal{Name: "carol"}, nil, "carol", "", true, maskRead))
-	assert.True(t, authorize(principal{Name: "x", Admin: true}, nil, "carol", "", true, maskRead))
+	assert.False(t, authorize(Principal{Name: "carol"}, nil, "carol", "", false, maskRead))
+	assert.True(t, authorize(Principal{Name: "carol"}, nil, "carol", "", true, maskRead))
+	assert.True(t, authorize(Principal{Name: "x", Admin: true}, nil, "carol", "", true, maskRead))
 	// The default root ACL (§16.1.6) lets the owner do anything and
 	// authenticated users read.
 	def := mustACL(t, defaultRootACL())
-	assert.True(t, authorize(principal{Name: "o"}, inheritACL(def, false), "o", "", false, maskWrite|maskDelete))
+	assert.True(t, authorize(Principal{Name: "o"}, inheritACL(def, false), "o", "", false, maskWrite|maskDelete))
 	assert.True(t, authorize(bob, inheritACL(def, false), "o", "", false, maskRead))
 	assert.False(t, authorize(bob, inheritACL(def, false), "o", "", false, maskWrite))
-	assert.False(t, authorize(principal{Name: "anon", Anon: true}, inheritACL(def, false), "o", "", false, maskRead))
+	assert.False(t, authorize(Principal{Name: "anon", Anon: true}, inheritACL(def, false), "o", "", false, maskRead))
 	// Inheritance keeps working at any depth.
 	deep := inheritACL(inheritACL(inheritACL(def, true), true), false)
-	assert.True(t, authorize(principal{Name: "o"}, deep, "o", "", false, maskWrite))
+	assert.True(t, authorize(Principal{Name: "o"}, deep, "o", "", false, maskWrite))
 }
 
 // §16.1.4: inheritance flags.
@@ -90,14 +90,14 @@ func TestSweep(t *testing.T) {
 	orphan := "cdmi/" + itoa(int(time.Now().Add(-2*sweepAge).Unix())) + "-X-1"
 	young := newValueKey("Y")
 	for _, k := range []string{orphan, young} {
-		require.NoError(t, ts.cdmi.objs.Put(ctx, k, strings.NewReader("x"), 1))
+		require.NoError(t, ts.cdmi.svc.objs.Put(ctx, k, strings.NewReader("x"), 1))
 	}
-	n, err := ts.cdmi.sweep(ctx)
+	n, err := ts.cdmi.svc.sweep(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	_, err = ts.cdmi.objs.Size(ctx, orphan)
+	_, err = ts.cdmi.svc.objs.Size(ctx, orphan)
 	assert.Error(t, err)
-	_, err = ts.cdmi.objs.Size(ctx, young)
+	_, err = ts.cdmi.svc.objs.Size(ctx, young)
 	assert.NoError(t, err, "young keys may be another process's write in flight")
 	_, body := ts.do("GET", "/cdmi/kept", "")
 	assert.Equal(t, "value", body)
@@ -123,9 +123,9 @@ func TestCDMI2(t *testing.T) {
 // does not admit gets 403 on read, write and delete.
 func TestACLEnforcedForPrincipals(t *testing.T) {
 	ts := newTestServer(t)
-	ts.cdmi.principalOf = func(r *http.Request) principal {
+	ts.cdmi.principalOf = func(r *http.Request) Principal {
 		if u := r.Header.Get("X-Test-User"); u != "" {
-			return principal{Name: u}
+			return Principal{Name: u}
 		}
 		return requestPrincipal(r)
 	}

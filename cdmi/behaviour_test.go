@@ -375,13 +375,21 @@ func TestValueHash(t *testing.T) {
 
 type hookFunc func(OCCIExport)
 
-func (h hookFunc) Export(_ context.Context, _ *gorm.DB, _ string, e OCCIExport) error {
+func (h hookFunc) PrepareExport(context.Context, Container, OCCIExport) (Undo, error) {
+	return nil, nil
+}
+
+func (h hookFunc) CommitExport(_ context.Context, _ *gorm.DB, _ Container, e OCCIExport) error {
 	h(e)
 	return nil
 }
 
-// Unexport reports a removal as an export without permissions.
-func (h hookFunc) Unexport(_ context.Context, _ *gorm.DB, id, proto string) error {
-	h(OCCIExport{Protocol: proto, Identifier: id, Permissions: []string{"removed"}})
+func (h hookFunc) PrepareUnexport(context.Context, Container, OCCIExport) (Undo, error) {
+	return nil, nil
+}
+
+// CommitUnexport reports a removal as an export without permissions.
+func (h hookFunc) CommitUnexport(_ context.Context, _ *gorm.DB, c Container, e OCCIExport) error {
+	h(OCCIExport{Protocol: e.Protocol, Identifier: c.ObjectID, Permissions: []string{"removed"}})
 	return nil
 }

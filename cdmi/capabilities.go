@@ -120,7 +120,7 @@ func domainCapabilities() map[string]any {
 	}
 }
 
-func (s *Server) capabilitiesFor(typ string) map[string]any {
+func (s *Service) capabilitiesFor(typ string) map[string]any {
 	switch typ {
 	case typeContainer:
 		return containerCapabilities(s.cfg.ExportHook != nil)
@@ -136,7 +136,7 @@ func (s *Server) capabilitiesFor(typ string) map[string]any {
 
 // require answers whether the capability object of objects of type typ
 // grants name; it returns the 400 to send when it does not.
-func (s *Server) require(typ, name string) error {
+func (s *Service) require(typ, name string) error {
 	if v, ok := s.capabilitiesFor(typ)[name]; ok && v == "true" {
 		return nil
 	}
@@ -147,9 +147,16 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // unsupported answers a request for an operation this server does not
 // implement: the 400 naming the capability it lacks.
-func (s *Server) unsupported(typ, name string) error {
+func (s *Service) unsupported(typ, name string) error {
 	if err := s.require(typ, name); err != nil {
 		return err
 	}
 	return invalidf("%s is not supported", name)
+}
+
+func (s *Service) capabilityObject(o *object) map[string]any {
+	if o.ObjectID == s.capsID {
+		return systemCapabilities(s.cfg.ExportHook != nil)
+	}
+	return s.capabilitiesFor(o.Name)
 }

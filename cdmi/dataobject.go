@@ -7,306 +7,392 @@ import (
 	"strings"
 	"time"
 
-	"github.com/occicdmi/occicdmi/internal/kind"
 	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // dataWrite gathers what a request changes on a data object.
 type dataWrite struct {
 	mimetype  *string
-	encoding  string
+	encoding  string         // valuetransferencoding to store; "" derives it from the bytes
 	meta      map[string]any // metadata given; nil when absent
 	metaNames []string       // ?metadata:<name> limits the change to these
 	value     io.Reader      // a whole new value
 	valueSize int64          // its size, -1 when unknown
-	rng       *byteRange     // a range write of value
-	copyFrom  *object
-	moveFrom  *object
-	reference string
+	rng       *Range         // a range write of value
+	copyURI   string         // "copy": the data object whose value and metadata to take
+	moveURI   string         // "move": the data object that moves here
+	reference string         // "reference": the URI this object refers to
 	partial   bool
-	domain    string
 	charset   bool // a raw value declared charset=utf-8 (§6.2.3 Table 6)
+}
+
+// dataObjectWrite is one create or update of a data object on its way
+// through the steps of writeDataObject.
+type dataObjectWrite struct {
+	s        *Service
+	who      Principal
+	parent   *object // the container it goes into; nil by ID
+	name     string
+	existing *object // nil for a create
+	d        dataWrite
+
+	copyFrom, moveFrom *object // resolved sources
+	reference          string  // resolved reference target
+	id                 string
+	alg                string   // cdmi_value_hash algorithm, "" for none
+	value              *written // the value to point at; nil when unchanged
+	newKey             string   // a key this write created: deleted unless the row commits
+	oldKeys            []string // keys the committed row no longer refers to
+	created            bool
 }
 
 // writeDataObject creates or updates a data object. Values go to the
 // backend first under a fresh key; the row pointing at them commits after;
 // the old value is removed last. A failure at any step leaves the object as
 // it was.
-func (s *Server) writeDataObject(c *call, parent *object, name string, existing *object, d dataWrite) (*object, bool, error) {
-	ctx := c.ctx
+func (s *Service) writeDataObject(ctx context.Context, who Principal, parent *object, name string, existing *object, d dataWrite) (*object, bool, error) {
+	w := &dataObjectWrite{s: s, who: who, parent: parent, name: name, existing: existing, d: d}
+	if err := w.resolveSources(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := w.authorize(); err != nil {
+		return nil, false, err
+	}
+	if err := w.chooseID(); err != nil {
+		return nil, false, err
+	}
+	if err := w.chooseHash(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := w.writeValue(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := s.inTx(ctx, w.commit); err != nil {
+		s.deleteKeys(ctx, []string{w.newKey})
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", w.name)
+		}
+		return nil, false, err
+	}
+	s.deleteKeys(ctx, w.oldKeys)
+	o, err := s.byID(ctx, s.db, w.id)
+	if err != nil {
+		return nil, false, err
+	}
+	return o, w.created, nil
+}
+
+// resolveSources finds the objects "copy", "move" and "reference" name,
+// once their capabilities are granted and the ACL allows the access (read
+// to copy, delete to move).
+func (w *dataObjectWrite) resolveSources(ctx context.Context) error {
+	var err error
+	if w.copyFrom, err = w.s.sourceDataObject(ctx, w.who, w.d.copyURI, "copy", "cdmi_copy_dataobject", maskRead); err != nil {
+		return err
+	}
+	if w.moveFrom, err = w.s.sourceDataObject(ctx, w.who, w.d.moveURI, "move", "cdmi_move_dataobject", maskDelete); err != nil {
+		return err
+	}
+	if w.d.reference == "" {
+		return nil
+	}
+	if err := w.s.require(typeContainer, "cdmi_create_reference"); err != nil {
+		return err
+	}
+	src, err := w.s.resolveURI(ctx, w.d.reference)
+	if err != nil {
+		return err
+	}
+	w.reference, err = w.s.uriOf(ctx, w.s.db, src.obj)
+	return err
+}
+
+// sourceDataObject resolves the URI of a "copy" or "move": the data object
+// it names, once the capability is granted and the ACL allows mask. It
+// returns nil for an empty URI.
+func (s *Service) sourceDataObject(ctx context.Context, who Principal, uri, field, capability string, mask uint32) (*object, error) {
+	if uri == "" {
+		return nil, nil
+	}
+	src, err := s.resolveURI(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	if src.obj.Type != typeDataObject {
+		return nil, invalidf("%s: %q is a %s, not a data object", field, uri, src.obj.Type)
+	}
+	if err := s.require(typeContainer, capability); err != nil {
+		return nil, err
+	}
+	if err := s.allowed(who, src.obj, mask); err != nil {
+		return nil, err
+	}
+	return src.obj, nil
+}
+
+// authorize checks the metadata given, the capabilities the write needs
+// and the ACL: of the parent for a create, of the object for an update.
+func (w *dataObjectWrite) authorize() error {
+	s, d := w.s, &w.d
 	if d.meta != nil {
 		if err := checkMetadata(d.meta); err != nil {
-			return nil, false, err
+			return err
 		}
-		if err := s.require(typeDataObject, "cdmi_modify_metadata"); err != nil && existing != nil {
-			return nil, false, err
+		if err := s.require(typeDataObject, "cdmi_modify_metadata"); err != nil && w.existing != nil {
+			return err
 		}
 	}
-	if existing == nil && parent != nil {
-		if !parent.isContainerLike() || parent.Type != typeContainer {
-			return nil, false, invalidf("objects can be created only in containers")
+	if w.existing == nil && w.parent != nil {
+		if !w.parent.isContainerLike() || w.parent.Type != typeContainer {
+			return invalidf("objects can be created only in containers")
 		}
 		if err := s.require(typeContainer, "cdmi_create_dataobject"); err != nil {
-			return nil, false, err
+			return err
 		}
-		if err := s.allowed(c, parent, maskWrite); err != nil {
-			return nil, false, err
-		}
-	}
-	if existing != nil {
-		if existing.Type != typeDataObject {
-			return nil, false, kind.Errorf(kind.Conflict, "%q is a %s", name, existing.Type)
-		}
-		if d.value != nil || d.copyFrom != nil || d.moveFrom != nil {
-			if err := s.require(typeDataObject, "cdmi_modify_value"); err != nil {
-				return nil, false, err
-			}
-		}
-		if err := s.allowed(c, existing, writeMask(d.value != nil || d.copyFrom != nil || d.moveFrom != nil || d.reference != "", d.meta)); err != nil {
-			return nil, false, err
+		if err := s.allowed(w.who, w.parent, maskWrite); err != nil {
+			return err
 		}
 	}
-	// The object's identity: kept on update and on move (§8.2.8: a move
-	// keeps the objectID), fresh otherwise.
-	var id string
+	if w.existing == nil {
+		return nil
+	}
+	if w.existing.Type != typeDataObject {
+		return kind.Errorf(kind.Conflict, "%q is a %s", w.name, w.existing.Type)
+	}
+	newValue := d.value != nil || w.copyFrom != nil || w.moveFrom != nil
+	if newValue {
+		if err := s.require(typeDataObject, "cdmi_modify_value"); err != nil {
+			return err
+		}
+	}
+	return s.allowed(w.who, w.existing, writeMask(newValue || w.reference != "", d.meta))
+}
+
+// chooseID picks the object's identity: kept on update and on move
+// (§8.2.8: a move keeps the objectID), fresh otherwise. An object created
+// by ID or by POST is named by its ID.
+func (w *dataObjectWrite) chooseID() error {
 	switch {
-	case existing != nil:
-		id = existing.ObjectID
-	case d.moveFrom != nil:
-		id = d.moveFrom.ObjectID
+	case w.existing != nil:
+		w.id = w.existing.ObjectID
+	case w.moveFrom != nil:
+		w.id = w.moveFrom.ObjectID
 	default:
 		var err error
-		if id, err = newObjectID(s.cfg.EnterpriseNumber); err != nil {
-			return nil, false, err
+		if w.id, err = newObjectID(w.s.cfg.EnterpriseNumber); err != nil {
+			return err
 		}
 	}
-	if name == "" {
-		name = id // created by ID or by POST: the name is the ID
+	if w.name == "" {
+		w.name = w.id
 	}
-	// The hash algorithm: the object's own cdmi_value_hash, else the
-	// nearest container's (§16.4: data system metadata is inherited).
-	alg, _ := d.meta["cdmi_value_hash"].(string)
-	if alg == "" && existing != nil {
-		alg, _ = existing.metadata()["cdmi_value_hash"].(string)
-	}
-	if alg == "" && d.copyFrom != nil {
-		alg, _ = d.copyFrom.metadata()["cdmi_value_hash"].(string)
-	}
-	if alg == "" {
-		var err error
-		if alg, err = s.inheritedValueHash(ctx, parent); err != nil {
-			return nil, false, err
-		}
-	}
+	return nil
+}
 
-	// 1. The value, outside any transaction.
-	var newKey string
-	var w written
-	haveValue := false
+// chooseHash finds the hash algorithm: the object's own cdmi_value_hash,
+// else its source's, else the nearest container's (§16.4: data system
+// metadata is inherited).
+func (w *dataObjectWrite) chooseHash(ctx context.Context) error {
+	w.alg, _ = w.d.meta["cdmi_value_hash"].(string)
+	if w.alg == "" && w.existing != nil {
+		w.alg, _ = w.existing.metadata()["cdmi_value_hash"].(string)
+	}
+	if w.alg == "" && w.copyFrom != nil {
+		w.alg, _ = w.copyFrom.metadata()["cdmi_value_hash"].(string)
+	}
+	if w.alg != "" {
+		return nil
+	}
+	var err error
+	w.alg, err = w.s.inheritedValueHash(ctx, w.parent)
+	return err
+}
+
+// writeValue stores the new value, outside any transaction: a range
+// written into the current value, a whole value under a fresh key, a copy
+// of the source's, or an empty one for a create without any.
+func (w *dataObjectWrite) writeValue(ctx context.Context) error {
+	s, d := w.s, &w.d
+	var err error
+	var v written
 	switch {
 	case d.rng != nil:
 		key := ""
-		if existing != nil {
-			key = existing.ValueKey
+		if w.existing != nil {
+			key = w.existing.ValueKey
 		}
-		if key == "" {
-			// A range write to an object without a value: start from an
-			// empty value under a fresh key.
-			ww, err := s.putValue(ctx, id, strings.NewReader(""), 0, "")
-			if err != nil {
-				return nil, false, err
-			}
-			newKey, key = ww.Key, ww.Key
-		}
-		piece := &utf8Check{}
-		src := &sourceReader{r: io.TeeReader(d.value, piece)}
-		if err := s.objs.WriteAt(ctx, key, d.rng.First, src, d.rng.Len()); err != nil {
-			if newKey != "" {
-				_ = s.objs.Delete(ctx, newKey)
-			}
-			if src.err != nil {
-				return nil, false, src.err
-			}
-			return nil, false, err
-		}
-		size, err := s.objs.Size(ctx, key)
-		if err != nil {
-			return nil, false, err
-		}
-		w = written{Size: size, Key: key, UTF8: piece.valid()}
-		if alg != "" {
-			if w.Hash, err = s.rehash(ctx, key, alg); err != nil {
-				return nil, false, err
-			}
-		}
-		haveValue = true
+		v, w.newKey, err = s.writeRange(ctx, w.id, key, *d.rng, d.value, w.alg)
 	case d.value != nil:
-		var err error
-		if w, err = s.putValue(ctx, id, d.value, d.valueSize, alg); err != nil {
-			return nil, false, err
-		}
-		newKey = w.Key
-		haveValue = true
-	case d.copyFrom != nil:
-		if d.copyFrom.ValueKey != "" {
-			newKey = newValueKey(id)
-			if err := s.objs.Copy(ctx, newKey, d.copyFrom.ValueKey); err != nil {
-				return nil, false, err
-			}
-		}
-		w = written{Size: d.copyFrom.Size, Key: newKey}
-		if alg != "" {
-			w.Hash = d.copyFrom.Hash
-		}
-		if alg != "" && newKey != "" && !strings.HasPrefix(d.copyFrom.Hash, strings.ToUpper(alg)+":") {
-			var err error
-			if w.Hash, err = s.rehash(ctx, newKey, alg); err != nil {
-				_ = s.objs.Delete(ctx, newKey)
-				return nil, false, err
-			}
-		}
-		haveValue = true
-	case existing == nil && d.moveFrom == nil && d.reference == "":
-		// A create with no value holds an empty one.
-		var err error
-		if w, err = s.putValue(ctx, id, strings.NewReader(""), 0, alg); err != nil {
-			return nil, false, err
-		}
-		newKey = w.Key
-		haveValue = true
+		v, err = s.putValue(ctx, w.id, d.value, d.valueSize, w.alg)
+		w.newKey = v.Key
+	case w.copyFrom != nil:
+		v, err = s.copyValue(ctx, w.id, w.copyFrom, w.alg)
+		w.newKey = v.Key
+	case w.existing == nil && w.moveFrom == nil && w.reference == "":
+		v, err = s.putValue(ctx, w.id, strings.NewReader(""), 0, w.alg)
+		w.newKey = v.Key
+	default:
+		return nil // the value stays as it is
 	}
+	if err != nil {
+		return err
+	}
+	w.value = &v
+	return nil
+}
 
-	// 2. The row.
-	var oldKeys []string
-	created := existing == nil
+// commit writes the row in tx: the object as it is now (or the moved
+// source, or a new row), with the change applied.
+func (w *dataObjectWrite) commit(tx *gorm.DB) error {
+	ctx := tx.Statement.Context
+	w.oldKeys = nil
+	if err := w.s.lockParent(ctx, tx, w.parent); err != nil {
+		return err
+	}
+	cur, err := w.currentRow(ctx, tx)
+	if err != nil {
+		return err
+	}
+	o, err := w.baseRow(ctx, tx, cur)
+	if err != nil {
+		return err
+	}
+	w.apply(o)
+	if w.created && cur == nil && w.moveFrom == nil {
+		return tx.Create(o).Error
+	}
+	// An update, or the moved source row taking its new place.
+	return tx.Save(o).Error
+}
+
+// currentRow reads what is at the destination now, inside the transaction.
+func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object, error) {
+	var cur *object
+	var err error
+	if w.parent != nil {
+		cur, err = w.s.child(ctx, tx, w.parent.ObjectID, w.name)
+	} else {
+		cur, err = w.s.byID(ctx, tx, w.id)
+	}
+	if errors.Is(err, errNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cur.Type != typeDataObject {
+		return nil, kind.Errorf(kind.Conflict, "%q is a %s", w.name, cur.Type)
+	}
+	return cur, nil
+}
+
+// baseRow is the row the change applies to: the moved source (replacing
+// what was at the destination), the current object, or a new object with
+// the ACL inherited from its container.
+func (w *dataObjectWrite) baseRow(ctx context.Context, tx *gorm.DB, cur *object) (*object, error) {
+	switch {
+	case w.moveFrom != nil:
+		src, err := w.s.byID(ctx, tx, w.moveFrom.ObjectID)
+		if err != nil {
+			return nil, kind.Errorf(kind.NotFound, "move: the source is gone")
+		}
+		if cur != nil && cur.ObjectID != src.ObjectID {
+			if err := tx.Delete(&object{}, "object_id = ?", cur.ObjectID).Error; err != nil {
+				return nil, err
+			}
+			if cur.ValueKey != "" {
+				w.oldKeys = append(w.oldKeys, cur.ValueKey)
+			}
+		}
+		o := *src
+		o.ParentID, o.Name = "", o.ObjectID
+		if w.parent != nil {
+			o.ParentID, o.Name = w.parent.ObjectID, w.name
+		}
+		w.created = cur == nil
+		return &o, nil
+	case cur != nil:
+		o := *cur
+		w.created = false
+		return &o, nil
+	}
+	o := object{ObjectID: w.id, Name: w.name, Type: typeDataObject, Owner: w.who.Name, CTime: time.Now().UTC()}
+	if w.parent != nil {
+		o.ParentID = w.parent.ObjectID
+	}
+	if w.copyFrom != nil {
+		o.Mimetype, o.Metadata, o.Encoding = w.copyFrom.Mimetype, w.copyFrom.Metadata, w.copyFrom.Encoding
+	}
+	md := o.metadata()
+	if _, ok := md["cdmi_acl"]; !ok {
+		md["cdmi_acl"] = w.s.inheritedACL(ctx, tx, w.parent, false)
+	}
+	o.setMetadata(md)
+	w.created = true
+	return &o, nil
+}
+
+// apply sets what the request changes on the row: mimetype, metadata, the
+// value (and the encoding it is read back in), the reference, the
+// completion status and the times.
+func (w *dataObjectWrite) apply(o *object) {
+	d := &w.d
+	if d.mimetype != nil {
+		o.Mimetype = *d.mimetype
+	}
+	if o.Mimetype == "" {
+		o.Mimetype = "text/plain" // §8.2.5: the default mimetype
+	}
+	if d.meta != nil {
+		o.setMetadata(mergeMetadata(o.metadata(), d.meta, d.metaNames))
+	}
+	if v := w.value; v != nil {
+		if v.Key != o.ValueKey && o.ValueKey != "" {
+			w.oldKeys = append(w.oldKeys, o.ValueKey)
+		}
+		o.ValueKey, o.Size, o.Hash = v.Key, v.Size, v.Hash
+		o.Encoding = w.storedEncoding(o.Encoding, v.UTF8)
+		o.Reference = ""
+	}
+	if w.reference != "" {
+		if o.ValueKey != "" {
+			w.oldKeys = append(w.oldKeys, o.ValueKey)
+		}
+		o.Reference, o.ValueKey, o.Size, o.Hash = w.reference, "", 0, ""
+	}
+	o.Completion = "Complete"
+	if d.partial {
+		o.Completion = "Processing"
+	}
 	now := time.Now().UTC()
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		oldKeys = nil
-		if err := s.lockParent(ctx, tx, parent); err != nil {
-			return err
-		}
-		var o object
-		var cur *object
-		var err error
-		if parent != nil {
-			cur, err = s.child(ctx, tx, parent.ObjectID, name)
-		} else {
-			cur, err = s.byID(ctx, tx, id)
-		}
-		if err != nil && !errors.Is(err, errNotFound) {
-			return err
-		}
-		if cur != nil && cur.Type != typeDataObject {
-			return kind.Errorf(kind.Conflict, "%q is a %s", name, cur.Type)
-		}
-		if d.moveFrom != nil {
-			src, err := s.byID(ctx, tx, d.moveFrom.ObjectID)
-			if err != nil {
-				return kind.Errorf(kind.NotFound, "move: the source is gone")
-			}
-			if cur != nil && cur.ObjectID != src.ObjectID {
-				// The destination is replaced by the moved object.
-				if err := tx.Delete(&object{}, "object_id = ?", cur.ObjectID).Error; err != nil {
-					return err
-				}
-				if cur.ValueKey != "" {
-					oldKeys = append(oldKeys, cur.ValueKey)
-				}
-			}
-			o = *src
-			o.ParentID, o.Name = "", o.ObjectID
-			if parent != nil {
-				o.ParentID, o.Name = parent.ObjectID, name
-			}
-			created = cur == nil
-		} else if cur != nil {
-			o = *cur
-			created = false
-		} else {
-			o = object{ObjectID: id, Name: name, Type: typeDataObject, Owner: c.who.Name, CTime: now}
-			if parent != nil {
-				o.ParentID = parent.ObjectID
-			}
-			if d.copyFrom != nil {
-				o.Mimetype, o.Metadata, o.Encoding = d.copyFrom.Mimetype, d.copyFrom.Metadata, d.copyFrom.Encoding
-			}
-			md := o.metadata()
-			if _, ok := md["cdmi_acl"]; !ok {
-				md["cdmi_acl"] = s.inheritedACL(ctx, tx, parent, false)
-			}
-			o.setMetadata(md)
-			created = true
-		}
-		if d.mimetype != nil {
-			o.Mimetype = *d.mimetype
-		}
-		if o.Mimetype == "" {
-			o.Mimetype = "text/plain" // §8.2.5: the default mimetype
-		}
-		if d.meta != nil {
-			o.setMetadata(mergeMetadata(o.metadata(), d.meta, d.metaNames))
-		}
-		if haveValue {
-			if w.Key != o.ValueKey && o.ValueKey != "" {
-				oldKeys = append(oldKeys, o.ValueKey)
-			}
-			o.ValueKey, o.Size, o.Hash = w.Key, w.Size, w.Hash
-			switch {
-			case d.copyFrom != nil:
-				o.Encoding = d.copyFrom.Encoding
-			case d.rng != nil:
-				// A range write keeps the encoding while the bytes still fit it.
-				if o.Encoding == "" || (o.Encoding == "utf-8" || o.Encoding == "json") && !w.UTF8 {
-					o.Encoding = "base64"
-				} else if o.Encoding == "json" {
-					o.Encoding = "utf-8"
-				}
-			case d.encoding != "":
-				o.Encoding = d.encoding
-			case d.charset && w.UTF8:
-				// §6.2.3 Table 6: a raw value sent with charset=utf-8 is
-				// utf-8 (if its bytes really are), any other is base64.
-				o.Encoding = "utf-8"
-			default:
-				o.Encoding = "base64"
-			}
-			o.Reference = ""
-		}
-		if d.reference != "" {
-			if o.ValueKey != "" {
-				oldKeys = append(oldKeys, o.ValueKey)
-			}
-			o.Reference, o.ValueKey, o.Size, o.Hash = d.reference, "", 0, ""
-		}
-		o.Completion = "Complete"
-		if d.partial {
-			o.Completion = "Processing"
-		}
-		o.MTime, o.ATime = now, now
-		if !created {
-			o.MCount++
-		}
-		if created && cur == nil && d.moveFrom == nil {
-			return tx.Create(&o).Error
-		}
-		// An update, or the moved source row taking its new place.
-		return tx.Save(&o).Error
-	})
-	if err != nil {
-		if newKey != "" {
-			_ = s.objs.Delete(context.WithoutCancel(ctx), newKey)
-		}
-		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", name)
-		}
-		return nil, false, err
+	o.MTime, o.ATime = now, now
+	if !w.created {
+		o.MCount++
 	}
-	for _, k := range oldKeys {
-		_ = s.objs.Delete(context.WithoutCancel(ctx), k)
+}
+
+// storedEncoding is the valuetransferencoding a new value is read back in.
+func (w *dataObjectWrite) storedEncoding(old string, utf8 bool) string {
+	d := &w.d
+	switch {
+	case w.copyFrom != nil:
+		return w.copyFrom.Encoding
+	case d.rng != nil:
+		// A range write keeps the encoding while the bytes still fit it.
+		if old == "" || (old == "utf-8" || old == "json") && !utf8 {
+			return "base64"
+		} else if old == "json" {
+			return "utf-8"
+		}
+		return old
+	case d.encoding != "":
+		return d.encoding
+	case d.charset && utf8:
+		// §6.2.3 Table 6: a raw value sent with charset=utf-8 is utf-8 (if
+		// its bytes really are), any other is base64.
+		return "utf-8"
 	}
-	o, err := s.byID(ctx, s.db, id)
-	if err != nil {
-		return nil, false, err
-	}
-	return o, created, nil
+	return "base64"
 }

@@ -1,9 +1,15 @@
 package cdmi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sort"
 	"strings"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"gorm.io/gorm"
 )
 
 // Exports (CDMI 1.1.1 §13, examples in §9.4.9 and §9.3.9) are a JSON object
@@ -136,4 +142,132 @@ func checkNameMap(v any) error {
 		}
 	}
 	return nil
+}
+
+// exports is the container's exports as stored.
+func (o *object) exports() map[string]any {
+	ex := map[string]any{}
+	if o.Exports != "" {
+		_ = json.Unmarshal([]byte(o.Exports), &ex)
+	}
+	return ex
+}
+
+// mergeExports applies given exports to the current ones (§9.5, update):
+// exports not named are preserved, null removes one. It returns the JSON
+// to store.
+func mergeExports(current, given map[string]any) string {
+	for k, v := range given {
+		if v == nil {
+			delete(current, k)
+		} else {
+			current[k] = v
+		}
+	}
+	b, _ := json.Marshal(current)
+	return string(b)
+}
+
+// occiExports are the OCCI exports among a container's stored exports.
+func occiExports(ex map[string]any, containerID string) []OCCIExport {
+	var out []OCCIExport
+	for k, v := range ex {
+		proto, ok := strings.CutPrefix(k, "OCCI/")
+		if !ok || v == nil {
+			continue
+		}
+		spec, _ := v.(map[string]any)
+		perms, _ := stringOrList(spec["permissions"])
+		out = append(out, OCCIExport{Protocol: proto, Identifier: containerID, Permissions: perms})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Protocol < out[j].Protocol })
+	return out
+}
+
+// removedOCCIExports are the current OCCI exports that given sets to null.
+func removedOCCIExports(current, given map[string]any, containerID string) []OCCIExport {
+	gone := map[string]any{}
+	for k, v := range given {
+		if v == nil && current[k] != nil {
+			gone[k] = current[k]
+		}
+	}
+	return occiExports(gone, containerID)
+}
+
+// exportChange is what a write or delete does to a container's OCCI
+// exports, driven through the ExportHook's two phases.
+type exportChange struct {
+	given  map[string]any // the exports field as given (nil values remove)
+	add    []OCCIExport   // OCCI exports set
+	remove []OCCIExport   // OCCI exports removed
+	undos  []Undo         // of the prepare phases that succeeded
+	// refused is the kind of a hook error that has none: Invalid (400) for
+	// a write, Conflict (409) for a delete.
+	refused kind.Kind
+}
+
+func (x *exportChange) any() bool { return len(x.add) > 0 || len(x.remove) > 0 }
+
+// prepare runs the hook's prepare phase for every export that comes or
+// goes, outside the transaction; on a failure, what was prepared is undone.
+func (x *exportChange) prepare(ctx context.Context, hook ExportHook, c Container, log *slog.Logger) error {
+	for _, e := range x.remove {
+		undo, err := hook.PrepareUnexport(ctx, c, e)
+		if err != nil {
+			x.undo(ctx, log)
+			return hookError(err, x.refused, "exports: removing OCCI/%s", e.Protocol)
+		}
+		x.undos = append(x.undos, undo)
+	}
+	for _, e := range x.add {
+		undo, err := hook.PrepareExport(ctx, c, e)
+		if err != nil {
+			x.undo(ctx, log)
+			return hookError(err, x.refused, "exports: OCCI/%s", e.Protocol)
+		}
+		x.undos = append(x.undos, undo)
+	}
+	return nil
+}
+
+// commit runs the hook's commit phase inside tx, where the row changes.
+func (x *exportChange) commit(ctx context.Context, tx *gorm.DB, hook ExportHook, c Container) error {
+	for _, e := range x.remove {
+		if err := hook.CommitUnexport(ctx, tx, c, e); err != nil {
+			return hookError(err, x.refused, "exports: removing OCCI/%s", e.Protocol)
+		}
+	}
+	for _, e := range x.add {
+		if err := hook.CommitExport(ctx, tx, c, e); err != nil {
+			return hookError(err, x.refused, "exports: OCCI/%s", e.Protocol)
+		}
+	}
+	return nil
+}
+
+// undo reverses the prepare phases that ran, last first, with a context
+// the request's end does not cancel. Failures are logged: the change is
+// refused either way.
+func (x *exportChange) undo(ctx context.Context, log *slog.Logger) {
+	ctx = context.WithoutCancel(ctx)
+	for i := len(x.undos) - 1; i >= 0; i-- {
+		if x.undos[i] == nil {
+			continue
+		}
+		if err := x.undos[i](ctx); err != nil {
+			log.Error("cdmi: undo of a prepared export change failed", "err", err)
+		}
+	}
+	x.undos = nil
+}
+
+// hookError names what the hook failed at, keeping the hook's kind (an
+// unavailable backend answers 503); an error without a kind gets fallback.
+func hookError(err error, fallback kind.Kind, format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	if kind.Of(err) == kind.Internal {
+		return kind.Errorf(fallback, "%s: %w", msg, err)
+	}
+	return fmt.Errorf("%s: %w", msg, err)
 }

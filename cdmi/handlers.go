@@ -3,16 +3,13 @@ package cdmi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 	"github.com/occicdmi/occicdmi/internal/web"
-	"gorm.io/gorm"
 )
 
 // call is one request on its way through a handler.
@@ -22,7 +19,7 @@ type call struct {
 	ctx     context.Context
 	version string // negotiated; "" for a CDMI 2.x client (no header)
 	q       selection
-	who     principal
+	who     Principal
 }
 
 // isCDMI tells whether the client speaks CDMI on this request (rather than
@@ -42,8 +39,8 @@ func (c *call) isCDMI() bool {
 // requestPrincipal says who a request acts for. There is no authentication
 // yet, so every request acts as the server's owner and administrator; this
 // is the one place an authenticated principal will come from.
-func requestPrincipal(*http.Request) principal {
-	return principal{Name: adminPrincipal, Admin: true, System: true}
+func requestPrincipal(*http.Request) Principal {
+	return Administrator()
 }
 
 // serve wraps a handler function: version negotiation (§5.13), the query's
@@ -77,22 +74,10 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 	})
 }
 
-// allowed checks the object's ACL for the request's principal (§16.1.6).
-func (s *Server) allowed(c *call, o *object, mask uint32) error {
-	var acl []ace
-	if raw, ok := o.metadata()["cdmi_acl"]; ok {
-		acl, _ = parseACL(raw)
-	}
-	if authorize(c.who, acl, o.Owner, "", o.ObjectID == s.rootID, mask) {
-		return nil
-	}
-	return kind.Errorf(kind.Forbidden, "the ACL of %s does not grant this operation", o.ObjectID)
-}
-
 // ---- GET / HEAD ----
 
 func (s *Server) handleGet(c *call) error {
-	t, err := s.locate(c.ctx, c.r)
+	t, err := s.svc.locate(c.ctx, c.r.URL.EscapedPath(), c.r.Method == http.MethodGet || c.r.Method == http.MethodHead)
 	if err != nil {
 		return err
 	}
@@ -106,7 +91,7 @@ func (s *Server) handleGet(c *call) error {
 	if !o.isContainerLike() && t.slash && !t.byID {
 		return kind.Errorf(kind.NotFound, "%s is not a container (drop the trailing '/')", t.path)
 	}
-	if err := s.allowed(c, o, maskRead); err != nil {
+	if err := s.svc.allowed(c.who, o, maskRead); err != nil {
 		return err
 	}
 	if err := acceptable(c.r, contentTypeOf(o.Type)); err != nil && o.Reference == "" {
@@ -122,32 +107,24 @@ func (s *Server) handleGet(c *call) error {
 	}
 }
 
-func (s *Server) touch(ctx context.Context, o *object) {
-	err := s.db.WithContext(ctx).Model(&object{}).Where("object_id = ?", o.ObjectID).
-		Updates(map[string]any{"a_time": time.Now().UTC(), "a_count": gorm.Expr("a_count + 1")}).Error
-	if err != nil {
-		s.log.Warn("cdmi: update access time", "object", o.ObjectID, "err", err)
-	}
-}
-
 func (s *Server) readContainer(c *call, o *object) error {
-	fs, err := s.commonFields(c.ctx, s.db, o)
+	fs, err := s.commonFields(c.ctx, o)
 	if err != nil {
 		return err
 	}
 	switch o.Type {
 	case typeCapability:
-		fs = append(fs, field{"capabilities", s.capabilityObject(o)})
+		fs = append(fs, field{"capabilities", s.svc.capabilityObject(o)})
 	default:
 		if o.Type == typeContainer {
-			if err := s.require(typeContainer, "cdmi_read_metadata"); err != nil {
+			if err := s.svc.require(typeContainer, "cdmi_read_metadata"); err != nil {
 				return err
 			}
 		}
 		// Metadata (cdmi_size sums the whole subtree) and children are
 		// computed only when the selection asks for them.
 		if wanted(c.q, "metadata") {
-			md, err := s.renderMetadata(c.ctx, s.db, o, c.q.args("metadata"))
+			md, err := s.svc.metadataOf(c.ctx, o, c.q.args("metadata"))
 			if err != nil {
 				return err
 			}
@@ -165,14 +142,14 @@ func (s *Server) readContainer(c *call, o *object) error {
 	}
 	crange, shown := "", []string{}
 	if wanted(c.q, "children") || wanted(c.q, "childrenrange") {
-		total, err := s.childCount(c.ctx, s.db, o)
+		total, err := s.svc.countChildren(c.ctx, o)
 		if err != nil {
 			return err
 		}
 		first, last := int64(0), total-1
 		if sel, ok := c.q.get("children"); ok && sel.HasArg {
 			if o.Type == typeContainer {
-				if err := s.require(typeContainer, "cdmi_list_children_range"); err != nil {
+				if err := s.svc.require(typeContainer, "cdmi_list_children_range"); err != nil {
 					return err
 				}
 			}
@@ -183,7 +160,7 @@ func (s *Server) readContainer(c *call, o *object) error {
 			first, last = min(rng.First, total), min(rng.Last, total-1)
 		}
 		if first <= last {
-			kids, err := s.children(c.ctx, s.db, o, first, last-first+1)
+			kids, err := s.svc.listChildren(c.ctx, o, first, last-first+1)
 			if err != nil {
 				return err
 			}
@@ -203,16 +180,9 @@ func (s *Server) readContainer(c *call, o *object) error {
 		}
 	}
 	fs = append(fs, field{"childrenrange", crange}, field{"children", shown})
-	s.touch(c.ctx, o)
+	s.svc.touch(c.ctx, o)
 	s.writeJSON(c.w, http.StatusOK, contentTypeOf(o.Type), fs.pick(c.q))
 	return nil
-}
-
-func (s *Server) capabilityObject(o *object) map[string]any {
-	if o.ObjectID == s.capsID {
-		return systemCapabilities(s.cfg.ExportHook != nil)
-	}
-	return s.capabilitiesFor(o.Name)
 }
 
 func (s *Server) readDataObject(c *call, o *object) error {
@@ -227,28 +197,28 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		return nil
 	}
 	if !c.isCDMI() {
-		if err := s.require(typeDataObject, "cdmi_read_value"); err != nil {
+		if err := s.svc.require(typeDataObject, "cdmi_read_value"); err != nil {
 			return err
 		}
 		return s.serveRaw(c, o)
 	}
-	fs, err := s.commonFields(c.ctx, s.db, o)
+	fs, err := s.commonFields(c.ctx, o)
 	if err != nil {
 		return err
 	}
-	if err := s.require(typeDataObject, "cdmi_read_metadata"); err != nil {
+	if err := s.svc.require(typeDataObject, "cdmi_read_metadata"); err != nil {
 		return err
 	}
-	md, err := s.renderMetadata(c.ctx, s.db, o, c.q.args("metadata"))
+	md, err := s.svc.metadataOf(c.ctx, o, c.q.args("metadata"))
 	if err != nil {
 		return err
 	}
 	fs = append(fs, field{"mimetype", o.Mimetype}, field{"metadata", md})
 	complete := o.Completion == "" || o.Completion == "Complete"
-	rng := byteRange{0, o.Size - 1}
+	rng := Range{0, o.Size - 1}
 	wantValue := complete && (len(c.q) == 0 || c.q.has("value"))
 	if sel, ok := c.q.get("value"); ok && sel.HasArg {
-		if err := s.require(typeDataObject, "cdmi_read_value_range"); err != nil {
+		if err := s.svc.require(typeDataObject, "cdmi_read_value_range"); err != nil {
 			return err
 		}
 		r, err := parseRange(sel.Arg)
@@ -258,10 +228,10 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		if r.First >= o.Size && o.Size > 0 {
 			return web.Errorf(http.StatusRequestedRangeNotSatisfiable, "value range %s starts past the end of the %d-byte value", r, o.Size)
 		}
-		rng = byteRange{r.First, min(r.Last, o.Size-1)}
+		rng = Range{r.First, min(r.Last, o.Size-1)}
 	}
 	if wantValue {
-		if err := s.require(typeDataObject, "cdmi_read_value"); err != nil {
+		if err := s.svc.require(typeDataObject, "cdmi_read_value"); err != nil {
 			return err
 		}
 	}
@@ -285,7 +255,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 	if err != nil {
 		return err
 	}
-	s.touch(c.ctx, o)
+	s.svc.touch(c.ctx, o)
 	c.w.Header().Set("Content-Type", ctObject)
 	if !wantValue {
 		c.w.Header().Set("Content-Length", fmt.Sprint(len(head)))
@@ -296,7 +266,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 	// Open the value before the status goes out, so a backend failure can
 	// still be answered properly.
 	if o.ValueKey != "" && rng.Len() > 0 {
-		if _, err := s.objs.Size(c.ctx, o.ValueKey); err != nil {
+		if _, err := s.svc.valueSize(c.ctx, o.ValueKey); err != nil {
 			return err
 		}
 	}
@@ -340,77 +310,15 @@ func (s *Server) serveRaw(c *call, o *object) error {
 		c.w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	size, err := s.objs.Size(c.ctx, o.ValueKey)
+	rs, err := s.svc.seekableValue(c.ctx, o)
 	if err != nil {
 		return err
 	}
-	rs := &rangeSeeker{ctx: c.ctx, s: s, key: o.ValueKey, size: size}
 	defer rs.Close()
-	s.touch(c.ctx, o)
+	s.svc.touch(c.ctx, o)
 	http.ServeContent(c.w, c.r, "", o.MTime, rs)
 	if rs.err != nil {
 		s.log.Error("cdmi: value stream failed", "object", o.ObjectID, "err", rs.err)
-	}
-	return nil
-}
-
-// rangeSeeker is an io.ReadSeeker over a backend value that opens the
-// backend at the offset of each read run, so http.ServeContent's range
-// handling reads only the ranges asked for.
-type rangeSeeker struct {
-	ctx  context.Context
-	s    *Server
-	key  string
-	size int64
-	off  int64
-	rc   io.ReadCloser
-	err  error
-}
-
-func (r *rangeSeeker) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = r.off + offset
-	case io.SeekEnd:
-		abs = r.size + offset
-	}
-	if abs < 0 {
-		return 0, errors.New("seek before start")
-	}
-	if abs != r.off && r.rc != nil {
-		r.rc.Close()
-		r.rc = nil
-	}
-	r.off = abs
-	return abs, nil
-}
-
-func (r *rangeSeeker) Read(p []byte) (int, error) {
-	if r.off >= r.size {
-		return 0, io.EOF
-	}
-	if r.rc == nil {
-		rc, err := r.s.objs.Open(r.ctx, r.key, r.off, -1)
-		if err != nil {
-			r.err = err
-			return 0, err
-		}
-		r.rc = rc
-	}
-	n, err := r.rc.Read(p)
-	r.off += int64(n)
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return n, err
-}
-
-func (r *rangeSeeker) Close() error {
-	if r.rc != nil {
-		return r.rc.Close()
 	}
 	return nil
 }

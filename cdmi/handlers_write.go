@@ -1,7 +1,6 @@
 package cdmi
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 	"github.com/occicdmi/occicdmi/internal/web"
-	"gorm.io/gorm"
 )
 
 // mediaType is the request's Content-Type without parameters.
@@ -128,7 +126,7 @@ func (s *Server) handlePut(c *call) error { return s.put(c, false) }
 func (s *Server) handlePatch(c *call) error { return s.put(c, true) }
 
 func (s *Server) put(c *call, mustExist bool) error {
-	t, err := s.locate(c.ctx, c.r)
+	t, err := s.svc.locate(c.ctx, c.r.URL.EscapedPath(), c.r.Method == http.MethodGet || c.r.Method == http.MethodHead)
 	if err != nil {
 		return err
 	}
@@ -138,7 +136,7 @@ func (s *Server) put(c *call, mustExist bool) error {
 	if t.obj != nil && t.obj.isContainerLike() && !t.slash && !t.byID {
 		return s.toSlash(c, t)
 	}
-	if t.obj != nil && t.obj.System && t.obj.ObjectID != s.rootID {
+	if t.obj != nil && t.obj.System && t.obj.ObjectID != s.svc.rootID {
 		return invalidf("%s is maintained by the server and cannot be changed", t.path)
 	}
 	mt := mediaType(c.r)
@@ -206,7 +204,7 @@ func (s *Server) putDataObjectCDMI(c *call, t *target, b *cdmiBody) error {
 	if err != nil {
 		return err
 	}
-	o, created, err := s.writeDataObject(c, t.parent, t.name, t.obj, d)
+	o, created, err := s.svc.writeDataObject(c.ctx, c.who, t.parent, t.name, t.obj, d)
 	if err != nil {
 		return err
 	}
@@ -222,7 +220,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 	}
 	for _, f := range []string{"deserialize", "serialize", "deserializevalue"} {
 		if b.has(f) {
-			return d, s.unsupported(typeDataObject, "cdmi_"+f+"_dataobject")
+			return d, s.svc.unsupported(typeDataObject, "cdmi_"+f+"_dataobject")
 		}
 	}
 	var mimetype string
@@ -236,11 +234,8 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 	} else if ok && d.meta == nil {
 		d.meta = map[string]any{}
 	}
-	if _, err := b.field("domainURI", &d.domain); err != nil {
+	if err := s.checkDomain(b); err != nil {
 		return d, err
-	}
-	if d.domain != "" && d.domain != s.root+"/cdmi_domains/default/" && d.domain != "/cdmi_domains/default/" {
-		return d, invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", d.domain, s.root)
 	}
 	if _, err := b.field("valuetransferencoding", &d.encoding); err != nil {
 		return d, err
@@ -271,7 +266,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 			return d, err
 		}
 		if sel, ok := c.q.get("value"); ok && sel.HasArg {
-			if err := s.require(typeDataObject, "cdmi_modify_value_range"); err != nil {
+			if err := s.svc.require(typeDataObject, "cdmi_modify_value_range"); err != nil {
 				return d, err
 			}
 			rng, err := parseRange(sel.Arg)
@@ -291,26 +286,14 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 			d.rng = &rng
 		}
 	}
-	if d.copyFrom, err = s.sourceDataObject(c, b, "copy", "cdmi_copy_dataobject", maskRead); err != nil {
+	if d.copyURI, err = uriField(b, "copy"); err != nil {
 		return d, err
 	}
-	if d.moveFrom, err = s.sourceDataObject(c, b, "move", "cdmi_move_dataobject", maskDelete); err != nil {
+	if d.moveURI, err = uriField(b, "move"); err != nil {
 		return d, err
 	}
-	var uri string
-	if ok, err := b.field("reference", &uri); err != nil {
+	if d.reference, err = uriField(b, "reference"); err != nil {
 		return d, err
-	} else if ok {
-		if err := s.require(typeContainer, "cdmi_create_reference"); err != nil {
-			return d, err
-		}
-		src, err := s.resolveURI(c.ctx, uri)
-		if err != nil {
-			return d, err
-		}
-		if d.reference, err = s.uriOf(c.ctx, s.db, src.obj); err != nil {
-			return d, err
-		}
 	}
 	return d, nil
 }
@@ -341,13 +324,13 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 		if c.r.ContentLength >= 0 && c.r.ContentLength != rng.Len() {
 			return invalidf("Content-Range %q is %d bytes but the body holds %d", cr, rng.Len(), c.r.ContentLength)
 		}
-		if err := s.require(typeDataObject, "cdmi_modify_value_range"); err != nil {
+		if err := s.svc.require(typeDataObject, "cdmi_modify_value_range"); err != nil {
 			return err
 		}
 		d.rng = &rng
 	}
 	d.value = c.r.Body
-	o, created, err := s.writeDataObject(c, t.parent, t.name, t.obj, d)
+	_, created, err := s.svc.writeDataObject(c.ctx, c.who, t.parent, t.name, t.obj, d)
 	if err != nil {
 		return err
 	}
@@ -356,21 +339,20 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 		c.w.WriteHeader(http.StatusCreated)
 		return nil
 	}
-	_ = o
 	c.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // parseContentRange reads "bytes first-last/total" (total may be "*").
-func parseContentRange(v string) (byteRange, error) {
+func parseContentRange(v string) (Range, error) {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
 	if !ok {
-		return byteRange{}, invalidf("Content-Range %q: want bytes first-last/total", v)
+		return Range{}, invalidf("Content-Range %q: want bytes first-last/total", v)
 	}
 	r, _, _ := strings.Cut(rest, "/")
 	rng, err := parseRange(strings.TrimSpace(r))
 	if err != nil {
-		return byteRange{}, invalidf("Content-Range %q: %v", v, err)
+		return Range{}, invalidf("Content-Range %q: %v", v, err)
 	}
 	return rng, nil
 }
@@ -382,16 +364,16 @@ func (s *Server) answerWrite(c *call, o *object, created bool) error {
 		c.w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	uri, err := s.uriOf(c.ctx, s.db, o)
+	uri, err := s.svc.pathOf(c.ctx, o)
 	if err != nil {
 		return err
 	}
 	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+uri)
-	fs, err := s.commonFields(c.ctx, s.db, o)
+	fs, err := s.commonFields(c.ctx, o)
 	if err != nil {
 		return err
 	}
-	md, err := s.renderMetadata(c.ctx, s.db, o, nil)
+	md, err := s.svc.metadataOf(c.ctx, o, nil)
 	if err != nil {
 		return err
 	}
@@ -422,53 +404,29 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 	}
 	for _, f := range []string{"deserialize", "serialize", "snapshot"} {
 		if b.has(f) {
-			return s.unsupported(typeContainer, "cdmi_"+f+"_container")
+			return s.svc.unsupported(typeContainer, "cdmi_"+f+"_container")
 		}
 	}
 	meta, merr := bodyMetadata(b)
 	if merr != nil {
 		return merr
 	}
-	var domain string
-	if _, err := b.field("domainURI", &domain); err != nil {
+	if err := s.checkDomain(b); err != nil {
 		return err
 	}
-	if domain != "" && domain != s.root+"/cdmi_domains/default/" && domain != "/cdmi_domains/default/" {
-		return invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", domain, s.root)
-	}
-	var moveFrom *object
-	var uri string
-	if ok, err := b.field("move", &uri); err != nil {
+	cw := containerWrite{meta: meta, metaNames: c.q.args("metadata"), exports: b.Fields["exports"]}
+	var err error
+	if cw.moveURI, err = uriField(b, "move"); err != nil {
 		return err
-	} else if ok {
-		if err := s.require(typeContainer, "cdmi_move_container"); err != nil {
-			return err
-		}
-		src, err := s.resolveURI(c.ctx, uri)
-		if err != nil {
-			return err
-		}
-		if src.obj.Type != typeContainer || src.obj.System {
-			return invalidf("move: %q is not a container that can move", uri)
-		}
-		if t.obj != nil {
-			return kind.Errorf(kind.Conflict, "move: the destination %s exists", t.path)
-		}
-		moveFrom = src.obj
 	}
-	var o *object
-	var created bool
-	if ok, err := b.field("copy", &uri); err != nil {
+	if cw.copyURI, err = uriField(b, "copy"); err != nil {
 		return err
-	} else if ok {
-		if moveFrom != nil {
-			return invalidf("give either copy or move, not both")
-		}
-		if o, err = s.copyContainer(c, t, uri, meta); err != nil {
-			return err
-		}
-		created = true
-	} else if o, created, err = s.writeContainer(c, t, meta, b.Fields["exports"], moveFrom); err != nil {
+	}
+	if cw.moveURI != "" && cw.copyURI != "" {
+		return invalidf("give either copy or move, not both")
+	}
+	o, created, err := s.svc.putContainer(c.ctx, c.who, t, cw)
+	if err != nil {
 		return err
 	}
 	if !isCDMI {
@@ -491,12 +449,12 @@ func (s *Server) handlePost(c *call) error {
 	var t *target
 	if c.r.URL.EscapedPath() == s.root+"/cdmi_objectid/" {
 		t = &target{path: c.r.URL.EscapedPath(), slash: true, byID: true}
-		if err := s.require(typeContainer, "cdmi_post_dataobject"); err != nil {
+		if err := s.svc.require(typeContainer, "cdmi_post_dataobject"); err != nil {
 			return err
 		}
 	} else {
 		var err error
-		if t, err = s.locate(c.ctx, c.r); err != nil {
+		if t, err = s.svc.locate(c.ctx, c.r.URL.EscapedPath(), c.r.Method == http.MethodGet || c.r.Method == http.MethodHead); err != nil {
 			return err
 		}
 		if t.obj == nil {
@@ -508,7 +466,7 @@ func (s *Server) handlePost(c *call) error {
 		if t.obj.Type != typeContainer {
 			return invalidf("POST goes to a container or a queue; %s is a %s", t.path, t.obj.Type)
 		}
-		if err := s.require(typeContainer, "cdmi_post_dataobject"); err != nil {
+		if err := s.svc.require(typeContainer, "cdmi_post_dataobject"); err != nil {
 			return err
 		}
 	}
@@ -529,7 +487,7 @@ func (s *Server) handlePost(c *call) error {
 		defer b.Close()
 		return s.putContainer(c, nt, b, true)
 	case ctQueue:
-		if err := s.require(typeContainer, "cdmi_post_queue"); err != nil {
+		if err := s.svc.require(typeContainer, "cdmi_post_queue"); err != nil {
 			return err
 		}
 		b, err := s.readBody(c, 0)
@@ -553,11 +511,11 @@ func (s *Server) handlePost(c *call) error {
 	}
 	d.mimetype = &mt
 	d.charset = hasUTF8Charset(mt)
-	o, _, err := s.writeDataObject(c, nt.parent, "", nil, d)
+	o, _, err := s.svc.writeDataObject(c.ctx, c.who, nt.parent, "", nil, d)
 	if err != nil {
 		return err
 	}
-	uri, err := s.uriOf(c.ctx, s.db, o)
+	uri, err := s.svc.pathOf(c.ctx, o)
 	if err != nil {
 		return err
 	}
@@ -567,7 +525,7 @@ func (s *Server) handlePost(c *call) error {
 }
 
 func (s *Server) handleDelete(c *call) error {
-	t, err := s.locate(c.ctx, c.r)
+	t, err := s.svc.locate(c.ctx, c.r.URL.EscapedPath(), false)
 	if err != nil {
 		return err
 	}
@@ -578,71 +536,11 @@ func (s *Server) handleDelete(c *call) error {
 	if o.isContainerLike() && !t.slash && !t.byID {
 		return s.toSlash(c, t)
 	}
-	if o.System {
-		return invalidf("%s is maintained by the server and cannot be deleted", t.path)
+	if sel, ok := c.q.get("values"); ok && o.Type == typeQueue {
+		return s.dequeue(c, o, sel, t.path)
 	}
-	if err := s.allowed(c, o, maskDelete); err != nil {
+	if err := s.svc.deleteObject(c.ctx, c.who, o, t.path); err != nil {
 		return err
-	}
-	switch o.Type {
-	case typeQueue:
-		if sel, ok := c.q.get("values"); ok {
-			return s.dequeue(c, o, sel)
-		}
-		if err := s.require(typeQueue, "cdmi_delete_queue"); err != nil {
-			return err
-		}
-	case typeContainer:
-		if err := s.require(typeContainer, "cdmi_delete_container"); err != nil {
-			return err
-		}
-	default:
-		if err := s.require(typeDataObject, "cdmi_delete_dataobject"); err != nil {
-			return err
-		}
-	}
-	// Rows go in one transaction (a container with everything below it,
-	// §9.5: deleting a container deletes its children); values after.
-	var keys []string
-	err = s.inTx(c.ctx, func(tx *gorm.DB) error {
-		keys = nil
-		all, err := s.lockSubtree(c.ctx, tx, o.ObjectID)
-		if err != nil {
-			return err
-		}
-		ids := make([]string, 0, len(all))
-		for _, x := range all {
-			if err := s.unexportAll(c.ctx, tx, &x); err != nil {
-				return err
-			}
-			ids = append(ids, x.ObjectID)
-			if x.ValueKey != "" {
-				keys = append(keys, x.ValueKey)
-			}
-		}
-		for start := 0; start < len(ids); start += 500 {
-			batch := ids[start:min(start+500, len(ids))]
-			var qkeys []string
-			if err := tx.Model(&queueValue{}).Where("queue_id IN ?", batch).Pluck("value_key", &qkeys).Error; err != nil {
-				return err
-			}
-			keys = append(keys, qkeys...)
-			if err := tx.Where("queue_id IN ?", batch).Delete(&queueValue{}).Error; err != nil {
-				return err
-			}
-			if err := tx.Where("object_id IN ?", batch).Delete(&object{}).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := s.objs.Delete(context.WithoutCancel(c.ctx), k); err != nil {
-			s.log.Warn("cdmi: delete value (the start-up sweep will retry)", "key", k, "err", err)
-		}
 	}
 	c.w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -662,30 +560,6 @@ func hasUTF8Charset(ct string) bool {
 	return err == nil && strings.EqualFold(params["charset"], "utf-8")
 }
 
-// sourceDataObject reads a "copy" or "move" field: the data object it names,
-// once the capability is granted and the ACL allows the access (read to
-// copy, delete to move). It returns nil when the body has no such field.
-func (s *Server) sourceDataObject(c *call, b *cdmiBody, field, capability string, mask uint32) (*object, error) {
-	var uri string
-	if ok, err := b.field(field, &uri); err != nil || !ok {
-		return nil, err
-	}
-	src, err := s.resolveURI(c.ctx, uri)
-	if err != nil {
-		return nil, err
-	}
-	if src.obj.Type != typeDataObject {
-		return nil, invalidf("%s: %q is a %s, not a data object", field, uri, src.obj.Type)
-	}
-	if err := s.require(typeContainer, capability); err != nil {
-		return nil, err
-	}
-	if err := s.allowed(c, src.obj, mask); err != nil {
-		return nil, err
-	}
-	return src.obj, nil
-}
-
 // bodyMetadata reads and checks a body's "metadata" field. It returns nil
 // when the field is absent and an empty map when it is given as null or {},
 // which callers treat as "replace with nothing".
@@ -699,4 +573,30 @@ func bodyMetadata(b *cdmiBody) (map[string]any, error) {
 		meta = map[string]any{}
 	}
 	return meta, checkMetadata(meta)
+}
+
+// uriField reads a field that names an object by URI ("copy", "move",
+// "reference"); "" when absent.
+func uriField(b *cdmiBody, name string) (string, error) {
+	var uri string
+	ok, err := b.field(name, &uri)
+	if err != nil || !ok {
+		return "", err
+	}
+	if uri == "" {
+		return "", invalidf("%s: %q is not a URI", name, uri)
+	}
+	return uri, nil
+}
+
+// checkDomain refuses a domainURI other than the default domain's (§10).
+func (s *Server) checkDomain(b *cdmiBody) error {
+	var domain string
+	if _, err := b.field("domainURI", &domain); err != nil {
+		return err
+	}
+	if domain != "" && domain != s.root+"/cdmi_domains/default/" && domain != "/cdmi_domains/default/" {
+		return invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", domain, s.root)
+	}
+	return nil
 }

@@ -79,7 +79,7 @@ func mergeMetadata(old, given map[string]any, names []string) map[string]any {
 // inheritedACL is the ACL a new object gets from its parent (§16.1.4).
 // db is the transaction in progress: with SQLite's one connection, a
 // query outside it would wait for it forever.
-func (s *Server) inheritedACL(ctx context.Context, db *gorm.DB, parent *object, isContainer bool) []any {
+func (s *Service) inheritedACL(ctx context.Context, db *gorm.DB, parent *object, isContainer bool) []any {
 	if parent == nil {
 		var err error
 		if parent, err = s.byID(ctx, db, s.rootID); err != nil {
@@ -99,7 +99,7 @@ func (s *Server) inheritedACL(ctx context.Context, db *gorm.DB, parent *object, 
 }
 
 // inheritedValueHash finds cdmi_value_hash on the nearest container above.
-func (s *Server) inheritedValueHash(ctx context.Context, p *object) (string, error) {
+func (s *Service) inheritedValueHash(ctx context.Context, p *object) (string, error) {
 	for depth := 0; p != nil && depth < 4096; depth++ {
 		if alg, ok := p.metadata()["cdmi_value_hash"].(string); ok && alg != "" {
 			return alg, nil
@@ -137,7 +137,7 @@ func writeMask(value bool, meta map[string]any) uint32 {
 
 // renderMetadata merges user and data system metadata with the storage
 // system metadata of §16.3, filtered by metadata:<prefix> selections.
-func (s *Server) renderMetadata(ctx context.Context, db *gorm.DB, o *object, prefixes []string) (map[string]any, error) {
+func (s *Service) renderMetadata(ctx context.Context, db *gorm.DB, o *object, prefixes []string) (map[string]any, error) {
 	m := o.metadata()
 	// Hash is "<algorithm>:<hex>": the algorithm actually used (the
 	// object's or an ancestor's cdmi_value_hash) is reported as provided.

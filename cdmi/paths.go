@@ -3,7 +3,6 @@ package cdmi
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -54,10 +53,10 @@ type target struct {
 	path   string  // the request's escaped path
 }
 
-// locate resolves the request's path. Intermediate names must exist and be
-// containers; the last one may be missing (a create).
-func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
-	p := r.URL.EscapedPath()
+// locate resolves an escaped path (the CDMI root included). Intermediate
+// names must exist and be containers; the last one may be missing (a
+// create). A read walks through the root without needing its row.
+func (s *Service) locate(ctx context.Context, p string, read bool) (*target, error) {
 	rel, ok := strings.CutPrefix(p, s.root+"/")
 	if !ok {
 		return nil, kind.Errorf(kind.NotFound, "%s is outside the CDMI root %s/", p, s.root)
@@ -80,7 +79,7 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 		}
 	}
 	var cur *object
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && len(segs) > 0 {
+	if read && len(segs) > 0 {
 		// A read walks through the root without needing its row (reads
 		// never use t.parent): one query fewer on every read.
 		cur = &object{ObjectID: s.rootID, Type: typeContainer, System: true}
@@ -151,7 +150,7 @@ func (s *Server) locate(ctx context.Context, r *http.Request) (*target, error) {
 // resolveURI finds the object a URI in a body names ("copy", "move",
 // "reference"): an absolute URL, a path under the root, or a path relative
 // to the root as the spec's examples write them ("/MyContainer/x").
-func (s *Server) resolveURI(ctx context.Context, uri string) (*target, error) {
+func (s *Service) resolveURI(ctx context.Context, uri string) (*target, error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.EscapedPath() == "" {
 		return nil, invalidf("%q is not a URI", uri)
@@ -163,8 +162,7 @@ func (s *Server) resolveURI(ctx context.Context, uri string) (*target, error) {
 		}
 		p = s.root + p
 	}
-	req := &http.Request{URL: &url.URL{Path: mustUnescape(p), RawPath: p}}
-	t, err := s.locate(ctx, req)
+	t, err := s.locate(ctx, p, false)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +170,4 @@ func (s *Server) resolveURI(ctx context.Context, uri string) (*target, error) {
 		return nil, kind.Errorf(kind.NotFound, "source %q does not exist", uri)
 	}
 	return t, nil
-}
-
-func mustUnescape(p string) string {
-	u, err := url.PathUnescape(p)
-	if err != nil {
-		return p
-	}
-	return u
 }

@@ -82,24 +82,26 @@ func (q selection) args(field string) []string {
 	return out
 }
 
-// byteRange is an inclusive range as CDMI writes them ("0-99").
-type byteRange struct{ First, Last int64 }
+// Range is an inclusive range as CDMI writes them ("0-99").
+// Range is a byte range of a value, first and last byte included (the
+// "first-last" of §8.4 ?value:<range> and of Content-Range).
+type Range struct{ First, Last int64 }
 
-func (r byteRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
-func (r byteRange) Len() int64     { return r.Last - r.First + 1 }
+func (r Range) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
+func (r Range) Len() int64     { return r.Last - r.First + 1 }
 
 // parseRange parses "first-last" with first <= last, both non-negative.
-func parseRange(s string) (byteRange, error) {
+func parseRange(s string) (Range, error) {
 	a, b, ok := strings.Cut(s, "-")
 	if !ok {
-		return byteRange{}, fmt.Errorf("range %q: want first-last", s)
+		return Range{}, fmt.Errorf("range %q: want first-last", s)
 	}
 	first, err1 := strconv.ParseInt(a, 10, 64)
 	last, err2 := strconv.ParseInt(b, 10, 64)
 	if err1 != nil || err2 != nil || first < 0 || last < first {
-		return byteRange{}, fmt.Errorf("range %q: want first-last with 0 <= first <= last", s)
+		return Range{}, fmt.Errorf("range %q: want first-last with 0 <= first <= last", s)
 	}
-	return byteRange{first, last}, nil
+	return Range{first, last}, nil
 }
 
 // metadataWanted reports whether a metadata item is selected by the

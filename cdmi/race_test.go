@@ -36,7 +36,7 @@ func TestConcurrentWrites(t *testing.T) {
 		wg.Wait()
 		ts.do("DELETE", "/cdmi/c/", "", cdmiHdr("")...)
 		var orphans int64
-		err := ts.cdmi.db.WithContext(context.Background()).Raw(`SELECT COUNT(*) FROM cdmi_objects o
+		err := ts.cdmi.svc.db.WithContext(context.Background()).Raw(`SELECT COUNT(*) FROM cdmi_objects o
 			WHERE o.parent_id <> '' AND NOT EXISTS (SELECT 1 FROM cdmi_objects p WHERE p.object_id = o.parent_id)`).Scan(&orphans).Error
 		require.NoError(t, err)
 		assert.Zero(t, orphans, "round %d", round)

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"gorm.io/gorm"
 )
 
 // Content types of CDMI objects (§5.13 and each object's clause).
@@ -87,12 +85,12 @@ func (fs fields) pick(q selection) fields {
 func cdmiTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
 
 // commonFields are those every object has (objectType .. completionStatus).
-func (s *Server) commonFields(ctx context.Context, db *gorm.DB, o *object) (fields, error) {
+func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 	fs := fields{{"objectType", contentTypeOf(o.Type)}, {"objectID", o.ObjectID}}
-	if o.ObjectID == s.rootID {
+	if o.ObjectID == s.svc.rootID {
 		fs = append(fs, field{"objectName", "/"})
 	} else if o.ParentID != "" {
-		parent, err := s.byID(ctx, db, o.ParentID)
+		parent, err := s.svc.objectByID(ctx, o.ParentID)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +98,7 @@ func (s *Server) commonFields(ctx context.Context, db *gorm.DB, o *object) (fiel
 		if o.isContainerLike() {
 			name += "/"
 		}
-		puri, err := s.uriOf(ctx, db, parent)
+		puri, err := s.svc.pathOf(ctx, parent)
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +198,7 @@ func (j *jsonStringWriter) Close() error {
 
 // streamValue writes a value as a JSON member value in the given
 // encoding, streaming from the backend.
-func (s *Server) streamValue(ctx context.Context, w io.Writer, key string, rng byteRange, enc string) error {
+func (s *Server) streamValue(ctx context.Context, w io.Writer, key string, rng Range, enc string) error {
 	if rng.Len() <= 0 {
 		if enc == "json" {
 			_, err := io.WriteString(w, `""`)
@@ -209,7 +207,7 @@ func (s *Server) streamValue(ctx context.Context, w io.Writer, key string, rng b
 		_, err := io.WriteString(w, `""`)
 		return err
 	}
-	rc, err := s.objs.Open(ctx, key, rng.First, rng.Len())
+	rc, err := s.svc.openRange(ctx, key, rng)
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
 	"gorm.io/gorm"
@@ -44,69 +42,60 @@ type Config struct {
 // DefaultMaxBodyValue is the default bound on a CDMI JSON body's value.
 const DefaultMaxBodyValue = 1 << 30
 
-// ExportHook is how the linkage layer turns a container's OCCI export into
-// an OCCI storage resource. Export runs inside the transaction that creates
-// or updates the container: an error aborts the change (and is shown to the
-// client as a 400 with its message).
+// ExportHook gives a container's OCCI exports (CDMI 1.1.1 §13.6, export
+// type "OCCI/<protocol>") their effect; the linkage layer implements it
+// (creating a block volume and an OCCI storage resource for the container).
+// Every change comes in two phases:
 //
-// Unexport runs, in the same way, when an OCCI export is removed (set to
-// null in an update) or its container is deleted; an error keeps the
-// container and its export as they were (409 on delete).
+//   - Prepare runs before the database transaction, outside it: the work
+//     that takes long or reaches a backend (create the volume). It returns
+//     an Undo (nil for nothing to undo), which runs when the change does not
+//     commit: a later Prepare fails, a Commit fails, or the row cannot be
+//     written.
+//   - Commit runs inside the transaction that writes the container's row
+//     (tx), for what must commit or roll back with it.
+//
+// Both are given the container as it will be (Container: objectID, path,
+// metadata, cdmi_assignedsize) and the export. Export runs when an OCCI
+// export is set on a create or an update; Unexport when one is removed (set
+// to null in an update) or its container deleted. Errors keep their kinds
+// (wrap with %w): an unavailable backend answers 503; an error without a
+// kind refuses the change with 400 (409 on a delete).
 type ExportHook interface {
-	Export(ctx context.Context, tx *gorm.DB, containerID string, export OCCIExport) error
-	Unexport(ctx context.Context, tx *gorm.DB, containerID, protocol string) error
+	PrepareExport(ctx context.Context, c Container, e OCCIExport) (Undo, error)
+	CommitExport(ctx context.Context, tx *gorm.DB, c Container, e OCCIExport) error
+	PrepareUnexport(ctx context.Context, c Container, e OCCIExport) (Undo, error)
+	CommitUnexport(ctx context.Context, tx *gorm.DB, c Container, e OCCIExport) error
 }
 
-// Server serves CDMI.
+// Undo reverses what a Prepare did. It runs with a context the request's
+// end does not cancel; its error is logged.
+type Undo func(ctx context.Context) error
+
+// Server serves CDMI over HTTP: its handlers parse a request, call the
+// Service and render what it returns.
 type Server struct {
+	svc  *Service
 	cfg  Config
-	db   *gorm.DB
-	objs storagebackends.Objects
 	log  *slog.Logger
 	root string // cfg.Root without a trailing slash
 
 	// principalOf says who a request acts for; requestPrincipal until
 	// authentication exists (tests put a stand-in here).
-	principalOf func(*http.Request) principal
-
-	rootID, capsID, domainsID, defaultDomainID string
-	capIDs                                     map[string]string // by object type
+	principalOf func(*http.Request) Principal
 }
 
-// New prepares a CDMI server: it creates the root container, the
-// capability objects and the default domain when missing, and sweeps values
-// left behind by a crash.
+// New prepares a CDMI server over a new Service (see NewService).
 func New(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.DB == nil || cfg.Objects == nil {
-		return nil, errors.New("cdmi: DB and Objects are required")
+	svc, err := NewService(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	if cfg.MaxBodyValue <= 0 {
-		cfg.MaxBodyValue = DefaultMaxBodyValue
-	}
-	if cfg.TempDir == "" {
-		cfg.TempDir = os.TempDir()
-	}
-	if cfg.EnterpriseNumber > 0xFFFFFF {
-		return nil, fmt.Errorf("cdmi: enterprise number %d does not fit 3 bytes", cfg.EnterpriseNumber)
-	}
-	root := strings.TrimRight(cfg.Root, "/")
-	if root != "" && !strings.HasPrefix(root, "/") {
-		return nil, fmt.Errorf("cdmi: root %q must start with /", cfg.Root)
-	}
-	s := &Server{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root, principalOf: requestPrincipal}
-	if err := s.ensureSystem(ctx); err != nil {
-		return nil, fmt.Errorf("cdmi: %w", err)
-	}
-	if n, err := s.sweep(ctx); err != nil {
-		s.log.Warn("cdmi: sweep of unreferenced values failed", "err", err)
-	} else if n > 0 {
-		s.log.Info("cdmi: swept unreferenced values", "count", n)
-	}
-	return s, nil
+	return &Server{svc: svc, cfg: svc.cfg, log: svc.log, root: svc.root, principalOf: requestPrincipal}, nil
 }
+
+// Service is the CDMI service the server's handlers call.
+func (s *Server) Service() *Service { return s.svc }
 
 // Versions of CDMI this server speaks, lowest first (§5.13; 1.0.x and 1.1
 // clients are served the 1.1.1 protocol, which is compatible for them).

@@ -87,7 +87,7 @@ func (o *object) setMetadata(m map[string]any) {
 // kind NotFound.
 var errNotFound = kind.New(kind.NotFound, "not found")
 
-func (s *Server) byID(ctx context.Context, db *gorm.DB, id string) (*object, error) {
+func (s *Service) byID(ctx context.Context, db *gorm.DB, id string) (*object, error) {
 	var o object
 	err := db.WithContext(ctx).Where("object_id = ?", id).Take(&o).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -99,7 +99,7 @@ func (s *Server) byID(ctx context.Context, db *gorm.DB, id string) (*object, err
 	return &o, nil
 }
 
-func (s *Server) child(ctx context.Context, db *gorm.DB, parentID, name string) (*object, error) {
+func (s *Service) child(ctx context.Context, db *gorm.DB, parentID, name string) (*object, error) {
 	var o object
 	err := db.WithContext(ctx).Where("parent_id = ? AND name = ?", parentID, name).Take(&o).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -115,7 +115,7 @@ func (s *Server) child(ctx context.Context, db *gorm.DB, parentID, name string) 
 // System objects (capabilities, domains) are listed only below system
 // objects: the root container does not show cdmi_capabilities/ and
 // cdmi_domains/ as children.
-func (s *Server) childQuery(ctx context.Context, db *gorm.DB, parent *object) *gorm.DB {
+func (s *Service) childQuery(ctx context.Context, db *gorm.DB, parent *object) *gorm.DB {
 	q := db.WithContext(ctx).Model(&object{}).Where("parent_id = ?", parent.ObjectID)
 	if !parent.System || parent.ObjectID == s.rootID {
 		q = q.Where("system = ?", false)
@@ -123,7 +123,7 @@ func (s *Server) childQuery(ctx context.Context, db *gorm.DB, parent *object) *g
 	return q
 }
 
-func (s *Server) childCount(ctx context.Context, db *gorm.DB, parent *object) (int64, error) {
+func (s *Service) childCount(ctx context.Context, db *gorm.DB, parent *object) (int64, error) {
 	var n int64
 	if err := s.childQuery(ctx, db, parent).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count children: %w", database.Classify(err))
@@ -133,7 +133,7 @@ func (s *Server) childCount(ctx context.Context, db *gorm.DB, parent *object) (i
 
 // children lists limit children from offset, in name order (the
 // database's collation), which stays the same from one page to the next.
-func (s *Server) children(ctx context.Context, db *gorm.DB, parent *object, offset, limit int64) ([]object, error) {
+func (s *Service) children(ctx context.Context, db *gorm.DB, parent *object, offset, limit int64) ([]object, error) {
 	var out []object
 	err := s.childQuery(ctx, db, parent).Select("object_id", "name", "type", "system", "reference").
 		Order("name").Order("object_id").Offset(int(offset)).Limit(int(limit)).Find(&out).Error
@@ -145,7 +145,7 @@ func (s *Server) children(ctx context.Context, db *gorm.DB, parent *object, offs
 
 // lineage returns the names from the root down to o (excluding the root).
 // ok is false for objects that do not hang from the root (created by ID).
-func (s *Server) lineage(ctx context.Context, db *gorm.DB, o *object) (names []string, ok bool, err error) {
+func (s *Service) lineage(ctx context.Context, db *gorm.DB, o *object) (names []string, ok bool, err error) {
 	cur := o
 	for depth := 0; depth < 4096; depth++ {
 		if cur.ObjectID == s.rootID {
@@ -173,7 +173,7 @@ func (s *Server) lineage(ctx context.Context, db *gorm.DB, o *object) (names []s
 
 // uriOf is the absolute path at which o is found: by name when it hangs
 // from the root, else by ID. Names are percent-encoded segment by segment.
-func (s *Server) uriOf(ctx context.Context, db *gorm.DB, o *object) (string, error) {
+func (s *Service) uriOf(ctx context.Context, db *gorm.DB, o *object) (string, error) {
 	if o.ObjectID == s.rootID {
 		return s.root + "/", nil
 	}
@@ -232,7 +232,7 @@ const sweepAge = time.Hour
 // sweep deletes values no row refers to: what a crash between a value's
 // write and its row's commit (or a delete's commit and the value's removal)
 // left behind.
-func (s *Server) sweep(ctx context.Context) (int, error) {
+func (s *Service) sweep(ctx context.Context) (int, error) {
 	var keys []string
 	if err := s.db.WithContext(ctx).Model(&object{}).Where("value_key <> ''").Pluck("value_key", &keys).Error; err != nil {
 		return 0, err
@@ -266,7 +266,7 @@ func (s *Server) sweep(ctx context.Context) (int, error) {
 // domains if they are missing. Several processes may start at once: the
 // unique (parent, name) index makes the first insert win and the others
 // read what it wrote.
-func (s *Server) ensureSystem(ctx context.Context) error {
+func (s *Service) ensureSystem(ctx context.Context) error {
 	now := time.Now().UTC()
 	mk := func(parentID, name, typ string) (string, error) {
 		id, err := newObjectID(s.cfg.EnterpriseNumber)
@@ -312,12 +312,12 @@ func (s *Server) ensureSystem(ctx context.Context) error {
 // inTx runs fn in one transaction and gives its error a kind
 // (database.Classify): a lost race on a unique name is a Conflict, a
 // database that cannot be reached Unavailable.
-func (s *Server) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return database.Classify(s.db.WithContext(ctx).Transaction(fn))
 }
 
 // subtreeSize sums the value sizes below a container.
-func (s *Server) subtreeSize(ctx context.Context, db *gorm.DB, id string) (int64, error) {
+func (s *Service) subtreeSize(ctx context.Context, db *gorm.DB, id string) (int64, error) {
 	var n int64
 	err := db.WithContext(ctx).Raw(`WITH RECURSIVE t(id) AS (
 		SELECT object_id FROM cdmi_objects WHERE object_id = ?
@@ -330,7 +330,7 @@ func (s *Server) subtreeSize(ctx context.Context, db *gorm.DB, id string) (int64
 }
 
 // subtree lists every object below (and including) id.
-func (s *Server) subtree(ctx context.Context, db *gorm.DB, id string) ([]object, error) {
+func (s *Service) subtree(ctx context.Context, db *gorm.DB, id string) ([]object, error) {
 	var out []object
 	err := db.WithContext(ctx).Raw(`WITH RECURSIVE t(id) AS (
 		SELECT object_id FROM cdmi_objects WHERE object_id = ?
@@ -340,4 +340,12 @@ func (s *Server) subtree(ctx context.Context, db *gorm.DB, id string) ([]object,
 		return nil, fmt.Errorf("list the subtree: %w", err)
 	}
 	return out, nil
+}
+
+func (s *Service) touch(ctx context.Context, o *object) {
+	err := s.db.WithContext(ctx).Model(&object{}).Where("object_id = ?", o.ObjectID).
+		Updates(map[string]any{"a_time": time.Now().UTC(), "a_count": gorm.Expr("a_count + 1")}).Error
+	if err != nil {
+		s.log.Warn("cdmi: update access time", "object", o.ObjectID, "err", err)
+	}
 }

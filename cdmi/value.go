@@ -8,6 +8,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -137,7 +138,7 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 
 // putValue streams r into a fresh key, counting, hashing (when alg is set)
 // and checking UTF-8 on the way.
-func (s *Server) putValue(ctx context.Context, objectID string, r io.Reader, size int64, alg string) (written, error) {
+func (s *Service) putValue(ctx context.Context, objectID string, r io.Reader, size int64, alg string) (written, error) {
 	var h hash.Hash
 	if alg != "" {
 		var err error
@@ -170,7 +171,7 @@ func (s *Server) putValue(ctx context.Context, objectID string, r io.Reader, siz
 
 // rehash reads a stored value again to compute its hash after a range
 // write changed part of it.
-func (s *Server) rehash(ctx context.Context, key, alg string) (string, error) {
+func (s *Service) rehash(ctx context.Context, key, alg string) (string, error) {
 	h, err := newHash(alg)
 	if err != nil {
 		return "", err
@@ -205,3 +206,148 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 func base64Decoder(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }
 func base64Encode(b []byte) string        { return base64.StdEncoding.EncodeToString(b) }
 func validUTF8(b []byte) bool             { return utf8.Valid(b) }
+
+// rangeSeeker is an io.ReadSeeker over a backend value that opens the
+// backend at the offset of each read run, so http.ServeContent's range
+// handling reads only the ranges asked for.
+type rangeSeeker struct {
+	ctx  context.Context
+	s    *Service
+	key  string
+	size int64
+	off  int64
+	rc   io.ReadCloser
+	err  error
+}
+
+func (r *rangeSeeker) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.off + offset
+	case io.SeekEnd:
+		abs = r.size + offset
+	}
+	if abs < 0 {
+		return 0, errors.New("seek before start")
+	}
+	if abs != r.off && r.rc != nil {
+		r.rc.Close()
+		r.rc = nil
+	}
+	r.off = abs
+	return abs, nil
+}
+
+func (r *rangeSeeker) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	if r.rc == nil {
+		rc, err := r.s.objs.Open(r.ctx, r.key, r.off, -1)
+		if err != nil {
+			r.err = err
+			return 0, err
+		}
+		r.rc = rc
+	}
+	n, err := r.rc.Read(p)
+	r.off += int64(n)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+func (r *rangeSeeker) Close() error {
+	if r.rc != nil {
+		return r.rc.Close()
+	}
+	return nil
+}
+
+// writeRange writes r into the value under key at rng (§8.5 value ranges),
+// starting from an empty value under a fresh key (newKey) when there is
+// none yet. The bytes around the range stay; the hash is computed again.
+func (s *Service) writeRange(ctx context.Context, objectID, key string, rng Range, r io.Reader, alg string) (w written, newKey string, err error) {
+	if key == "" {
+		empty, err := s.putValue(ctx, objectID, strings.NewReader(""), 0, "")
+		if err != nil {
+			return written{}, "", err
+		}
+		newKey, key = empty.Key, empty.Key
+	}
+	defer func() {
+		if err != nil && newKey != "" {
+			s.deleteKeys(ctx, []string{newKey})
+			newKey = ""
+		}
+	}()
+	piece := &utf8Check{}
+	src := &sourceReader{r: io.TeeReader(r, piece)}
+	if err := s.objs.WriteAt(ctx, key, rng.First, src, rng.Len()); err != nil {
+		if src.err != nil {
+			return written{}, newKey, src.err
+		}
+		return written{}, newKey, err
+	}
+	size, err := s.objs.Size(ctx, key)
+	if err != nil {
+		return written{}, newKey, err
+	}
+	w = written{Size: size, Key: key, UTF8: piece.valid()}
+	if alg != "" {
+		if w.Hash, err = s.rehash(ctx, key, alg); err != nil {
+			return written{}, newKey, err
+		}
+	}
+	return w, newKey, nil
+}
+
+// copyValue duplicates src's value under a fresh key in the backend (none
+// when src has no value), keeping its hash when it is of the algorithm
+// wanted.
+func (s *Service) copyValue(ctx context.Context, objectID string, src *object, alg string) (written, error) {
+	w := written{Size: src.Size}
+	if alg != "" {
+		w.Hash = src.Hash
+	}
+	if src.ValueKey == "" {
+		return w, nil
+	}
+	w.Key = newValueKey(objectID)
+	if err := s.objs.Copy(ctx, w.Key, src.ValueKey); err != nil {
+		return written{}, err
+	}
+	if alg != "" && !strings.HasPrefix(src.Hash, strings.ToUpper(alg)+":") {
+		var err error
+		if w.Hash, err = s.rehash(ctx, w.Key, alg); err != nil {
+			s.deleteKeys(ctx, []string{w.Key})
+			return written{}, err
+		}
+	}
+	return w, nil
+}
+
+// openRange opens the bytes rng of the value under key.
+func (s *Service) openRange(ctx context.Context, key string, rng Range) (io.ReadCloser, error) {
+	return s.objs.Open(ctx, key, rng.First, rng.Len())
+}
+
+// valueSize is the size of the value under key as the backend has it; it
+// tells a backend failure apart before a response starts.
+func (s *Service) valueSize(ctx context.Context, key string) (int64, error) {
+	return s.objs.Size(ctx, key)
+}
+
+// seekableValue is o's value as an io.ReadSeekCloser that reads only the
+// ranges asked for (http.ServeContent's Range handling).
+func (s *Service) seekableValue(ctx context.Context, o *object) (*rangeSeeker, error) {
+	size, err := s.objs.Size(ctx, o.ValueKey)
+	if err != nil {
+		return nil, err
+	}
+	return &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size}, nil
+}
