@@ -94,6 +94,7 @@ func containerCapabilities(exportOCCI bool) map[string]any {
 		"cdmi_export_container_iscsi": "true",
 		"cdmi_copy_dataobject":        "true",
 		"cdmi_move_dataobject":        "true",
+		"cdmi_assignedsize":           "true",
 	})
 	if exportOCCI {
 		c["cdmi_export_container_occi"] = "true"

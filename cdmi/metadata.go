@@ -11,7 +11,7 @@ import (
 
 // checkMetadata validates metadata a client sends (§16): user items may not
 // use the cdmi_ prefix, except the data system metadata this server acts on
-// (cdmi_acl, cdmi_value_hash).
+// (cdmi_acl, cdmi_value_hash, cdmi_assignedsize).
 func checkMetadata(m map[string]any) error {
 	if len(m) > maxMetadataItems {
 		return invalidf("metadata: %d items, at most %d", len(m), maxMetadataItems)
@@ -31,6 +31,13 @@ func checkMetadata(m map[string]any) error {
 		case "cdmi_acl":
 			if _, err := parseACL(v); err != nil {
 				return invalidf("metadata: %v", err)
+			}
+		case "cdmi_assignedsize":
+			// §16.4 Table 35: the bytes a container's exports report (the
+			// size of the volume behind an OCCI export), a JSON string.
+			n, ok := v.(string)
+			if _, err := strconv.ParseUint(n, 10, 63); !ok || err != nil {
+				return invalidf("metadata: cdmi_assignedsize must be a string holding a number of bytes")
 			}
 		case "cdmi_value_hash":
 			alg, ok := v.(string)
