@@ -215,20 +215,10 @@ func (s *Server) readDataObject(c *call, o *object) error {
 	}
 	fs = append(fs, field{"mimetype", o.Mimetype}, field{"metadata", md})
 	complete := o.Completion == "" || o.Completion == "Complete"
-	rng := Range{0, o.Size - 1}
 	wantValue := complete && (len(c.q) == 0 || c.q.has("value"))
-	if sel, ok := c.q.get("value"); ok && sel.HasArg {
-		if err := s.svc.require(typeDataObject, "cdmi_read_value_range"); err != nil {
-			return err
-		}
-		r, err := parseRange(sel.Arg)
-		if err != nil {
-			return invalidf("value: %v", err)
-		}
-		if r.First >= o.Size && o.Size > 0 {
-			return web.Errorf(http.StatusRequestedRangeNotSatisfiable, "value range %s starts past the end of the %d-byte value", r, o.Size)
-		}
-		rng = Range{r.First, min(r.Last, o.Size-1)}
+	rng, err := s.valueRange(c, o)
+	if err != nil {
+		return err
 	}
 	if wantValue {
 		if err := s.svc.require(typeDataObject, "cdmi_read_value"); err != nil {
@@ -250,8 +240,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		fs = append(fs, field{"valuerange", vr})
 	}
 	fs = append(fs, field{"valuetransferencoding", enc})
-	fs = fs.pick(c.q)
-	head, err := json.Marshal(fs)
+	head, err := json.Marshal(fs.pick(c.q))
 	if err != nil {
 		return err
 	}
@@ -263,6 +252,32 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		_, _ = c.w.Write(head)
 		return nil
 	}
+	return s.writeWithValue(c, o, head, rng, enc)
+}
+
+// valueRange is the part of the value a read asks for (?value:<range>,
+// §8.4.2), the whole value by default.
+func (s *Server) valueRange(c *call, o *object) (Range, error) {
+	sel, ok := c.q.get("value")
+	if !ok || !sel.HasArg {
+		return Range{0, o.Size - 1}, nil
+	}
+	if err := s.svc.require(typeDataObject, "cdmi_read_value_range"); err != nil {
+		return Range{}, err
+	}
+	r, err := parseRange(sel.Arg)
+	if err != nil {
+		return Range{}, invalidf("value: %v", err)
+	}
+	if r.First >= o.Size && o.Size > 0 {
+		return Range{}, web.Errorf(http.StatusRequestedRangeNotSatisfiable, "value range %s starts past the end of the %d-byte value", r, o.Size)
+	}
+	return Range{r.First, min(r.Last, o.Size-1)}, nil
+}
+
+// writeWithValue answers a CDMI read with the fields in head and the value's
+// range rng streamed into "value" in encoding enc.
+func (s *Server) writeWithValue(c *call, o *object, head []byte, rng Range, enc string) error {
 	// Open the value before the status goes out, so a backend failure can
 	// still be answered properly.
 	if o.ValueKey != "" && rng.Len() > 0 {
