@@ -79,7 +79,7 @@ func (s *Service) writeContainer(ctx context.Context, who Principal, t *target, 
 	return o, w.created, nil
 }
 
-// resolveMove finds the container "move" names (§9.2.6?): it must exist,
+// resolveMove finds the container "move" names: it must exist,
 // be movable, and the destination must be free.
 func (w *containerWriteOp) resolveMove(ctx context.Context) error {
 	if w.cw.moveURI == "" {

@@ -1,6 +1,10 @@
 // Package cdmi implements the CDMI 1.1.1 server (with 2.0 compatibility):
 // containers, data objects, capabilities, object IDs, metadata, ACLs, queues,
 // domains and exports. Values stream through a storagebackends.Objects.
+//
+// Three layers: Server, the HTTP handlers (parse, negotiate, render), calls
+// Service, the Go API (context and plain values in, domain values and errors
+// with kinds out), which alone touches the store (gorm) and the backend.
 package cdmi
 
 import (
