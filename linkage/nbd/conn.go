@@ -667,15 +667,19 @@ func readFull(ctx context.Context, d Device, p []byte, off int64) error {
 	return err
 }
 
+// zeroBuf is the source of emulated WRITE_ZEROES (io.WriterAt's contract:
+// WriteAt must not modify p).
+var zeroBuf = make([]byte, 1<<20)
+
 // writeZeroes zeroes a range with the device's Zeroer, or by writing zero
 // buffers of at most chunk bytes.
 func writeZeroes(ctx context.Context, d Device, off, length int64, noHole bool, chunk int) error {
 	if z, ok := d.(Zeroer); ok {
 		return z.WriteZeroes(ctx, off, length, noHole)
 	}
-	zeros := make([]byte, min(length, int64(chunk), 1<<20))
+	step := min(int64(chunk), int64(len(zeroBuf)))
 	for length > 0 {
-		p := zeros[:min(length, int64(len(zeros)))]
+		p := zeroBuf[:min(length, step)]
 		n, err := d.WriteAt(ctx, p, off)
 		if err == nil && n < len(p) {
 			err = io.ErrShortWrite
