@@ -20,14 +20,17 @@ install() {
 	if command -v libvirtd >/dev/null && command -v qemu-system-x86_64 >/dev/null &&
 		command -v qemu-img >/dev/null && command -v dnsmasq >/dev/null && command -v dpkg-deb >/dev/null &&
 		[ -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ] && command -v iptables >/dev/null &&
-		command -v tini >/dev/null && command -v genisoimage >/dev/null && command -v isoinfo >/dev/null; then
+		command -v tini >/dev/null && command -v genisoimage >/dev/null && command -v isoinfo >/dev/null &&
+		command -v nbdinfo >/dev/null && command -v nbdcopy >/dev/null; then
 		return
 	fi
-	echo "libvirt: installing libvirt, QEMU and dnsmasq" >&2
+	# libnbd-bin: nbdinfo and nbdcopy, independent NBD clients for the
+	# tests of linkage/nbd.
+	echo "libvirt: installing libvirt, QEMU, dnsmasq and the NBD clients" >&2
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-block-extra qemu-utils \
-		dnsmasq-base iptables dpkg tini genisoimage >/dev/null
+		dnsmasq-base iptables dpkg tini genisoimage libnbd-bin >/dev/null
 }
 
 # alive NAME: a live (not zombie) process of that name exists. Without an
