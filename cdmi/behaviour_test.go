@@ -62,8 +62,8 @@ func TestNames(t *testing.T) {
 // §8 and §9: create, read, update, delete, with field selection.
 func TestDataObjectLifecycle(t *testing.T) {
 	ts := newTestServer(t)
-	resp, body := ts.do("PUT", "/cdmi/c/", "", cdmiHdr(ctContainer)...)
-	assert.Equal(t, 400, resp.StatusCode, "a CDMI container PUT needs a JSON body: "+body)
+	resp, body := ts.do("PUT", "/cdmi/c/", " x", cdmiHdr(ctContainer)...)
+	assert.Equal(t, 400, resp.StatusCode, "a CDMI container body that is there must be JSON: "+body)
 	resp, body = ts.do("PUT", "/cdmi/c/", "{}", cdmiHdr(ctContainer)...)
 	require.Equal(t, 201, resp.StatusCode, body)
 	c := decode(t, body)

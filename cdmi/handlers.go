@@ -36,6 +36,18 @@ func (c *call) isCDMI() bool {
 	return false
 }
 
+// versionHeader is the response header naming the CDMI version, spelled
+// as the spec spells it (§5.13.1): some harnesses compare header names
+// case-sensitively, and Go's canonical form would be X-Cdmi-....
+const versionHeader = "X-CDMI-Specification-Version"
+
+// setVersionHeader sets the version header under its spec spelling (the
+// map key is written to the wire as it is).
+func setVersionHeader(h http.Header, v string) {
+	h.Del(versionHeader)
+	h[versionHeader] = []string{v}
+}
+
 // requestPrincipal says who a request acts for. There is no authentication
 // yet, so every request acts as the server's owner and administrator; this
 // is the one place an authenticated principal will come from.
@@ -49,7 +61,7 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, ok := negotiate(r.Header)
 		if !ok {
-			w.Header().Set("X-CDMI-Specification-Version", strings.Join(versions, ", "))
+			setVersionHeader(w.Header(), strings.Join(versions, ", "))
 			s.fail(w, r, invalidf("none of the CDMI versions %q is served; this server speaks %s (and CDMI 2.x without the header)",
 				r.Header.Values("X-CDMI-Specification-Version"), strings.Join(versions, ", ")))
 			return
@@ -60,7 +72,7 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 			if hv == "" {
 				hv = versions[len(versions)-1]
 			}
-			w.Header().Set("X-CDMI-Specification-Version", hv)
+			setVersionHeader(w.Header(), hv)
 		}
 		q, err := parseSelection(r.URL.RawQuery)
 		if err != nil {

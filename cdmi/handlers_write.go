@@ -53,7 +53,7 @@ func checkRequestType(mt string) error {
 
 // serverFields are response fields the server alone sets; a request body
 // that carries them is refused rather than silently half-applied.
-var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID", "capabilitiesURI",
+var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID",
 	"completionStatus", "percentComplete", "childrenrange", "children", "valuerange", "queueValues"}
 
 func checkServerFields(b *cdmiBody) error {
@@ -103,6 +103,16 @@ func (s *Server) readBody(c *call, maxValue int64) (*cdmiBody, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// readContainerBody is readBody for a container: CDMI 1.0.x clients create
+// containers with no body at all (Content-Length: 0), which is taken as {}.
+// A body that is there must still be a JSON object.
+func (s *Server) readContainerBody(c *call) (*cdmiBody, error) {
+	if c.r.ContentLength == 0 {
+		return &cdmiBody{Fields: map[string]json.RawMessage{}}, nil
+	}
+	return s.readBody(c, 0)
 }
 
 // partialFlag reads X-CDMI-Partial (§8.2.3): true leaves the object
@@ -175,7 +185,7 @@ func (s *Server) put(c *call, mustExist bool) error {
 			// A plain HTTP PUT of an empty body creates a container.
 			return s.putContainer(c, t, &cdmiBody{Fields: map[string]json.RawMessage{}}, false)
 		}
-		b, err := s.readBody(c, 0)
+		b, err := s.readContainerBody(c)
 		if err != nil {
 			return err
 		}
@@ -480,7 +490,7 @@ func (s *Server) handlePost(c *call) error {
 		if nt.parent == nil {
 			return invalidf("a container must have a parent; POST it to a container")
 		}
-		b, err := s.readBody(c, 0)
+		b, err := s.readContainerBody(c)
 		if err != nil {
 			return err
 		}

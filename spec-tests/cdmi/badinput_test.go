@@ -35,7 +35,7 @@ func TestBadInput(t *testing.T) {
 		"object: bad value range":     {http.MethodPut, obj + "?value:5-2", ctObject, `{"value": "new"}`},
 		"object: range not numbers":   {http.MethodPut, obj + "?value:x-y", ctObject, `{"value": "new"}`},
 		"container: invalid JSON":     {http.MethodPut, c, ctContainer, `{`},
-		"container: empty body":       {http.MethodPut, c + "empty/", ctContainer, ``},
+		"container: blank body":       {http.MethodPut, c + "empty/", ctContainer, "  "},
 		"container: metadata string":  {http.MethodPut, c, ctContainer, `{"metadata": "x"}`},
 		"container: exports number":   {http.MethodPut, c, ctContainer, `{"exports": 1, "metadata": {"half": "applied"}}`},
 		"post: invalid JSON":          {http.MethodPost, c, ctObject, `{"value":`},
