@@ -212,6 +212,9 @@ func (o *op) computeAction(j job) (*Category, error) {
 	be, id, method := o.s.compute, j.e.ID, strv(j.params["method"])
 	switch j.a.Term {
 	case "start":
+		if err := o.authorizeDisks(j.e); err != nil {
+			return nil, err
+		}
 		return nil, be.Start(o.ctx, id)
 	case "stop":
 		return nil, be.Stop(o.ctx, id, cb.StopMethod(method))

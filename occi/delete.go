@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // Delete removes the entity at loc; a resource goes with every link from
@@ -43,6 +45,9 @@ func (s *Service) DeleteAll(ctx context.Context, q Query) error {
 func (o *op) remove(locs []string) error {
 	all, err := o.withLinks(locs)
 	if err != nil {
+		return err
+	}
+	if err := o.checkAttached(locs, all); err != nil {
 		return err
 	}
 	if err := o.deprovision(all); err != nil {
@@ -95,4 +100,27 @@ func (o *op) withLinks(locs []string) ([]*Entity, error) {
 		}
 	}
 	return all, nil
+}
+
+// checkAttached refuses to delete a storage whose volume is attached to a
+// compute that stays: the volume is a CDMI container's too (CDMI 13.6), so
+// its storagelink is deleted first, on purpose, not as a side effect
+// (Conflict). A link named in the same request goes first, as asked.
+func (o *op) checkAttached(requested []string, all []*Entity) error {
+	if o.s.volumes == nil {
+		return nil
+	}
+	leaving, asked := map[string]bool{}, map[string]bool{}
+	for _, e := range all {
+		leaving[e.Location] = true
+	}
+	for _, loc := range requested {
+		asked[loc] = true
+	}
+	for _, l := range all {
+		if l.IsLink() && o.m.isA(l.Kind, KindStorageLink) && !asked[l.Location] && leaving[l.Target] && !leaving[l.Source] {
+			return kind.Errorf(kind.Conflict, "storage %s is attached to %s by the storagelink %s: delete the storagelink first", l.Target, l.Source, l.Location)
+		}
+	}
+	return nil
 }

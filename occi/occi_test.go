@@ -167,22 +167,43 @@ type memVolumes struct {
 	mu       sync.Mutex
 	size     map[string]int64
 	snaps    []string
-	deviceID []string // the deviceIDs Attachment was asked for
-	down     error    // every call fails with it when set
+	deviceID []string        // the deviceIDs Attachment was asked for
+	forbid   map[string]bool // computes Authorize refuses
+	detached []string        // links Detached was told of
+	down     error           // every call fails with it when set
 }
 
-func newMemVolumes() *memVolumes { return &memVolumes{size: map[string]int64{}} }
+func newMemVolumes() *memVolumes {
+	return &memVolumes{size: map[string]int64{}, forbid: map[string]bool{}}
+}
 
-func (v *memVolumes) Create(_ context.Context, storage string, size int64) error {
+func (v *memVolumes) Create(_ context.Context, storage string, size int64) (map[string]any, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.down != nil {
-		return v.down
+		return nil, v.down
 	}
 	if _, ok := v.size[storage]; ok {
-		return kind.Errorf(kind.Exists, "volume %s exists", storage)
+		return nil, kind.Errorf(kind.Exists, "volume %s exists", storage)
 	}
 	v.size[storage] = size
+	return nil, nil
+}
+
+// Authorize refuses the computes in forbid.
+func (v *memVolumes) Authorize(_ context.Context, l StorageLink) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.forbid[l.Compute] {
+		return kind.Errorf(kind.Forbidden, "%s may not attach %s", l.Compute, l.Storage)
+	}
+	return nil
+}
+
+func (v *memVolumes) Detached(_ context.Context, l StorageLink) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.detached = append(v.detached, l.ID)
 	return nil
 }
 
@@ -219,7 +240,8 @@ func (v *memVolumes) Snapshot(_ context.Context, storage, snap string) error {
 	return nil
 }
 
-func (v *memVolumes) Attachment(_ context.Context, storage, deviceID string) (cb.VolumeSource, error) {
+func (v *memVolumes) Attachment(_ context.Context, l StorageLink) (cb.VolumeSource, error) {
+	storage, deviceID := l.Storage, l.DeviceID
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.down != nil {
@@ -314,7 +336,12 @@ X-OCCI-Attribute: occi.storagelink.mountpoint="/dev/vdb"`)
 	resp, body := r.do("POST", sto, "X-OCCI-Attribute: occi.storage.size=4")
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.Equal(t, int64(4*(1<<30)), vols.size[id])
-	// Deleting the storage removes the link and the volume.
+	// An attached storage is not deleted (its volume is a CDMI
+	// container's too); once its link is gone, the volume goes with it.
+	resp, _ = r.do("DELETE", sto, "")
+	assert.Equal(t, 409, resp.StatusCode)
+	resp, _ = r.do("DELETE", link, "")
+	assert.Equal(t, 200, resp.StatusCode)
 	resp, _ = r.do("DELETE", sto, "")
 	assert.Equal(t, 200, resp.StatusCode)
 	resp, _ = r.do("GET", link, "")
@@ -618,4 +645,46 @@ func TestResourceTemplateResizes(t *testing.T) {
 	resp, body = r.do("POST", vm2, "X-OCCI-Attribute: occi.compute.cores=3\nX-OCCI-Attribute: occi.compute.memory=2.5")
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.Equal(t, [2]float64{3, 2.5}, rb.sizes[vm2[strings.LastIndexByte(vm2, '/')+1:]])
+}
+
+// CDMI 1.1.1 §13.1 (its four steps): a storagelink to a stopped compute
+// is made before the compute may attach the volume; the start asks, and a
+// refusal is 403 with the machine still inactive. A hot-plug to a running
+// compute asks at once. Deleting an attached storage is refused (409) until
+// its link goes; the link's deletion tells Volumes the disk is gone.
+func TestVolumesAuthorizeAtStartAndHotPlug(t *testing.T) {
+	vols := newMemVolumes()
+	r := newRig(t, Config{Volumes: vols})
+	sto := r.create("/storage/", storageCat+"\nX-OCCI-Attribute: occi.storage.size=1")
+	vm := r.create("/compute/", computeCat)
+	vols.forbid[vm] = true
+	link := r.create("/storagelink/", "Category: storagelink; scheme=\"http://schemas.ogf.org/occi/infrastructure#\"; class=\"kind\"\n"+
+		"X-OCCI-Attribute: occi.core.source=\""+vm+"\"\nX-OCCI-Attribute: occi.core.target=\""+sto+"\"")
+
+	resp, body := r.do("POST", vm+"?action=start", "Category: start; scheme=\"http://schemas.ogf.org/occi/infrastructure/compute/action#\"; class=\"action\"")
+	assert.Equal(t, 403, resp.StatusCode, body)
+	assert.Contains(t, body, sto)
+	_, body = r.do("GET", vm, "")
+	assert.Contains(t, body, `occi.compute.state="inactive"`)
+
+	resp, body = r.do("DELETE", sto, "")
+	assert.Equal(t, 409, resp.StatusCode, body)
+	assert.Contains(t, body, link)
+
+	delete(vols.forbid, vm)
+	resp, body = r.do("POST", vm+"?action=start", "Category: start; scheme=\"http://schemas.ogf.org/occi/infrastructure/compute/action#\"; class=\"action\"")
+	require.Equal(t, 200, resp.StatusCode, body)
+
+	sto2 := r.create("/storage/", storageCat+"\nX-OCCI-Attribute: occi.storage.size=1")
+	vols.forbid[vm] = true
+	resp, body = r.do("POST", "/storagelink/", "Category: storagelink; scheme=\"http://schemas.ogf.org/occi/infrastructure#\"; class=\"kind\"\n"+
+		"X-OCCI-Attribute: occi.core.source=\""+vm+"\"\nX-OCCI-Attribute: occi.core.target=\""+sto2+"\"")
+	assert.Equal(t, 403, resp.StatusCode, "a hot-plug needs the permission now: %s", body)
+	assert.EqualValues(t, 4, r.count("occi_entities"), "the refused link was not stored")
+
+	resp, body = r.do("DELETE", link, "")
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Equal(t, []string{link[strings.LastIndexByte(link, '/')+1:]}, vols.detached)
+	resp, body = r.do("DELETE", sto, "")
+	assert.Equal(t, 200, resp.StatusCode, body)
 }

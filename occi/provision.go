@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -114,10 +115,14 @@ func (o *op) provisionStorage(e *Entity) error {
 		return nil
 	}
 	size := int64(num64(e.Attrs["occi.storage.size"]) * gib)
-	if err := vols.Create(o.ctx, e.ID, size); err != nil {
+	attrs, err := vols.Create(o.ctx, e.ID, size)
+	if err != nil {
 		return backendErr("create volume", err)
 	}
 	o.later("delete volume", func(ctx context.Context) error { return vols.Delete(ctx, e.ID) })
+	for k, v := range attrs {
+		e.Attrs[k] = v
+	}
 	return nil
 }
 
@@ -147,11 +152,21 @@ func (o *op) attachDisk(e *Entity, pending map[string]*Entity) error {
 	if mp := strv(e.Attrs["occi.storagelink.mountpoint"]); strings.HasPrefix(mp, "/dev/") {
 		disk.Target = strings.TrimPrefix(mp, "/dev/")
 	}
-	if vols := o.s.volumes; vols != nil {
-		source, err := vols.Attachment(o.ctx, tgt.ID, strv(e.Attrs["occi.storagelink.deviceid"]))
+	link := StorageLink{ID: e.ID, Storage: tgt.ID, DeviceID: strv(e.Attrs["occi.storagelink.deviceid"]), Compute: src.Location}
+	vols := o.s.volumes
+	if vols != nil {
+		o.syncState(src)
+		if stateOf(src) == "active" {
+			// A hot-plug attaches now: the permission must be there now.
+			if err := vols.Authorize(o.ctx, link); err != nil {
+				return backendErr("attach "+tgt.Location+" to "+src.Location, err)
+			}
+		}
+		source, err := vols.Attachment(o.ctx, link)
 		if err != nil {
 			return backendErr("find the storage's volume", err)
 		}
+		o.later("release the volume", func(ctx context.Context) error { return vols.Detached(ctx, link) })
 		disk.Source = source
 	}
 	if err := be.AttachDisk(o.ctx, src.ID, disk); err != nil {
@@ -252,9 +267,58 @@ func (o *op) detachAll(es []*Entity) error {
 			err = backendErr("detach network interface", gone(be.DetachInterface(o.ctx, src.ID, e.ID)))
 		case o.m.isA(e.Kind, KindStorageLink):
 			err = backendErr("detach disk", gone(be.DetachDisk(o.ctx, src.ID, e.ID)))
+			if err == nil {
+				err = o.volumeDetached(e, src)
+			}
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// volumeDetached tells Volumes a storagelink's disk left its compute.
+func (o *op) volumeDetached(link, compute *Entity) error {
+	vols := o.s.volumes
+	if vols == nil {
+		return nil
+	}
+	tgt, err := o.s.st.entity(o.db, link.Target)
+	if err != nil {
+		return nil // the storage is gone already
+	}
+	sl := StorageLink{ID: link.ID, Storage: tgt.ID, DeviceID: strv(link.Attrs["occi.storagelink.deviceid"]), Compute: compute.Location}
+	return backendErr("release the volume", gone(vols.Detached(o.ctx, sl)))
+}
+
+// authorizeDisks asks Volumes whether each storagelink of compute e may
+// attach its volume, before e starts (CDMI 13.1 step 4): a refusal keeps
+// the machine as it was.
+func (o *op) authorizeDisks(e *Entity) error {
+	vols := o.s.volumes
+	if vols == nil {
+		return nil
+	}
+	locs, err := o.s.st.links(o.db, []string{e.Location}, false)
+	if err != nil {
+		return database.Classify(err)
+	}
+	links, err := o.s.st.entities(o.db, locs)
+	if err != nil {
+		return database.Classify(err)
+	}
+	for _, l := range links {
+		if !o.m.isA(l.Kind, KindStorageLink) || l.Source != e.Location {
+			continue
+		}
+		tgt, err := o.s.st.entity(o.db, l.Target)
+		if err != nil {
+			continue
+		}
+		sl := StorageLink{ID: l.ID, Storage: tgt.ID, DeviceID: strv(l.Attrs["occi.storagelink.deviceid"]), Compute: e.Location}
+		if err := vols.Authorize(o.ctx, sl); err != nil {
+			return backendErr("start "+e.Location+" with "+tgt.Location, err)
 		}
 	}
 	return nil

@@ -24,7 +24,11 @@ type Config struct {
 	// Catalogue is the path of the template catalogue file; "" uses the
 	// built-in default.
 	Catalogue string
-	Logger    *slog.Logger
+	// Categories are more provider mixins, beside the standard ones and
+	// the catalogue's (the linkage's, which names a storage's CDMI
+	// container).
+	Categories []*Category
+	Logger     *slog.Logger
 }
 
 // Server serves OCCI over HTTP: it parses and negotiates, calls its

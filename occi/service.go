@@ -59,6 +59,7 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 		kinds[c.ID()] = c
 	}
 	cats = append(cats, cat.categories(kinds)...)
+	cats = append(cats, cfg.Categories...)
 	return &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats), log: cfg.Logger}, nil
 }
 

@@ -26,9 +26,16 @@ func occiVolumes(v storagebackends.Volumes) occi.Volumes {
 
 func volumeName(storage string) string { return "occi-storage-" + storage }
 
-func (s storageVolumes) Create(ctx context.Context, storage string, size int64) error {
-	return s.v.CreateVolume(ctx, volumeName(storage), size)
+func (s storageVolumes) Create(ctx context.Context, storage string, size int64) (map[string]any, error) {
+	return nil, s.v.CreateVolume(ctx, volumeName(storage), size)
 }
+
+// Authorize lets every compute attach OCCI's own volumes (ownership
+// decides; there is one owner until authentication exists).
+func (s storageVolumes) Authorize(context.Context, occi.StorageLink) error { return nil }
+
+// Detached has nothing to release: a hypervisor opens the volume itself.
+func (s storageVolumes) Detached(context.Context, occi.StorageLink) error { return nil }
 
 func (s storageVolumes) Resize(ctx context.Context, storage string, size int64) error {
 	return s.v.ResizeVolume(ctx, volumeName(storage), size)
@@ -44,8 +51,8 @@ func (s storageVolumes) Delete(ctx context.Context, storage string) error {
 
 // Attachment describes the volume for the hypervisor; OCCI's own volumes
 // do not depend on the storagelink's deviceID.
-func (s storageVolumes) Attachment(ctx context.Context, storage, _ string) (computebackends.VolumeSource, error) {
-	acc, err := s.v.Access(ctx, volumeName(storage))
+func (s storageVolumes) Attachment(ctx context.Context, l occi.StorageLink) (computebackends.VolumeSource, error) {
+	acc, err := s.v.Access(ctx, volumeName(l.Storage))
 	if err != nil {
 		return computebackends.VolumeSource{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/occi"
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
@@ -35,16 +36,18 @@ func TestOCCIVolumesAdapter(t *testing.T) {
 	f := &fakeVolumes{}
 	v := occiVolumes(f)
 	ctx := context.Background()
-	require.NoError(t, v.Create(ctx, "abc", 1<<30))
+	_, err := v.Create(ctx, "abc", 1<<30)
+	require.NoError(t, err)
 	assert.Equal(t, []string{"occi-storage-abc"}, f.created)
-	src, err := v.Attachment(ctx, "abc", "abc")
+	src, err := v.Attachment(ctx, occi.StorageLink{Storage: "abc", DeviceID: "abc"})
 	require.NoError(t, err)
 	assert.Equal(t, "rbd", src.Type)
 	assert.Equal(t, "occi-storage-abc", src.Image)
 	assert.Equal(t, []string{"mon:6789"}, src.Monitors)
 
 	f.err = fmt.Errorf("rbd: %w", storagebackends.ErrUnavailable)
-	assert.Equal(t, kind.Unavailable, kind.Of(v.Create(ctx, "def", 1)))
-	_, err = v.Attachment(ctx, "def", "")
+	_, err = v.Create(ctx, "def", 1)
+	assert.Equal(t, kind.Unavailable, kind.Of(err))
+	_, err = v.Attachment(ctx, occi.StorageLink{Storage: "def"})
 	assert.Equal(t, kind.Unavailable, kind.Of(err))
 }
