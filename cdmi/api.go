@@ -98,6 +98,7 @@ func (s *Service) PutContainer(ctx context.Context, who Principal, path string, 
 		return Container{}, false, kind.Errorf(kind.Conflict, "%s is a %s", path, t.obj.Type)
 	}
 	if ch.Metadata != nil {
+		ch.Metadata = withoutIgnored(ch.Metadata)
 		if err := checkMetadata(ch.Metadata); err != nil {
 			return Container{}, false, err
 		}

@@ -104,9 +104,12 @@ func TestDataObjectLifecycle(t *testing.T) {
 	assert.Equal(t, "b", md["a"])
 	assert.Equal(t, "1", md["cdmi_mcount"])
 
-	// Metadata with the reserved prefix is refused.
-	resp, body = ts.do("PUT", "/cdmi/c/sub/o", `{"metadata":{"cdmi_size":"1"}}`, cdmiHdr(ctObject)...)
+	// Unknown metadata with the reserved prefix is refused; storage
+	// system items (§16.3 Table 118) are ignored.
+	resp, body = ts.do("PUT", "/cdmi/c/sub/o", `{"metadata":{"cdmi_sizes":"1"}}`, cdmiHdr(ctObject)...)
 	assert.Equal(t, 400, resp.StatusCode, body)
+	resp, body = ts.do("PUT", "/cdmi/c/sub/o?metadata:cdmi_size", `{"metadata":{"cdmi_size":"1"}}`, cdmiHdr(ctObject)...)
+	assert.Equal(t, 204, resp.StatusCode, body)
 	// Partial metadata update (?metadata:<name>).
 	resp, body = ts.do("PUT", "/cdmi/c/sub/o?metadata:x", `{"metadata":{"x":"1","a":"ignored"}}`, cdmiHdr(ctObject)...)
 	require.Equal(t, 204, resp.StatusCode, body)

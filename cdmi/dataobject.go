@@ -137,6 +137,7 @@ func (s *Service) sourceDataObject(ctx context.Context, who Principal, uri, fiel
 func (w *dataObjectWrite) authorize() error {
 	s, d := w.s, &w.d
 	if d.meta != nil {
+		d.meta = withoutIgnored(d.meta)
 		if err := checkMetadata(d.meta); err != nil {
 			return err
 		}

@@ -15,9 +15,11 @@ const maxQueueBody = 16 << 20
 
 // handlePutQueue creates or updates a queue from a CDMI body (§11.2, §11.5).
 func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
-	if b.has("value") {
+	if b.has("value") && t.obj == nil {
 		return invalidf("a queue is created without a value; POST values to enqueue them (§11.6)")
 	}
+	// An update ignores the enqueued values' fields a read returned: they
+	// change only by enqueue and dequeue (§11.5, §11.6, §11.7).
 	for _, f := range []string{"copy", "move", "reference", "deserialize", "serialize"} {
 		if b.has(f) {
 			return s.svc.unsupported(typeContainer, "cdmi_"+f+"_queue")
@@ -170,9 +172,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 		return err
 	}
 	defer b.Close()
-	if err := checkServerFields(b); err != nil {
-		return err
-	}
+	dropServerFields(b)
 	var items []queueItem
 	var uri string
 	if ok, err := b.field("copy", &uri); err != nil {

@@ -51,18 +51,19 @@ func checkRequestType(mt string) error {
 	return invalidf("unknown CDMI media type %q (§5.13.2): want %s, %s or %s", mt, ctObject, ctContainer, ctQueue)
 }
 
-// serverFields are response fields the server alone sets; a request body
-// that carries them is refused rather than silently half-applied.
-var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID",
+// serverFields are response fields the server alone sets. A client that
+// PUTs back what it read sends them; like the storage system metadata of
+// §16.3 (Table 118, "shall be ignored") they are dropped from the request,
+// so a read-modify-write of any object succeeds. capabilitiesURI is among
+// them: a QoS extension sends it in updates (§9.5, §8.5 define no such
+// request field).
+var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID", "capabilitiesURI",
 	"completionStatus", "percentComplete", "childrenrange", "children", "valuerange", "queueValues"}
 
-func checkServerFields(b *cdmiBody) error {
+func dropServerFields(b *cdmiBody) {
 	for _, f := range serverFields {
-		if _, ok := b.Fields[f]; ok {
-			return invalidf("%q is set by the server and cannot be given in a request", f)
-		}
+		delete(b.Fields, f)
 	}
-	return nil
 }
 
 // acceptable applies §5.13.2: a client restricting the response to CDMI
@@ -98,10 +99,7 @@ func (s *Server) readBody(c *call, maxValue int64) (*cdmiBody, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkServerFields(b); err != nil {
-		b.Close()
-		return nil, err
-	}
+	dropServerFields(b)
 	return b, nil
 }
 
@@ -192,7 +190,13 @@ func (s *Server) put(c *call, mustExist bool) error {
 		defer b.Close()
 		return s.putContainer(c, t, b, true)
 	case typeQueue:
-		b, err := s.readBody(c, 0)
+		// An update may carry the values a read returned (read-modify-
+		// write); putQueue ignores them. A create takes none.
+		limit := int64(0)
+		if t.obj != nil {
+			limit = maxQueueBody
+		}
+		b, err := s.readBody(c, limit)
 		if err != nil {
 			return err
 		}
@@ -582,6 +586,7 @@ func bodyMetadata(b *cdmiBody) (map[string]any, error) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
+	meta = withoutIgnored(meta)
 	return meta, checkMetadata(meta)
 }
 

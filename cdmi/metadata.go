@@ -54,6 +54,33 @@ func checkMetadata(m map[string]any) error {
 	return nil
 }
 
+// storageSystemItems are the metadata items of §16.3 (Table 118) the
+// server maintains. "Attempts by a client to update" them "shall be
+// ignored": a client writing back what it read (read-modify-write) sends
+// them all. cdmi_owner (changed only by a privileged owner or
+// administrator, not supported here) and the cdmi_*_provided items of
+// §16.5 (Table 120) are ignored the same way.
+var storageSystemItems = map[string]bool{
+	"cdmi_size": true, "cdmi_ctime": true, "cdmi_atime": true, "cdmi_mtime": true,
+	"cdmi_acount": true, "cdmi_mcount": true, "cdmi_hash": true, "cdmi_owner": true,
+}
+
+// withoutIgnored is m without the items a client may send but not set
+// (storageSystemItems, cdmi_*_provided); m itself is left alone.
+func withoutIgnored(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if storageSystemItems[k] || strings.HasPrefix(k, "cdmi_") && strings.HasSuffix(k, "_provided") {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // mergeMetadata applies given metadata to existing: with names (from
 // ?metadata:<name>) only those items change (absent ones are removed);
 // otherwise the user items are replaced, keeping data system items not given.

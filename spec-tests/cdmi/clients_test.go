@@ -90,3 +90,48 @@ func TestUpdateWithCapabilitiesURI(t *testing.T) {
 		"capabilitiesURI": "/cdmi_capabilities/dataobject/gold/", "metadata": map[string]any{"qos": "gold"}}))
 	expect(t, resp, body, http.StatusNoContent)
 }
+
+// §16.3 (Table 118): client updates of storage system metadata (cdmi_size,
+// cdmi_ctime, ...) "shall be ignored", and fields only the server sets
+// (objectType, objectID, parentURI, ...) carry nothing a client can
+// change. A client that reads an object and PUTs the whole body back with
+// one change (read-modify-write, as CDMI browsers and libcdmi-based tools
+// do) succeeds for data objects, containers and queues; unknown cdmi_*
+// metadata names stay refused (§16.1).
+func TestReadModifyWrite(t *testing.T) {
+	c := testContainer(t)
+	obj := c + "rmw.txt"
+	putObject(t, obj, map[string]any{"value": "hello", "mimetype": "text/plain", "metadata": map[string]any{"k": "1"}})
+	q := c + "rmwq"
+	resp, body := harness.Do(t, http.MethodPut, q, hdr(ctQueue, ctQueue), jsonBody(t, map[string]any{"metadata": map[string]any{"k": "1"}}))
+	expect(t, resp, body, http.StatusCreated)
+	sub := c + "rmwc/"
+	mkcontainer(t, sub, map[string]any{"metadata": map[string]any{"k": "1"}})
+
+	for _, tc := range []struct{ u, ct string }{{obj, ctObject}, {q, ctQueue}, {sub, ctContainer}} {
+		_, o := get(t, tc.u, tc.ct)
+		o.meta()["k"] = "2"
+		resp, body := harness.Do(t, http.MethodPut, tc.u, hdr(tc.ct, ""), jsonBody(t, o))
+		expect(t, resp, body, http.StatusNoContent)
+		_, after := get(t, tc.u, tc.ct)
+		assert.Equal(t, "2", after.meta()["k"], tc.u)
+		assert.Equal(t, o.str("objectID"), after.str("objectID"), tc.u)
+		assert.NotEqual(t, o.meta()["cdmi_mcount"], after.meta()["cdmi_mcount"], "%s: cdmi_mcount is the server's", tc.u)
+	}
+	_, o := get(t, obj, ctObject)
+	assert.Equal(t, "hello", o.str("value"))
+
+	// Server fields with other values are ignored too, never applied.
+	resp, body = harness.Do(t, http.MethodPut, obj, hdr(ctObject, ""), jsonBody(t, map[string]any{
+		"objectID": "00007ED900104E1D", "parentURI": "/elsewhere/", "objectType": ctContainer,
+		"metadata": map[string]any{"k": "3", "cdmi_size": "999", "cdmi_ctime": "2000-01-01T00:00:00.000000Z"}}))
+	expect(t, resp, body, http.StatusNoContent)
+	_, after := get(t, obj, ctObject)
+	assert.Equal(t, o.str("objectID"), after.str("objectID"))
+	assert.Equal(t, "5", after.meta()["cdmi_size"])
+	assert.Equal(t, o.meta()["cdmi_ctime"], after.meta()["cdmi_ctime"])
+	assert.Equal(t, "3", after.meta()["k"])
+
+	resp, body = harness.Do(t, http.MethodPut, obj, hdr(ctObject, ""), jsonBody(t, map[string]any{"metadata": map[string]any{"cdmi_nosuch": "x"}}))
+	expect4xx(t, resp, body, http.StatusBadRequest)
+}
