@@ -121,13 +121,9 @@ func readPayload(r *http.Request) (*payload, error) {
 		}
 		return nil, kind.Errorf(kind.Invalid, "read request body: %w", err)
 	}
-	media := ""
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		m, _, err := mime.ParseMediaType(ct)
-		if err != nil {
-			return nil, kind.Errorf(kind.Invalid, "malformed Content-Type %q", clip(ct))
-		}
-		media = m
+	media, err := contentType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, err
 	}
 	hp, err := parseTextHeaders(r.Header)
 	if err != nil {
@@ -159,6 +155,51 @@ func readPayload(r *http.Request) (*payload, error) {
 		return nil, web.Errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not served; send text/plain, text/occi, application/occi+json or text/uri-list", media)
 	}
 	return merge(hp, bp), nil
+}
+
+// contentType reads the request's Content-Type. Some clients send a list:
+// rOCCI-cli's default is "text/plain,text/occi" (its --media-type), the
+// Infrastructure Manager's OCCI connector sends the same. The first type
+// of the list this server reads is taken; a list with none of them
+// answers with its first type (415), one with no valid type at all is
+// malformed (400).
+func contentType(ct string) (string, error) {
+	if strings.TrimSpace(ct) == "" {
+		return "", nil
+	}
+	parts, err := splitOutside(ct, ',')
+	if err != nil {
+		return "", kind.Errorf(kind.Invalid, "malformed Content-Type %q: %w", clip(ct), err)
+	}
+	first := ""
+	for _, part := range parts {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		m, _, err := mime.ParseMediaType(part)
+		if err != nil {
+			continue
+		}
+		if readable(m) {
+			return m, nil
+		}
+		if first == "" {
+			first = m
+		}
+	}
+	if first == "" {
+		return "", kind.Errorf(kind.Invalid, "malformed Content-Type %q", clip(ct))
+	}
+	return first, nil
+}
+
+// readable tells whether readPayload reads a body of media type m.
+func readable(m string) bool {
+	switch m {
+	case mediaPlain, mediaOCCIPlain, mediaOCCI, mediaOCCIJSON, mediaJSON, mediaURIList:
+		return true
+	}
+	return false
 }
 
 // merge adds header fields to a body payload; a body's entity wins.

@@ -1,0 +1,108 @@
+package occi_test
+
+// Request shapes real OCCI clients send, each named after the client that
+// sends it (read from the clients' own sources): rOCCI-api/rOCCI-cli (the
+// Ruby client and command line), the Infrastructure Manager's OCCI
+// connector (GRyCAP IM, Python). The server accepts them wherever no MUST
+// or shall of the OCCI texts forbids them.
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+// rOCCI-api's User-Agent (ClientHttp::DEFAULT_HEADERS): it names OCCI/1.1.
+const rOCCIUserAgent = "rOCCI-core/4.3.13 rOCCI-api/4.3.13 OCCI/1.1 ruby-x86_64-linux/2.3.3p222"
+
+// rOCCIHeaders is what rOCCI-cli sends with its default --media-type
+// "text/plain,text/occi": the same list as Content-Type and as Accept
+// (rOCCI-api's get_media_type forces Accept to the media type it is
+// given, and send_coll_request sets Content-Type to it).
+func rOCCIHeaders() http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain,text/occi")
+	h.Set("Accept", "text/plain,text/occi")
+	h.Set("User-Agent", rOCCIUserAgent)
+	return h
+}
+
+// rOCCICategory renders a Category the way rOCCI-core's to_string does:
+// no space after ';', class quoted, the title added when known.
+func rOCCICategory(id, class, title string) string {
+	scheme, term := splitID(id)
+	s := fmt.Sprintf("%s;scheme=%q;class=%q", term, scheme, class)
+	if title != "" {
+		s += fmt.Sprintf(";title=%q", title)
+	}
+	return s
+}
+
+// rOCCI-cli's `occi --action create --resource compute` with the default
+// media type: Content-Type "text/plain,text/occi" (a list, which HTTP does
+// not define for Content-Type), a text/plain body. The first listed type
+// the server reads is taken (issue 11, item 1). The IM connector sends the
+// same Content-Type with Accept: text/plain on its creates and actions.
+func TestContentTypeList(t *testing.T) {
+	col := location(t, kindCompute)
+	title := uniq("rocci")
+	body := "Category: " + rOCCICategory(kindCompute, "kind", "Compute Resource") + "\n" +
+		"X-OCCI-Attribute: occi.core.title=" + quote(title) + "\n" +
+		"X-OCCI-Attribute: occi.compute.cores=1\n" +
+		"X-OCCI-Attribute: occi.compute.memory=1.0\n"
+	resp, b := do(t, "POST", col, rOCCIHeaders(), []byte(body))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("rOCCI-cli create with Content-Type text/plain,text/occi: %d, want 201: %.300s", resp.StatusCode, b)
+	}
+	loc := resp.Header.Get("Location")
+	cleanup(t, loc)
+	requireAbsolute(t, "Location", loc)
+	if mt := mediaType(resp); mt != "text/plain" {
+		t.Errorf("Accept text/plain,text/occi: answered %q, want text/plain", mt)
+	}
+	if got := read(t, textPlain, loc).str("occi.core.title"); got != title {
+		t.Errorf("title %q, want %q", got, title)
+	}
+
+	// IM's action shape: no spaces, a trailing ';', Accept text/plain.
+	h := http.Header{}
+	h.Set("Accept", "text/plain")
+	h.Set("Content-Type", "text/plain,text/occi")
+	h.Set("Connection", "close")
+	resp, b = do(t, "POST", loc+"?action=start", h, []byte("Category: start;scheme=\"http://schemas.ogf.org/occi/infrastructure/compute/action#\";class=\"action\";\n"))
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("IM action with Content-Type text/plain,text/occi: %d, want 200: %.300s", resp.StatusCode, b)
+	}
+
+	// The other order reads the body as text/occi: the rendering is in the
+	// headers. Types the server does not read are skipped.
+	for _, ct := range []string{"text/occi,text/plain", "application/xml, text/occi", "text/html;q=0.5, text/occi"} {
+		title := uniq("ctlist")
+		h, _ := textOCCIRep.encode(computeMsg(title))
+		h.Set("Content-Type", ct)
+		resp, b := do(t, "POST", col, h, []byte("OK"))
+		if resp.StatusCode != http.StatusCreated {
+			t.Errorf("Content-Type %q with a text/occi rendering: %d, want 201: %.300s", ct, resp.StatusCode, b)
+			continue
+		}
+		cleanup(t, resp.Header.Get("Location"))
+		if got := read(t, textPlain, resp.Header.Get("Location")).str("occi.core.title"); got != title {
+			t.Errorf("Content-Type %q: title %q, want %q", ct, got, title)
+		}
+	}
+
+	// A list of types none of which is served is still 415; one with no
+	// valid type at all is malformed (400). Nothing is created.
+	before := list(t, col)
+	marker := uniq("ctbad")
+	_, plain := textPlain.encode(computeMsg(marker))
+	for ct, want := range map[string]int{"application/xml, text/html": 415, ",,": 400, `text/plain; x="unterminated`: 400} {
+		h := http.Header{}
+		h.Set("Content-Type", ct)
+		resp, b := do(t, "POST", col, h, plain)
+		clientError(t, fmt.Sprintf("Content-Type %q", ct), resp, b, want)
+	}
+	if n := newSince(t, kindCompute, before, marker); len(n) != 0 {
+		t.Errorf("refused requests created %v", n)
+	}
+}
