@@ -32,15 +32,22 @@ type ResourceTemplateEntry struct {
 
 // DefaultCatalogue is used when no catalogue file is configured: a small
 // Linux image and three sizes.
+//
+// Its titles hold no comma: text/occi puts every Category in one
+// comma-separated header, and rOCCI-core splits header values at every
+// comma, inside quoted strings too, so a title with a comma breaks its
+// text/occi exchanges (its text/plain ones are unaffected). Catalogue
+// files should keep to the same rule; the server renders their titles as
+// given.
 var DefaultCatalogue = Catalogue{
 	OSTemplates: []OSTemplate{
 		{Term: "cirros", Title: "CirrOS 0.6.2 (small test Linux)", Source: "https://download.cirros-cloud.net/0.6.2/cirros-0.6.2-x86_64-disk.img"},
 		{Term: "debian12", Title: "Debian 12 generic cloud image", Source: "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2"},
 	},
 	ResourceTemplates: []ResourceTemplateEntry{
-		{Term: "small", Title: "Small: 1 core, 1 GiB", Cores: 1, Memory: 1, Disk: 10},
-		{Term: "medium", Title: "Medium: 2 cores, 4 GiB", Cores: 2, Memory: 4, Disk: 20},
-		{Term: "large", Title: "Large: 4 cores, 8 GiB", Cores: 4, Memory: 8, Disk: 40},
+		{Term: "small", Title: "Small: 1 core and 1 GiB", Cores: 1, Memory: 1, Disk: 10},
+		{Term: "medium", Title: "Medium: 2 cores and 4 GiB", Cores: 2, Memory: 4, Disk: 20},
+		{Term: "large", Title: "Large: 4 cores and 8 GiB", Cores: 4, Memory: 8, Disk: 40},
 	},
 }
 

@@ -9,6 +9,7 @@ package occi_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,53 @@ func TestContentTypeList(t *testing.T) {
 	}
 	if n := newSince(t, kindCompute, before, marker); len(n) != 0 {
 		t.Errorf("refused requests created %v", n)
+	}
+}
+
+// providerCategory tells the provider's own categories (the standard ones
+// and the templates of its catalogue) from user mixins other tests add.
+func providerCategory(c category) bool {
+	if strings.HasPrefix(c.Scheme, "http://schemas.ogf.org/occi/") {
+		return true
+	}
+	for _, r := range c.Rel {
+		if r == mixinOSTpl || r == mixinResourceTpl {
+			return true
+		}
+	}
+	return false
+}
+
+// rOCCI-core reads a text/occi answer by splitting each header value at
+// every comma, inside quoted strings too (its text parser's split(',')).
+// What the server itself renders keeps commas out of quoted values, so
+// that the provider's categories (catalogue titles among them) survive
+// that split (issue 11, item 2).
+func TestQueryInterfaceSurvivesCommaSplit(t *testing.T) {
+	resp, body := do(t, "GET", base(t)+"/-/", accept("text/occi"), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /-/ as text/occi: %d: %.300s", resp.StatusCode, body)
+	}
+	split := map[string]category{}
+	for _, v := range resp.Header.Values("Category") {
+		for _, piece := range strings.Split(v, ",") {
+			if c, err := parseTextCategory(strings.TrimSpace(piece)); err == nil {
+				split[c.ID()] = c
+			}
+		}
+	}
+	n := 0
+	for id, c := range model(t) {
+		if !providerCategory(c) {
+			continue
+		}
+		n++
+		got, ok := split[id]
+		if !ok || got.Title != c.Title || got.Location != c.Location || len(got.Attrs) != len(c.Attrs) {
+			t.Errorf("%s (title %q) does not survive a split at every comma of the text/occi header: got %+v", id, c.Title, got)
+		}
+	}
+	if len(templates(t, mixinResourceTpl)) == 0 || n == 0 {
+		t.Errorf("no provider categories or resource templates in the query interface")
 	}
 }
