@@ -109,6 +109,12 @@ func (s *Server) handleGet(c *call) error {
 	if err := acceptable(c.r, contentTypeOf(o.Type)); err != nil && o.Reference == "" {
 		return err
 	}
+	if o.Type != typeDataObject || c.isCDMI() {
+		// A non-CDMI read of a value ignores the query (a cache-buster).
+		if err := checkFieldNames(c.q, o); err != nil {
+			return err
+		}
+	}
 	switch o.Type {
 	case typeDataObject:
 		return s.readDataObject(c, o)
@@ -346,6 +352,49 @@ func (s *Server) serveRaw(c *call, o *object) error {
 	http.ServeContent(c.w, c.r, "", o.MTime, rs)
 	if rs.err != nil {
 		s.log.Error("cdmi: value stream failed", "object", o.ObjectID, "err", rs.err)
+	}
+	return nil
+}
+
+// readableFields are the fields a read may select, by object type (§8.3.6
+// Table 27, §9.4.6, §10, §11.4.6, §12.1); "values" is a queue's count.
+var readableFields = func() map[string]map[string]bool {
+	common := []string{"objectType", "objectID", "objectName", "parentURI", "parentID",
+		"domainURI", "capabilitiesURI", "completionStatus", "percentComplete", "metadata"}
+	set := func(more ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, f := range append(append([]string{}, common...), more...) {
+			m[f] = true
+		}
+		return m
+	}
+	return map[string]map[string]bool{
+		typeDataObject: set("mimetype", "valuerange", "valuetransferencoding", "value"),
+		typeContainer:  set("exports", "snapshots", "childrenrange", "children"),
+		typeQueue:      set("queueValues", "mimetype", "valuerange", "valuetransferencoding", "value", "values"),
+		typeDomain:     set("childrenrange", "children"),
+		typeCapability: set("capabilities", "childrenrange", "children"),
+	}
+}()
+
+// checkFieldNames refuses a read selecting a field the object cannot have:
+// §8.3.7 Table 28 (and §9.3.7, §11.3.7) answer 400 for an invalid field
+// name, rather than 200 with an empty body. Fields a client stored on the
+// object (§8.1, §9.1: non-standard fields are kept) are valid names.
+func checkFieldNames(q selection, o *object) error {
+	valid := readableFields[o.Type]
+	var extra map[string]json.RawMessage
+	for _, sel := range q {
+		if valid[sel.Field] {
+			continue
+		}
+		if extra == nil {
+			extra = o.extraFields()
+		}
+		if _, ok := extra[sel.Field]; ok {
+			continue
+		}
+		return invalidf("?%s: a %s has no field %q (§8.3.7 Table 28)", sel.Field, contentTypeOf(o.Type), sel.Field)
 	}
 	return nil
 }

@@ -83,6 +83,10 @@ func (o *object) setMetadata(m map[string]any) {
 	o.Metadata = string(b)
 }
 
+// extraFields are the fields a client gave that the standard does not
+// define (kept per §8.1 and §9.1); none yet.
+func (o *object) extraFields() map[string]json.RawMessage { return map[string]json.RawMessage{} }
+
 // errNotFound is what byID and child answer for a missing row; it is of
 // kind NotFound.
 var errNotFound = kind.New(kind.NotFound, "not found")

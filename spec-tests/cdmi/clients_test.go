@@ -135,3 +135,37 @@ func TestReadModifyWrite(t *testing.T) {
 	resp, body = harness.Do(t, http.MethodPut, obj, hdr(ctObject, ""), jsonBody(t, map[string]any{"metadata": map[string]any{"cdmi_nosuch": "x"}}))
 	expect4xx(t, resp, body, http.StatusBadRequest)
 }
+
+// §8.3.7 Table 28 (data objects), §9.3.7 (containers), §11.3.7 (queues):
+// "400 Bad Request: The request contains invalid parameters or field
+// names". A read selecting a field the object has not gets 400 with a
+// message, not 200 with {}; valid selections of each type still work.
+func TestInvalidFieldName(t *testing.T) {
+	c := testContainer(t)
+	obj := c + "f.txt"
+	putObject(t, obj, map[string]any{"value": "x"})
+	q := c + "fq"
+	resp, body := harness.Do(t, http.MethodPut, q, hdr(ctQueue, ctQueue), jsonBody(t, map[string]any{}))
+	expect(t, resp, body, http.StatusCreated)
+	for _, tc := range []struct{ u, ct, good string }{
+		{obj, ctObject, "?objectID;valuerange;value:0-0;metadata:cdmi_"},
+		{c, ctContainer, "?children:0-0;childrenrange;exports"},
+		{q, ctQueue, "?queueValues;values:1;mimetype"},
+		{rootURL(t) + "cdmi_capabilities/", ctCapability, "?capabilities;children"},
+	} {
+		resp, body := harness.Do(t, http.MethodGet, tc.u+"?nosuchfield", hdr("", tc.ct), nil)
+		expect4xx(t, resp, body, http.StatusBadRequest)
+		assert.Contains(t, string(body), "nosuchfield")
+		resp, body = harness.Do(t, http.MethodGet, tc.u+"?objectID;nosuchfield", hdr("", tc.ct), nil)
+		expect4xx(t, resp, body, http.StatusBadRequest)
+		get(t, tc.u+tc.good, tc.ct)
+	}
+	// CDMI 2.0 query form, the same rule.
+	resp, body = harness.Do(t, http.MethodGet, obj+"?nosuchfield=1", hdr("", ctObject), nil)
+	expect4xx(t, resp, body, http.StatusBadRequest)
+	// A non-CDMI read of the value (§8.4) is plain HTTP: a query there
+	// (a browser's cache-buster) is no field selection.
+	resp, body = getRaw(t, obj+"?nocache=1", nil)
+	expect(t, resp, body, http.StatusOK)
+	assert.Equal(t, "x", string(body))
+}
