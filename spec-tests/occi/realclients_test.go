@@ -8,6 +8,7 @@ package occi_test
 
 import (
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"testing"
@@ -153,5 +154,55 @@ func TestQueryInterfaceSurvivesCommaSplit(t *testing.T) {
 	}
 	if len(templates(t, mixinResourceTpl)) == 0 || n == 0 {
 		t.Errorf("no provider categories or resource templates in the query interface")
+	}
+}
+
+// acceptedTypes reads the media types an Accept response header lists.
+func acceptedTypes(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(p)); err == nil {
+			out = append(out, mt)
+		}
+	}
+	return out
+}
+
+// rOCCI-api's get_media_type sends HEAD to the endpoint and picks its
+// rendering from the answer's Accept header (application/occi+json, then
+// text/occi, else text/plain); GFD.185 §3.6.6: "Each Rendering SHOULD
+// expose which Accept and Content-type header fields it can handle". GET
+// and HEAD on / and on the query interface list what the server renders,
+// and every type listed is served there (issue 11, item 3).
+func TestAcceptResponseHeader(t *testing.T) {
+	for _, path := range []string{"/", "/-/", "/.well-known/org/ogf/occi/-/"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			h := http.Header{}
+			h.Set("User-Agent", rOCCIUserAgent)
+			h.Set("Accept", "text/plain,text/occi;q=0.2") // rOCCI-api's DEFAULT_HEADERS
+			resp, body := do(t, method, base(t)+path, h, nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s %s: %d: %.200s", method, path, resp.StatusCode, body)
+				continue
+			}
+			types := acceptedTypes(resp.Header.Get("Accept"))
+			for _, want := range []string{"text/plain", "text/occi", "application/occi+json"} {
+				if !containsStr(types, want) {
+					t.Errorf("%s %s: Accept response header %q does not list %s", method, path, resp.Header.Get("Accept"), want)
+				}
+			}
+			if method != "GET" {
+				continue
+			}
+			for _, mt := range types {
+				if mt == "text/uri-list" && path != "/" {
+					continue // listings only (GFD.229 §8)
+				}
+				resp, body := do(t, "GET", base(t)+path, accept(mt), nil)
+				if got := mediaType(resp); resp.StatusCode != http.StatusOK || (got != mt && !(rendering{mediaType: mt}).acceptable(resp.Header.Get("Content-Type"))) {
+					t.Errorf("GET %s Accept %s (listed in Accept): %d %q: %.200s", path, mt, resp.StatusCode, got, body)
+				}
+			}
+		}
 	}
 }
