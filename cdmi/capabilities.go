@@ -24,7 +24,7 @@ var storageSystemMetadata = map[string]any{
 }
 
 // systemCapabilities is the root capability object (Table 100).
-func systemCapabilities(exportOCCI bool) map[string]any {
+func systemCapabilities(occiProtocols map[string]string) map[string]any {
 	c := map[string]any{
 		"cdmi_domains":                 "true",
 		"cdmi_dataobjects":             "true",
@@ -46,8 +46,9 @@ func systemCapabilities(exportOCCI bool) map[string]any {
 		"cdmi_export_nfs":   "true",
 		"cdmi_export_iscsi": "true",
 	}
-	if exportOCCI {
-		c["cdmi_export_occi_iscsi"] = "true"
+	// §13.2.1.1: each OCCI export protocol the linkage serves end to end.
+	for lower := range occiProtocols {
+		c["cdmi_export_occi_"+lower] = "true"
 	}
 	return c
 }
@@ -157,7 +158,7 @@ func (s *Service) unsupported(typ, name string) error {
 
 func (s *Service) capabilityObject(o *object) map[string]any {
 	if o.ObjectID == s.capsID {
-		return systemCapabilities(s.cfg.ExportHook != nil)
+		return systemCapabilities(s.occiProtocols())
 	}
 	return s.capabilitiesFor(o.Name)
 }

@@ -167,7 +167,7 @@ func (w *containerWriteOp) parseExports() error {
 	if w.cw.exports == nil {
 		return nil
 	}
-	given, occi, err := parseExports(w.cw.exports, w.id)
+	given, occi, err := parseExports(w.cw.exports, w.id, w.s.occiProtocols())
 	if err != nil {
 		return err
 	}

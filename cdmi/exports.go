@@ -36,7 +36,9 @@ var knownExportProtocols = map[string]bool{"iscsi": true, "nfsv4": true, "nfsv3"
 
 // parseExports validates an "exports" field. It returns the normalised map
 // to store and the OCCI exports in it.
-func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OCCIExport, error) {
+// occiProtocols are the OCCI export protocols accepted (the export hook's,
+// by lower-case name), nil without a hook.
+func parseExports(raw json.RawMessage, containerID string, occiProtocols map[string]string) (map[string]any, []OCCIExport, error) {
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &in); err != nil || in == nil {
 		return nil, nil, invalidf("exports must be a JSON object keyed by export type, e.g. {\"Network/NFSv4\": {...}}")
@@ -51,7 +53,13 @@ func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OC
 		if kind != "OCCI" && kind != "Network" {
 			return nil, nil, invalidf("exports: %q: the export type must be OCCI/<protocol> or Network/<protocol>", key)
 		}
-		if !knownExportProtocols[strings.ToLower(proto)] {
+		if kind == "OCCI" && occiProtocols != nil {
+			canonical, ok := occiProtocols[strings.ToLower(proto)]
+			if !ok {
+				return nil, nil, invalidf("exports: %q: protocol %q is not served to OCCI here; the OCCI export protocols are %s", key, proto, protocolList(occiProtocols))
+			}
+			proto = canonical
+		} else if !knownExportProtocols[strings.ToLower(proto)] {
 			return nil, nil, invalidf("exports: %q: unknown protocol %q", key, proto)
 		}
 		if string(v) == "null" {
@@ -98,6 +106,17 @@ func parseExports(raw json.RawMessage, containerID string) (map[string]any, []OC
 		out[key] = spec
 	}
 	return out, occi, nil
+}
+
+// protocolList names the OCCI export protocols for a message:
+// "OCCI/NBD, OCCI/RBD".
+func protocolList(protocols map[string]string) string {
+	names := make([]string, 0, len(protocols))
+	for _, p := range protocols {
+		names = append(names, "OCCI/"+p)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 func stringOrList(v any) ([]string, error) {
@@ -270,4 +289,17 @@ func hookError(err error, fallback kind.Kind, format string, a ...any) error {
 		return kind.Errorf(fallback, "%s: %w", msg, err)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
+}
+
+// occiProtocols are the hook's OCCI export protocols by lower-case name,
+// nil without a hook.
+func (s *Service) occiProtocols() map[string]string {
+	if s.cfg.ExportHook == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, p := range s.cfg.ExportHook.OCCIProtocols() {
+		out[strings.ToLower(p)] = p
+	}
+	return out
 }

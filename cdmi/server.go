@@ -65,7 +65,12 @@ const DefaultMaxBodyValue = 1 << 30
 // to null in an update) or its container deleted. Errors keep their kinds
 // (wrap with %w): an unavailable backend answers 503; an error without a
 // kind refuses the change with 400 (409 on a delete).
+//
+// OCCIProtocols names the protocols after "OCCI/" that the hook serves end
+// to end ("NBD", "RBD"): only these are accepted and advertised
+// (cdmi_export_occi_<protocol>, §13.2.1.1).
 type ExportHook interface {
+	OCCIProtocols() []string
 	PrepareExport(ctx context.Context, c Container, e OCCIExport) (Undo, error)
 	CommitExport(ctx context.Context, tx *gorm.DB, c Container, e OCCIExport) error
 	PrepareUnexport(ctx context.Context, c Container, e OCCIExport) (Undo, error)
