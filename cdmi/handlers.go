@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
@@ -349,6 +350,12 @@ func (s *Server) serveRaw(c *call, o *object) error {
 	}
 	defer rs.Close()
 	s.svc.touch(c.ctx, o)
+	if v := c.r.Header.Get("Range"); v != "" && !wellFormedRange(v) {
+		// RFC 2616 §14.35.1 (which §5.13.1 adopts): a syntactically
+		// invalid Range header is ignored and the whole value served.
+		// A well-formed but unsatisfiable one still gets 416.
+		c.r.Header.Del("Range")
+	}
 	http.ServeContent(c.w, c.r, "", o.MTime, rs)
 	if rs.err != nil {
 		s.log.Error("cdmi: value stream failed", "object", o.ObjectID, "err", rs.err)
@@ -397,6 +404,45 @@ func checkFieldNames(q selection, o *object) error {
 		return invalidf("?%s: a %s has no field %q (§8.3.7 Table 28)", sel.Field, contentTypeOf(o.Type), sel.Field)
 	}
 	return nil
+}
+
+// wellFormedRange tells whether a Range header is a byte-ranges-specifier
+// of RFC 2616 §14.35.1: "bytes=" and a list of first-[last] (last >= first)
+// or -suffix specs.
+func wellFormedRange(v string) bool {
+	set, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	if !ok {
+		return false
+	}
+	n := 0
+	for _, spec := range strings.Split(set, ",") {
+		spec = strings.TrimSpace(spec)
+		if spec == "" {
+			continue // RFC 7233 §2.1: empty list elements are allowed
+		}
+		first, last, ok := strings.Cut(spec, "-")
+		if !ok || (first == "" && last == "") || !digits(first) || !digits(last) {
+			return false
+		}
+		if first != "" && last != "" {
+			f, err1 := strconv.ParseUint(first, 10, 63)
+			l, err2 := strconv.ParseUint(last, 10, 63)
+			if err1 != nil || err2 != nil || l < f {
+				return false
+			}
+		}
+		n++
+	}
+	return n > 0
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // wanted tells whether a field is in the response: all are when the query

@@ -169,3 +169,27 @@ func TestInvalidFieldName(t *testing.T) {
 	expect(t, resp, body, http.StatusOK)
 	assert.Equal(t, "x", string(body))
 }
+
+// RFC 2616 §14.35.1, adopted by CDMI 1.1.1 §5.13.1 for non-CDMI reads
+// (§8.4): "The recipient of a byte-range-set that includes one or more
+// syntactically invalid byte-range-spec values MUST ignore the header";
+// the whole value is served with 200. A well-formed range that cannot be
+// satisfied is still 416 (§14.35.1, §10.4.17).
+func TestMalformedRangeIgnored(t *testing.T) {
+	c := testContainer(t)
+	u := c + "r.txt"
+	putRaw(t, u, "text/plain", []byte("0123456789"))
+	for _, r := range []string{"10-15", "items=0-1", "bytes=2-1", "bytes=a-b", "bytes=", "bytes=-"} {
+		resp, body := getRaw(t, u, http.Header{"Range": {r}})
+		expect(t, resp, body, http.StatusOK)
+		assert.Equal(t, "0123456789", string(body), "Range: %s", r)
+	}
+	resp, body := getRaw(t, u, http.Header{"Range": {"bytes=2-4"}})
+	expect(t, resp, body, http.StatusPartialContent)
+	assert.Equal(t, "234", string(body))
+	resp, body = getRaw(t, u, http.Header{"Range": {"bytes=-3"}})
+	expect(t, resp, body, http.StatusPartialContent)
+	assert.Equal(t, "789", string(body))
+	resp, body = getRaw(t, u, http.Header{"Range": {"bytes=100-200"}})
+	expect(t, resp, body, http.StatusRequestedRangeNotSatisfiable)
+}
