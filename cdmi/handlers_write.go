@@ -320,7 +320,7 @@ func (s *Server) putDataObjectRaw(c *call, t *target) error {
 	if d.partial, err = partialFlag(c.r); err != nil {
 		return err
 	}
-	mt := strings.ToLower(c.r.Header.Get("Content-Type"))
+	mt := strings.TrimSpace(c.r.Header.Get("Content-Type")) // stored as sent (§6.2.3 Table 6)
 	if mt == "" {
 		if t.obj == nil {
 			mt = "application/octet-stream"
@@ -519,7 +519,7 @@ func (s *Server) handlePost(c *call) error {
 		return s.putDataObjectCDMI(c, nt, b)
 	}
 	d := dataWrite{valueSize: c.r.ContentLength, value: c.r.Body}
-	mt := strings.ToLower(c.r.Header.Get("Content-Type"))
+	mt := strings.TrimSpace(c.r.Header.Get("Content-Type")) // stored as sent (§6.2.3 Table 6)
 	if mt == "" {
 		mt = "application/octet-stream"
 	}

@@ -193,3 +193,26 @@ func TestMalformedRangeIgnored(t *testing.T) {
 	resp, body = getRaw(t, u, http.Header{"Range": {"bytes=100-200"}})
 	expect(t, resp, body, http.StatusRequestedRangeNotSatisfiable)
 }
+
+// CDMI 1.1.1 §6.2.3 Table 6: the Content-Type of a non-CDMI create or
+// update is the data object's mimetype, stored as sent. Parameters keep
+// their case: a multipart boundary or a charset must still match the
+// value when it is read back (§6.3, §8.3.6 mimetype).
+func TestMimetypeAsSent(t *testing.T) {
+	c := testContainer(t)
+	u := c + "mt.eml"
+	ct := `multipart/related; boundary="AbCdEf"; type="Text/HTML"`
+	putRaw(t, u, ct, []byte("--AbCdEf\r\n\r\nx\r\n--AbCdEf--\r\n"))
+	resp, body := getRaw(t, u, nil)
+	expect(t, resp, body, http.StatusOK)
+	assert.Equal(t, ct, resp.Header.Get("Content-Type"))
+	_, o := get(t, u+"?mimetype", ctObject)
+	assert.Equal(t, ct, o.str("mimetype"))
+
+	// POST to a container (§9.6) keeps it too.
+	resp, body = harness.Do(t, http.MethodPost, c, http.Header{"Content-Type": {"Text/Plain; charset=UTF-8"}}, strings.NewReader("hi"))
+	expect(t, resp, body, http.StatusCreated)
+	resp, body = getRaw(t, resp.Header.Get("Location"), nil)
+	expect(t, resp, body, http.StatusOK)
+	assert.Equal(t, "Text/Plain; charset=UTF-8", resp.Header.Get("Content-Type"))
+}
