@@ -369,13 +369,17 @@ func (o *op) checkNewMixin(c *Category) error {
 	if e, err := o.list(filter{Prefix: c.Location, Limit: 1}); err == nil && len(e) > 0 {
 		return kind.Errorf(kind.Conflict, "location %s already holds entities", c.Location)
 	}
-	for _, d := range append(append([]string(nil), c.Depends...), c.Applies...) {
-		if o.m.get(d) == nil {
-			return kind.Errorf(kind.Invalid, "mixin %s refers to unknown category %s", c.ID(), d)
-		}
-	}
+	// A rel (depends) naming a category this server does not know is
+	// kept as given: GFD.185 §3.4.1's own example adds a mixin with
+	// rel="http:/example.com/occi/something_else#mixin" and gets 200. It
+	// brings no attributes and no template behaviour; it is rendered back
+	// as sent.
 	for _, a := range c.Applies {
-		if o.m.get(a).Class != ClassKind {
+		k := o.m.get(a)
+		if k == nil {
+			return kind.Errorf(kind.Invalid, "mixin %s applies to unknown kind %s", c.ID(), a)
+		}
+		if k.Class != ClassKind {
 			return kind.Errorf(kind.Invalid, "mixin %s applies to %s, which is not a kind", c.ID(), a)
 		}
 	}

@@ -206,3 +206,59 @@ func TestAcceptResponseHeader(t *testing.T) {
 		}
 	}
 }
+
+// GFD.185 §3.4.1 "Adding a Mixin Definition": the text's own example adds
+// a mixin whose rel names a category the server has never heard of (and
+// is not even an absolute URI: "http:/example.com/..."), and is answered
+// 200. The rel is kept as given and rendered back (issue 11, item 4). The
+// example travels in headers (text/occi); the same definition in a
+// text/plain body and as GFD.226 JSON "depends" is accepted too.
+func TestUserMixinUnknownRel(t *testing.T) {
+	const rel = "http:/example.com/occi/something_else#mixin"
+	for _, r := range []rendering{textOCCIRep, textPlain, occiJSON} {
+		t.Run(r.name, func(t *testing.T) {
+			term := uniq("my_stuff")
+			c := category{Term: term, Scheme: "http://example.com/occi/my_stuff#", Class: "mixin", Rel: []string{rel}, Location: "/" + term + "/"}
+			var resp *http.Response
+			var body []byte
+			if r.headers {
+				// Verbatim shape of the example: the Category folded over
+				// header lines joined, no body.
+				h := http.Header{}
+				h.Set("Content-Type", "text/occi")
+				h.Set("Category", fmt.Sprintf(`%s; scheme="%s"; class="mixin"; rel="%s"; location="%s"`, term, c.Scheme, rel, c.Location))
+				resp, body = do(t, "POST", base(t)+"/-/", h, nil)
+			} else {
+				resp, body = send(t, "POST", base(t)+"/-/", r, message{Category: &c})
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GFD.185 §3.4.1 example (%s): %d, want 200: %.300s", r.name, resp.StatusCode, body)
+			}
+			forgetModel()
+			t.Cleanup(func() {
+				h, b := textPlain.encode(message{Category: &category{Term: c.Term, Scheme: c.Scheme, Class: "mixin"}})
+				do(t, "DELETE", base(t)+"/-/", h, b)
+				forgetModel()
+			})
+			got, ok := model(t)[c.ID()]
+			if !ok {
+				t.Fatalf("mixin %s not in the query interface after 200", c.ID())
+			}
+			if len(got.Rel) != 1 || got.Rel[0] != rel || !samePath(abs(t, got.Location), abs(t, c.Location)) {
+				t.Errorf("mixin rendered with rel %q location %q, want rel %q (as given) and location %s", got.Rel, got.Location, rel, c.Location)
+			}
+			// It is a usable tag.
+			m := computeMsg(uniq("tagged"))
+			m.Mixins = []string{c.ID()}
+			loc := create(t, textPlain, m)
+			if !contains(list(t, abs(t, c.Location)), loc) {
+				t.Errorf("the mixin's collection does not list %s", loc)
+			}
+		})
+	}
+	// A mixin that names an unknown kind in "applies" (JSON) is still
+	// refused: applies decides which entities may carry it.
+	resp, body := do(t, "POST", base(t)+"/-/", http.Header{"Content-Type": {"application/occi+json"}},
+		[]byte(`{"mixins": [{"term": "`+uniq("app")+`", "scheme": "http://example.com/occi/x#", "location": "/`+uniq("app")+`/", "applies": ["http://example.com/occi/nosuch#kind"]}]}`))
+	clientError(t, "mixin applying to an unknown kind", resp, body, 400)
+}
