@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -88,7 +89,16 @@ func cdmiTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0
 func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 	fs := fields{{"objectType", contentTypeOf(o.Type)}, {"objectID", o.ObjectID}}
 	if o.ObjectID == s.svc.rootID {
-		fs = append(fs, field{"objectName", "/"})
+		// §5.13.5: at "/" the root has parentURI "" and no parentID; below
+		// it the parent path is not a CDMI container (OCCI is served
+		// there): parentURI is its URI, no parentID, and parentURI +
+		// objectName is the root's URI.
+		parent, name := "", "/"
+		if s.root != "" {
+			i := strings.LastIndexByte(s.root, '/')
+			parent, name = s.root[:i+1], s.root[i+1:]+"/"
+		}
+		fs = append(fs, field{"objectName", name}, field{"parentURI", parent})
 	} else if o.ParentID != "" {
 		parent, err := s.svc.objectByID(ctx, o.ParentID)
 		if err != nil {

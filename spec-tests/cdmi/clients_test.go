@@ -216,3 +216,22 @@ func TestMimetypeAsSent(t *testing.T) {
 	expect(t, resp, body, http.StatusOK)
 	assert.Equal(t, "Text/Plain; charset=UTF-8", resp.Header.Get("Content-Type"))
 }
+
+// CDMI 1.1.1 §5.13.5: the root container reports a parentURI. At "/" it
+// is "" and parentID is omitted; when the root URI is not "/" and its
+// parent path is no CDMI container (here OCCI is served there), parentURI
+// is the parent path's URI and parentID is omitted. Either way parentURI
+// followed by objectName is the root's own URI (§5.13.5, §9.3.6).
+func TestRootParentURI(t *testing.T) {
+	root := rootURL(t)
+	_, o := get(t, root, ctContainer)
+	require.Contains(t, o, "parentURI", "§5.13.5: the root container has a parentURI")
+	assert.NotContains(t, o, "parentID")
+	if pathOf(t, root) == "/" {
+		assert.Equal(t, "", o.str("parentURI"))
+		return
+	}
+	assert.Equal(t, pathOf(t, root), o.str("parentURI")+o.str("objectName"))
+	_, sel := get(t, root+"?parentURI;objectName", ctContainer)
+	assert.Equal(t, o.str("parentURI"), sel.str("parentURI"))
+}

@@ -16,8 +16,7 @@ func TestPlacement(t *testing.T) {
 	root := rootURL(t)
 	_, r := get(t, root, ctContainer)
 	assert.Equal(t, ctContainer, r.str("objectType"))
-	// §5.13.5: the root omits parentID and has an empty parentURI.
-	assert.Equal(t, "", r.str("parentURI"))
+	// §5.13.5: the root omits parentID (its parentURI: TestRootParentURI).
 	assert.NotContains(t, r, "parentID")
 
 	resp, caps := get(t, root+"cdmi_capabilities/", ctCapability)
