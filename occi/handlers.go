@@ -73,14 +73,16 @@ func (s *Server) handleQuery() http.Handler {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			var h *payload
-			if h, err = filterHeaders(r); err == nil {
+			if h, err = filterHeaders(r, rq.m); err == nil {
 				var cs []*Category
 				cs, err = s.svc.Categories(rq.ctx, categoryIDs(h.Categories))
 				resp = &response{status: http.StatusOK, categories: cs, queryIface: true}
 			}
 		case http.MethodPost, http.MethodDelete:
 			var p *payload
-			if p, err = readPayload(r); err == nil {
+			// Only mixins are defined and removed here: a Category
+			// without class that the server does not know is one.
+			if p, err = readPayload(r, rq.m, ClassMixin); err == nil {
 				if r.Method == http.MethodPost {
 					err = s.svc.AddMixins(rq.ctx, p.Categories)
 				} else {
@@ -154,7 +156,7 @@ func (s *Server) kindCollection(rq *request, r *http.Request, k *Category) (*res
 		}
 		return resp, err
 	case http.MethodPost:
-		p, err := readPayload(r)
+		p, err := readPayload(r, rq.m, "")
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +169,7 @@ func (s *Server) kindCollection(rq *request, r *http.Request, k *Category) (*res
 		}
 		return &response{status: http.StatusCreated, location: created[0].Location, created: created}, nil
 	case http.MethodDelete:
-		h, err := filterHeaders(r)
+		h, err := filterHeaders(r, rq.m)
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +192,7 @@ func (s *Server) mixinCollection(rq *request, r *http.Request, m *Category) (*re
 		}
 		return resp, err
 	case http.MethodPost, http.MethodPut, http.MethodDelete:
-		p, err := readPayload(r)
+		p, err := readPayload(r, rq.m, "")
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +233,7 @@ func (s *Server) entity(rq *request, r *http.Request, loc string) (*response, er
 		}
 		return noContent(), nil
 	case http.MethodPost:
-		p, err := readPayload(r)
+		p, err := readPayload(r, rq.m, "")
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +248,7 @@ func (s *Server) entity(rq *request, r *http.Request, loc string) (*response, er
 		}
 		return entityResponse(s.svc.Update(rq.ctx, loc, input(p.Entities[0])))
 	case http.MethodPut:
-		p, err := readPayload(r)
+		p, err := readPayload(r, rq.m, "")
 		if err != nil {
 			return nil, err
 		}
@@ -265,7 +267,7 @@ func (s *Server) entity(rq *request, r *http.Request, loc string) (*response, er
 // list answers a GET of a collection: base narrowed by the Category and
 // attribute filters and the pagination the request carries.
 func (s *Server) list(rq *request, r *http.Request, base Query) (*response, error) {
-	h, err := filterHeaders(r)
+	h, err := filterHeaders(r, rq.m)
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +280,14 @@ func (s *Server) list(rq *request, r *http.Request, base Query) (*response, erro
 }
 
 // filterHeaders reads the filter a client sent as a rendering in the
-// request headers (GFD.223 §6.2).
-func filterHeaders(r *http.Request) (*payload, error) {
+// request headers (GFD.223 §6.2). A filter names categories by scheme and
+// term only: one without class that the server does not know is kept (it
+// matches nothing).
+func filterHeaders(r *http.Request, m *model) (*payload, error) {
 	h, err := parseTextHeaders(r.Header)
+	if err == nil {
+		err = h.settle(m, ClassMixin)
+	}
 	if err != nil {
 		return nil, kind.Wrap(kind.Invalid, err, "filter")
 	}

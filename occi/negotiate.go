@@ -111,8 +111,10 @@ func checkVersion(r *http.Request) error {
 
 // readPayload parses the request's OCCI content whatever its rendering.
 // The text/occi fields in headers are always read (clients send them with
-// any Content-Type, or none); a body is read per its Content-Type.
-func readPayload(r *http.Request) (*payload, error) {
+// any Content-Type, or none); a body is read per its Content-Type. A
+// Category without class takes its class from m (see payload.settle),
+// unknown when m does not know it.
+func readPayload(r *http.Request, m *model, unknown Class) (*payload, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -126,6 +128,9 @@ func readPayload(r *http.Request) (*payload, error) {
 		return nil, err
 	}
 	hp, err := parseTextHeaders(r.Header)
+	if err == nil {
+		err = hp.settle(m, unknown)
+	}
 	if err != nil {
 		return nil, kind.Wrap(kind.Invalid, err, "")
 	}
@@ -140,7 +145,10 @@ func readPayload(r *http.Request) (*payload, error) {
 			// text/occi carries everything in headers; its body is "OK" or empty.
 			return hp, nil
 		}
-		if bp, err = parseTextBody(body); err != nil {
+		if bp, err = parseTextBody(body); err == nil {
+			err = bp.settle(m, unknown)
+		}
+		if err != nil {
 			return nil, kind.Wrap(kind.Invalid, err, "")
 		}
 	case mediaURIList:

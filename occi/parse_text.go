@@ -20,6 +20,9 @@ type payload struct {
 	// Attrs are the text rendering's X-OCCI-Attribute values, kept apart
 	// for collection filters.
 	Attrs map[string]any
+	// links are the text rendering's Link values, kept to assemble the
+	// entity again once the classes of its categories are settled.
+	links []linkDoc
 }
 
 // entityDoc is one entity rendering as received.
@@ -144,10 +147,38 @@ func buildPayload(lines []textLine) (*payload, error) {
 			}
 		}
 	}
+	p.links = links
 	if err := p.assembleEntity(links); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// settle gives each Category rendered without class (GFD.185-era tools
+// never send it) the class of the registered category with its scheme
+// and term, and assembles the entity again. A category the model does
+// not know takes class unknown; with unknown "" it is refused.
+func (p *payload) settle(m *model, unknown Class) error {
+	changed := false
+	for _, c := range p.Categories {
+		if c.Class != "" {
+			continue
+		}
+		switch known := m.get(c.ID()); {
+		case known != nil:
+			c.Class = known.Class
+		case unknown != "":
+			c.Class = unknown
+		default:
+			return fmt.Errorf("category %s has no class and is not one this server knows; add class=\"kind\", \"mixin\" or \"action\"", c.ID())
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	p.Action, p.Entities = "", nil
+	return p.assembleEntity(p.links)
 }
 
 // addTextValue adds one value of a Category, Link, X-OCCI-Attribute or
@@ -407,7 +438,8 @@ func parseCategory(s string) (*Category, error) {
 	switch c.Class {
 	case ClassKind, ClassMixin, ClassAction:
 	case "":
-		return nil, fmt.Errorf("category %s has no class", term)
+		// Older clients never send class: the request's model settles
+		// it (see payload.settle).
 	default:
 		return nil, fmt.Errorf("category %s: class %q is not kind, mixin or action", term, c.Class)
 	}

@@ -262,3 +262,96 @@ func TestUserMixinUnknownRel(t *testing.T) {
 		[]byte(`{"mixins": [{"term": "`+uniq("app")+`", "scheme": "http://example.com/occi/x#", "location": "/`+uniq("app")+`/", "applies": ["http://example.com/occi/nosuch#kind"]}]}`))
 	clientError(t, "mixin applying to an unknown kind", resp, body, 400)
 }
+
+// classless renders a Category reference without class, as OCCI 1.0-era
+// tools and hand-written scripts send it.
+func classless(id string) string {
+	scheme, term := splitID(id)
+	return fmt.Sprintf("%s; scheme=%q", term, scheme)
+}
+
+// A Category without class (GFD.229 §4.1 makes class part of the
+// rendering; older tools never send it) takes the class of the registered
+// category with the same scheme and term (issue 11, item 5): on create,
+// on an action, in a filter, in text/plain and in text/occi headers. One
+// the server does not know is refused with a message saying so; on the
+// query interface, where only mixins are defined, it is a mixin.
+func TestCategoryWithoutClass(t *testing.T) {
+	col := location(t, kindCompute)
+	tpls := templates(t, mixinOSTpl)
+	if len(tpls) == 0 {
+		t.Fatal("no os_tpl in the query interface")
+	}
+	tpl := tpls[0].ID()
+
+	title := uniq("noclass")
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain")
+	body := "Category: " + classless(kindCompute) + "\nCategory: " + classless(tpl) + "\nX-OCCI-Attribute: occi.core.title=" + quote(title) + "\n"
+	resp, b := do(t, "POST", col, h, []byte(body))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create with classless categories (text/plain): %d, want 201: %.300s", resp.StatusCode, b)
+	}
+	loc := resp.Header.Get("Location")
+	cleanup(t, loc)
+	e := read(t, textPlain, loc)
+	if e.Kind != kindCompute || !e.hasMixin(tpl) || e.str("occi.core.title") != title {
+		t.Errorf("created from classless categories: kind %q mixins %v title %q", e.Kind, e.Mixins, e.str("occi.core.title"))
+	}
+
+	// text/occi: the same in headers.
+	title2 := uniq("noclass-h")
+	h = http.Header{}
+	h.Set("Content-Type", "text/occi")
+	h.Set("Category", classless(kindCompute))
+	h.Set("X-OCCI-Attribute", "occi.core.title="+quote(title2))
+	resp, b = do(t, "POST", col, h, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create with a classless kind (text/occi): %d, want 201: %.300s", resp.StatusCode, b)
+	}
+	cleanup(t, resp.Header.Get("Location"))
+
+	// An action invocation without class.
+	h = http.Header{}
+	h.Set("Content-Type", "text/plain")
+	resp, b = do(t, "POST", loc+"?action=start", h, []byte("Category: "+classless(computeAction+"start")+"\n"))
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("start with a classless action category: %d, want 200: %.300s", resp.StatusCode, b)
+	}
+
+	// A query interface filter without class (GFD.223 §6.1).
+	fh := http.Header{}
+	fh.Set("Category", classless(kindStorage))
+	cats := byID(queryInterface(t, textPlain, "/-/", fh))
+	if _, ok := cats[kindStorage]; !ok || len(cats) > len(model(t))/2 {
+		t.Errorf("filter by a classless storage category gave %d categories, storage among them: %v", len(cats), ok)
+	}
+
+	// Unknown and classless: refused, nothing created.
+	before := list(t, col)
+	marker := uniq("noclass-bad")
+	resp, b = do(t, "POST", col, http.Header{"Content-Type": {"text/plain"}}, []byte("Category: "+classless(kindCompute)+
+		"\nCategory: nope; scheme=\"http://example.com/occi/none#\"\nX-OCCI-Attribute: occi.core.title="+quote(marker)+"\n"))
+	clientError(t, "an unknown category without class", resp, b, 400)
+	if n := newSince(t, kindCompute, before, marker); len(n) != 0 {
+		t.Errorf("refused request created %v", n)
+	}
+
+	// The query interface defines mixins only: a classless new category
+	// there is a mixin.
+	term := uniq("tagnc")
+	scheme := "http://example.com/occi/noclass#"
+	resp, b = do(t, "POST", base(t)+"/-/", http.Header{"Content-Type": {"text/plain"}},
+		[]byte(fmt.Sprintf("Category: %s; scheme=%q; location=\"/%s/\"\n", term, scheme, term)))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /-/ a classless mixin: %d, want 200: %.300s", resp.StatusCode, b)
+	}
+	forgetModel()
+	t.Cleanup(func() {
+		do(t, "DELETE", base(t)+"/-/", http.Header{"Content-Type": {"text/plain"}}, []byte(fmt.Sprintf("Category: %s; scheme=%q\n", term, scheme)))
+		forgetModel()
+	})
+	if c, ok := model(t)[scheme+term]; !ok || c.Class != "mixin" {
+		t.Errorf("classless definition on /-/: %+v (found %v), want a mixin", c, ok)
+	}
+}
