@@ -150,47 +150,18 @@ func parseACL(raw any) ([]ace, error) {
 
 func hexBits(v uint32) string { return fmt.Sprintf("0x%08X", v) }
 
-// renderACL writes ACEs with the string forms of types and flags (§16.1.2,
-// §16.1.4) and the mask in hex: mask names differ between objects and
-// containers, hex does not.
+// renderACL writes ACEs as §16.1.9 says responses carry them: acetype,
+// aceflags and acemask as quoted hexadecimal strings with a leading "0x"
+// (the text forms of §16.1.2 - §16.1.4 are accepted on input only).
 func renderACL(acl []ace) []any {
 	out := make([]any, 0, len(acl))
 	for _, a := range acl {
 		out = append(out, map[string]any{
-			"acetype": typeName(a.Type), "identifier": a.Who,
-			"aceflags": flagNames(a.Flags), "acemask": hexBits(a.Mask),
+			"acetype": fmt.Sprintf("0x%02X", a.Type), "identifier": a.Who,
+			"aceflags": fmt.Sprintf("0x%02X", a.Flags), "acemask": hexBits(a.Mask),
 		})
 	}
 	return out
-}
-
-func typeName(t uint32) string {
-	for n, v := range aceTypeNames {
-		if v == t {
-			return n
-		}
-	}
-	return hexBits(t)
-}
-
-var flagOrder = []string{"OBJECT_INHERIT", "CONTAINER_INHERIT", "NO_PROPAGATE", "INHERIT_ONLY", "IDENTIFIER_GROUP", "INHERITED"}
-
-func flagNames(f uint32) string {
-	if f == 0 {
-		return "NO_FLAGS"
-	}
-	var names []string
-	rest := f
-	for _, n := range flagOrder {
-		if b := aceFlagNames[n]; f&b != 0 {
-			names = append(names, n)
-			rest &^= b
-		}
-	}
-	if rest != 0 {
-		return hexBits(f)
-	}
-	return strings.Join(names, ", ")
 }
 
 // defaultRootACL is the ACL §16.1.6 has the server place on a root

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -234,4 +235,46 @@ func TestRootParentURI(t *testing.T) {
 	assert.Equal(t, pathOf(t, root), o.str("parentURI")+o.str("objectName"))
 	_, sel := get(t, root+"?parentURI;objectName", ctContainer)
 	assert.Equal(t, o.str("parentURI"), sel.str("parentURI"))
+}
+
+// CDMI 1.1.1 §16.1.9: "all hexadecimal integers in CDMI ACLs shall be
+// represented as quoted strings containing a leading 0x": acetype,
+// aceflags and acemask in responses are "0x..." strings (clients parse
+// them with int(x, 16)), whichever form the request used (the text forms
+// of §16.1.2-§16.1.4 stay accepted).
+func TestACLHexForm(t *testing.T) {
+	c := testContainer(t)
+	u := c + "acl.txt"
+	putObject(t, u, map[string]any{"value": "x", "metadata": map[string]any{"cdmi_acl": []any{
+		map[string]any{"acetype": "ALLOW", "identifier": "EVERYONE@", "aceflags": "NO_FLAGS", "acemask": "READ_OBJECT, READ_METADATA"},
+		map[string]any{"acetype": "0x01", "identifier": "mallory", "aceflags": "0x00", "acemask": "0x00000002"},
+		map[string]any{"acetype": "ALLOW", "identifier": "OWNER@", "aceflags": "NO_FLAGS", "acemask": "ALL_PERMS"},
+	}}})
+	_, o := get(t, u+"?metadata:cdmi_acl", ctObject)
+	acl, _ := o.meta()["cdmi_acl"].([]any)
+	require.Len(t, acl, 3)
+	want := []struct{ typ, flags, mask string }{{"0x00", "0x00", "0x00000009"}, {"0x01", "0x00", "0x00000002"}, {"0x00", "0x00", "0x001F07FF"}}
+	for i, a := range acl {
+		ace := a.(map[string]any)
+		for k, v := range map[string]string{"acetype": want[i].typ, "aceflags": want[i].flags, "acemask": want[i].mask} {
+			s, _ := ace[k].(string)
+			require.True(t, strings.HasPrefix(s, "0x"), "ace %d %s = %v: §16.1.9 wants a \"0x\" string", i, k, ace[k])
+			assert.Equal(t, parseHex(t, v), parseHex(t, s), "ace %d %s", i, k)
+		}
+	}
+	// Every object's ACL reads in that form, inherited ones included.
+	_, r := get(t, c+"?metadata:cdmi_acl", ctContainer)
+	for _, a := range r.meta()["cdmi_acl"].([]any) {
+		for _, k := range []string{"acetype", "aceflags", "acemask"} {
+			s, _ := a.(map[string]any)[k].(string)
+			assert.True(t, strings.HasPrefix(s, "0x"), "%s = %q", k, s)
+		}
+	}
+}
+
+func parseHex(t *testing.T, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 32)
+	require.NoError(t, err, s)
+	return n
 }
