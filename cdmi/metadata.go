@@ -186,7 +186,11 @@ func (s *Service) renderMetadata(ctx context.Context, db *gorm.DB, o *object, pr
 		m["cdmi_hash"] = sum
 	}
 	size := o.Size
-	if o.Type == typeContainer {
+	switch o.Type {
+	case typeContainer, typeQueue:
+		// A container's size is its subtree's; a queue's is the bytes its
+		// enqueued values consume (§16.3 Table 118: cdmi_size is "the
+		// number of bytes consumed by the object").
 		var err error
 		if size, err = s.subtreeSize(ctx, db, o.ObjectID); err != nil {
 			return nil, err

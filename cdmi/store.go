@@ -320,13 +320,15 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return database.Classify(s.db.WithContext(ctx).Transaction(fn))
 }
 
-// subtreeSize sums the value sizes below a container.
+// subtreeSize sums the value sizes below a container (or of a queue):
+// data objects' values and queues' enqueued values.
 func (s *Service) subtreeSize(ctx context.Context, db *gorm.DB, id string) (int64, error) {
 	var n int64
 	err := db.WithContext(ctx).Raw(`WITH RECURSIVE t(id) AS (
 		SELECT object_id FROM cdmi_objects WHERE object_id = ?
 		UNION ALL SELECT o.object_id FROM cdmi_objects o JOIN t ON o.parent_id = t.id)
-		SELECT COALESCE(SUM(size), 0) FROM cdmi_objects WHERE object_id IN (SELECT id FROM t)`, id).Scan(&n).Error
+		SELECT COALESCE((SELECT SUM(size) FROM cdmi_objects WHERE object_id IN (SELECT id FROM t)), 0)
+			+ COALESCE((SELECT SUM(size) FROM cdmi_queue_values WHERE queue_id IN (SELECT id FROM t)), 0)`, id).Scan(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("container size: %w", err)
 	}

@@ -2,6 +2,7 @@ package cdmi_test
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -277,4 +278,27 @@ func parseHex(t *testing.T, s string) uint64 {
 	n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 32)
 	require.NoError(t, err, s)
 	return n
+}
+
+// CDMI 1.1.1 §16.3 Table 118: cdmi_size is "the number of bytes consumed
+// by the object"; for a queue (§11) that is the bytes of the values it
+// holds, which change with enqueue (§11.6) and dequeue (§11.7). A
+// container's cdmi_size (its subtree) counts them too.
+func TestQueueSize(t *testing.T) {
+	c := testContainer(t)
+	q := c + "sized"
+	resp, body := harness.Do(t, http.MethodPut, q, hdr(ctQueue, ctQueue), jsonBody(t, map[string]any{}))
+	expect(t, resp, body, http.StatusCreated)
+	size := func(u, ct string) string {
+		_, o := get(t, u+"?metadata:cdmi_size", ct)
+		return fmt.Sprint(o.meta()["cdmi_size"])
+	}
+	assert.Equal(t, "0", size(q, ctQueue))
+	resp, body = harness.Do(t, http.MethodPost, q, hdr(ctQueue, ""), jsonBody(t, map[string]any{"value": []string{"abc", "defgh"}}))
+	expect(t, resp, body, http.StatusNoContent, http.StatusCreated, http.StatusOK)
+	assert.Equal(t, "8", size(q, ctQueue))
+	assert.Equal(t, "8", size(c, ctContainer))
+	resp, body = harness.Do(t, http.MethodDelete, q+"?values:1", hdr("", ""), nil)
+	expect(t, resp, body, http.StatusNoContent, http.StatusOK)
+	assert.Equal(t, "5", size(q, ctQueue))
 }
