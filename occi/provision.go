@@ -122,6 +122,7 @@ func (o *op) provisionStorage(e *Entity) error {
 	o.later("delete volume", func(ctx context.Context) error { return vols.Delete(ctx, e.ID) })
 	for k, v := range attrs {
 		e.Attrs[k] = v
+		o.addMixinDefining(e, k)
 	}
 	return nil
 }
@@ -322,4 +323,21 @@ func (o *op) authorizeDisks(e *Entity) error {
 		}
 	}
 	return nil
+}
+
+// addMixinDefining makes e a member of the provider mixin that defines
+// attr, when one applies to e's kind and e is not one already.
+func (o *op) addMixinDefining(e *Entity, attr string) {
+	for _, c := range o.m.order {
+		if c.Class != ClassMixin || c.Attr(attr) == nil || !o.applies(c, e.Kind) {
+			continue
+		}
+		for _, id := range e.Mixins {
+			if id == c.ID() {
+				return
+			}
+		}
+		e.Mixins = append(e.Mixins, c.ID())
+		return
+	}
 }

@@ -2,6 +2,8 @@ package cdmi_test
 
 import (
 	"net/http"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -102,33 +104,42 @@ func TestExportsBad(t *testing.T) {
 }
 
 // CDMI 1.1.1 §13.6 defines OCCI/<protocol> exports (identifier = the
-// container's objectID, permissions = OCCI compute URIs), and §12.1.1
-// cdmi_export_occi_iscsi / §12.1.5 cdmi_export_container_occi say whether a
-// server offers them. The spec demands consistency: offered means stored
-// and returned; not offered means 400 and nothing changed. Until the OCCI
-// linkage exists the server is expected to take the second branch.
+// container's objectID, permissions = OCCI compute URIs); §13.2 has each
+// foreign protocol announced by a system capability beginning with
+// "cdmi_export_" (§12.1.1's cdmi_export_occi_iscsi), and §12.1.5
+// cdmi_export_container_occi says a container may be exported to OCCI. The
+// spec demands consistency: a protocol advertised is stored and returned;
+// one not advertised is refused with 400 and nothing changes.
 func TestExportsOCCI(t *testing.T) {
-	c := testContainer(t)
-	u := c + "vol/"
-	o := mkcontainer(t, u, nil)
-	occi := map[string]any{
-		"identifier":  o.str("objectID"),
-		"permissions": []any{harness.URL(t) + "/compute/0/"},
-	}
-	resp, body := harness.Do(t, http.MethodPut, u, hdr(ctContainer, ""), jsonBody(t, map[string]any{"exports": map[string]any{"OCCI/iSCSI": occi}}))
 	_, sys := get(t, rootURL(t)+"cdmi_capabilities/", ctCapability)
 	sc, _ := sys["capabilities"].(map[string]any)
-	if sc["cdmi_export_occi_iscsi"] == "true" || granted(t, c, "cdmi_export_container_occi") {
-		expect(t, resp, body, http.StatusNoContent, http.StatusOK)
-		_, r := get(t, u+"?exports", ctContainer)
-		ex, _ := r["exports"].(map[string]any)
-		got, _ := ex["OCCI/iSCSI"].(map[string]any)
-		assert.Equal(t, o.str("objectID"), got["identifier"], "§13.6: the identifier is the container's objectID")
-		return
+	var served []string
+	for name, v := range sc {
+		if p, ok := strings.CutPrefix(name, "cdmi_export_occi_"); ok && v == "true" {
+			served = append(served, p)
+		}
 	}
-	t.Log("OCCI exports not advertised: expecting 400 (no OCCI linkage yet)")
-	expect4xx(t, resp, body, http.StatusBadRequest)
-	_, r := get(t, u+"?exports", ctContainer)
-	ex, _ := r["exports"].(map[string]any)
-	assert.NotContains(t, ex, "OCCI/iSCSI")
+	sort.Strings(served)
+	c := testContainer(t)
+	for _, proto := range append([]string{"iscsi"}, served...) {
+		t.Run(proto, func(t *testing.T) {
+			u := c + uniq("vol") + "/"
+			o := mkcontainer(t, u, nil)
+			key := "OCCI/" + strings.ToUpper(proto)
+			occi := map[string]any{"identifier": o.str("objectID"), "permissions": []any{harness.URL(t) + "/compute/0/"}}
+			resp, body := harness.Do(t, http.MethodPut, u, hdr(ctContainer, ""), jsonBody(t, map[string]any{"exports": map[string]any{key: occi}}))
+			defer harness.Do(t, http.MethodDelete, u, hdr("", ""), nil)
+			_, r := get(t, u+"?exports", ctContainer)
+			ex, _ := r["exports"].(map[string]any)
+			if sc["cdmi_export_occi_"+proto] == "true" {
+				expect(t, resp, body, http.StatusNoContent, http.StatusOK)
+				got, _ := ex[key].(map[string]any)
+				assert.Equal(t, o.str("objectID"), got["identifier"], "§13.6: the identifier is the container's objectID")
+				return
+			}
+			t.Logf("%s is not advertised: expecting 400", key)
+			expect4xx(t, resp, body, http.StatusBadRequest)
+			assert.NotContains(t, ex, key)
+		})
+	}
 }

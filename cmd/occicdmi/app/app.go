@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,7 @@ import (
 	"github.com/occicdmi/occicdmi/computebackends/sim"
 	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/web"
+	"github.com/occicdmi/occicdmi/linkage"
 	"github.com/occicdmi/occicdmi/migrations"
 	"github.com/occicdmi/occicdmi/occi"
 	"github.com/occicdmi/occicdmi/storagebackends"
@@ -134,21 +137,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.closeIfCloser(a.Volumes)
 
+	link, err := a.openLinkage(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	cdmiServer, err := cdmi.New(ctx, cdmi.Config{
 		DB: db, Objects: a.Objects, BaseURL: cfg.BaseURL, Root: cfg.CDMIRoot,
 		EnterpriseNumber: cfg.EnterpriseNumber, Logger: log,
 		// CDMI bodies spool large values to disk; /tmp may be tmpfs, the
 		// data folder is where the values go anyway.
-		TempDir: filepath.Join(cfg.DataDir, "tmp"),
+		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
+		ExportHook: link,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}
 	occiServer, err := occi.New(ctx, occi.Config{
-		DB: db, Compute: a.Compute, Volumes: occiVolumes(a.Volumes), BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Logger: log,
+		DB: db, Compute: a.Compute, Volumes: link, Categories: linkage.Categories(),
+		BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("occi: %w", err)
+	}
+	if err := link.Connect(ctx, occiServer.Service(), cdmiServer.Service()); err != nil {
+		return nil, err
 	}
 
 	a.Handler = routes(cdmiServer, occiServer, log)
@@ -158,6 +170,36 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		"database", redact(cfg.Database), "cdmi_root", cfg.CDMIRoot)
 	ok = true
 	return a, nil
+}
+
+// openLinkage joins OCCI storage and CDMI containers over the volume
+// backend, serving volumes over NBD on a socket under the data folder.
+func (a *App) openLinkage(cfg Config, log *slog.Logger) (*linkage.Linkage, error) {
+	link, err := linkage.New(linkage.Config{
+		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd",
+		NBDSocket: nbdSocketPath(cfg.DataDir), Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, link.Close)
+	return link, nil
+}
+
+// nbdSocketPath is <data>/nbd/nbd.sock, or a folder of its own under the
+// temporary folder when that path is too long for a Unix socket (108
+// bytes on Linux).
+func nbdSocketPath(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	p := filepath.Join(abs, "nbd", "nbd.sock")
+	if len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(os.TempDir(), "occicdmi-nbd-"+hex.EncodeToString(sum[:6]), "nbd.sock")
 }
 
 // routes builds the one router both protocols share. CDMI owns its root

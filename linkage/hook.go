@@ -1,0 +1,147 @@
+package linkage
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/cdmi"
+	"github.com/occicdmi/occicdmi/internal/database"
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/occi"
+)
+
+// The cdmi.ExportHook side: a container gains or loses an OCCI export.
+
+// PrepareExport makes the container's volume, outside the transaction: the
+// size is cdmi_assignedsize (DefaultSize without it), or the OCCI storage's
+// when OCCI asked. Restating an export the container has changes nothing
+// here (its permissions change at commit).
+func (l *Linkage) PrepareExport(ctx context.Context, c cdmi.Container, e cdmi.OCCIExport) (cdmi.Undo, error) {
+	if _, err := l.byContainer(ctx, nil, c.ObjectID); err == nil {
+		return nil, nil
+	} else if kind.Of(err) != kind.NotFound {
+		return nil, err
+	}
+	size := c.AssignedSize
+	if f, ok := originOCCI(ctx); ok {
+		size = f.size
+	}
+	if size <= 0 {
+		size = DefaultSize
+	}
+	if err := l.cfg.Volumes.CreateVolume(ctx, c.ObjectID, size); err != nil {
+		return nil, fmt.Errorf("create the volume of %s: %w", c.Path, err)
+	}
+	return func(ctx context.Context) error { return l.cfg.Volumes.DeleteVolume(ctx, c.ObjectID) }, nil
+}
+
+// CommitExport records the export and, for a container made in CDMI, its
+// OCCI storage (whose id is the container's objectID), in the container's
+// transaction.
+func (l *Linkage) CommitExport(ctx context.Context, tx *gorm.DB, c cdmi.Container, e cdmi.OCCIExport) error {
+	if old, err := l.byContainer(ctx, tx, c.ObjectID); err == nil {
+		old.Permissions = encodePermissions(e.Permissions)
+		return database.Classify(l.db(ctx, tx).Model(old).Update("permissions", old.Permissions).Error)
+	}
+	row := &export{ContainerID: c.ObjectID, StorageID: c.ObjectID, Path: c.Path, Protocol: e.Protocol,
+		Volume: c.ObjectID, Permissions: encodePermissions(e.Permissions), Origin: originOfCDMI}
+	f, fromOCCISide := originOCCI(ctx)
+	if fromOCCISide {
+		row.StorageID, row.Origin = f.storage, originOfOCCI
+	}
+	if err := l.db(ctx, tx).Create(row).Error; err != nil {
+		return database.Classify(err)
+	}
+	if fromOCCISide {
+		return nil
+	}
+	return l.createStorage(ctx, tx, c)
+}
+
+// createStorage makes the OCCI storage of a container exported in CDMI.
+func (l *Linkage) createStorage(ctx context.Context, tx *gorm.DB, c cdmi.Container) error {
+	size := c.AssignedSize
+	if size <= 0 {
+		size = DefaultSize
+	}
+	octx := occi.WithTx(withFromCDMI(ctx, fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
+	_, err := l.occi.Create(octx, occi.KindStorage, []occi.EntityInput{{
+		ID:     c.ObjectID,
+		Mixins: []string{MixinCDMI},
+		Attrs: map[string]any{
+			occi.AttrTitle:      c.Name,
+			"occi.storage.size": float64(size) / (1 << 30),
+		},
+	}})
+	if err != nil {
+		occi.Undo(octx)
+		return fmt.Errorf("create the OCCI storage of %s: %w", c.Path, err)
+	}
+	return nil
+}
+
+// PrepareUnexport refuses to take away a volume a compute has attached
+// (Conflict): the storagelink goes first.
+func (l *Linkage) PrepareUnexport(ctx context.Context, c cdmi.Container, e cdmi.OCCIExport) (cdmi.Undo, error) {
+	row, err := l.byContainer(ctx, nil, c.ObjectID)
+	if kind.Of(err) == kind.NotFound {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if _, ok := originOCCI(ctx); ok {
+		return nil, nil // OCCI checked its links itself
+	}
+	links, err := l.linksTo(ctx, row.StorageID)
+	if err != nil {
+		return nil, err
+	}
+	if len(links) > 0 {
+		return nil, kind.Errorf(kind.Conflict, "%s is attached to %s by the storagelink %s: delete the storagelink first",
+			c.Path, links[0].Source, links[0].Location)
+	}
+	return nil, nil
+}
+
+// CommitUnexport forgets the export, deletes the OCCI storage (unless OCCI
+// is deleting it) and the volume. The volume's deletion cannot be undone:
+// it comes last, after everything that can fail in the transaction.
+func (l *Linkage) CommitUnexport(ctx context.Context, tx *gorm.DB, c cdmi.Container, e cdmi.OCCIExport) error {
+	row, err := l.byContainer(ctx, tx, c.ObjectID)
+	if kind.Of(err) == kind.NotFound {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := database.Classify(l.db(ctx, tx).Delete(row).Error); err != nil {
+		return err
+	}
+	if _, ok := originOCCI(ctx); !ok {
+		octx := occi.WithTx(withFromCDMI(ctx, fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
+		if err := l.occi.Delete(octx, storageLocation(row.StorageID)); err != nil && kind.Of(err) != kind.NotFound {
+			return fmt.Errorf("delete the OCCI storage of %s: %w", c.Path, err)
+		}
+	}
+	l.unexportNBD(row.ContainerID)
+	if err := l.cfg.Volumes.DeleteVolume(ctx, row.Volume); err != nil && kind.Of(err) != kind.NotFound {
+		return fmt.Errorf("delete the volume of %s: %w", c.Path, err)
+	}
+	return nil
+}
+
+// linksTo lists the storagelinks whose target is the storage.
+func (l *Linkage) linksTo(ctx context.Context, storageID string) ([]*occi.Entity, error) {
+	got, err := l.occi.List(ctx, occi.Query{Collection: occi.KindStorageLink,
+		Attrs: map[string]any{"occi.core.target": storageLocation(storageID)}, Entities: true})
+	if err != nil {
+		return nil, err
+	}
+	return got.Entities, nil
+}
+
+func storageLocation(id string) string { return "/storage/" + id }
+
+func sizeString(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,192 @@
+// Package linkage joins the two protocols where both standards point: an
+// OCCI storage resource and a CDMI container exported to OCCI (CDMI 1.1.1
+// §13.6, export type "OCCI/<protocol>") are one object, with one block
+// volume behind them, named by the container's objectID; an OCCI
+// StorageLink to it (or whose occi.storagelink.deviceid is that objectID,
+// OCCI Infrastructure "Linking to CDMI Managed Storage") attaches the
+// volume to the compute, over the export's protocol.
+//
+// It is the only package that knows both protocols: it implements
+// cdmi.ExportHook (the CDMI-first flow of §13.1) and occi.Volumes (the
+// OCCI-first flow), and calls each protocol's Service for the other side.
+//
+// Transports (the protocol after "OCCI/") are what QEMU really uses:
+//   - NBD: this server serves the volume over the NBD protocol on a Unix
+//     socket (package linkage/nbd), for every volume backend;
+//   - RBD: QEMU's rbd driver opens the Ceph image itself, when the
+//     volumes live in Ceph.
+package linkage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/cdmi"
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/linkage/nbd"
+	"github.com/occicdmi/occicdmi/occi"
+	"github.com/occicdmi/occicdmi/storagebackends"
+)
+
+// The linkage's OCCI mixin: a storage that is a CDMI container carries it,
+// with the container's objectID and URI, so a client can go from one side
+// to the other.
+const (
+	MixinScheme   = "http://schemas.occicdmi.org/occi/linkage#"
+	MixinCDMI     = MixinScheme + "cdmi"
+	AttrObjectID  = "occicdmi.cdmi.objectid"
+	AttrContainer = "occicdmi.cdmi.container"
+)
+
+// DefaultSize is the size of a volume made for a CDMI container exported
+// to OCCI without cdmi_assignedsize: 1 GiB.
+const DefaultSize = 1 << 30
+
+// Config is what the linkage needs.
+type Config struct {
+	DB      *gorm.DB
+	Volumes storagebackends.Volumes
+	// RBD says the volumes live in Ceph, so QEMU can open them itself
+	// (OCCI/RBD) beside NBD.
+	RBD bool
+	// NBDSocket is the Unix socket the NBD server listens on (QEMU
+	// connects to it); "" serves no NBD.
+	NBDSocket string
+	// StoragePath is the CDMI path (below the root, ending in "/") of the
+	// containers made for OCCI-first storage: "/occi-storage/" by default.
+	StoragePath string
+	Logger      *slog.Logger
+}
+
+// Linkage is the OCCI–CDMI linkage. Make it with New, hand it to OCCI (as
+// occi.Config.Volumes, with Categories) and CDMI (as cdmi.Config.ExportHook),
+// then Connect the two services.
+type Linkage struct {
+	cfg  Config
+	log  *slog.Logger
+	occi *occi.Service
+	cdmi *cdmi.Service
+	nbd  *nbd.Server
+
+	mu       sync.Mutex
+	exported map[string]bool // NBD exports being served, by container ID
+}
+
+// New prepares the linkage and starts its NBD server when configured.
+func New(cfg Config) (*Linkage, error) {
+	if cfg.DB == nil || cfg.Volumes == nil {
+		return nil, fmt.Errorf("linkage: a database and a volume backend are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StoragePath == "" {
+		cfg.StoragePath = "/occi-storage/"
+	}
+	l := &Linkage{cfg: cfg, log: cfg.Logger, exported: map[string]bool{}}
+	if cfg.NBDSocket != "" {
+		if err := l.startNBD(); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Connect gives the linkage the two services it calls, and serves the NBD
+// exports of the volumes attached before a restart.
+func (l *Linkage) Connect(ctx context.Context, o *occi.Service, c *cdmi.Service) error {
+	l.occi, l.cdmi = o, c
+	return l.reexport(ctx)
+}
+
+// Close stops the NBD server.
+func (l *Linkage) Close() error {
+	if l.nbd == nil {
+		return nil
+	}
+	return l.nbd.Close()
+}
+
+// Categories are the linkage's OCCI mixins (for occi.Config.Categories).
+func Categories() []*occi.Category {
+	return []*occi.Category{{
+		Term: "cdmi", Scheme: MixinScheme, Class: occi.ClassMixin,
+		Title:   "Storage that is a CDMI container exported to OCCI (CDMI 1.1.1 13.6)",
+		Applies:  []string{occi.KindStorage},
+		Location: "/linkage/cdmi/",
+		Attributes: []occi.Attribute{
+			{Name: AttrObjectID, Type: occi.TypeString, Description: "objectID of the CDMI container", Server: true},
+			{Name: AttrContainer, Type: occi.TypeString, Description: "path of the CDMI container", Server: true},
+		},
+	}}
+}
+
+// OCCIProtocols are the transports served end to end (cdmi.ExportHook).
+func (l *Linkage) OCCIProtocols() []string {
+	var out []string
+	if l.nbd != nil {
+		out = append(out, "NBD")
+	}
+	if l.cfg.RBD {
+		out = append(out, "RBD")
+	}
+	return out
+}
+
+// defaultProtocol is the transport of OCCI-first storage: Ceph's own when
+// the volumes are in Ceph, else NBD.
+func (l *Linkage) defaultProtocol() (string, error) {
+	switch {
+	case l.cfg.RBD:
+		return "RBD", nil
+	case l.nbd != nil:
+		return "NBD", nil
+	}
+	return "", kind.New(kind.Unsupported, "no transport can attach these volumes (no NBD socket configured, and they are not in Ceph)")
+}
+
+// Origin markers: a call one side of the linkage makes into the other
+// carries one, so the hook it triggers on the way back does not redo what
+// the caller does itself.
+type (
+	fromOCCIKey struct{}
+	fromCDMIKey struct{}
+)
+
+// fromOCCI is an OCCI-first storage on its way through CDMI.
+type fromOCCI struct {
+	storage string
+	size    int64
+}
+
+func withFromOCCI(ctx context.Context, f fromOCCI) context.Context {
+	return context.WithValue(ctx, fromOCCIKey{}, f)
+}
+
+func originOCCI(ctx context.Context) (fromOCCI, bool) {
+	f, ok := ctx.Value(fromOCCIKey{}).(fromOCCI)
+	return f, ok
+}
+
+// fromCDMI is a CDMI container on its way through OCCI.
+type fromCDMI struct {
+	objectID, path string
+}
+
+func withFromCDMI(ctx context.Context, f fromCDMI) context.Context {
+	return context.WithValue(ctx, fromCDMIKey{}, f)
+}
+
+func originCDMI(ctx context.Context) (fromCDMI, bool) {
+	f, ok := ctx.Value(fromCDMIKey{}).(fromCDMI)
+	return f, ok
+}
+
+// linkAttrs are the attributes of the linkage mixin for a container.
+func linkAttrs(objectID, path string) map[string]any {
+	return map[string]any{AttrObjectID: objectID, AttrContainer: path}
+}

@@ -1,0 +1,146 @@
+package linkage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/linkage/nbd"
+	"github.com/occicdmi/occicdmi/storagebackends"
+)
+
+// qemuGroup is the group QEMU runs as under Debian's libvirt: the NBD
+// socket is made reachable to it, and to no one else.
+const qemuGroup = "libvirt-qemu"
+
+// startNBD listens on the NBD socket and serves in the background.
+func (l *Linkage) startNBD() error {
+	dir := filepath.Dir(l.cfg.NBDSocket)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("linkage: NBD socket folder: %w", err)
+	}
+	ln, err := nbd.ListenUnix(l.cfg.NBDSocket)
+	if err != nil {
+		return fmt.Errorf("linkage: NBD socket: %w", err)
+	}
+	if err := shareWithQEMU(dir, l.cfg.NBDSocket); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	l.nbd = nbd.NewServer(nbd.Options{DisableList: true, Logger: l.log})
+	go func() {
+		if err := l.nbd.Serve(ln); err != nil && err != nbd.ErrServerClosed {
+			l.log.Error("NBD server stopped", "socket", l.cfg.NBDSocket, "err", err)
+		}
+	}()
+	l.log.Info("serving volumes over NBD", "socket", l.cfg.NBDSocket)
+	return nil
+}
+
+// shareWithQEMU gives the socket and its folder to QEMU's group (0660 and
+// 0750), and lets it pass through the folders above (o+x), when that group
+// exists; without it (no libvirt here) the socket stays the server's own.
+func shareWithQEMU(dir, socket string) error {
+	g, err := user.LookupGroup(qemuGroup)
+	if err != nil {
+		return nil
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	for _, p := range []string{dir, socket} {
+		if err := os.Chown(p, -1, gid); err != nil {
+			return fmt.Errorf("linkage: give %s to group %s: %w", p, qemuGroup, err)
+		}
+	}
+	if err := os.Chmod(socket, 0o660); err != nil {
+		return fmt.Errorf("linkage: NBD socket mode: %w", err)
+	}
+	for p := filepath.Dir(dir); p != "/" && p != "."; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			_ = os.Chmod(p, st.Mode().Perm()|0o001)
+		}
+	}
+	return nil
+}
+
+// exportNBD serves the volume of an export (if it is not served yet) and
+// tells QEMU where: the socket, the export named by the container's
+// objectID.
+func (l *Linkage) exportNBD(row *export) (cb.VolumeSource, error) {
+	if l.nbd == nil {
+		return cb.VolumeSource{}, kind.New(kind.Unavailable, "the NBD server is not running")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.exported[row.ContainerID] {
+		dev := volumeDevice{vols: l.cfg.Volumes, name: row.Volume}
+		if err := l.nbd.Add(row.ContainerID, dev, false); err != nil && kind.Of(err) != kind.Exists {
+			return cb.VolumeSource{}, fmt.Errorf("serve %s over NBD: %w", row.Path, err)
+		}
+		l.exported[row.ContainerID] = true
+	}
+	return cb.VolumeSource{Type: "nbd", Path: l.cfg.NBDSocket, Image: row.ContainerID, Format: "raw"}, nil
+}
+
+// unexportNBD stops serving a volume: its connections end.
+func (l *Linkage) unexportNBD(containerID string) {
+	if l.nbd == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.exported[containerID] {
+		l.nbd.Remove(containerID)
+		delete(l.exported, containerID)
+	}
+}
+
+// reexport serves again, after a restart, the NBD volumes that have
+// storagelinks (their machines reconnect to the socket).
+func (l *Linkage) reexport(ctx context.Context) error {
+	if l.nbd == nil {
+		return nil
+	}
+	var rows []export
+	if err := l.cfg.DB.WithContext(ctx).Where("protocol = ?", "NBD").Find(&rows).Error; err != nil {
+		return fmt.Errorf("linkage: read the exports: %w", err)
+	}
+	for i := range rows {
+		links, err := l.linksTo(ctx, rows[i].StorageID)
+		if err != nil {
+			return err
+		}
+		if len(links) > 0 {
+			if _, err := l.exportNBD(&rows[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// volumeDevice is a volume as an NBD device.
+type volumeDevice struct {
+	vols storagebackends.Volumes
+	name string
+}
+
+func (d volumeDevice) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	return d.vols.ReadAt(ctx, d.name, p, off)
+}
+
+func (d volumeDevice) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	return d.vols.WriteAt(ctx, d.name, p, off)
+}
+
+func (d volumeDevice) Size(ctx context.Context) (int64, error) {
+	return d.vols.VolumeSize(ctx, d.name)
+}

@@ -1,0 +1,179 @@
+package linkage
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/occicdmi/occicdmi/cdmi"
+	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/occi"
+)
+
+// The occi.Volumes side: OCCI storage and storagelinks.
+
+// Create makes the CDMI container of an OCCI-first storage, under
+// StoragePath, exported to OCCI over the default transport; its volume is
+// made by the export (PrepareExport). For a storage the CDMI side is
+// making, the volume is there already. Either way the storage records the
+// container's objectID and path.
+func (l *Linkage) Create(ctx context.Context, storage string, size int64) (map[string]any, error) {
+	if f, ok := originCDMI(ctx); ok {
+		return linkAttrs(f.objectID, f.path), nil
+	}
+	proto, err := l.defaultProtocol()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.ensureStoragePath(ctx); err != nil {
+		return nil, err
+	}
+	path := l.cfg.StoragePath + storage + "/"
+	c, _, err := l.cdmi.PutContainer(withFromOCCI(ctx, fromOCCI{storage: storage, size: size}), cdmi.Administrator(), path,
+		cdmi.ContainerChange{
+			Exports:  map[string]any{"OCCI/" + proto: map[string]any{}},
+			Metadata: map[string]any{"cdmi_assignedsize": sizeString(size)},
+		})
+	if err != nil {
+		return nil, fmt.Errorf("create the CDMI container %s: %w", path, err)
+	}
+	return linkAttrs(c.ObjectID, c.Path), nil
+}
+
+// ensureStoragePath makes the parent container of OCCI-first storage.
+func (l *Linkage) ensureStoragePath(ctx context.Context) error {
+	if _, err := l.cdmi.Container(ctx, cdmi.Administrator(), l.cfg.StoragePath); err == nil {
+		return nil
+	}
+	_, _, err := l.cdmi.PutContainer(ctx, cdmi.Administrator(), l.cfg.StoragePath, cdmi.ContainerChange{})
+	if err != nil && kind.Of(err) != kind.Conflict {
+		return fmt.Errorf("create the CDMI container %s: %w", l.cfg.StoragePath, err)
+	}
+	return nil
+}
+
+// Delete deletes an OCCI storage's container (and so its volume), unless
+// the CDMI side is deleting it.
+func (l *Linkage) Delete(ctx context.Context, storage string) error {
+	if _, ok := originCDMI(ctx); ok {
+		return nil
+	}
+	row, err := l.byStorage(ctx, nil, storage)
+	if err != nil {
+		return err
+	}
+	err = l.cdmi.Delete(withFromOCCI(ctx, fromOCCI{storage: storage}), cdmi.Administrator(), row.Path)
+	if err != nil && kind.Of(err) != kind.NotFound {
+		return fmt.Errorf("delete the CDMI container %s: %w", row.Path, err)
+	}
+	return nil
+}
+
+// Resize gives the volume a new size and the container a new
+// cdmi_assignedsize.
+func (l *Linkage) Resize(ctx context.Context, storage string, size int64) error {
+	row, err := l.byStorage(ctx, nil, storage)
+	if err != nil {
+		return err
+	}
+	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, size); err != nil {
+		return fmt.Errorf("resize the volume of %s: %w", row.Path, err)
+	}
+	_, _, err = l.cdmi.PutContainer(ctx, cdmi.Administrator(), row.Path, cdmi.ContainerChange{
+		Metadata: map[string]any{"cdmi_assignedsize": sizeString(size)}, MetadataNames: []string{"cdmi_assignedsize"}})
+	return err
+}
+
+// Snapshot freezes the volume's bytes.
+func (l *Linkage) Snapshot(ctx context.Context, storage, snapshot string) error {
+	row, err := l.byStorage(ctx, nil, storage)
+	if err != nil {
+		return err
+	}
+	return l.cfg.Volumes.Snapshot(ctx, row.Volume, snapshot)
+}
+
+// exportOf is the export a storagelink attaches: the container whose
+// objectID is its deviceid ("Linking to CDMI Managed Storage"), else its
+// target storage's. A deviceid that is no objectID is a guest device hint.
+func (l *Linkage) exportOf(ctx context.Context, link occi.StorageLink) (*export, error) {
+	if link.DeviceID != "" && link.DeviceID != link.Storage {
+		if row, err := l.byContainer(ctx, nil, strings.ToUpper(link.DeviceID)); err == nil {
+			return row, nil
+		}
+	}
+	return l.byStorage(ctx, nil, link.Storage)
+}
+
+// Authorize applies the export's permissions (CDMI 1.1.1 §13.6: the OCCI
+// compute URIs that may attach it). Without a permissions list, ownership
+// decides (one owner until authentication exists).
+func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
+	row, err := l.exportOf(ctx, link)
+	if err != nil {
+		return err
+	}
+	perms := row.permissions()
+	if len(perms) == 0 {
+		return nil
+	}
+	for _, p := range perms {
+		if samePath(p, link.Compute) {
+			return nil
+		}
+	}
+	return kind.Errorf(kind.Forbidden, "the CDMI container %s (objectID %s) does not permit %s to attach it: add the compute to its OCCI/%s export's permissions (CDMI 13.1)",
+		row.Path, row.ContainerID, link.Compute, row.Protocol)
+}
+
+// samePath compares a compute URI from an export's permissions with a
+// compute location: absolute URIs are compared by their path.
+func samePath(uri, location string) bool {
+	if u, err := url.Parse(uri); err == nil && u.Path != "" {
+		uri = u.Path
+	}
+	return strings.TrimRight(uri, "/") == strings.TrimRight(location, "/")
+}
+
+// Attachment tells the compute backend how QEMU reaches the volume: the
+// Ceph image itself over OCCI/RBD, this server's NBD socket over OCCI/NBD.
+func (l *Linkage) Attachment(ctx context.Context, link occi.StorageLink) (cb.VolumeSource, error) {
+	row, err := l.exportOf(ctx, link)
+	if err != nil {
+		return cb.VolumeSource{}, err
+	}
+	switch row.Protocol {
+	case "RBD":
+		acc, err := l.cfg.Volumes.Access(ctx, row.Volume)
+		if err != nil {
+			return cb.VolumeSource{}, err
+		}
+		return cb.VolumeSource{Type: acc.Type, Path: acc.Path, Format: acc.Format, Pool: acc.Pool,
+			Image: acc.Image, Monitors: acc.Monitors, User: acc.User, ConfigFile: acc.ConfigFile}, nil
+	case "NBD":
+		return l.exportNBD(row)
+	}
+	return cb.VolumeSource{}, kind.Errorf(kind.Unsupported, "OCCI/%s exports cannot be attached here", row.Protocol)
+}
+
+// Detached stops serving the volume over NBD when no storagelink is left
+// to it.
+func (l *Linkage) Detached(ctx context.Context, link occi.StorageLink) error {
+	row, err := l.exportOf(ctx, link)
+	if err != nil || row.Protocol != "NBD" {
+		return nil
+	}
+	links, err := l.linksTo(ctx, row.StorageID)
+	if err != nil {
+		return err
+	}
+	for _, e := range links {
+		if e.ID != link.ID {
+			return nil
+		}
+	}
+	l.unexportNBD(row.ContainerID)
+	return nil
+}
