@@ -115,7 +115,7 @@ func (l *Linkage) Close() error {
 func Categories() []*occi.Category {
 	return []*occi.Category{{
 		Term: "cdmi", Scheme: MixinScheme, Class: occi.ClassMixin,
-		Title:   "Storage that is a CDMI container exported to OCCI (CDMI 1.1.1 13.6)",
+		Title:    "Storage that is a CDMI container exported to OCCI (CDMI 1.1.1 13.6)",
 		Applies:  []string{occi.KindStorage},
 		Location: "/linkage/cdmi/",
 		Attributes: []occi.Attribute{
