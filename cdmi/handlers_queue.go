@@ -19,7 +19,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 		return invalidf("a queue is created without a value; POST values to enqueue them (§11.6)")
 	}
 	// An update ignores the enqueued values' fields a read returned: they
-	// change only by enqueue and dequeue (§11.5, §11.6, §11.7).
+	// change only by enqueue and dequeue (§11.4, §11.6, §11.7).
 	for _, f := range []string{"copy", "move", "reference", "deserialize", "serialize"} {
 		if b.has(f) {
 			return s.svc.unsupported(typeContainer, "cdmi_"+f+"_queue")

@@ -55,7 +55,7 @@ func checkRequestType(mt string) error {
 // PUTs back what it read sends them; like the storage system metadata of
 // §16.3 (Table 118, "shall be ignored") they are dropped from the request,
 // so a read-modify-write of any object succeeds. capabilitiesURI is among
-// them: a QoS extension sends it in updates (§9.5, §8.5 define no such
+// them: a QoS extension sends it in updates (§9.4.5, §8.4.4 define no such
 // request field).
 var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID", "capabilitiesURI",
 	"completionStatus", "percentComplete", "childrenrange", "children", "valuerange", "queueValues"}
@@ -254,6 +254,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 	if _, err := b.field("valuetransferencoding", &d.encoding); err != nil {
 		return d, err
 	}
+	encodingGiven := d.encoding != ""
 	if d.encoding == "" {
 		// §8.4.8 (after example 3), CDMI 2.0 update: a value sent without
 		// valuetransferencoding is in the object's current encoding.
@@ -287,6 +288,9 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 			if err != nil {
 				return d, invalidf("value: %v", err)
 			}
+			if !encodingGiven && b.ValueIsString && d.encoding != "base64" {
+				d.encoding = rangeValueEncoding(b, rng)
+			}
 			n, err := decodedLen(b, d.encoding)
 			if err != nil {
 				return d, err
@@ -310,6 +314,19 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 		return d, err
 	}
 	return d, nil
+}
+
+// rangeValueEncoding is how the value of a range update that names no
+// valuetransferencoding is read. §8.1 says a range's bytes travel base64
+// (§8.4.8 Example 3 updates a utf-8 object's ?value:21-24 with "dGhhdA==",
+// four bytes, and gets 204); the bullet after that example has a base64
+// string sent to a utf-8 object stored literally. Both hold: base64 when
+// the value decodes to exactly the range's length, else the literal text.
+func rangeValueEncoding(b *cdmiBody, rng Range) string {
+	if n, err := decodedLen(b, "base64"); err == nil && n == rng.Len() {
+		return "base64"
+	}
+	return "utf-8"
 }
 
 // putDataObjectRaw is the non-CDMI PUT (§6 and §8 "using HTTP"): the body
