@@ -103,12 +103,25 @@ const (
 // VolumeSource tells a hypervisor how to reach a block volume. The storage
 // backend describes its volume; linkage copies that description here so that
 // compute backends never import storage backends.
+//
+// Types:
+//   - "file": a local file or block device at Path.
+//   - "rbd": a Ceph RBD image Pool/Image, reached through Monitors or
+//     ConfigFile.
+//   - "nbd": an NBD export (the linkage serves volumes this way, package
+//     linkage/nbd) on a Unix socket: Path is the socket's absolute path,
+//     Image the export name. The hypervisor connects as its own user
+//     (QEMU under libvirt runs as libvirt-qemu), so whoever serves the
+//     socket must let that user in: the socket writable by it (the
+//     linkage gives it group libvirt-qemu, mode 0660) and every folder
+//     above searchable (o+x). NBD over TCP (with TLS) would add a host
+//     and port here; it is not supported yet.
 type VolumeSource struct {
-	Type       string   // "file" or "rbd"
-	Path       string   // file: absolute path
+	Type       string   // "file", "rbd" or "nbd"
+	Path       string   // file: absolute path; nbd: absolute path of the Unix socket
 	Format     string   // "raw" (default) or "qcow2"
 	Pool       string   // rbd: pool name
-	Image      string   // rbd: image name
+	Image      string   // rbd: image name; nbd: export name
 	Monitors   []string // rbd: "host:port" of the monitors
 	User       string   // rbd: cephx user, empty when cephx is off
 	ConfigFile string   // rbd: ceph.conf path, if the hypervisor should read it
@@ -263,9 +276,10 @@ func (m Machine) Validate() error {
 }
 
 // Validate refuses, with ErrInvalid, a volume description no backend can
-// reach: a type other than file and rbd, a relative file path, an rbd
-// volume without pool, image and a way to its monitors, a format other
-// than raw and qcow2.
+// reach: a type other than file, rbd and nbd, a relative file path, an rbd
+// volume without pool, image and a way to its monitors, an nbd volume
+// without an absolute socket path and an export name, a format other than
+// raw and qcow2.
 func (s VolumeSource) Validate() error {
 	switch s.Format {
 	case "", "raw", "qcow2":
@@ -284,8 +298,15 @@ func (s VolumeSource) Validate() error {
 		if len(s.Monitors) == 0 && s.ConfigFile == "" {
 			return fmt.Errorf("rbd volume needs monitors or a ceph.conf: %w", ErrInvalid)
 		}
+	case "nbd":
+		if !filepath.IsAbs(s.Path) {
+			return fmt.Errorf("nbd volume needs the absolute path of its Unix socket, got %q: %w", s.Path, ErrInvalid)
+		}
+		if s.Image == "" {
+			return fmt.Errorf("nbd volume needs an export name: %w", ErrInvalid)
+		}
 	default:
-		return fmt.Errorf("volume type %q (want file or rbd): %w", s.Type, ErrInvalid)
+		return fmt.Errorf("volume type %q (want file, rbd or nbd): %w", s.Type, ErrInvalid)
 	}
 	return nil
 }
