@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +91,39 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// hmp runs a command on the QEMU monitor of machine id (HMP, through
+// libvirt) and returns its answer.
+func hmp(t testing.TB, id, cmd string) string {
+	t.Helper()
+	return virsh(t, "qemu-monitor-command", "--hmp", DomainName(id), cmd)
+}
+
+// blockNode returns the block node QEMU attached to the device libvirt
+// named by the alias of disk link diskID: proof that QEMU opened the
+// volume.
+func blockNode(t testing.TB, id, diskID string) string {
+	t.Helper()
+	info := hmp(t, id, "info block")
+	m := regexp.MustCompile(`(?m)^(\S+): .*\n\s+Attached to:\s+/machine/peripheral/` + regexp.QuoteMeta(Alias(diskID)) + `/`).FindStringSubmatch(info)
+	require.NotNil(t, m, "QEMU has a block node for disk %s:\n%s", diskID, info)
+	return m[1]
+}
+
+// qemuIO runs a qemu-io command on a block node of machine id (HMP
+// qemu-io: the I/O goes through QEMU's driver for the volume) and returns
+// what it printed. HMP qemu-io prints on QEMU's stderr, which libvirt
+// keeps in the domain's log: the answer is what the log gained.
+func qemuIO(t testing.TB, id, node, cmd string) string {
+	t.Helper()
+	logFile := "/var/log/libvirt/qemu/" + DomainName(id) + ".log"
+	before, _ := os.ReadFile(logFile)
+	answer := hmp(t, id, `qemu-io `+node+` "`+cmd+`"`)
+	var after []byte
+	waitFor(t, 5*time.Second, "qemu-io output in "+logFile+" (the monitor answered "+strconv.Quote(answer)+")", func() bool {
+		after, _ = os.ReadFile(logFile)
+		return bytes.Contains(after[len(before):], []byte("bytes at offset"))
+	})
+	return string(after[len(before):])
 }

@@ -282,7 +282,8 @@ func sanitizeTerm(name string) string {
 }
 
 // reachable lets QEMU, which libvirt runs as another user (libvirt-qemu),
-// reach a file: every folder above it gets search permission for others
+// reach a file (or an NBD volume's Unix socket, whose own permissions are
+// its server's business): every folder above it gets search permission for others
 // (o+x: names can be followed, not listed). libvirt itself labels the file,
 // never its folders, and a private temporary folder (0700) above a volume
 // or the image folder would otherwise make QEMU fail with "Permission

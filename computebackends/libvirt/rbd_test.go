@@ -64,31 +64,12 @@ func TestRBDHotAttach(t *testing.T) {
 	require.NoError(t, b.AttachDisk(ctx, id, disk))
 	assert.Contains(t, virsh(t, "domblklist", DomainName(id)), pool+"/"+image)
 
-	hmp := func(cmd string) string {
-		return virsh(t, "qemu-monitor-command", "--hmp", DomainName(id), cmd)
-	}
-	// HMP qemu-io prints on QEMU's stderr, which libvirt keeps in the
-	// domain's log: run it and return what the log gained.
-	qemuIO := func(node, cmd string) string {
-		logFile := "/var/log/libvirt/qemu/" + DomainName(id) + ".log"
-		before, _ := os.ReadFile(logFile)
-		hmp(`qemu-io ` + node + ` "` + cmd + `"`)
-		var after []byte
-		waitFor(t, 5*time.Second, "qemu-io output in "+logFile, func() bool {
-			after, _ = os.ReadFile(logFile)
-			return bytes.Contains(after[len(before):], []byte("bytes at offset"))
-		})
-		return string(after[len(before):])
-	}
-	// The block node QEMU attached to the device libvirt named by our alias.
-	m := regexp.MustCompile(`(?m)^(\S+): .*\n\s+Attached to:\s+/machine/peripheral/` + regexp.QuoteMeta(Alias(disk.ID)) + `/`).FindStringSubmatch(hmp("info block"))
-	require.NotNil(t, m, "QEMU has a block node for the attached volume")
-	node := m[1]
-	out := qemuIO(node, "read -P 0x5a 0 65536")
+	node := blockNode(t, id, disk.ID)
+	out := qemuIO(t, id, node, "read -P 0x5a 0 65536")
 	assert.Contains(t, out, "read 65536/65536 bytes")
 	assert.NotContains(t, out, "Pattern verification failed")
 	// The check can fail: another pattern does not verify.
-	out = qemuIO(node, "read -P 0x00 0 4096")
+	out = qemuIO(t, id, node, "read -P 0x00 0 4096")
 	assert.Contains(t, out, "Pattern verification failed")
 
 	// No guest OS acknowledges the unplug: detach fails and leaves the
