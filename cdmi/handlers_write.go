@@ -103,6 +103,20 @@ func (s *Server) readBody(c *call, maxValue int64) (*cdmiBody, error) {
 	return b, nil
 }
 
+// refuseMultipart answers 415 to a CDMI request whose body is multipart
+// MIME (§8.2.4, §8.4.3, §11.6.3 with cdmi_multipart_mime): this server
+// does not offer multi-part MIME (the capability is not advertised), and
+// storing the envelope as a value would be wrong. A non-CDMI PUT (no
+// version header, no CDMI media type) of a multipart value stays a value.
+func refuseMultipart(c *call) error {
+	if c.version == "" || !strings.HasPrefix(mediaType(c.r), "multipart/") {
+		return nil
+	}
+	return web.Errorf(http.StatusUnsupportedMediaType,
+		"%s bodies (CDMI multi-part MIME, §8.2.4) are not supported: cdmi_multipart_mime is not offered; send %s with the value in the JSON body, or the value alone in a non-CDMI PUT",
+		mediaType(c.r), ctObject)
+}
+
 // readContainerBody is readBody for a container: CDMI 1.0.x clients create
 // containers with no body at all (Content-Length: 0), which is taken as {}.
 // A body that is there must still be a JSON object.
@@ -134,6 +148,9 @@ func (s *Server) handlePut(c *call) error { return s.put(c, false) }
 func (s *Server) handlePatch(c *call) error { return s.put(c, true) }
 
 func (s *Server) put(c *call, mustExist bool) error {
+	if err := refuseMultipart(c); err != nil {
+		return err
+	}
 	t, err := s.svc.locate(c.ctx, c.r.URL.EscapedPath(), c.r.Method == http.MethodGet || c.r.Method == http.MethodHead)
 	if err != nil {
 		return err
@@ -477,6 +494,9 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 // queue (§11.6), or creates an object reachable only by ID when the
 // target is /cdmi_objectid/ (§9.6.1).
 func (s *Server) handlePost(c *call) error {
+	if err := refuseMultipart(c); err != nil {
+		return err
+	}
 	var t *target
 	if c.r.URL.EscapedPath() == s.root+"/cdmi_objectid/" {
 		t = &target{path: c.r.URL.EscapedPath(), slash: true, byID: true}

@@ -329,3 +329,35 @@ func TestRangeUpdateExample3(t *testing.T) {
 	resp, body = harness.Do(t, http.MethodPut, u+"?value:0-2", hdr(ctObject, ""), stringsReader(`{"value" : "dGhhdA=="}`))
 	expect4xx(t, resp, body, http.StatusBadRequest)
 }
+
+// CDMI 1.1.1 §8.2.4 (Table 20), §11.6.3: a CDMI request (it carries
+// X-CDMI-Specification-Version) with a multipart/mixed body is multi-part
+// MIME, offered only with the cdmi_multipart_mime capability (§12.1.1).
+// A server that does not advertise it refuses such a request (415, with a
+// message) and never stores the envelope as a value; TestMultipartMIME
+// covers servers that do advertise it.
+func TestMultipartRefusedUnlessOffered(t *testing.T) {
+	_, sys := get(t, rootURL(t)+"cdmi_capabilities/", ctCapability)
+	if sc, _ := sys["capabilities"].(map[string]any); sc["cdmi_multipart_mime"] == "true" {
+		t.Skip("cdmi_multipart_mime is advertised: TestMultipartMIME applies")
+	}
+	c := testContainer(t)
+	q := c + "mq"
+	resp, body := harness.Do(t, http.MethodPut, q, hdr(ctQueue, ctQueue), jsonBody(t, map[string]any{}))
+	expect(t, resp, body, http.StatusCreated)
+	envelope := "--b1\r\nContent-Type: application/cdmi-object\r\n\r\n{}\r\n--b1\r\nContent-Type: application/octet-stream\r\n\r\nabc\r\n--b1--\r\n"
+	for _, tc := range []struct{ method, u string }{
+		{http.MethodPut, c + "mp.bin"}, {http.MethodPost, c}, {http.MethodPost, q},
+		{http.MethodPost, rootURL(t) + "cdmi_objectid/"},
+	} {
+		resp, body := harness.Do(t, tc.method, tc.u, hdr("multipart/mixed; boundary=b1", ctObject), strings.NewReader(envelope))
+		expect4xx(t, resp, body, http.StatusUnsupportedMediaType, http.StatusBadRequest)
+		assert.Contains(t, strings.ToLower(string(body)), "multi", "%s %s: the message names the problem", tc.method, tc.u)
+	}
+	resp, _ = harness.Do(t, http.MethodGet, c+"mp.bin", nil, nil)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "the envelope must not be stored")
+	_, o := get(t, c, ctContainer)
+	assert.Equal(t, []any{"mq"}, o.list("children"))
+	_, qo := get(t, q+"?queueValues", ctQueue)
+	assert.Equal(t, "", qo.str("queueValues"), "nothing enqueued")
+}
