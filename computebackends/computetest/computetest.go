@@ -39,6 +39,14 @@ type Options struct {
 	// Volume returns a volume that exists and the backend can attach (a file
 	// QEMU can open, say), removed with t. Required.
 	Volume func(t *testing.T) cb.VolumeSource
+	// NBDVolume returns a volume of type "nbd" (computebackends.VolumeSource)
+	// the backend can attach: an export served on a Unix socket its
+	// hypervisor may open (sim: any absolute path will do), stopped with t.
+	// It gets the same attach and detach cases as Volume. Nil says the
+	// backend cannot attach NBD volumes: the suite then expects a
+	// well-formed nbd source to be refused with ErrUnsupported, attaching
+	// nothing.
+	NBDVolume func(t *testing.T) cb.VolumeSource
 	// Sizes reads back, from the backend's own records (not from its
 	// answers), the cores and memory (GiB) a machine has now. Required: it is
 	// how Resize is checked.
@@ -426,11 +434,29 @@ func (s *suite) testResize(t *testing.T, b cb.Backend) {
 }
 
 // testDisks attaches volumes to a stopped and to a running machine and
-// detaches them again.
+// detaches them again: volumes as the backend's Volume gives them, then
+// NBD volumes.
 func (s *suite) testDisks(t *testing.T, b cb.Backend) {
+	t.Run("Volume", func(t *testing.T) { s.testDiskKind(t, b, s.o.Volume) })
+	t.Run("NBD", func(t *testing.T) {
+		if s.o.NBDVolume != nil {
+			s.testDiskKind(t, b, s.o.NBDVolume)
+			return
+		}
+		ctx := ctxT(t)
+		id := s.machine(t, b, "nbd")
+		src := cb.VolumeSource{Type: "nbd", Path: "/run/occicdmi/nbd/computetest.sock", Image: "computetest"}
+		require.ErrorIs(t, b.AttachDisk(ctx, id, cb.Disk{ID: "nbd", Source: src}), cb.ErrUnsupported,
+			"a backend without NBDVolume refuses nbd volumes")
+		require.ErrorIs(t, b.DetachDisk(ctx, id, "nbd"), cb.ErrNotFound, "and attaches nothing")
+	})
+}
+
+// testDiskKind runs the disk cases with volumes vol makes.
+func (s *suite) testDiskKind(t *testing.T, b cb.Backend, vol func(t *testing.T) cb.VolumeSource) {
 	ctx := ctxT(t)
 	id := s.machine(t, b, "disks")
-	d1 := cb.Disk{ID: "data1", Source: s.o.Volume(t)}
+	d1 := cb.Disk{ID: "data1", Source: vol(t)}
 	require.NoError(t, b.AttachDisk(ctx, id, d1), "attach to a stopped machine")
 	require.ErrorIs(t, b.AttachDisk(ctx, id, d1), cb.ErrExists, "the same link twice")
 	require.ErrorIs(t, b.AttachDisk(ctx, id, cb.Disk{ID: ""}), cb.ErrInvalid, "no id")
@@ -439,6 +465,8 @@ func (s *suite) testDisks(t *testing.T, b cb.Backend) {
 		"relative path": {Type: "file", Path: "relative.raw"},
 		"bad format":    {Type: "file", Path: "/x.vmdk", Format: "vmdk"},
 		"rbd no pool":   {Type: "rbd", Image: "i", Monitors: []string{"127.0.0.1:6789"}},
+		"nbd relative":  {Type: "nbd", Path: "nbd.sock", Image: "e"},
+		"nbd no export": {Type: "nbd", Path: "/run/nbd.sock"},
 	} {
 		require.ErrorIs(t, b.AttachDisk(ctx, id, cb.Disk{ID: "bad", Source: src}), cb.ErrInvalid, what)
 	}
@@ -447,7 +475,7 @@ func (s *suite) testDisks(t *testing.T, b cb.Backend) {
 	// The disk recorded while stopped is there when the machine runs.
 	require.NoError(t, b.Start(ctx, id))
 	require.ErrorIs(t, b.AttachDisk(ctx, id, d1), cb.ErrExists, "still attached after start")
-	d2 := cb.Disk{ID: "data2", Source: s.o.Volume(t)}
+	d2 := cb.Disk{ID: "data2", Source: vol(t)}
 	require.NoError(t, b.AttachDisk(ctx, id, d2), "hot-plug into a running machine")
 	require.ErrorIs(t, b.AttachDisk(ctx, id, d2), cb.ErrExists)
 	if s.o.UncooperativeGuest {

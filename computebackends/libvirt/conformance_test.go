@@ -42,6 +42,11 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, os.Truncate(vol, 8<<20))
 			return cb.VolumeSource{Type: "file", Path: vol}
 		},
+		// qemu-nbd serving an empty raw image, its socket opened to QEMU
+		// the way linkage/nbd does (serveNBD).
+		NBDVolume: func(t *testing.T) cb.VolumeSource {
+			return serveNBD(t, nil, 8<<20).Source()
+		},
 		Sizes: func(t *testing.T, id string) (int, float64) {
 			info := virsh(t, "dominfo", DomainName(id))
 			cpus := regexp.MustCompile(`CPU\(s\):\s+(\d+)`).FindStringSubmatch(info)

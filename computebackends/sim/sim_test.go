@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -32,6 +33,9 @@ func TestConformance(t *testing.T) {
 		// sim attaches no bytes: any well-formed description will do.
 		Volume: func(*testing.T) cb.VolumeSource {
 			return cb.VolumeSource{Type: "file", Path: "/computetest/" + computetest.NewID("vol") + ".raw"}
+		},
+		NBDVolume: func(*testing.T) cb.VolumeSource {
+			return cb.VolumeSource{Type: "nbd", Path: "/computetest/" + computetest.NewID("nbd") + ".sock", Image: "export", Format: "raw"}
 		},
 		Sizes: func(t *testing.T, id string) (int, float64) {
 			m, err := b.Machine(context.Background(), id)
@@ -66,4 +70,22 @@ func TestSharedDatabase(t *testing.T) {
 	m, err := a.Machine(ctx, "m1")
 	require.NoError(t, err)
 	require.Equal(t, 2, m.Cores)
+}
+
+// An nbd disk is recorded with where it is served (socket and export), as
+// the linkage hands it over; one without an export name is refused.
+func TestNBDDiskRecorded(t *testing.T) {
+	db := testsupport.DB(t)
+	b := sim.New(db)
+	ctx := context.Background()
+	require.NoError(t, b.CreateMachine(ctx, cb.Machine{ID: "m1", Cores: 1, Memory: 1}))
+	src := cb.VolumeSource{Type: "nbd", Path: "/run/occicdmi/nbd/vol1.sock", Image: "vol1", Format: "raw"}
+	require.NoError(t, b.AttachDisk(ctx, "m1", cb.Disk{ID: "link1", Source: src}))
+	var raw string
+	require.NoError(t, db.Table("sim_machines").Select("disks").Where("id = ?", "m1").Scan(&raw).Error)
+	var disks []cb.Disk
+	require.NoError(t, json.Unmarshal([]byte(raw), &disks))
+	require.Equal(t, []cb.Disk{{ID: "link1", Source: src}}, disks)
+	require.ErrorIs(t, b.AttachDisk(ctx, "m1", cb.Disk{ID: "link2", Source: cb.VolumeSource{Type: "nbd", Path: src.Path}}), cb.ErrInvalid)
+	require.NoError(t, b.DetachDisk(ctx, "m1", "link1"))
 }
