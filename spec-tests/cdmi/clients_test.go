@@ -361,3 +361,41 @@ func TestMultipartRefusedUnlessOffered(t *testing.T) {
 	_, qo := get(t, q+"?queueValues", ctQueue)
 	assert.Equal(t, "", qo.str("queueValues"), "nothing enqueued")
 }
+
+// RFC 7231 §4.3.2 (HTTP, which CDMI 1.1.1 §5.13.1 builds on): HEAD is GET
+// without the body. Wherever GET works in CDMI (containers, data objects
+// read with and without CDMI, queues, capabilities, domains, objects by
+// ID, redirects, errors) HEAD answers the same status and Content-Type and
+// no body (issue 11, OCCI item 8's CDMI side).
+func TestHEADLikeGET(t *testing.T) {
+	c := testContainer(t)
+	obj := c + "h.txt"
+	putObject(t, obj, map[string]any{"value": "hello", "mimetype": "text/plain"})
+	q := c + "hq"
+	resp, body := harness.Do(t, http.MethodPut, q, hdr(ctQueue, ctQueue), jsonBody(t, map[string]any{}))
+	expect(t, resp, body, http.StatusCreated)
+	_, o := get(t, obj+"?objectID", ctObject)
+	root := rootURL(t)
+	noCDMI := http.Header{}
+	for _, tc := range []struct {
+		u string
+		h http.Header
+	}{
+		{root, hdr("", ctContainer)}, {c, hdr("", ctContainer)}, {obj, hdr("", ctObject)},
+		{obj + "?metadata", hdr("", ctObject)}, {obj, noCDMI}, {obj, http.Header{"Range": {"bytes=1-2"}}},
+		{q, hdr("", ctQueue)}, {root + "cdmi_capabilities/", hdr("", ctCapability)},
+		{root + "cdmi_domains/default/", hdr("", ctDomain)}, {root + "cdmi_objectid/" + o.str("objectID"), hdr("", ctObject)},
+		{strings.TrimSuffix(c, "/"), hdr("", ctContainer)}, {c + "missing", hdr("", ctObject)},
+		{obj + "?nosuchfield", hdr("", ctObject)},
+	} {
+		g, _ := harness.Do(t, http.MethodGet, tc.u, tc.h, nil)
+		h, hb := harness.Do(t, http.MethodHead, tc.u, tc.h, nil)
+		assert.Equal(t, g.StatusCode, h.StatusCode, "HEAD %s", tc.u)
+		assert.Equal(t, g.Header.Get("Content-Type"), h.Header.Get("Content-Type"), "HEAD %s", tc.u)
+		assert.Equal(t, g.Header.Get("Location"), h.Header.Get("Location"), "HEAD %s", tc.u)
+		assert.Empty(t, hb, "HEAD %s has no body", tc.u)
+		if g.StatusCode == http.StatusOK && len(tc.h.Values("X-CDMI-Specification-Version")) > 0 {
+			assert.Equal(t, g.Header.Get("X-CDMI-Specification-Version"), h.Header.Get("X-CDMI-Specification-Version"), "HEAD %s", tc.u)
+		}
+	}
+}
