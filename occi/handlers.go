@@ -216,8 +216,15 @@ func (s *Server) mixinCollection(rq *request, r *http.Request, m *Category) (*re
 	return notAllowed("GET, POST, PUT, DELETE"), nil
 }
 
+// unbound serves a path below which entities may lie: it lists them. Any
+// other method is 405 where something lies below the path, and 404 where
+// nothing does, as a GET there answers (there is no resource to refuse
+// the method for).
 func (s *Server) unbound(rq *request, r *http.Request, prefix string) (*response, error) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if _, err := s.svc.List(rq.ctx, Query{Prefix: prefix, Page: 1, Number: 1}); err != nil {
+			return nil, err
+		}
 		return notAllowed("GET"), nil
 	}
 	return s.list(rq, r, Query{Prefix: prefix})
@@ -260,6 +267,10 @@ func (s *Server) entity(rq *request, r *http.Request, loc string) (*response, er
 			return entityResponse(e, err)
 		}
 		return &response{status: http.StatusCreated, location: e.Location, created: []*Entity{e}}, nil
+	}
+	// Another method on a missing entity: 404, as for GET.
+	if _, err := s.svc.Get(rq.ctx, loc); err != nil {
+		return nil, err
 	}
 	return notAllowed("GET, POST, PUT, DELETE"), nil
 }

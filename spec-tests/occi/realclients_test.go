@@ -355,3 +355,47 @@ func TestCategoryWithoutClass(t *testing.T) {
 		t.Errorf("classless definition on /-/: %+v (found %v), want a mixin", c, ok)
 	}
 }
+
+// A method on a path where nothing exists answers 404, as a GET there
+// does: there is no resource to refuse the method for (RFC 9110 §15.5.5,
+// §15.5.6; issue 11, item 6). Where something lies below the path, a
+// method it does not serve stays 405 with Allow (GFD.223 §8 Table 1). The
+// IM connector's delete_volume reads 404 as "already gone".
+func TestMethodsOnMissingPaths(t *testing.T) {
+	missing := base(t) + "/" + uniq("nothing") + "/" + uniq("here") + "/"
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain")
+	h.Set("Accept", "text/plain")
+	_, plain := textPlain.encode(computeMsg(uniq("nowhere")))
+	for _, method := range []string{"GET", "DELETE", "POST", "PUT", "PATCH"} {
+		resp, body := do(t, method, missing, h, plain)
+		clientError(t, method+" on an unbound path with nothing below", resp, body, 404)
+	}
+	// A missing entity: 404 for every method but PUT (which creates).
+	entity := location(t, kindCompute) + uniq("missing")
+	for _, method := range []string{"GET", "DELETE", "POST", "PATCH"} {
+		resp, body := do(t, method, entity, h, plain)
+		clientError(t, method+" on a missing entity", resp, body, 404)
+	}
+
+	// Something below the path: the path exists, and only listing it is
+	// allowed.
+	dir := base(t) + "/" + uniq("users") + "/"
+	loc := dir + uniq("vm")
+	cleanup(t, loc)
+	if resp, body := send(t, "PUT", loc, textPlain, computeMsg(uniq("below"))); resp.StatusCode != 201 && resp.StatusCode != 200 {
+		t.Fatalf("GFD.223 §10.2.1: PUT at %s: %d: %.300s", loc, resp.StatusCode, body)
+	}
+	for _, method := range []string{"DELETE", "POST", "PUT"} {
+		resp, body := do(t, method, dir, h, plain)
+		clientError(t, method+" on an unbound path with an entity below", resp, body, 405)
+		if !strings.Contains(resp.Header.Get("Allow"), "GET") {
+			t.Errorf("%s %s: 405 with Allow %q, want GET listed", method, dir, resp.Header.Get("Allow"))
+		}
+	}
+	resp, body := do(t, "PATCH", loc, h, plain)
+	clientError(t, "PATCH on an existing entity", resp, body, 405)
+	if status(t, loc) != 200 {
+		t.Errorf("the refused methods touched %s", loc)
+	}
+}
