@@ -321,11 +321,21 @@ func (s *Server) writeWithValue(c *call, o *object, head []byte, rng Range, enc 
 	if err := s.streamValue(c.ctx, c.w, o.ValueKey, rng, enc); err != nil {
 		// The status is gone; cut the connection so the client sees a
 		// truncated body instead of a valid-looking one.
-		s.log.Error("cdmi: value stream failed", "object", o.ObjectID, "err", err)
+		s.logStreamFailure(c, o, err)
 		panic(http.ErrAbortHandler)
 	}
 	_, _ = io.WriteString(c.w, "}")
 	return nil
+}
+
+// logStreamFailure logs a value that could not be sent: an error when the
+// backend failed, information when the client went away mid-response.
+func (s *Server) logStreamFailure(c *call, o *object, err error) {
+	if clientGone(c.r) {
+		s.log.InfoContext(c.ctx, "cdmi: client went away during the value", "request_id", web.RequestID(c.ctx), "object", o.ObjectID, "err", err)
+		return
+	}
+	s.log.ErrorContext(c.ctx, "cdmi: value stream failed", "request_id", web.RequestID(c.ctx), "object", o.ObjectID, "err", err)
 }
 
 // serveRaw answers a non-CDMI GET with the value itself, honouring Range
@@ -358,7 +368,7 @@ func (s *Server) serveRaw(c *call, o *object) error {
 	}
 	http.ServeContent(c.w, c.r, "", o.MTime, rs)
 	if rs.err != nil {
-		s.log.Error("cdmi: value stream failed", "object", o.ObjectID, "err", rs.err)
+		s.logStreamFailure(c, o, rs.err)
 	}
 	return nil
 }

@@ -139,12 +139,33 @@ func negotiate(h http.Header) (version string, ok bool) {
 // or its values are out of range.
 func invalidf(format string, a ...any) error { return kind.Errorf(kind.Invalid, format, a...) }
 
+// statusClientClosed is the status recorded for a request whose
+// client closed the connection before the answer (nginx's 499): a client
+// failure for access logs and metrics, never sent to anyone.
+const statusClientClosed = 499
+
+// clientGone tells whether the request's client has closed its connection
+// (net/http cancels the request's context then) or the request was
+// cancelled on its behalf.
+func clientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
+}
+
 // fail writes an error response: a short JSON body naming the problem.
 // Kinds give the status (web.Status); an error without one is a bug,
 // logged and answered "internal error (request <id>)". Two failures of the
 // request itself have no kind: a client gone away (nothing is written) and
 // a body that ended early (400).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(r) {
+		// The client closed its connection mid-request: whatever failed
+		// failed because of that (a body cut short, a cancelled query or
+		// backend call). It is no server error and no one reads the answer.
+		s.log.InfoContext(r.Context(), "cdmi: client went away", "request_id", web.RequestID(r.Context()),
+			"method", r.Method, "path", r.URL.EscapedPath(), "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	if web.Status(err) == http.StatusInternalServerError {
 		switch {
 		case errors.Is(err, context.Canceled):
