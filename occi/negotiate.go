@@ -29,7 +29,8 @@ const (
 const MaxBody = 1 << 20
 
 // negotiate picks the response media type from Accept (GFD.223 §4.1).
-// No Accept, or */*, means text/plain. text/uri-list is only for
+// No Accept, or */*, means text/plain; text/plain wins a tie with
+// text/occi whatever the order. text/uri-list is only for
 // collections: asked for elsewhere it is a 400 (GFD.229 §8).
 func negotiate(r *http.Request, listing bool) (string, error) {
 	accept := strings.Join(r.Header.Values("Accept"), ",")
@@ -63,8 +64,20 @@ func negotiate(r *http.Request, listing bool) (string, error) {
 		}
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].q > cs[j].q })
+	// At equal q, a body rendering beats text/occi: every client parses
+	// text/plain, and large answers in headers overflow clients' limits.
+	plainAt := map[float64]bool{}
+	for _, c := range cs {
+		switch c.media {
+		case mediaPlain, mediaOCCIPlain, "*/*", "text/*":
+			plainAt[c.q] = true
+		}
+	}
 	uriListOnly := false
 	for _, c := range cs {
+		if c.media == mediaOCCI && plainAt[c.q] {
+			continue
+		}
 		switch c.media {
 		case "*/*", "text/*":
 			return mediaPlain, nil

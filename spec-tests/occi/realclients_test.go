@@ -399,3 +399,31 @@ func TestMethodsOnMissingPaths(t *testing.T) {
 		t.Errorf("the refused methods touched %s", loc)
 	}
 }
+
+// When Accept gives text/occi and text/plain the same quality, the answer
+// is text/plain whatever their order (issue 11, item 7): it is the body
+// rendering every client parses (GFD.229 §6), and text/occi headers
+// overflow clients' header limits on large answers. A higher q still wins
+// (RFC 7231 §5.3.2).
+func TestAcceptTiePrefersPlain(t *testing.T) {
+	loc := create(t, textPlain, computeMsg(uniq("tie")))
+	cases := map[string]string{
+		"text/occi, text/plain":             "text/plain",
+		"text/occi,text/plain":              "text/plain",
+		"text/occi;q=0.5, text/plain;q=0.5": "text/plain",
+		"text/occi, text/occi+plain":        "text/occi+plain",
+		"text/occi, */*":                    "text/plain",
+		"text/plain,text/occi;q=0.2":        "text/plain", // rOCCI-api's default
+		"text/plain,text/occi":              "text/plain", // rOCCI-cli's default
+		"text/occi, text/plain;q=0.5":       "text/occi",
+		"text/occi":                         "text/occi",
+	}
+	for _, u := range []string{loc, base(t) + "/-/", location(t, kindCompute)} {
+		for a, want := range cases {
+			resp, body := do(t, "GET", u, accept(a), nil)
+			if got := mediaType(resp); resp.StatusCode != http.StatusOK || got != want {
+				t.Errorf("GET %s Accept %q: %d %q, want %s: %.200s", u, a, resp.StatusCode, got, want, body)
+			}
+		}
+	}
+}
