@@ -91,7 +91,7 @@ func (s *Server) handleQuery() http.Handler {
 				resp = &response{status: http.StatusOK, noContent: true}
 			}
 		default:
-			s.methodNotAllowed(w, r, rq.media, "GET, POST, DELETE")
+			s.methodNotAllowed(w, r, rq.media, "GET, HEAD, POST, DELETE")
 			return
 		}
 		if err != nil {
@@ -179,7 +179,7 @@ func (s *Server) kindCollection(rq *request, r *http.Request, k *Category) (*res
 		}
 		return noContent(), nil
 	}
-	return notAllowed("GET, POST, DELETE"), nil
+	return notAllowed("GET, HEAD, POST, DELETE"), nil
 }
 
 func (s *Server) mixinCollection(rq *request, r *http.Request, m *Category) (*response, error) {
@@ -213,7 +213,7 @@ func (s *Server) mixinCollection(rq *request, r *http.Request, m *Category) (*re
 		base.Entities = isJSON(rq.media)
 		return listed(s.svc.List(rq.ctx, base))
 	}
-	return notAllowed("GET, POST, PUT, DELETE"), nil
+	return notAllowed("GET, HEAD, POST, PUT, DELETE"), nil
 }
 
 // unbound serves a path below which entities may lie: it lists them. Any
@@ -225,7 +225,7 @@ func (s *Server) unbound(rq *request, r *http.Request, prefix string) (*response
 		if _, err := s.svc.List(rq.ctx, Query{Prefix: prefix, Page: 1, Number: 1}); err != nil {
 			return nil, err
 		}
-		return notAllowed("GET"), nil
+		return notAllowed("GET, HEAD"), nil
 	}
 	return s.list(rq, r, Query{Prefix: prefix})
 }
@@ -272,7 +272,7 @@ func (s *Server) entity(rq *request, r *http.Request, loc string) (*response, er
 	if _, err := s.svc.Get(rq.ctx, loc); err != nil {
 		return nil, err
 	}
-	return notAllowed("GET, POST, PUT, DELETE"), nil
+	return notAllowed("GET, HEAD, POST, PUT, DELETE"), nil
 }
 
 // list answers a GET of a collection: base narrowed by the Category and

@@ -10,6 +10,8 @@ import "github.com/gorilla/mux"
 //	/<mixin>/ (/templates/os/cirros/)   mixin collection: GET, POST, PUT, DELETE, POST ?action=
 //	/<any>/                             unbound path: GET lists what lies below
 //	/<any>                              entity: GET, POST (update, ?action=), PUT, DELETE
+//
+// HEAD is served wherever GET is: the same status and headers, no body.
 func (s *Server) Routes(r *mux.Router) {
 	r.Path("/-/").Handler(s.handleQuery())
 	r.Path("/.well-known/org/ogf/occi/-/").Handler(s.handleQuery())

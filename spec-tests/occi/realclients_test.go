@@ -427,3 +427,85 @@ func TestAcceptTiePrefersPlain(t *testing.T) {
 		}
 	}
 }
+
+// HEAD is answered wherever GET is, with GET's status and headers and no
+// body (RFC 9110 §9.3.2; issue 11, item 8): the query interface (rOCCI-api
+// sends HEAD to its endpoint), collections of kinds, provider and user
+// mixins, unbound paths, entities, in every rendering; a missing entity
+// is 404 to HEAD as to GET.
+func TestHeadWhereverGet(t *testing.T) {
+	tag := userMixin(t, textPlain)
+	m := computeMsg(uniq("head"))
+	m.Mixins = []string{tag.ID()}
+	dir := base(t) + "/" + uniq("users") + "/"
+	loc := dir + uniq("vm")
+	cleanup(t, loc)
+	if resp, body := send(t, "PUT", loc, textPlain, m); resp.StatusCode != 201 && resp.StatusCode != 200 {
+		t.Fatalf("GFD.223 §10.2.1: PUT at %s: %d: %.300s", loc, resp.StatusCode, body)
+	}
+	tpl := templates(t, mixinOSTpl)
+	if len(tpl) == 0 {
+		t.Fatal("no os_tpl")
+	}
+	type target struct {
+		url     string
+		listing bool
+	}
+	targets := []target{
+		{base(t) + "/", true}, {base(t) + "/-/", false}, {base(t) + "/.well-known/org/ogf/occi/-/", false},
+		{location(t, kindCompute), true}, {abs(t, tpl[0].Location), true}, {abs(t, tag.Location), true},
+		{dir, true}, {loc, false},
+	}
+	compared := []string{"Content-Type", "Accept", "Location", "Category", "Link", "X-Occi-Attribute", "X-Occi-Location", "Server"}
+	for _, tg := range targets {
+		types := []string{"text/plain", "text/occi", "application/occi+json", ""}
+		if tg.listing {
+			types = append(types, "text/uri-list")
+		}
+		for _, mt := range types {
+			get, gbody := do(t, "GET", tg.url, accept(mt), nil)
+			head, hbody := do(t, "HEAD", tg.url, accept(mt), nil)
+			what := fmt.Sprintf("HEAD %s Accept %q", tg.url, mt)
+			if get.StatusCode != http.StatusOK {
+				t.Errorf("GET %s Accept %q: %d: %.200s", tg.url, mt, get.StatusCode, gbody)
+				continue
+			}
+			if head.StatusCode != get.StatusCode {
+				t.Errorf("%s: %d, GET answered %d", what, head.StatusCode, get.StatusCode)
+			}
+			if len(hbody) != 0 {
+				t.Errorf("%s: a body of %d bytes", what, len(hbody))
+			}
+			for _, name := range compared {
+				if name == "X-Occi-Attribute" || name == "X-Occi-Location" || name == "Category" || name == "Link" {
+					// Listings change as other tests run; compare the
+					// presence of the text/occi fields there.
+					if tg.listing || tg.url == base(t)+"/-/" || strings.HasSuffix(tg.url, "/occi/-/") {
+						if (get.Header.Get(name) == "") != (head.Header.Get(name) == "") {
+							t.Errorf("%s: %s present %v, GET %v", what, name, head.Header.Get(name) != "", get.Header.Get(name) != "")
+						}
+						continue
+					}
+				}
+				if g, h := strings.Join(get.Header.Values(name), ", "), strings.Join(head.Header.Values(name), ", "); g != h {
+					t.Errorf("%s: %s %q, GET %q", what, name, h, g)
+				}
+			}
+			if cl := head.Header.Get("Content-Length"); cl != "" && !tg.listing && tg.url == loc && cl != fmt.Sprint(len(gbody)) {
+				t.Errorf("%s: Content-Length %s, GET's body has %d bytes", what, cl, len(gbody))
+			}
+		}
+	}
+	for _, u := range []string{location(t, kindCompute) + uniq("missing"), base(t) + "/" + uniq("nothing") + "/"} {
+		resp, _ := do(t, "HEAD", u, accept("text/plain"), nil)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("HEAD %s: %d, want 404 as GET", u, resp.StatusCode)
+		}
+	}
+	// A 405 names HEAD among the allowed methods.
+	resp, body := do(t, "PUT", location(t, kindCompute), http.Header{"Content-Type": {"text/plain"}}, []byte(computeCat+"\n"))
+	clientError(t, "PUT on a kind collection", resp, body, 405)
+	if !strings.Contains(resp.Header.Get("Allow"), "HEAD") {
+		t.Errorf("405 Allow %q does not name HEAD", resp.Header.Get("Allow"))
+	}
+}
