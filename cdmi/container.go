@@ -13,11 +13,12 @@ import (
 
 // containerWrite gathers what a request changes on a container.
 type containerWrite struct {
-	meta      map[string]any  // metadata given; nil when absent
-	metaNames []string        // ?metadata:<name> limits the change to these
-	exports   json.RawMessage // "exports" as given; nil when absent
-	copyURI   string          // "copy": the container to copy here (§9.2.5)
-	moveURI   string          // "move": the container that moves here
+	meta      map[string]any             // metadata given; nil when absent
+	metaNames []string                   // ?metadata:<name> limits the change to these
+	exports   json.RawMessage            // "exports" as given; nil when absent
+	copyURI   string                     // "copy": the container to copy here (§9.2.5)
+	moveURI   string                     // "move": the container that moves here
+	extra     map[string]json.RawMessage // fields the standard does not define (§9.1)
 }
 
 // putContainer creates or updates a container: a copy of another one, or
@@ -242,6 +243,7 @@ func (w *containerWriteOp) commit(tx *gorm.DB) error {
 	if w.cw.meta != nil {
 		o.setMetadata(mergeMetadata(o.metadata(), w.cw.meta, w.cw.metaNames))
 	}
+	o.setExtraFields(w.cw.extra)
 	if w.exports.given != nil {
 		o.Exports = mergeExports(o.exports(), w.exports.given)
 		if err := w.commitExports(ctx, tx, o); err != nil {

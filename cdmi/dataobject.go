@@ -2,6 +2,7 @@ package cdmi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -25,7 +26,8 @@ type dataWrite struct {
 	moveURI   string         // "move": the data object that moves here
 	reference string         // "reference": the URI this object refers to
 	partial   bool
-	charset   bool // a raw value declared charset=utf-8 (§6.2.3 Table 6)
+	charset   bool                       // a raw value declared charset=utf-8 (§6.2.3 Table 6)
+	extra     map[string]json.RawMessage // fields the standard does not define (§8.1)
 }
 
 // dataObjectWrite is one create or update of a data object on its way
@@ -349,6 +351,7 @@ func (w *dataObjectWrite) apply(o *object) {
 	if d.meta != nil {
 		o.setMetadata(mergeMetadata(o.metadata(), d.meta, d.metaNames))
 	}
+	o.setExtraFields(d.extra)
 	if v := w.value; v != nil {
 		if v.Key != o.ValueKey && o.ValueKey != "" {
 			w.oldKeys = append(w.oldKeys, o.ValueKey)

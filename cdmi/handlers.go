@@ -199,6 +199,7 @@ func (s *Server) readContainer(c *call, o *object) error {
 		}
 	}
 	fs = append(fs, field{"childrenrange", crange}, field{"children", shown})
+	fs = withExtra(fs, o)
 	s.svc.touch(c.ctx, o)
 	s.writeJSON(c.w, http.StatusOK, contentTypeOf(o.Type), fs.pick(c.q))
 	return nil
@@ -259,6 +260,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 		fs = append(fs, field{"valuerange", vr})
 	}
 	fs = append(fs, field{"valuetransferencoding", enc})
+	fs = withExtra(fs, o)
 	head, err := json.Marshal(fs.pick(c.q))
 	if err != nil {
 		return err

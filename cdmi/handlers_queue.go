@@ -29,7 +29,7 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 	if err != nil {
 		return err
 	}
-	o, created, err := s.svc.writeQueue(c.ctx, c.who, t, meta, c.q.args("metadata"))
+	o, created, err := s.svc.writeQueue(c.ctx, c.who, t, meta, c.q.args("metadata"), b.extraFields(queueRequestFields))
 	if err != nil {
 		return err
 	}
@@ -139,6 +139,7 @@ func (s *Server) readQueue(c *call, o *object) error {
 		// ?values:<n> asks for the values themselves: keep the value fields.
 		sel = append(selection{{Field: "queueValues"}, {Field: "mimetype"}, {Field: "valuerange"}, {Field: "valuetransferencoding"}, {Field: "value"}}, sel...)
 	}
+	fs = withExtra(fs, o)
 	s.svc.touch(c.ctx, o)
 	s.writeJSON(c.w, http.StatusOK, ctQueue, fs.pick(sel))
 	return nil

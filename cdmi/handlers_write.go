@@ -60,6 +60,42 @@ func checkRequestType(mt string) error {
 var serverFields = []string{"objectType", "objectID", "objectName", "parentURI", "parentID", "capabilitiesURI",
 	"completionStatus", "percentComplete", "childrenrange", "children", "valuerange", "queueValues"}
 
+// The request fields the standard defines, by object (§8.2.5, §8.4.4,
+// §9.2.5, §9.4.5, §11.2.5, §11.4.4); the values' fields a queue read
+// returns are ignored in an update. Any other field is kept with the object
+// (§8.1, §9.1, §11.1) and read back (extraFields).
+var (
+	dataObjectRequestFields = fieldSet("mimetype", "metadata", "domainURI", "deserialize", "serialize",
+		"copy", "move", "reference", "deserializevalue", "value", "valuetransferencoding")
+	containerRequestFields = fieldSet("metadata", "domainURI", "exports", "deserialize", "copy", "move",
+		"reference", "snapshot", "serialize", "deserializevalue")
+	queueRequestFields = fieldSet("metadata", "domainURI", "deserialize", "serialize", "copy", "move",
+		"reference", "deserializevalue", "value", "mimetype", "valuetransferencoding")
+)
+
+func fieldSet(names ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range append(names, serverFields...) {
+		m[n] = true
+	}
+	return m
+}
+
+// extraFields are the body's fields outside known.
+func (b *cdmiBody) extraFields(known map[string]bool) map[string]json.RawMessage {
+	var out map[string]json.RawMessage
+	for k, v := range b.Fields {
+		if known[k] {
+			continue
+		}
+		if out == nil {
+			out = map[string]json.RawMessage{}
+		}
+		out[k] = v
+	}
+	return out
+}
+
 func dropServerFields(b *cdmiBody) {
 	for _, f := range serverFields {
 		delete(b.Fields, f)
@@ -284,6 +320,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 		return d, err
 	}
 	d.metaNames = c.q.args("metadata")
+	d.extra = b.extraFields(dataObjectRequestFields)
 	sources := 0
 	for _, f := range []string{"value", "copy", "move", "reference"} {
 		if b.has(f) {
@@ -440,6 +477,7 @@ func (s *Server) answerWrite(c *call, o *object, created bool) error {
 	case typeQueue:
 		fs = append(fs, field{"metadata", md}, field{"queueValues", ""})
 	}
+	fs = withExtra(fs, o)
 	s.writeJSON(c.w, http.StatusCreated, contentTypeOf(o.Type), fs)
 	return nil
 }
@@ -462,7 +500,8 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 	if err := s.checkDomain(b); err != nil {
 		return err
 	}
-	cw := containerWrite{meta: meta, metaNames: c.q.args("metadata"), exports: b.Fields["exports"]}
+	cw := containerWrite{meta: meta, metaNames: c.q.args("metadata"), exports: b.Fields["exports"],
+		extra: b.extraFields(containerRequestFields)}
 	var err error
 	if cw.moveURI, err = uriField(b, "move"); err != nil {
 		return err

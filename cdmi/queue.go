@@ -2,6 +2,7 @@ package cdmi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func (s *Service) readSmall(ctx context.Context, key string, limit int64) ([]byt
 
 // writeQueue creates or updates a queue (§11.2, §11.5): its metadata only;
 // values come and go by enqueue and dequeue.
-func (s *Service) writeQueue(ctx context.Context, who Principal, t *target, meta map[string]any, metaNames []string) (*object, bool, error) {
+func (s *Service) writeQueue(ctx context.Context, who Principal, t *target, meta map[string]any, metaNames []string, extra map[string]json.RawMessage) (*object, bool, error) {
 	created := t.obj == nil
 	if err := s.authorizeQueueWrite(who, t, meta); err != nil {
 		return nil, false, err
@@ -80,7 +81,7 @@ func (s *Service) writeQueue(ctx context.Context, who Principal, t *target, meta
 		name = id
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		return s.commitQueue(ctx, tx, who, t, id, name, meta, metaNames)
+		return s.commitQueue(ctx, tx, who, t, id, name, meta, metaNames, extra)
 	})
 	if err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
@@ -117,7 +118,7 @@ func (s *Service) authorizeQueueWrite(who Principal, t *target, meta map[string]
 }
 
 // commitQueue writes a queue's row in tx.
-func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t *target, id, name string, meta map[string]any, metaNames []string) error {
+func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t *target, id, name string, meta map[string]any, metaNames []string, extra map[string]json.RawMessage) error {
 	now := time.Now().UTC()
 	var o object
 	if err := s.lockParent(ctx, tx, t.parent); err != nil {
@@ -140,6 +141,7 @@ func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t
 	if meta != nil {
 		o.setMetadata(mergeMetadata(o.metadata(), meta, metaNames))
 	}
+	o.setExtraFields(extra) // fields the standard does not define (§11.1)
 	o.MTime, o.ATime = now, now
 	if t.obj == nil {
 		return tx.Create(&o).Error

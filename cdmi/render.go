@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -133,6 +134,21 @@ func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 		fs = append(fs, field{"percentComplete", "0"})
 	}
 	return fs, nil
+}
+
+// withExtra adds the non-standard fields stored with o (§8.1, §9.1, §11.1),
+// in name order, after the standard ones.
+func withExtra(fs fields, o *object) fields {
+	x := o.extraFields()
+	names := make([]string, 0, len(x))
+	for k := range x {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fs = append(fs, field{k, x[k]})
+	}
+	return fs
 }
 
 // writeJSON sends a CDMI response body.

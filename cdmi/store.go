@@ -70,22 +70,65 @@ func (o *object) isContainerLike() bool {
 	return o.Type == typeContainer || o.Type == typeDomain || o.Type == typeCapability
 }
 
+// extraKey holds, inside the Metadata column, the fields a client gave
+// that the standard does not define (§8.1, §9.1, §11.1: they "shall be
+// stored as part of the object"). It starts with cdmi_ and is no name of
+// the standard's, so no client metadata item can take it (checkMetadata
+// refuses unknown cdmi_ names).
+const extraKey = "cdmi_x_fields"
+
 func (o *object) metadata() map[string]any {
 	m := map[string]any{}
 	if o.Metadata != "" {
 		_ = json.Unmarshal([]byte(o.Metadata), &m)
 	}
+	delete(m, extraKey)
 	return m
 }
 
+// setMetadata replaces the metadata, keeping the stored extra fields.
 func (o *object) setMetadata(m map[string]any) {
-	b, _ := json.Marshal(m)
-	o.Metadata = string(b)
+	o.store(m, o.extraFields())
 }
 
-// extraFields are the fields a client gave that the standard does not
-// define (kept per §8.1 and §9.1); none yet.
-func (o *object) extraFields() map[string]json.RawMessage { return map[string]json.RawMessage{} }
+// extraFields are the non-standard fields stored with the object, by name.
+func (o *object) extraFields() map[string]json.RawMessage {
+	var w struct {
+		X map[string]json.RawMessage `json:"cdmi_x_fields"`
+	}
+	if o.Metadata != "" {
+		_ = json.Unmarshal([]byte(o.Metadata), &w)
+	}
+	if w.X == nil {
+		w.X = map[string]json.RawMessage{}
+	}
+	return w.X
+}
+
+// setExtraFields stores the given non-standard fields, replacing those of
+// the same names and keeping the others.
+func (o *object) setExtraFields(given map[string]json.RawMessage) {
+	if len(given) == 0 {
+		return
+	}
+	x := o.extraFields()
+	for k, v := range given {
+		x[k] = v
+	}
+	o.store(o.metadata(), x)
+}
+
+func (o *object) store(m map[string]any, extra map[string]json.RawMessage) {
+	out := make(map[string]any, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	if len(extra) > 0 {
+		out[extraKey] = extra
+	}
+	b, _ := json.Marshal(out)
+	o.Metadata = string(b)
+}
 
 // errNotFound is what byID and child answer for a missing row; it is of
 // kind NotFound.

@@ -399,3 +399,46 @@ func TestHEADLikeGET(t *testing.T) {
 		}
 	}
 }
+
+// CDMI 1.1.1 §8.1 (data objects), §9.1 (containers), §11.1 (queues):
+// fields the standard does not define "shall be stored as part of the
+// object". They are read back in a full read and when named in ?field
+// (and are then valid field names, §8.3.7); an update replaces those it
+// names and keeps the others.
+func TestNonStandardFieldsStored(t *testing.T) {
+	c := testContainer(t)
+	obj := c + "x.txt"
+	q := c + "xq"
+	sub := c + "xc/"
+	extra := map[string]any{"vendorTag": "blue", "x_counts": []any{1.0, 2.0}, "nested": map[string]any{"a": "b"}}
+	for _, tc := range []struct{ u, ct string }{{obj, ctObject}, {q, ctQueue}, {sub, ctContainer}} {
+		b := map[string]any{"metadata": map[string]any{"k": "v"}}
+		for k, v := range extra {
+			b[k] = v
+		}
+		if tc.ct == ctObject {
+			b["value"] = "hello"
+		}
+		resp, body := harness.Do(t, http.MethodPut, tc.u, hdr(tc.ct, tc.ct), jsonBody(t, b))
+		expect(t, resp, body, http.StatusCreated)
+		created := decode(t, body)
+		_, o := get(t, tc.u, tc.ct)
+		for k, v := range extra {
+			assert.Equal(t, v, o[k], "%s: %s in a full read", tc.u, k)
+			assert.Equal(t, v, created[k], "%s: %s in the create's answer", tc.u, k)
+		}
+		_, sel := get(t, tc.u+"?vendorTag;objectID", tc.ct)
+		assert.Equal(t, "blue", sel["vendorTag"], tc.u)
+		assert.NotContains(t, sel, "nested", tc.u)
+		// An update names one; the others stay.
+		resp, body = harness.Do(t, http.MethodPut, tc.u, hdr(tc.ct, ""), jsonBody(t, map[string]any{"vendorTag": "green"}))
+		expect(t, resp, body, http.StatusNoContent)
+		_, o = get(t, tc.u, tc.ct)
+		assert.Equal(t, "green", o["vendorTag"], tc.u)
+		assert.Equal(t, extra["nested"], o["nested"], tc.u)
+		assert.Equal(t, "v", o.meta()["k"], "%s: metadata untouched", tc.u)
+		assert.NotContains(t, o.meta(), "cdmi_x_fields", "%s: the storage of extra fields does not show in metadata", tc.u)
+	}
+	_, o := get(t, obj, ctObject)
+	assert.Equal(t, "hello", o.str("value"))
+}
