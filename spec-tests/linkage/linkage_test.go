@@ -24,6 +24,7 @@ import (
 const (
 	infra       = "http://schemas.ogf.org/occi/infrastructure#"
 	startAction = `Category: start; scheme="http://schemas.ogf.org/occi/infrastructure/compute/action#"; class="action"`
+	stopAction  = `Category: stop; scheme="http://schemas.ogf.org/occi/infrastructure/compute/action#"; class="action"`
 	mib64       = 64 << 20
 )
 
@@ -193,6 +194,10 @@ func TestCDMIFirstFlow(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, resp.StatusCode, body)
 
 	// Once the link is gone, deleting the container deletes the storage.
+	// (The VM is stopped first: a hot-unplug needs a guest OS that
+	// answers, and this VM boots none.)
+	resp, body = occi(t, http.MethodPost, vm+"?action=stop", stopAction+"\nX-OCCI-Attribute: method=\"poweroff\"")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	resp, body = occi(t, http.MethodDelete, link, "")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	code, msg = cdmiDelete(t, path)
