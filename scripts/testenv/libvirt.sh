@@ -83,8 +83,8 @@ up() {
     {"term": "empty", "title": "Empty disk (no OS: for lifecycle tests)", "source": "empty.qcow2"}
   ],
   "resource_templates": [
-    {"term": "tiny", "title": "Tiny: 1 core, 128 MiB", "cores": 1, "memory": 0.125, "disk": 0},
-    {"term": "small", "title": "Small: 1 core, 256 MiB, 1 GiB disk", "cores": 1, "memory": 0.25, "disk": 1}
+    {"term": "tiny", "title": "Tiny (1 core and 128 MiB)", "cores": 1, "memory": 0.125, "disk": 0},
+    {"term": "small", "title": "Small (1 core and 256 MiB with a 1 GiB disk)", "cores": 1, "memory": 0.25, "disk": 1}
   ]
 }
 JSON
