@@ -104,7 +104,10 @@ func createdAt(t *testing.T, resp *http.Response, body string) string {
 
 // protocol is the first OCCI export protocol the server advertises
 // (cdmi_export_occi_<protocol>, §13.2.1.1).
-func protocol(t *testing.T) string {
+func protocol(t *testing.T) string { return protocols(t)[0] }
+
+// protocols are the OCCI export protocols the server advertises, sorted.
+func protocols(t *testing.T) []string {
 	t.Helper()
 	h := http.Header{"Accept": {"application/cdmi-capability"}, "X-Cdmi-Specification-Version": {"1.1.1"}}
 	_, out := harness.Do(t, http.MethodGet, harness.URL(t)+cdmiRoot()+"/cdmi_capabilities/", h, nil)
@@ -120,7 +123,7 @@ func protocol(t *testing.T) string {
 	}
 	require.NotEmpty(t, served, "§13.2.1.1: the server advertises no OCCI export protocol")
 	sort.Strings(served)
-	return served[0]
+	return served
 }
 
 func newCompute(t *testing.T) string {
@@ -147,7 +150,12 @@ func newLink(t *testing.T, compute, storage, deviceID string) (*http.Response, s
 // (4) start the VM. Starting before step 3 is refused (403) and the VM stays
 // as it was. §13.6: the export's identifier is the objectID.
 func TestCDMIFirstFlow(t *testing.T) {
-	proto := protocol(t)
+	for _, proto := range protocols(t) {
+		t.Run(proto, func(t *testing.T) { cdmiFirstFlow(t, proto) })
+	}
+}
+
+func cdmiFirstFlow(t *testing.T, proto string) {
 	path := "/" + uniq("vol") + "/"
 	other := harness.URL(t) + "/compute/someone-else"
 	resp, c := cdmiPut(t, path, map[string]any{
