@@ -21,11 +21,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/occicdmi/occicdmi/cmd/occicdmi/app"
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/occicdmi/occicdmi/migrations"
 )
@@ -43,20 +41,15 @@ func postgresURL(t *testing.T) string {
 func freshPostgres(t *testing.T) string {
 	t.Helper()
 	admin := postgresURL(t)
-	db, err := gorm.Open(postgres.Open(admin), &gorm.Config{Logger: logger.Discard})
+	db, err := database.Open(admin)
 	require.NoError(t, err)
-	sqlDB, err := db.DB()
-	require.NoError(t, err)
-	defer sqlDB.Close()
+	defer database.Close(db)
 	name := "occicdmi_test_" + randomHex(t, 6)
 	require.NoError(t, db.Exec("CREATE DATABASE "+name).Error)
 	t.Cleanup(func() {
-		db, err := gorm.Open(postgres.Open(admin), &gorm.Config{Logger: logger.Discard})
-		if err == nil {
+		if db, err := database.Open(admin); err == nil {
 			db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			if s, err := db.DB(); err == nil {
-				s.Close()
-			}
+			database.Close(db)
 		}
 	})
 	u, err := url.Parse(admin)
