@@ -166,6 +166,7 @@ func (w *containerWriteOp) chooseID() error {
 // are added or removed. Without an export hook, OCCI exports are refused.
 func (w *containerWriteOp) parseExports() error {
 	if w.cw.exports == nil {
+		w.restateOCCIExports()
 		return nil
 	}
 	given, occi, err := parseExports(w.cw.exports, w.id, w.s.occiProtocols())
@@ -185,6 +186,21 @@ func (w *containerWriteOp) parseExports() error {
 	}
 	w.exports.remove = removedOCCIExports(current, given, w.id)
 	return nil
+}
+
+// restateOCCIExports passes a container's OCCI exports to the hook again
+// when its cdmi_assignedsize changes: the size of what is exported (the
+// volume behind an OCCI storage, §13.6) follows it.
+func (w *containerWriteOp) restateOCCIExports() {
+	if w.s.cfg.ExportHook == nil || w.t.obj == nil || w.cw.meta == nil {
+		return
+	}
+	if _, ok := w.cw.meta["cdmi_assignedsize"]; !ok {
+		return
+	}
+	if current := occiExports(w.t.obj.exports(), w.t.obj.ObjectID); len(current) > 0 {
+		w.exports = exportChange{given: map[string]any{}, add: current, refused: kind.Invalid}
+	}
 }
 
 // prepareExports runs the hook's prepare phase, outside the transaction,

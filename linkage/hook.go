@@ -20,8 +20,8 @@ import (
 // when OCCI asked. Restating an export the container has changes nothing
 // here (its permissions change at commit).
 func (l *Linkage) PrepareExport(ctx context.Context, c cdmi.Container, e cdmi.OCCIExport) (cdmi.Undo, error) {
-	if _, err := l.byContainer(ctx, nil, c.ObjectID); err == nil {
-		return nil, nil
+	if row, err := l.byContainer(ctx, nil, c.ObjectID); err == nil {
+		return l.resizeForContainer(ctx, row, c)
 	} else if kind.Of(err) != kind.NotFound {
 		return nil, err
 	}
@@ -44,7 +44,10 @@ func (l *Linkage) PrepareExport(ctx context.Context, c cdmi.Container, e cdmi.OC
 func (l *Linkage) CommitExport(ctx context.Context, tx *gorm.DB, c cdmi.Container, e cdmi.OCCIExport) error {
 	if old, err := l.byContainer(ctx, tx, c.ObjectID); err == nil {
 		old.Permissions = encodePermissions(e.Permissions)
-		return database.Classify(l.db(ctx, tx).Model(old).Update("permissions", old.Permissions).Error)
+		if err := database.Classify(l.db(ctx, tx).Model(old).Update("permissions", old.Permissions).Error); err != nil {
+			return err
+		}
+		return l.resizeStorage(ctx, tx, old, c)
 	}
 	row := &export{ContainerID: c.ObjectID, StorageID: c.ObjectID, Path: c.Path, Protocol: e.Protocol,
 		Volume: c.ObjectID, Permissions: encodePermissions(e.Permissions), Origin: originOfCDMI}
@@ -145,3 +148,37 @@ func (l *Linkage) linksTo(ctx context.Context, storageID string) ([]*occi.Entity
 func storageLocation(id string) string { return "/storage/" + id }
 
 func sizeString(n int64) string { return strconv.FormatInt(n, 10) }
+
+// resizeForContainer gives the volume the container's new
+// cdmi_assignedsize (prepare phase; the undo gives the old size back).
+func (l *Linkage) resizeForContainer(ctx context.Context, row *export, c cdmi.Container) (cdmi.Undo, error) {
+	if _, ok := originOCCI(ctx); ok || c.AssignedSize <= 0 {
+		return nil, nil
+	}
+	was, err := l.cfg.Volumes.VolumeSize(ctx, row.Volume)
+	if err != nil {
+		return nil, fmt.Errorf("read the size of %s's volume: %w", c.Path, err)
+	}
+	if was == c.AssignedSize {
+		return nil, nil
+	}
+	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, c.AssignedSize); err != nil {
+		return nil, fmt.Errorf("resize the volume of %s: %w", c.Path, err)
+	}
+	return func(ctx context.Context) error { return l.cfg.Volumes.ResizeVolume(ctx, row.Volume, was) }, nil
+}
+
+// resizeStorage records the container's size on its OCCI storage
+// (occi.storage.size, GiB), in the container's transaction.
+func (l *Linkage) resizeStorage(ctx context.Context, tx *gorm.DB, row *export, c cdmi.Container) error {
+	if _, ok := originOCCI(ctx); ok || c.AssignedSize <= 0 {
+		return nil
+	}
+	octx := occi.WithTx(withFromCDMI(ctx, fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
+	_, err := l.occi.Update(octx, storageLocation(row.StorageID), occi.EntityInput{
+		Attrs: map[string]any{"occi.storage.size": float64(c.AssignedSize) / (1 << 30)}})
+	if err != nil {
+		return fmt.Errorf("resize the OCCI storage of %s: %w", c.Path, err)
+	}
+	return nil
+}

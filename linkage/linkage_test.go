@@ -156,3 +156,32 @@ func readThroughNBD(t *testing.T, socket, export string, off int, want string) {
 	require.Greater(t, len(got), off+len(want))
 	assert.Equal(t, want, string(got[off:off+len(want)]))
 }
+
+// Changing the size on either side resizes the volume and shows on the
+// other: cdmi_assignedsize on the container, occi.storage.size on the
+// storage.
+func TestResizeFromEitherSide(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	c, _, err := r.cdmi.PutContainer(ctx, cdmi.Administrator(), "/grow/", exportChange("1048576"))
+	require.NoError(t, err)
+
+	_, _, err = r.cdmi.PutContainer(ctx, cdmi.Administrator(), "/grow/", cdmi.ContainerChange{
+		Metadata: map[string]any{"cdmi_assignedsize": "2097152"}, MetadataNames: []string{"cdmi_assignedsize"}})
+	require.NoError(t, err)
+	size, err := r.vols.VolumeSize(ctx, c.ObjectID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2097152, size, "CDMI side: the volume follows cdmi_assignedsize")
+	s, err := r.occi.Get(ctx, "/storage/"+c.ObjectID)
+	require.NoError(t, err)
+	assert.InDelta(t, 2097152.0/(1<<30), s.Attrs["occi.storage.size"], 1e-12)
+
+	_, err = r.occi.Update(ctx, "/storage/"+c.ObjectID, occi.EntityInput{Attrs: map[string]any{"occi.storage.size": 4194304.0 / (1 << 30)}})
+	require.NoError(t, err)
+	size, err = r.vols.VolumeSize(ctx, c.ObjectID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4194304, size, "OCCI side: the volume follows occi.storage.size")
+	got, err := r.cdmi.Container(ctx, cdmi.Administrator(), "/grow/")
+	require.NoError(t, err)
+	assert.EqualValues(t, 4194304, got.AssignedSize)
+}

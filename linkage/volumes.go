@@ -74,6 +74,9 @@ func (l *Linkage) Delete(ctx context.Context, storage string) error {
 // Resize gives the volume a new size and the container a new
 // cdmi_assignedsize.
 func (l *Linkage) Resize(ctx context.Context, storage string, size int64) error {
+	if _, ok := originCDMI(ctx); ok {
+		return nil // the CDMI side resized the volume already
+	}
 	row, err := l.byStorage(ctx, nil, storage)
 	if err != nil {
 		return err
@@ -81,7 +84,7 @@ func (l *Linkage) Resize(ctx context.Context, storage string, size int64) error 
 	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, size); err != nil {
 		return fmt.Errorf("resize the volume of %s: %w", row.Path, err)
 	}
-	_, _, err = l.cdmi.PutContainer(ctx, cdmi.Administrator(), row.Path, cdmi.ContainerChange{
+	_, _, err = l.cdmi.PutContainer(withFromOCCI(ctx, fromOCCI{storage: storage, size: size}), cdmi.Administrator(), row.Path, cdmi.ContainerChange{
 		Metadata: map[string]any{"cdmi_assignedsize": sizeString(size)}, MetadataNames: []string{"cdmi_assignedsize"}})
 	return err
 }
