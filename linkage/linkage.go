@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -96,10 +97,14 @@ func New(cfg Config) (*Linkage, error) {
 	return l, nil
 }
 
-// Connect gives the linkage the two services it calls, and serves the NBD
-// exports of the volumes attached before a restart.
+// Connect gives the linkage the two services it calls, sweeps what a crash
+// left half made, and serves the NBD exports of the volumes attached
+// before a restart.
 func (l *Linkage) Connect(ctx context.Context, o *occi.Service, c *cdmi.Service) error {
 	l.occi, l.cdmi = o, c
+	if err := l.sweep(ctx); err != nil {
+		return err
+	}
 	return l.reexport(ctx)
 }
 
@@ -189,4 +194,31 @@ func originCDMI(ctx context.Context) (fromCDMI, bool) {
 // linkAttrs are the attributes of the linkage mixin for a container.
 func linkAttrs(objectID, path string) map[string]any {
 	return map[string]any{AttrObjectID: objectID, AttrContainer: path}
+}
+
+// sweepAge is how old an OCCI-first container without its OCCI storage
+// must be before the start-up sweep takes it for a crash's leftover, not
+// a create still under way in another server process.
+const sweepAge = 10 * time.Minute
+
+// sweep removes what a crash between the two commits of an OCCI-first
+// storage left: a container exported to OCCI (and its volume) whose OCCI
+// storage never committed. (A volume made by a prepare phase whose commit
+// never came has no row to find it by; the volume backends cannot list.)
+func (l *Linkage) sweep(ctx context.Context) error {
+	var rows []export
+	err := l.cfg.DB.WithContext(ctx).Where("origin = ? AND created_at < ?", originOfOCCI, time.Now().Add(-sweepAge)).Find(&rows).Error
+	if err != nil {
+		return fmt.Errorf("linkage: sweep: %w", err)
+	}
+	for _, row := range rows {
+		if _, err := l.occi.Get(ctx, storageLocation(row.StorageID)); kind.Of(err) != kind.NotFound {
+			continue
+		}
+		l.log.Warn("removing a CDMI container whose OCCI storage never committed", "container", row.Path, "storage", row.StorageID)
+		if err := l.cdmi.Delete(withFromOCCI(ctx, fromOCCI{storage: row.StorageID}), cdmi.Administrator(), row.Path); err != nil && kind.Of(err) != kind.NotFound {
+			return fmt.Errorf("linkage: sweep %s: %w", row.Path, err)
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -184,4 +185,27 @@ func TestResizeFromEitherSide(t *testing.T) {
 	got, err := r.cdmi.Container(ctx, cdmi.Administrator(), "/grow/")
 	require.NoError(t, err)
 	assert.EqualValues(t, 4194304, got.AssignedSize)
+}
+
+// A crash between the container's commit and the OCCI storage's (OCCI
+// first) leaves a container exported to OCCI with no storage: the start-up
+// sweep deletes it, with its volume, once it is old enough not to be a
+// create under way; a fresh one is left alone.
+func TestSweepRemovesHalfMadeOCCIStorage(t *testing.T) {
+	r := newRig(t)
+	ctx := withFromOCCI(context.Background(), fromOCCI{storage: "lost", size: 1 << 20})
+	require.NoError(t, r.l.ensureStoragePath(ctx))
+	c, _, err := r.cdmi.PutContainer(ctx, cdmi.Administrator(), "/occi-storage/lost/", exportChange("1048576"))
+	require.NoError(t, err)
+	require.NoError(t, r.l.sweep(context.Background()))
+	_, err = r.cdmi.Container(context.Background(), cdmi.Administrator(), "/occi-storage/lost/")
+	require.NoError(t, err, "too young to be swept")
+
+	require.NoError(t, r.l.cfg.DB.Model(&export{}).Where("container_id = ?", c.ObjectID).
+		Update("created_at", time.Now().Add(-2*sweepAge)).Error)
+	require.NoError(t, r.l.sweep(context.Background()))
+	_, err = r.cdmi.Container(context.Background(), cdmi.Administrator(), "/occi-storage/lost/")
+	assert.Equal(t, kind.NotFound, kind.Of(err))
+	_, err = r.vols.VolumeSize(context.Background(), c.ObjectID)
+	assert.Equal(t, kind.NotFound, kind.Of(err), "its volume went too")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -20,6 +21,7 @@ type export struct {
 	Volume      string
 	Permissions string // JSON list, "null" when the export gives none
 	Origin      string
+	CreatedAt   time.Time
 }
 
 func (export) TableName() string { return "linkage_exports" }
