@@ -209,26 +209,3 @@ func TestSweepRemovesHalfMadeOCCIStorage(t *testing.T) {
 	_, err = r.vols.VolumeSize(context.Background(), c.ObjectID)
 	assert.Equal(t, kind.NotFound, kind.Of(err), "its volume went too")
 }
-
-// OCCI's storage actions act on the real thing: an offline storage is
-// attached by no compute (Conflict at start), online again it is.
-func TestOfflineStorageIsNotAttached(t *testing.T) {
-	r := newRig(t)
-	ctx := context.Background()
-	c, _, err := r.cdmi.PutContainer(ctx, cdmi.Administrator(), "/off/", exportChange("1048576"))
-	require.NoError(t, err)
-	sto := "/storage/" + c.ObjectID
-	vm, err := r.occi.Create(ctx, occi.KindCompute, []occi.EntityInput{{}})
-	require.NoError(t, err)
-	_, err = r.occi.Create(ctx, occi.KindStorageLink, []occi.EntityInput{{Source: vm[0].Location, Target: sto}})
-	require.NoError(t, err)
-	act := func(loc, scheme, term string) error {
-		_, err := r.occi.Act(ctx, loc, occi.Invocation{Term: term, Action: scheme + term})
-		return err
-	}
-	require.NoError(t, act(sto, occi.SchemeStorageAction, "offline"))
-	err = act(vm[0].Location, occi.SchemeComputeAction, "start")
-	assert.Equal(t, kind.Conflict, kind.Of(err), "%v", err)
-	require.NoError(t, act(sto, occi.SchemeStorageAction, "online"))
-	require.NoError(t, act(vm[0].Location, occi.SchemeComputeAction, "start"))
-}

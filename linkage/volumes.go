@@ -112,15 +112,11 @@ func (l *Linkage) exportOf(ctx context.Context, link occi.StorageLink) (*export,
 
 // Authorize applies the export's permissions (CDMI 1.1.1 §13.6: the OCCI
 // compute URIs that may attach it). Without a permissions list, ownership
-// decides (one owner until authentication exists). An offline storage
-// (OCCI's storage action offline) is attached by no one.
+// decides (one owner until authentication exists).
 func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 	row, err := l.exportOf(ctx, link)
 	if err != nil {
 		return err
-	}
-	if s, err := l.occi.Get(ctx, storageLocation(row.StorageID)); err == nil && s.Attrs["occi.storage.state"] == "offline" {
-		return kind.Errorf(kind.Conflict, "the storage %s is offline: bring it online first (its action online)", s.Location)
 	}
 	perms := row.permissions()
 	if len(perms) == 0 {
