@@ -127,6 +127,9 @@ func (s *Service) DataObject(ctx context.Context, who Principal, path string) (D
 	if err := s.allowed(who, t.obj, maskRead|maskReadMeta); err != nil {
 		return DataObject{}, err
 	}
+	if _, err := s.openDisk(ctx, t.parent, t.obj); err != nil { // a disk shows its volume's size
+		return DataObject{}, err
+	}
 	return s.dataObjectValue(ctx, t.obj)
 }
 
@@ -174,6 +177,10 @@ func (s *Service) ReadValue(ctx context.Context, who Principal, path string, off
 	if err := s.allowed(who, o, maskRead); err != nil {
 		return nil, err
 	}
+	dk, err := s.openDisk(ctx, t.parent, o)
+	if err != nil {
+		return nil, err
+	}
 	if o.Completion == "Processing" {
 		return nil, kind.Errorf(kind.Conflict, "the value of %s is still being uploaded", path)
 	}
@@ -182,6 +189,10 @@ func (s *Service) ReadValue(ctx context.Context, who Principal, path string, off
 	}
 	if length < 0 || offset+length > o.Size {
 		length = o.Size - offset
+	}
+	if dk != nil {
+		s.touch(ctx, o)
+		return io.NopCloser(&diskReader{ctx: ctx, d: dk, off: offset, end: offset + length}), nil
 	}
 	if o.ValueKey == "" || length == 0 {
 		return io.NopCloser(strings.NewReader("")), nil

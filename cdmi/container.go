@@ -272,9 +272,14 @@ func (w *containerWriteOp) commit(tx *gorm.DB) error {
 		o.MCount++
 	}
 	if w.created && w.moveFrom == nil {
-		return tx.Create(o).Error
+		err = tx.Create(o).Error
+	} else {
+		err = tx.Save(o).Error
 	}
-	return tx.Save(o).Error
+	if err != nil || !w.exports.any() {
+		return err
+	}
+	return w.s.syncDiskRow(ctx, tx, o, w.path)
 }
 
 // commitExports runs the hook's commit phase for the container row o

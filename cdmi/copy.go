@@ -133,7 +133,14 @@ func (cp *containerCopy) chooseIDs(all []object) error {
 func (cp *containerCopy) copyObjects(ctx context.Context, all []object) error {
 	now := time.Now().UTC()
 	cp.rows = make([]object, 0, len(all))
+	exported := map[string]bool{}
+	for i := range all {
+		exported[all[i].ObjectID] = cp.s.cfg.Disks != nil && hasOCCIExport(&all[i])
+	}
 	for _, o := range all {
+		if isDiskRow(&o) && exported[o.ParentID] {
+			continue // the copy is not exported: no volume, no disk (disk.go)
+		}
 		n := o
 		n.ObjectID = cp.ids[o.ObjectID]
 		if o.ObjectID == cp.src.ObjectID {

@@ -55,6 +55,16 @@ type dataObjectWrite struct {
 // the old value is removed last. A failure at any step leaves the object as
 // it was.
 func (s *Service) writeDataObject(ctx context.Context, who Principal, parent *object, name string, existing *object, d dataWrite) (*object, bool, error) {
+	if existing != nil {
+		dk, err := s.openDisk(ctx, parent, existing)
+		if err != nil {
+			return nil, false, err
+		}
+		if dk != nil {
+			o, err := s.writeDisk(ctx, who, existing, dk, d)
+			return o, false, err
+		}
+	}
 	w := &dataObjectWrite{s: s, who: who, parent: parent, name: name, existing: existing, d: d}
 	if err := w.resolveSources(ctx); err != nil {
 		return nil, false, err
@@ -96,6 +106,11 @@ func (w *dataObjectWrite) resolveSources(ctx context.Context) error {
 	}
 	if w.moveFrom, err = w.s.sourceDataObject(ctx, w.who, w.d.moveURI, "move", "cdmi_move_dataobject", maskDelete); err != nil {
 		return err
+	}
+	for field, src := range map[string]*object{"copy": w.copyFrom, "move": w.moveFrom} {
+		if err := w.s.refuseDiskSource(ctx, src, field); err != nil {
+			return err
+		}
 	}
 	if w.d.reference == "" {
 		return nil

@@ -21,6 +21,11 @@ func (s *Service) deleteObject(ctx context.Context, who Principal, o *object, pa
 	if err := s.allowed(who, o, maskDelete); err != nil {
 		return err
 	}
+	if p, err := s.diskParent(ctx, s.db, o, nil); err != nil {
+		return err
+	} else if p != nil {
+		return kind.Errorf(kind.Conflict, "%s is the disk of the container %s (its OCCI volume) and goes only with it: delete the container, or remove its OCCI export", path, p.ObjectID)
+	}
 	if err := s.require(deleteCapability(o.Type)); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 	"github.com/occicdmi/occicdmi/internal/web"
@@ -21,6 +22,7 @@ type call struct {
 	version string // negotiated; "" for a CDMI 2.x client (no header)
 	q       selection
 	who     Principal
+	disk    *openedDisk // the data object read is the disk of an exported container (disk.go)
 }
 
 // isCDMI tells whether the client speaks CDMI on this request (rather than
@@ -118,6 +120,9 @@ func (s *Server) handleGet(c *call) error {
 	}
 	switch o.Type {
 	case typeDataObject:
+		if c.disk, err = s.svc.openDisk(c.ctx, t.parent, o); err != nil {
+			return err
+		}
 		return s.readDataObject(c, o)
 	case typeQueue:
 		return s.readQueue(c, o)
@@ -300,8 +305,8 @@ func (s *Server) valueRange(c *call, o *object) (Range, error) {
 // range rng streamed into "value" in encoding enc.
 func (s *Server) writeWithValue(c *call, o *object, head []byte, rng Range, enc string) error {
 	// Open the value before the status goes out, so a backend failure can
-	// still be answered properly.
-	if o.ValueKey != "" && rng.Len() > 0 {
+	// still be answered properly (a disk's was opened already).
+	if o.ValueKey != "" && rng.Len() > 0 && c.disk == nil {
 		if _, err := s.svc.valueSize(c.ctx, o.ValueKey); err != nil {
 			return err
 		}
@@ -316,11 +321,17 @@ func (s *Server) writeWithValue(c *call, o *object, head []byte, rng Range, enc 
 	} else {
 		_, _ = io.WriteString(c.w, `{"value":`)
 	}
-	if o.ValueKey == "" {
+	var err error
+	switch {
+	case c.disk != nil:
+		err = streamFrom(c.w, &diskReader{ctx: c.ctx, d: c.disk, off: rng.First, end: rng.Last + 1}, rng, enc)
+	case o.ValueKey == "":
 		_, _ = io.WriteString(c.w, `""}`)
 		return nil
+	default:
+		err = s.streamValue(c.ctx, c.w, o.ValueKey, rng, enc)
 	}
-	if err := s.streamValue(c.ctx, c.w, o.ValueKey, rng, enc); err != nil {
+	if err != nil {
 		// The status is gone; cut the connection so the client sees a
 		// truncated body instead of a valid-looking one.
 		s.logStreamFailure(c, o, err)
@@ -351,16 +362,28 @@ func (s *Server) serveRaw(c *call, o *object) error {
 		mt = "application/octet-stream"
 	}
 	c.w.Header().Set("Content-Type", mt)
-	if o.ValueKey == "" {
+	if c.disk == nil && o.ValueKey == "" {
 		c.w.Header().Set("Content-Length", "0")
 		c.w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	rs, err := s.svc.seekableValue(c.ctx, o)
-	if err != nil {
-		return err
+	var rs interface {
+		io.ReadSeeker
+		failure() error
 	}
-	defer rs.Close()
+	modified := o.MTime
+	if c.disk != nil {
+		// No Last-Modified for a disk: its volume changes under NBD writes
+		// too, so a conditional request would be answered from a stale time.
+		rs, modified = &diskSeeker{ctx: c.ctx, d: c.disk, size: c.disk.size}, time.Time{}
+	} else {
+		v, err := s.svc.seekableValue(c.ctx, o)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		rs = v
+	}
 	s.svc.touch(c.ctx, o)
 	if v := c.r.Header.Get("Range"); v != "" && !wellFormedRange(v) {
 		// RFC 2616 §14.35.1 (which §5.13.1 adopts): a syntactically
@@ -368,9 +391,9 @@ func (s *Server) serveRaw(c *call, o *object) error {
 		// A well-formed but unsatisfiable one still gets 416.
 		c.r.Header.Del("Range")
 	}
-	http.ServeContent(c.w, c.r, "", o.MTime, rs)
-	if rs.err != nil {
-		s.logStreamFailure(c, o, rs.err)
+	http.ServeContent(c.w, c.r, "", modified, rs)
+	if err := rs.failure(); err != nil {
+		s.logStreamFailure(c, o, err)
 	}
 	return nil
 }

@@ -271,6 +271,13 @@ func (s *Server) putDataObjectCDMI(c *call, t *target, b *cdmiBody) error {
 	if err != nil {
 		return err
 	}
+	if isDiskRow(t.obj) && d.value != nil && d.rng == nil {
+		// A whole value goes to a disk only when it is the disk's size
+		// (disk.go): know its length before writing any of it.
+		if d.valueSize, err = decodedLen(b, d.encoding); err != nil {
+			return err
+		}
+	}
 	o, created, err := s.svc.writeDataObject(c.ctx, c.who, t.parent, t.name, t.obj, d)
 	if err != nil {
 		return err

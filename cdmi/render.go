@@ -238,6 +238,17 @@ func (s *Server) streamValue(ctx context.Context, w io.Writer, key string, rng R
 		return err
 	}
 	defer rc.Close()
+	return streamFrom(w, rc, rng, enc)
+}
+
+// streamFrom writes the bytes rng read from rc as a JSON member value in
+// encoding enc.
+func streamFrom(w io.Writer, rc io.Reader, rng Range, enc string) error {
+	if rng.Len() <= 0 {
+		_, err := io.WriteString(w, `""`)
+		return err
+	}
+	var err error
 	switch enc {
 	case "json":
 		_, err = io.Copy(w, rc)

@@ -41,6 +41,11 @@ type Config struct {
 	// ExportHook, when set, gives OCCI exports (CDMI 1.1.1 §13.6) their
 	// effect. Without it, containers refuse OCCI exports with 400.
 	ExportHook ExportHook
+	// Disks, when set, makes the volume of every container exported to
+	// OCCI a data object inside it, named DiskName, read and written in
+	// place (see disk.go). Without it, exported containers have no such
+	// object.
+	Disks Disks
 }
 
 // DefaultMaxBodyValue is the default bound on a CDMI JSON body's value.

@@ -261,6 +261,9 @@ func (r *rangeSeeker) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// failure is the backend's error that cut a read short, if any.
+func (r *rangeSeeker) failure() error { return r.err }
+
 func (r *rangeSeeker) Close() error {
 	if r.rc != nil {
 		return r.rc.Close()

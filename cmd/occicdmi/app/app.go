@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// CDMI bodies spool large values to disk; /tmp may be tmpfs, the
 		// data folder is where the values go anyway.
 		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
-		ExportHook: link,
+		ExportHook: link, Disks: link,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
