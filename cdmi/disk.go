@@ -42,7 +42,8 @@ import (
 //   - the container's OCCI export makes it and removing the export (or
 //     deleting the container) removes it; exporting a container that holds
 //     another object of that name is refused (409). A copy of the container
-//     (§9.2.5) is not exported and leaves the disk out.
+//     (§9.2.5) is not exported and leaves the disk out. Containers exported
+//     before disks existed get theirs when the server starts.
 //
 // Bytes move between the HTTP body and the volume in chunks of at most
 // diskChunk; nothing is buffered whole.
@@ -396,4 +397,34 @@ func (s *Service) refuseDiskSource(ctx context.Context, o *object, field string)
 		return err
 	}
 	return kind.Errorf(kind.Conflict, "%s: %s is the disk of the container %s (its OCCI volume): read its value instead (GET, ranges welcome)", field, DiskName, p.ObjectID)
+}
+
+// ensureDisks gives the containers exported to OCCI before disks existed
+// their disk row. A container holding another object named DiskName keeps
+// it (and has no disk): that is logged.
+func (s *Service) ensureDisks(ctx context.Context) error {
+	if s.cfg.Disks == nil {
+		return nil
+	}
+	var rows []object
+	err := s.db.WithContext(ctx).Where("type = ? AND exports LIKE ?", typeContainer, `%"OCCI/%`).Find(&rows).Error
+	if err != nil {
+		return fmt.Errorf("list the containers exported to OCCI: %w", err)
+	}
+	for i := range rows {
+		c := &rows[i]
+		if !hasOCCIExport(c) {
+			continue
+		}
+		err := s.inTx(ctx, func(tx *gorm.DB) error { return s.syncDiskRow(ctx, tx, c, c.ObjectID) })
+		if kind.Of(err) == kind.Conflict {
+			if cur, cerr := s.child(ctx, s.db, c.ObjectID, DiskName); cerr == nil && isDiskRow(cur) {
+				continue // another server starting made it first
+			}
+			s.log.Warn("cdmi: an exported container holds an object named like its disk; it has no disk object", "container", c.ObjectID, "name", DiskName)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }

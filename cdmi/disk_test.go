@@ -276,3 +276,21 @@ func TestDiskBackendDownIs503(t *testing.T) {
 	assert.Equal(t, 503, resp.StatusCode, body)
 	assert.True(t, strings.Contains(body, "unavailable") || strings.Contains(body, "connection refused"), body)
 }
+
+// A container exported before disks existed (a server without Disks) gets
+// its disk when a server with Disks starts on the same database.
+func TestDiskMadeAtStartForOlderExports(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.ExportHook = &fakeHook{} })
+	resp, body := ts.do("PUT", "/cdmi/old/", `{"exports":{"OCCI/iSCSI":{}}}`, cdmiHdr(ctContainer)...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	resp, _ = ts.do("GET", "/cdmi/old/disk", "", cdmiHdr("")...)
+	require.Equal(t, 404, resp.StatusCode, "no disk without Disks")
+
+	cfg := ts.cdmi.cfg
+	cfg.Disks = newMemDisks(diskSize)
+	svc, err := NewService(context.Background(), cfg)
+	require.NoError(t, err)
+	o, err := svc.DataObject(context.Background(), Administrator(), "/old/"+DiskName)
+	require.NoError(t, err)
+	assert.EqualValues(t, diskSize, o.Size)
+}

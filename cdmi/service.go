@@ -63,6 +63,9 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.ensureSystem(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}
+	if err := s.ensureDisks(ctx); err != nil {
+		return nil, fmt.Errorf("cdmi: %w", err)
+	}
 	if n, err := s.sweep(ctx); err != nil {
 		s.log.Warn("cdmi: sweep of unreferenced values failed", "err", err)
 	} else if n > 0 {
