@@ -42,10 +42,18 @@ func Open(dsn string) (*gorm.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
 		return nil, fmt.Errorf("create the database folder: %w", err)
 	}
+	// The file holds every entity and ACL: readable by the server alone.
+	f, err := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
+	}
+	_ = f.Close()
 	// WAL lets readers go on while a write commits; busy_timeout makes a
 	// second writer wait instead of failing; foreign keys are off by default
-	// in SQLite.
-	db, err := gorm.Open(sqlite.Open(dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"), gcfg)
+	// in SQLite. synchronous(FULL): an acknowledged write survives a power
+	// loss, not only a crash of the process (NORMAL in WAL mode may lose
+	// the last commits then).
+	db, err := gorm.Open(sqlite.Open(dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"), gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
 	}

@@ -3,6 +3,7 @@ package database
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -27,11 +28,20 @@ func TestClassify(t *testing.T) {
 	assert.Equal(t, kind.Internal, kind.Of(Classify(errors.New("boom"))))
 }
 
-func TestOpenSQLiteEnablesForeignKeys(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "sub", "x.db"))
+// SQLite is opened with foreign keys on, synchronous FULL (2: an
+// acknowledged commit survives power loss), and a file only the server
+// reads.
+func TestOpenSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.db")
+	db, err := Open(path)
 	require.NoError(t, err)
 	defer Close(db)
-	var on int
+	var on, sync int
 	require.NoError(t, db.Raw("PRAGMA foreign_keys").Scan(&on).Error)
 	assert.Equal(t, 1, on)
+	require.NoError(t, db.Raw("PRAGMA synchronous").Scan(&sync).Error)
+	assert.Equal(t, 2, sync)
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 }
