@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -76,8 +78,37 @@ func Answer(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error)
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", RetryAfterSeconds)
+		outages.note(log, msg)
 	}
 	return status, msg
+}
+
+// outageLog keeps an outage quiet in the log: the first 503 after a quiet
+// spell is logged at once, the ones after it are counted and summed up at
+// most once per interval, so a database restart under load is a few lines,
+// not one per request.
+type outageLog struct {
+	mu       sync.Mutex
+	interval time.Duration
+	now      func() time.Time
+	last     time.Time // when a line was last written
+	count    int       // 503s since then
+}
+
+var outages = &outageLog{interval: 10 * time.Second, now: time.Now}
+
+func (o *outageLog) note(log *slog.Logger, msg string) {
+	o.mu.Lock()
+	now := o.now()
+	if !o.last.IsZero() && now.Sub(o.last) < o.interval {
+		o.count++
+		o.mu.Unlock()
+		return
+	}
+	suppressed := o.count
+	o.last, o.count = now, 0
+	o.mu.Unlock()
+	log.Warn("answering 503: a backend or the database is unavailable", "reason", msg, "more_503s_since_last_line", suppressed)
 }
 
 type requestIDKey struct{}

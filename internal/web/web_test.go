@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -75,4 +77,22 @@ func TestBaseURL(t *testing.T) {
 	r.Header.Set("X-Forwarded-Proto", "HTTPS, http")
 	assert.Equal(t, "https://example.org:8080", BaseURL(r, ""), "any case, first value")
 	assert.Equal(t, "https://cloud.example", BaseURL(r, "https://cloud.example/"))
+}
+
+// An outage is a few log lines, not one per request: the first 503 is
+// logged, later ones within the interval are counted into the next line.
+func TestOutageLogIsRateLimited(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	clock := time.Unix(0, 0)
+	o := &outageLog{interval: 10 * time.Second, now: func() time.Time { return clock }}
+	for i := 0; i < 1000; i++ {
+		o.note(log, "the database is unavailable")
+		clock = clock.Add(time.Millisecond)
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "answering 503"))
+	clock = clock.Add(10 * time.Second)
+	o.note(log, "the database is unavailable")
+	assert.Equal(t, 2, strings.Count(logs.String(), "answering 503"))
+	assert.Contains(t, logs.String(), "more_503s_since_last_line=999")
 }
