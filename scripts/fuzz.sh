@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-60s}"
-packages=(./occi/ ./cdmi/)
+packages=(./occi/ ./cdmi/ ./linkage/nbd/)
 failed=0
 for pkg in "${packages[@]}"; do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
