@@ -93,6 +93,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	authn, err := newAuthenticator(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	a := &App{}
 	ok := false
 	defer func() {
@@ -163,7 +167,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	a.Handler = routes(cdmiServer, occiServer, log)
+	a.Handler = routes(cdmiServer, occiServer, authn, log)
 	log.Info("occicdmi ready",
 		"compute", a.Compute.Name(), "compute_simulated", a.Compute.Simulated(),
 		"objects", cfg.Objects, "volumes", cfg.Volumes,
@@ -204,7 +208,7 @@ func nbdSocketPath(dataDir string) string {
 
 // routes builds the one router both protocols share. CDMI owns its root
 // prefix; OCCI owns the rest (entities may live at client-chosen paths).
-func routes(c *cdmi.Server, o *occi.Server, log *slog.Logger) http.Handler {
+func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
 	// Paths are matched as sent: CDMI names carry %2F, %25 and the like,
 	// which must not be decoded or cleaned into other names.
@@ -212,7 +216,7 @@ func routes(c *cdmi.Server, o *occi.Server, log *slog.Logger) http.Handler {
 	r.UseEncodedPath()
 	c.Routes(r)
 	o.Routes(r)
-	return web.WithRequestID(withCommonHeaders(withRecover(r, log)))
+	return web.WithRequestID(withCommonHeaders(withRecover(authn.wrap(r), log)))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {
@@ -261,6 +265,13 @@ func (a *App) Close() error {
 
 // Serve runs the HTTP server until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := startAuth(cfg, log); err != nil {
+		return err
+	}
+	tc, err := tlsConfig(cfg)
+	if err != nil {
+		return err
+	}
 	a, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -272,10 +283,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
+		TLSConfig:         tc,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "address", cfg.Listen)
+	go func() { errc <- listenAndServe(srv, log) }()
+	log.Info("listening", "address", cfg.Listen, "tls", tc != nil)
 	select {
 	case err := <-errc:
 		return err

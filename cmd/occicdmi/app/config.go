@@ -38,6 +38,21 @@ type Config struct {
 
 	CDMIRoot         string `json:"cdmi_root"`         // --cdmi-root
 	EnterpriseNumber uint32 `json:"enterprise_number"` // --enterprise-number, in CDMI object IDs
+
+	// Who is asking (auth.go): Keystone tokens, HTTP Basic, X.509 client
+	// certificates; none of them is development mode (loopback only).
+	KeystoneURL       string `json:"keystone_url"`        // --keystone-url: identity v3 endpoint validating X-Auth-Token
+	KeystonePublicURL string `json:"keystone_public_url"` // --keystone-public-url: told to clients in WWW-Authenticate
+	KeystoneUser      string `json:"keystone_user"`       // --keystone-user: service user validating tokens
+	KeystonePassword  string `json:"keystone_password"`   // --keystone-password
+	KeystoneProject   string `json:"keystone_project"`    // --keystone-project: the service user's project
+	KeystoneDomain    string `json:"keystone_domain"`     // --keystone-domain: of the service user and project
+	UsersFile         string `json:"users_file"`          // --users-file: HTTP Basic users (occicdmi users add)
+	TLSCert           string `json:"tls_cert"`            // --tls-cert: serve HTTPS with this certificate (PEM)
+	TLSKey            string `json:"tls_key"`             // --tls-key: and its key (PEM)
+	TLSClientCA       string `json:"tls_client_ca"`       // --tls-client-ca: CAs of X.509 client certificates
+	X509Map           string `json:"x509_map"`            // --x509-map: subject DN -> project mapping file
+	InsecureNoAuth    bool   `json:"insecure_no_auth"`    // --insecure-no-auth: no authentication on any address
 }
 
 // Defaults is the embedded configuration: one process, an SQLite file, files
@@ -88,6 +103,17 @@ func (c *Config) fields() []field {
 		{"ceph-pool", "OCCICDMI_CEPH_POOL", "Ceph pool for RBD volumes and RADOS values", &c.CephPool, nil},
 		{"cdmi-root", "OCCICDMI_CDMI_ROOT", "path of the CDMI root container", &c.CDMIRoot, nil},
 		{"enterprise-number", "OCCICDMI_ENTERPRISE_NUMBER", "IANA enterprise number inside CDMI object IDs", nil, &c.EnterpriseNumber},
+		{"keystone-url", "OCCICDMI_KEYSTONE_URL", "Keystone identity v3 URL validating X-Auth-Token (e.g. http://keystone:5000/v3)", &c.KeystoneURL, nil},
+		{"keystone-public-url", "OCCICDMI_KEYSTONE_PUBLIC_URL", "Keystone URL told to clients in WWW-Authenticate (default: --keystone-url)", &c.KeystonePublicURL, nil},
+		{"keystone-user", "OCCICDMI_KEYSTONE_USER", "Keystone service user validating tokens (default: each token validates itself)", &c.KeystoneUser, nil},
+		{"keystone-password", "OCCICDMI_KEYSTONE_PASSWORD", "password of the Keystone service user", &c.KeystonePassword, nil},
+		{"keystone-project", "OCCICDMI_KEYSTONE_PROJECT", "project of the Keystone service user", &c.KeystoneProject, nil},
+		{"keystone-domain", "OCCICDMI_KEYSTONE_DOMAIN", "domain of the Keystone service user and project (default: Default)", &c.KeystoneDomain, nil},
+		{"users-file", "OCCICDMI_USERS_FILE", "HTTP Basic users file (occicdmi users add|remove|list)", &c.UsersFile, nil},
+		{"tls-cert", "OCCICDMI_TLS_CERT", "serve HTTPS with this certificate (PEM; with --tls-key)", &c.TLSCert, nil},
+		{"tls-key", "OCCICDMI_TLS_KEY", "private key of --tls-cert (PEM)", &c.TLSKey, nil},
+		{"tls-client-ca", "OCCICDMI_TLS_CLIENT_CA", "CA certificates (PEM) of X.509 client certificates (with --x509-map)", &c.TLSClientCA, nil},
+		{"x509-map", "OCCICDMI_X509_MAP", "JSON file mapping client certificate subject DNs to projects and roles", &c.X509Map, nil},
 	}
 }
 
@@ -99,6 +125,7 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", getenv("OCCICDMI_CONFIG"), "JSON configuration file (env OCCICDMI_CONFIG)")
+	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication on any address, not only loopback (env OCCICDMI_INSECURE_NO_AUTH)")
 	// The flags write into a scratch copy; only the ones given are applied
 	// at the end, so that the environment and file are not overridden by
 	// flag defaults.
@@ -152,6 +179,16 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 			}
 		}
 	}
+	if v := getenv("OCCICDMI_INSECURE_NO_AUTH"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("OCCICDMI_INSECURE_NO_AUTH=%q: not true or false", v)
+		}
+		cfg.InsecureNoAuth = b
+	}
+	if given["insecure-no-auth"] {
+		cfg.InsecureNoAuth = *noAuth
+	}
 	if cfg.CephConf == "" {
 		cfg.CephConf = getenv("CEPH_CONF")
 	}
@@ -179,7 +216,7 @@ func (c *Config) fill() error {
 	default:
 		return fmt.Errorf("log format %q: want text, json or auto", c.LogFormat)
 	}
-	return nil
+	return c.checkAuth()
 }
 
 type uint32Value uint32
