@@ -179,10 +179,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			err = kind.Wrap(kind.Invalid, err, "the request body ended early")
 		}
 	}
+	// web.Answer logs internal errors, and 503s rate-limited.
 	status, msg := web.Answer(w, r, s.log, err)
-	if status > http.StatusInternalServerError {
-		s.log.Warn("cdmi: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "status", status, "err", err)
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)

@@ -24,6 +24,7 @@ import (
 	"gorm.io/gorm"
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
 // Name is how the backend is chosen (--compute sim).
@@ -71,7 +72,10 @@ func dbErr(op, id string, err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("sim: %s %q: %w", op, id, cb.ErrNotFound)
 	}
-	return fmt.Errorf("sim: %s %q: %w: %v", op, id, cb.ErrUnavailable, err)
+	// The driver's text (a FATAL with its SQLSTATE) stays underneath, for
+	// errors.Is and the log; the client is told what is down.
+	return &kind.Error{Kind: kind.Unavailable, Msg: fmt.Sprintf("sim: %s %q: the simulated machines' database is unavailable", op, id),
+		Err: errors.Join(cb.ErrUnavailable, err)}
 }
 
 // CreateMachine records a new, inactive machine.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,4 +69,29 @@ func PostgresSchema(t testing.TB, dsn string) *gorm.DB {
 		database.Close(admin)
 	})
 	return db
+}
+
+// FreshPostgresDatabase creates an empty database on the PostgreSQL at
+// dsn and returns its URL, for a test whose server processes need a
+// database of their own (a schema is not enough across processes); it is
+// dropped with t.
+func FreshPostgresDatabase(t testing.TB, dsn string) string {
+	t.Helper()
+	admin, err := database.Open(dsn)
+	require.NoError(t, err)
+	defer database.Close(admin)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "test_" + hex.EncodeToString(b[:])
+	require.NoError(t, admin.Exec("CREATE DATABASE "+name).Error)
+	t.Cleanup(func() {
+		if db, err := database.Open(dsn); err == nil {
+			db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			database.Close(db)
+		}
+	})
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -65,6 +66,9 @@ const RetryAfterSeconds = "5"
 // with the request's ID, so a client can quote it and an operator find it.
 // A 503 carries Retry-After on w.
 func Answer(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (int, string) {
+	// A database failure no layer classified (a query deep in a read)
+	// still answers as what it is: 503 when the database is down.
+	err = database.Classify(err)
 	status := Status(err)
 	msg := err.Error()
 	var he *Error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
@@ -95,4 +97,14 @@ func TestOutageLogIsRateLimited(t *testing.T) {
 	o.note(log, "the database is unavailable")
 	assert.Equal(t, 2, strings.Count(logs.String(), "answering 503"))
 	assert.Contains(t, logs.String(), "more_503s_since_last_line=999")
+}
+
+// A database failure that reached the handler unclassified still answers
+// 503 (the database restarting), with no driver text.
+func TestAnswerClassifiesDatabaseFailures(t *testing.T) {
+	rec := httptest.NewRecorder()
+	err := fmt.Errorf("container size: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"})
+	status, msg := Answer(rec, httptest.NewRequest("GET", "/", nil), slog.New(slog.NewTextHandler(io.Discard, nil)), err)
+	assert.Equal(t, 503, status)
+	assert.NotContains(t, msg, "57P01")
 }
