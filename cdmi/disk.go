@@ -299,17 +299,9 @@ type diskSeeker struct {
 func (r *diskSeeker) failure() error { return r.err }
 
 func (r *diskSeeker) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = r.off + offset
-	case io.SeekEnd:
-		abs = r.size + offset
-	}
-	if abs < 0 {
-		return 0, errors.New("seek before start")
+	abs, err := seekOffset(r.off, r.size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
 	if abs != r.off {
 		r.next = 0

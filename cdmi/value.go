@@ -221,17 +221,9 @@ type rangeSeeker struct {
 }
 
 func (r *rangeSeeker) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = r.off + offset
-	case io.SeekEnd:
-		abs = r.size + offset
-	}
-	if abs < 0 {
-		return 0, errors.New("seek before start")
+	abs, err := seekOffset(r.off, r.size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
 	if abs != r.off && r.rc != nil {
 		r.rc.Close()
@@ -353,4 +345,22 @@ func (s *Service) seekableValue(ctx context.Context, o *object) (*rangeSeeker, e
 		return nil, err
 	}
 	return &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size}, nil
+}
+
+// seekOffset is where an io.Seeker at cur in a value of size bytes moves
+// for Seek(offset, whence).
+func seekOffset(cur, size, offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = cur + offset
+	case io.SeekEnd:
+		abs = size + offset
+	}
+	if abs < 0 {
+		return 0, errors.New("seek before start")
+	}
+	return abs, nil
 }
