@@ -196,11 +196,18 @@ func (o *op) perform(j job) (*Category, error) {
 	e := j.e
 	o.syncState(e)
 	changes := map[string]any{stateAttr: e.Attrs[stateAttr], stateAttr + ".message": e.Attrs[stateAttr+".message"]}
+	disks, err := o.diskLinks(e)
+	if err != nil {
+		return nil, err
+	}
 	err = o.tx(func(tx *gorm.DB) error {
 		if saved != nil {
 			if err := o.s.st.addUserMixin(tx, saved, "save"); err != nil {
 				return err
 			}
+		}
+		if err := o.setDiskStates(tx, e, disks); err != nil {
+			return err
 		}
 		return o.s.st.setAttrs(tx, e.Location, changes)
 	})
@@ -280,4 +287,45 @@ func (o *op) savedTemplate(e *Entity, img cb.Image) *Category {
 	o.m.user[c.ID()] = c
 	o.m.ulo[c.Location] = c
 	return c
+}
+
+// diskLinks are the storagelinks from a compute (none for other kinds).
+func (o *op) diskLinks(e *Entity) ([]*Entity, error) {
+	if !o.m.isA(e.Kind, KindCompute) {
+		return nil, nil
+	}
+	locs, err := o.s.st.links(o.db, []string{e.Location}, false)
+	if err != nil {
+		return nil, dbErr(err)
+	}
+	links, err := o.s.st.entities(o.db, locs)
+	if err != nil {
+		return nil, dbErr(err)
+	}
+	var out []*Entity
+	for _, l := range links {
+		if o.m.isA(l.Kind, KindStorageLink) && l.Source == e.Location {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// setDiskStates makes each storagelink's state follow its compute: a disk
+// is active only while the machine runs with it (GFD.224 §3.4.2).
+func (o *op) setDiskStates(tx *gorm.DB, compute *Entity, disks []*Entity) error {
+	for _, l := range disks {
+		if err := o.s.st.setAttrs(tx, l.Location, map[string]any{"occi.storagelink.state": diskState(compute)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// diskState is a storagelink's state on a compute in its current state.
+func diskState(compute *Entity) string {
+	if stateOf(compute) == "active" {
+		return "active"
+	}
+	return "inactive"
 }

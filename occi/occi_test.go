@@ -331,9 +331,20 @@ X-OCCI-Attribute: occi.storagelink.mountpoint="/dev/vdb"`)
 	assert.Equal(t, "vdb", r.be.disks[0].Target)
 	_, body := r.do("GET", link, "")
 	assert.Contains(t, body, `occi.storagelink.deviceid="`+id+`"`, "deviceid defaults to the storage id")
+	// GFD.224 §3.4.2: the disk is active only while the machine runs with
+	// it: inactive on a stopped compute, active after start, inactive
+	// again after stop.
+	assert.Contains(t, body, `occi.storagelink.state="inactive"`)
+	resp, body := r.do("POST", vm+"?action=start", "Category: start; scheme=\"http://schemas.ogf.org/occi/infrastructure/compute/action#\"; class=\"action\"")
+	require.Equal(t, 200, resp.StatusCode, body)
+	_, body = r.do("GET", link, "")
 	assert.Contains(t, body, `occi.storagelink.state="active"`)
+	resp, body = r.do("POST", vm+"?action=stop", "Category: stop; scheme=\"http://schemas.ogf.org/occi/infrastructure/compute/action#\"; class=\"action\"")
+	require.Equal(t, 200, resp.StatusCode, body)
+	_, body = r.do("GET", link, "")
+	assert.Contains(t, body, `occi.storagelink.state="inactive"`)
 	// occi.storage.size is mutable: the volume follows.
-	resp, body := r.do("POST", sto, "X-OCCI-Attribute: occi.storage.size=4")
+	resp, body = r.do("POST", sto, "X-OCCI-Attribute: occi.storage.size=4")
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.Equal(t, int64(4*(1<<30)), vols.size[id])
 	// An attached storage is not deleted (its volume is a CDMI

@@ -174,7 +174,8 @@ func (o *op) attachDisk(e *Entity, pending map[string]*Entity) error {
 		return backendErr("attach disk", err)
 	}
 	o.later("detach disk", func(ctx context.Context) error { return be.DetachDisk(ctx, src.ID, e.ID) })
-	e.Attrs["occi.storagelink.state"] = "active"
+	o.syncState(src)
+	e.Attrs["occi.storagelink.state"] = diskState(src)
 	return nil
 }
 

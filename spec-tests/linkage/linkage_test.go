@@ -259,7 +259,7 @@ func TestDeviceIDHint(t *testing.T) {
 	defer occi(t, http.MethodDelete, link, "")
 	_, body = occi(t, http.MethodGet, link, "")
 	assert.Contains(t, body, `occi.storagelink.deviceid="vdb"`)
-	assert.Contains(t, body, `occi.storagelink.state="active"`)
+	assert.Contains(t, body, `occi.storagelink.state="inactive"`, "GFD.224 §3.4.2: no disk is in use on a stopped compute")
 }
 
 // CDMI 1.1.1 §13.2.1.1: an OCCI export protocol the server does not serve
