@@ -402,5 +402,22 @@ func (o *op) checkFreeLocation(loc string) error {
 	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
 		return kind.Errorf(kind.Invalid, "location %s is reserved for a category or the query interface", loc)
 	}
+	if Reserved(loc) {
+		return kind.Errorf(kind.Invalid, "location %s is reserved for the server's operator endpoints (%s)", loc, strings.Join(ReservedPaths, ", "))
+	}
 	return nil
+}
+
+// ReservedPaths are the operator endpoints the server mounts on the same
+// router as OCCI: no entity and no user mixin lives at one or below one.
+var ReservedPaths = []string{"/metrics", "/healthz", "/readyz"}
+
+// Reserved tells whether p is one of ReservedPaths or lies below one.
+func Reserved(p string) bool {
+	for _, r := range ReservedPaths {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
 }

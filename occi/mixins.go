@@ -360,7 +360,7 @@ func (o *op) checkNewMixin(c *Category) error {
 	if !strings.HasSuffix(c.Location, "/") {
 		c.Location += "/"
 	}
-	if strings.HasPrefix(c.Location, "/-/") || strings.HasPrefix(c.Location, "/.well-known/") || c.Location == "/" {
+	if strings.HasPrefix(c.Location, "/-/") || strings.HasPrefix(c.Location, "/.well-known/") || c.Location == "/" || Reserved(c.Location) {
 		return kind.Errorf(kind.Invalid, "mixin location %s is reserved", c.Location)
 	}
 	if o.m.at(c.Location) != nil {
