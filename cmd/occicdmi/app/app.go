@@ -49,6 +49,7 @@ type App struct {
 	Objects storagebackends.Objects
 	Volumes storagebackends.Volumes
 	closers []func() error
+	ops     *ops // metrics, readiness, access log (ops.go)
 }
 
 // IsPostgres tells whether a database setting names PostgreSQL.
@@ -93,6 +94,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	log = withRequestIDs(log)
 	authn, err := newAuthenticator(cfg, log)
 	if err != nil {
 		return nil, err
@@ -140,6 +142,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.closeIfCloser(a.Volumes)
+	a.instrument(cfg, log)
 
 	link, err := a.openLinkage(cfg, log)
 	if err != nil {
@@ -167,7 +170,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	a.Handler = routes(cdmiServer, occiServer, authn, log)
+	a.Handler = routes(cdmiServer, occiServer, authn, a.ops, log)
 	log.Info("occicdmi ready",
 		"compute", a.Compute.Name(), "compute_simulated", a.Compute.Simulated(),
 		"objects", cfg.Objects, "volumes", cfg.Volumes,
@@ -208,15 +211,16 @@ func nbdSocketPath(dataDir string) string {
 
 // routes builds the one router both protocols share. CDMI owns its root
 // prefix; OCCI owns the rest (entities may live at client-chosen paths).
-func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, log *slog.Logger) http.Handler {
+func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, ops *ops, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
 	// Paths are matched as sent: CDMI names carry %2F, %25 and the like,
 	// which must not be decoded or cleaned into other names.
 	r.SkipClean(true)
 	r.UseEncodedPath()
+	ops.routes(r) // /metrics, /healthz, /readyz: before OCCI's catch-all
 	c.Routes(r)
 	o.Routes(r)
-	return web.WithRequestID(withCommonHeaders(withRecover(authn.wrap(r), log)))
+	return web.WithRequestID(ops.observe(withCommonHeaders(withRecover(authn.wrap(r), log))))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {
@@ -277,6 +281,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+	opsLn, err := a.listenOps(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer opsLn.close()
 	srv := &http.Server{
 		Addr:              cfg.Listen,
 		Handler:           a.Handler,

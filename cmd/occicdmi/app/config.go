@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/occicdmi/occicdmi/occi"
 )
 
 // Config is the whole configuration of a server process. Each field can be
@@ -20,6 +22,9 @@ type Config struct {
 	Database  string `json:"database"`   // --database, OCCICDMI_DATABASE: SQLite file path or postgres://...
 	BaseURL   string `json:"base_url"`   // --base-url, OCCICDMI_BASE_URL
 	LogFormat string `json:"log_format"` // --log-format: text, json or auto
+
+	OpsListen   string `json:"ops_listen"`   // --ops-listen: also serve /metrics, /healthz, /readyz here (default: off)
+	PprofListen string `json:"pprof_listen"` // --pprof-listen: serve net/http/pprof here (default: off)
 
 	Compute    string `json:"compute"`     // --compute: sim or libvirt
 	LibvirtURI string `json:"libvirt_uri"` // --libvirt-uri
@@ -88,6 +93,8 @@ func (c *Config) fields() []field {
 		{"database", "OCCICDMI_DATABASE", "SQLite file path, or a postgres:// URL (default: <data>/occicdmi.db)", &c.Database, nil},
 		{"base-url", "OCCICDMI_BASE_URL", "public base URL used in absolute locations (default: from each request's Host)", &c.BaseURL, nil},
 		{"log-format", "OCCICDMI_LOG_FORMAT", "text, json or auto (text on a terminal)", &c.LogFormat, nil},
+		{"ops-listen", "OCCICDMI_OPS_LISTEN", "also serve /metrics, /healthz and /readyz on this address (default: off; always on --listen too)", &c.OpsListen, nil},
+		{"pprof-listen", "OCCICDMI_PPROF_LISTEN", "serve net/http/pprof under /debug/pprof/ on this address (default: off; keep it on loopback)", &c.PprofListen, nil},
 		{"compute", "OCCICDMI_COMPUTE", "compute backend: sim or libvirt", &c.Compute, nil},
 		{"libvirt-uri", "OCCICDMI_LIBVIRT_URI", "libvirt URI: qemu:///system, qemu+tcp://host/system, qemu+tls://host/system", &c.LibvirtURI, nil},
 		{"image-dir", "OCCICDMI_IMAGE_DIR", "folder of base images and VM overlays (default: <data>/images)", &c.ImageDir, nil},
@@ -209,6 +216,9 @@ func (c *Config) fill() error {
 	c.CDMIRoot = "/" + strings.Trim(c.CDMIRoot, "/")
 	if c.CDMIRoot == "/" {
 		return fmt.Errorf("the CDMI root must not be /: OCCI lives there")
+	}
+	if occi.Reserved(c.CDMIRoot) {
+		return fmt.Errorf("the CDMI root must not be %s: it is reserved for the operator endpoints", c.CDMIRoot)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	switch c.LogFormat {
