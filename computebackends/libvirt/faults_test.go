@@ -116,7 +116,9 @@ func TestDaemonGoneAndBack(t *testing.T) {
 	b, err := Open(context.Background(), cb.Options{URI: "qemu:///system?socket=" + p.path, ImageDir: b0.ImageDir()})
 	require.NoError(t, err)
 	defer b.Close()
-	b.CallTimeout = 2 * time.Second
+	// Calls that do work (a start under a loaded CI machine) get a generous
+	// timeout; the hang below gets a short one, to show it is the bound.
+	b.CallTimeout = time.Minute
 	ctx := context.Background()
 	id := newID("fault")
 	machine(t, b0, cb.Machine{ID: id, Memory: 0.0625, Image: &cb.Image{Source: "empty.qcow2"}})
@@ -138,6 +140,7 @@ func TestDaemonGoneAndBack(t *testing.T) {
 	assert.Equal(t, "paused", domstate(t, id))
 
 	// A daemon that hangs mid-call: the call times out, the next dial too.
+	b.CallTimeout = 2 * time.Second
 	p.frozen.Store(true)
 	start = time.Now()
 	_, err = b.MachineStatus(ctx, id)
@@ -147,6 +150,7 @@ func TestDaemonGoneAndBack(t *testing.T) {
 	require.ErrorIs(t, err, cb.ErrUnavailable)
 	assert.Less(t, time.Since(start), 15*time.Second)
 	p.frozen.Store(false)
+	b.CallTimeout = time.Minute
 	p.down()
 	p.up(t)
 	assert.Equal(t, cb.StateSuspended, status(t, b, id).State)
