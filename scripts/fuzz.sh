@@ -17,7 +17,7 @@ failed=0
 for pkg in "${packages[@]}"; do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
 		echo "== $pkg $target ($duration)"
-		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$duration" "$pkg"; then
+		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$duration" -fuzzminimizetime 3s "$pkg"; then
 			failed=1
 			echo "!! $target found a failing input: see ${pkg}testdata/fuzz/$target/" >&2
 		fi
