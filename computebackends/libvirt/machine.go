@@ -349,7 +349,12 @@ func (b *Backend) Stop(ctx context.Context, id string, method cb.StopMethod) err
 		pauseAgain()
 		return err
 	}
-	off, err := b.waitShutoff(ctx, id, d)
+	off, err := b.waitShutoff(ctx, id, d, func() {
+		// A guest still booting (or busy) can miss a press: press again.
+		_ = b.call(ctx, "stop", id, func(l *golibvirt.Libvirt) error {
+			return l.DomainShutdownFlags(d, golibvirt.DomainShutdownAcpiPowerBtn)
+		})
+	})
 	if err != nil || off {
 		if err != nil {
 			pauseAgain()
@@ -372,9 +377,14 @@ func (b *Backend) shutdownTimeout() time.Duration {
 }
 
 // waitShutoff polls until the domain is shut off or ShutdownTimeout passes.
-func (b *Backend) waitShutoff(ctx context.Context, id string, d golibvirt.Domain) (bool, error) {
+func (b *Backend) waitShutoff(ctx context.Context, id string, d golibvirt.Domain, repress func()) (bool, error) {
 	deadline := time.Now().Add(b.shutdownTimeout())
+	nextPress := time.Now().Add(repressEvery)
 	for {
+		if time.Now().After(nextPress) {
+			repress()
+			nextPress = time.Now().Add(repressEvery)
+		}
 		var st int32
 		err := b.call(ctx, "stop", id, func(l *golibvirt.Libvirt) (err error) {
 			st, _, err = l.DomainGetState(d, 0)
@@ -396,6 +406,11 @@ func (b *Backend) waitShutoff(ctx context.Context, id string, d golibvirt.Domain
 		}
 	}
 }
+
+// repressEvery is how often a graceful stop presses the power button again
+// while it waits: a guest that was still booting when the first press came
+// (its ACPI handler not yet listening) powers off at the next one.
+const repressEvery = 5 * time.Second
 
 func (b *Backend) destroy(ctx context.Context, op, id string, d golibvirt.Domain) error {
 	return b.call(ctx, op, id, func(l *golibvirt.Libvirt) error { return l.DomainDestroyFlags(d, 0) })
