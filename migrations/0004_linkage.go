@@ -1,10 +1,6 @@
 package migrations
 
-import (
-	"time"
-
-	"gorm.io/gorm"
-)
+import "gorm.io/gorm"
 
 // The linkage records which CDMI container (by objectID) is which OCCI
 // storage, the export's protocol, the volume behind both, and the export's
@@ -18,7 +14,6 @@ func init() {
 		Volume      string `gorm:"size:255;not null"`
 		Permissions string `gorm:"type:text;not null"` // JSON list of compute URIs; "null" for none given
 		Origin      string `gorm:"size:8;not null"`    // "cdmi" or "occi": which side created it
-		CreatedAt   time.Time
 	}
 	Register(Migration{ID: "0004_linkage", Up: func(tx *gorm.DB) error {
 		return tx.Table("linkage_exports").AutoMigrate(&linkageExport{})
