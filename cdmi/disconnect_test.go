@@ -1,42 +1,23 @@
 package cdmi
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A client closing its connection mid-request (issue 11: hundreds of
 // "ERROR ... 500" lines after a load run) is no server error: nothing is
 // logged at ERROR, nothing is stored, and the server goes on serving.
 func TestClientGoneMidRequest(t *testing.T) {
-	var logs syncBuffer
+	var logs testsupport.LogBuffer
 	ts := newTestServer(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

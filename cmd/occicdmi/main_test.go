@@ -156,32 +156,15 @@ func freePort(t *testing.T) string {
 type server struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *lockedBuffer
+	logs *testsupport.LogBuffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startServer runs the binary with args and waits until it answers HTTP.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	addr := freePort(t)
-	s := &server{url: "http://" + addr, logs: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &server{url: "http://" + addr, logs: &testsupport.LogBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(binary(t), append([]string{"serve", "--listen", addr, "--log-format", "json"}, args...)...)
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs

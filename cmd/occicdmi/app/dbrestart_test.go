@@ -33,7 +33,7 @@ func TestDatabaseRestart(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Database = testsupport.FreshPostgresDatabase(t, dsn)
-	logs := &lockedBuffer{}
+	logs := &testsupport.LogBuffer{}
 	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	defer a.Close()
@@ -131,22 +131,4 @@ func restartPostgres(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	out, err = exec.Command(script, "up").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-}
-
-// lockedBuffer is a log destination many goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
