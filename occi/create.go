@@ -71,12 +71,15 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 	}
 	// Existing ids and locations are refused before any backend call.
 	for _, e := range order {
-		if _, err := o.s.st.entity(o.db, e.Location); err == nil {
+		if _, err := o.s.st.entity(o.db, everyone, e.Location); err == nil {
 			return nil, kind.Errorf(kind.Conflict, "an entity already exists at %s", e.Location)
 		}
-		if _, err := o.s.st.locationByID(o.db, e.ID); err == nil {
+		if _, err := o.s.st.locationByID(o.db, everyone, e.ID); err == nil {
 			return nil, kind.Errorf(kind.Conflict, "an entity with id %s already exists", e.ID)
 		}
+	}
+	if err := o.preCheckQuota(order); err != nil {
+		return nil, err
 	}
 	pending := map[string]*Entity{}
 	for _, e := range order {
@@ -89,6 +92,9 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 		}
 	}
 	if err := o.tx(func(tx *gorm.DB) error {
+		if err := o.checkQuota(tx, order); err != nil {
+			return err
+		}
 		for _, e := range order {
 			if err := o.s.st.insert(tx, e); err != nil {
 				return err
@@ -161,7 +167,7 @@ func (o *op) buildEntity(d EntityInput, kindHint, loc string, pending map[string
 	if err != nil {
 		return nil, err
 	}
-	e := &Entity{ID: d.ID, Kind: kindID, Mixins: mixins}
+	e := &Entity{ID: d.ID, Kind: kindID, Mixins: mixins, Project: o.who.Project}
 	if e.ID == "" {
 		e.ID = newUUID()
 	} else if !idRe.MatchString(e.ID) {
@@ -250,14 +256,15 @@ func (o *op) resolve(loc string, pending map[string]*Entity) (*Entity, error) {
 	if e := pending[loc]; e != nil {
 		return e, nil
 	}
-	return o.s.st.entity(o.db, loc)
+	return o.s.st.entity(o.db, o.sc, loc)
 }
 
-// resolveEnd finds one end of a link; a missing one is Invalid.
+// resolveEnd finds one end of a link; a missing one, or another
+// project's, is NotFound.
 func (o *op) resolveEnd(what, loc string, pending map[string]*Entity) (*Entity, error) {
 	e, err := o.resolve(loc, pending)
 	if errors.Is(err, errNotFound) {
-		return nil, kind.Errorf(kind.Invalid, "link %s %s does not exist", what, loc)
+		return nil, kind.Errorf(kind.NotFound, "link %s %s does not exist", what, loc)
 	} else if err != nil {
 		return nil, dbErr(err)
 	}
@@ -276,6 +283,7 @@ func (o *op) checkLinkEnds(e *Entity, pending map[string]*Entity) error {
 		return err
 	}
 	e.SourceKind = src.Kind
+	e.Project = src.Project // a link is its source's project's (see Caller)
 	var tgt *Entity
 	if strings.HasPrefix(e.Target, "/") {
 		if tgt, err = o.resolveEnd("target", e.Target, pending); err != nil {
@@ -314,7 +322,7 @@ func (o *op) linkDefaults(e *Entity, attrs map[string]any, pending map[string]*E
 	switch {
 	case o.m.isA(e.Kind, KindNetworkInterface):
 		if _, ok := out["occi.networkinterface.interface"]; !ok {
-			n, _ := o.s.st.links(o.db, []string{e.Source}, false)
+			n, _ := o.s.st.links(o.db, everyone, []string{e.Source}, false)
 			count := len(n)
 			for _, p := range pending {
 				if p.Source == e.Source && p != e {
