@@ -82,6 +82,3 @@ func (sc scope) where(q *gorm.DB) *gorm.DB {
 	}
 	return q.Where("project = ?", sc.project)
 }
-
-// sees tells whether an entity or mixin of project p is visible.
-func (sc scope) sees(p string) bool { return sc.all || sc.project == p }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -398,38 +399,61 @@ func TestTenantQuotas(t *testing.T) {
 }
 
 // Concurrent creates never take a project beyond its quota: the count
-// runs in the transaction, under the project's lock.
+// runs in the transaction, under the project's lock. Storage too, whose
+// refused creates leave no CDMI container behind (the volume made before
+// the transaction is undone).
 func TestTenantQuotaConcurrent(t *testing.T) {
 	const limit, tries = 3, 12
-	r := tenantServer(t, func(c *Config) { c.QuotaInstances = fmt.Sprint(limit) })
-	var wg sync.WaitGroup
-	statuses := make(chan int, tries)
-	for i := 0; i < tries; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("POST", r.url+"/compute/", strings.NewReader(kindCompute))
-			req.SetBasicAuth("red", "pw-red")
-			req.Header.Set("Content-Type", "text/plain")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				statuses <- 0
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			statuses <- resp.StatusCode
-		}()
+	r := tenantServer(t, func(c *Config) { c.QuotaInstances, c.QuotaStorage = fmt.Sprint(limit), fmt.Sprint(limit) })
+	for _, kc := range []struct{ collection, body string }{
+		{"/compute/", kindCompute},
+		{"/storage/", kindStorage + "\nX-OCCI-Attribute: occi.storage.size=1"},
+	} {
+		// One first, alone: concurrent first OCCI storage creates race to
+		// make the CDMI parent container (a linkage matter, not quotas').
+		r.create("red", kc.collection, kc.body)
+		statuses := make(chan int, tries)
+		var wg sync.WaitGroup
+		for i := 0; i < tries; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", r.url+kc.collection, strings.NewReader(kc.body))
+				req.SetBasicAuth("red", "pw-red")
+				req.Header.Set("Content-Type", "text/plain")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 201 && resp.StatusCode != 403 {
+					t.Logf("%d %s", resp.StatusCode, b)
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		count := map[int]int{}
+		for s := range statuses {
+			count[s]++
+		}
+		assert.Equal(t, limit-1, count[http.StatusCreated], "%s: statuses %v", kc.collection, count)
+		assert.Equal(t, tries-limit+1, count[http.StatusForbidden], "%s: statuses %v", kc.collection, count)
+		assert.Len(t, r.list("red", kc.collection), limit)
 	}
-	wg.Wait()
-	close(statuses)
-	count := map[int]int{}
-	for s := range statuses {
-		count[s]++
-	}
-	assert.Equal(t, limit, count[http.StatusCreated], "statuses %v", count)
-	assert.Equal(t, tries-limit, count[http.StatusForbidden], "statuses %v", count)
-	assert.Len(t, r.list("red", "/compute/"), limit)
+	req, err := http.NewRequest("GET", r.url+"/cdmi/occi-storage/?children", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("root", "pw-root")
+	req.Header.Set("Accept", "application/cdmi-container")
+	req.Header.Set("X-CDMI-Specification-Version", "1.1.1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var c struct{ Children []string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&c))
+	assert.Len(t, c.Children, limit, "CDMI containers of OCCI storage: %v", c.Children)
 }
 
 // The quota options: flags over OCCICDMI_* over the file, and bad values
