@@ -407,7 +407,7 @@ func (o *op) checkFreeLocation(loc string) error {
 			return kind.Errorf(kind.Invalid, "entity location %s has an empty, . or .. segment", loc)
 		}
 	}
-	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
+	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || o.mixinTaken("", loc+"/") || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
 		return kind.Errorf(kind.Invalid, "location %s is reserved for a category or the query interface", loc)
 	}
 	if Reserved(loc) {
