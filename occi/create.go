@@ -259,6 +259,16 @@ func (o *op) resolve(loc string, pending map[string]*Entity) (*Entity, error) {
 	return o.s.st.entity(o.db, o.sc, loc)
 }
 
+// resolveAny finds an entity among pending ones or in the store, whoever's
+// it is: the ends of a link being provisioned, which were checked when the
+// link was made (a link an administrator made may cross projects).
+func (o *op) resolveAny(loc string, pending map[string]*Entity) (*Entity, error) {
+	if e := pending[loc]; e != nil {
+		return e, nil
+	}
+	return o.s.st.entity(o.db, everyone, loc)
+}
+
 // resolveEnd finds one end of a link; a missing one, or another
 // project's, is NotFound.
 func (o *op) resolveEnd(what, loc string, pending map[string]*Entity) (*Entity, error) {

@@ -129,8 +129,8 @@ func (o *op) provisionStorage(e *Entity) error {
 
 func (o *op) attachInterface(e *Entity, pending map[string]*Entity) error {
 	be := o.s.compute
-	src, _ := o.resolve(e.Source, pending)
-	tgt, _ := o.resolve(e.Target, pending)
+	src, _ := o.resolveAny(e.Source, pending)
+	tgt, _ := o.resolveAny(e.Target, pending)
 	nic := cb.Interface{ID: e.ID, NetworkID: tgt.ID, MAC: strv(e.Attrs["occi.networkinterface.mac"]),
 		Address: strv(e.Attrs["occi.networkinterface.address"])}
 	got, err := be.AttachInterface(o.ctx, src.ID, nic)
@@ -147,8 +147,8 @@ func (o *op) attachInterface(e *Entity, pending map[string]*Entity) error {
 
 func (o *op) attachDisk(e *Entity, pending map[string]*Entity) error {
 	be := o.s.compute
-	src, _ := o.resolve(e.Source, pending)
-	tgt, _ := o.resolve(e.Target, pending)
+	src, _ := o.resolveAny(e.Source, pending)
+	tgt, _ := o.resolveAny(e.Target, pending)
 	disk := cb.Disk{ID: e.ID}
 	if mp := strv(e.Attrs["occi.storagelink.mountpoint"]); strings.HasPrefix(mp, "/dev/") {
 		disk.Target = strings.TrimPrefix(mp, "/dev/")

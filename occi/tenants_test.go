@@ -52,6 +52,21 @@ func TestCallerScope(t *testing.T) {
 	assert.Equal(t, kind.Conflict, kind.Of(s.AddMixins(blue, []*Category{{Scheme: "http://red.example/t#", Term: "tag", Class: ClassMixin}})),
 		"type identifiers are one namespace")
 
+	// The os_tpl a save makes is the compute's project's.
+	res, err := s.Act(red, vm.Location, Invocation{Term: "save"})
+	require.NoError(t, err)
+	require.Len(t, res.Saved, 1)
+	saved := res.Saved[0].ID()
+	for ctx, want := range map[context.Context]bool{red: true, blue: false, admin: true} {
+		cats, err := s.Categories(ctx, nil)
+		require.NoError(t, err)
+		found := false
+		for _, c := range cats {
+			found = found || c.ID() == saved
+		}
+		assert.Equal(t, want, found, "saved template %s", saved)
+	}
+
 	_, err = s.List(WithCaller(context.Background(), Caller{}), Query{})
 	assert.Equal(t, kind.Forbidden, kind.Of(err), "a caller in no project")
 }

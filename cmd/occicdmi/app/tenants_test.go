@@ -486,3 +486,40 @@ func TestOCCICaller(t *testing.T) {
 		occiCaller(&auth.Principal{Project: "demo", Admin: true}))
 	assert.Equal(t, occi.Caller{}, occiCaller(nil))
 }
+
+// Tenants with Keystone tokens (a real Keystone): the demo project's
+// compute is the demo project's, by its Keystone project ID, so a users
+// file user whose project is merely named like it does not see it, and the
+// Keystone admin does.
+func TestTenantKeystone(t *testing.T) {
+	ks := needKeystone(t)
+	users := filepath.Join(t.TempDir(), "users")
+	require.NoError(t, auth.AddUser(users, "namesake", "pw-namesake", []string{ks.DemoProj}, []string{"member"}))
+	r := tenantServer(t, func(c *Config) {
+		c.UsersFile = users
+		c.KeystoneURL = ks.URL
+		c.KeystoneUser, c.KeystonePassword, c.KeystoneProject = ks.SvcUser, ks.SvcPassword, ks.SvcProj
+	})
+	as := func(token, method, path, body string) reply {
+		req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("X-Auth-Token", token)
+		req.Header.Set("Content-Type", "text/plain")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return reply{resp.StatusCode, resp.Header, string(b)}
+	}
+	demo := ks.token(t, ks.DemoUser, ks.DemoPassword, ks.DemoProj)
+	admin := ks.token(t, ks.AdminUser, ks.AdminPassword, ks.AdminProj)
+	got := as(demo, "POST", "/compute/", kindCompute)
+	require.Equal(t, http.StatusCreated, got.status, got.body)
+	vm := strings.TrimPrefix(got.header.Get("Location"), r.url)
+	assert.Equal(t, http.StatusOK, as(demo, "GET", vm, "").status)
+	assert.Equal(t, http.StatusOK, as(admin, "GET", vm, "").status, "the admin role sees every project")
+	assert.Equal(t, http.StatusNotFound, r.status("namesake", "GET", vm, ""), "a project named like demo is not demo")
+	assert.Empty(t, r.list("namesake", "/compute/"))
+	assert.Equal(t, http.StatusNotFound, as(demo, "GET", r.create("namesake", "/compute/", kindCompute), "").status)
+}
