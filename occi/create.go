@@ -190,6 +190,9 @@ func (o *op) buildEntity(d EntityInput, kindHint, loc string, pending map[string
 		return nil, err
 	}
 	e.Attrs = all
+	if err := o.ownMixins(e.Project, e.Mixins); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

@@ -224,6 +224,9 @@ func (o *op) joining(mixin *Category, e *Entity) (*Entity, error) {
 	if err != nil {
 		return nil, kind.Errorf(kind.Of(err), "%s: %w", e.Location, err)
 	}
+	if err := o.ownMixins(e.Project, ms); err != nil {
+		return nil, err
+	}
 	ne := *e
 	ne.Mixins, ne.Attrs = ms, attrs
 	return &ne, nil

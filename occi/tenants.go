@@ -63,6 +63,18 @@ func (c Caller) check() error {
 	return nil
 }
 
+// ownMixins refuses user mixins of another project than project on an
+// entity of project: its owners would not see them. Only an administrator
+// sees other projects' mixins, so only its requests get here.
+func (o *op) ownMixins(project string, mixins []string) error {
+	for _, id := range mixins {
+		if c := o.m.user[id]; c != nil && c.project != project {
+			return kind.Errorf(kind.Invalid, "mixin %s belongs to another project than the entity (%q)", id, project)
+		}
+	}
+	return nil
+}
+
 // scope is whose entities a store read sees.
 type scope struct {
 	all     bool   // every project's (an administrator, or the server's own bookkeeping)

@@ -49,6 +49,12 @@ func TestCallerScope(t *testing.T) {
 		assert.NotEqual(t, "http://red.example/t#tag", c.ID(), "blue sees red's mixin")
 	}
 	assert.Equal(t, kind.NotFound, kind.Of(s.DeleteMixins(blue, []string{"http://red.example/t#tag"})))
+	// Even an administrator cannot put red's mixin on another project's
+	// entity: its owners would not see it.
+	_, err = s.Create(admin, KindCompute, []EntityInput{{Mixins: []string{"http://red.example/t#tag"}}})
+	assert.Equal(t, kind.Invalid, kind.Of(err))
+	assert.NoError(t, s.Associate(admin, "http://red.example/t#tag", Members{Locations: []string{vm.Location}}, false))
+	assert.Equal(t, kind.Invalid, kind.Of(s.Associate(admin, "http://red.example/t#tag", Members{Locations: []string{"/network/net"}}, false)))
 	assert.Equal(t, kind.Conflict, kind.Of(s.AddMixins(blue, []*Category{{Scheme: "http://red.example/t#", Term: "tag", Class: ClassMixin}})),
 		"type identifiers are one namespace")
 

@@ -137,6 +137,9 @@ func (o *op) changed(prev *Entity, d EntityInput, replace bool) (*Entity, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := o.ownMixins(prev.Project, mixins); err != nil {
+		return nil, err
+	}
 	return &Entity{ID: prev.ID, Location: prev.Location, Kind: prev.Kind, Mixins: mixins, Attrs: attrs,
 		Source: prev.Source, Target: prev.Target, SourceKind: prev.SourceKind, TargetKind: prev.TargetKind, Project: prev.Project}, nil
 }
