@@ -35,7 +35,7 @@ const (
 	maxJSONPart = maxFieldBytes
 )
 
-// errMultipart marks every fault of the envelope itself: it answers 400.
+// multipartErrorf is a fault of the envelope itself: it answers 400.
 func multipartErrorf(format string, a ...any) error {
 	return invalidf("multi-part MIME body (CDMI 1.1.1 §8.2.4, RFC 2046 §5.1): "+format, a...)
 }

@@ -306,6 +306,15 @@ func TestMultipartUpdateExamples(t *testing.T) {
 	expect(t, resp, b, http.StatusNoContent)
 	_, raw = getRaw(t, u, nil)
 	assert.Equal(t, append(append(want, 0, 0, 0), "XYZ"...), raw, "the gap 37-39 reads as zeros, Z follows XY")
+
+	// CDMI 2.0 (cdmi_data_object/update, Examples 9-10) sends the same
+	// bodies with PATCH, which updates and never creates.
+	resp, b = harness.Do(t, http.MethodPatch, u, mpHeader(specBoundary, ""), strings.NewReader(ex9))
+	expect(t, resp, b, http.StatusNoContent)
+	_, raw = getRaw(t, u, nil)
+	assert.Equal(t, spec37, raw)
+	resp, b = harness.Do(t, http.MethodPatch, c+"absent", mpHeader(specBoundary, ""), strings.NewReader(ex9))
+	expect4xx(t, resp, b, http.StatusNotFound)
 }
 
 // §8.2.5 Table 20 and §8.4.4 Table 30: without "mimetype" the second
