@@ -142,10 +142,11 @@ func (s *Server) readBody(c *call, maxValue int64) (*cdmiBody, error) {
 // refuseMultipart answers 415 to a CDMI request whose body is multipart
 // MIME of another kind than multipart/mixed, the one CDMI defines (§8.2.4,
 // §8.4.3, §11.6.3; multipart.go serves that one). A non-CDMI PUT (no
-// version header, no CDMI media type) of a multipart value stays a value.
+// version header, no CDMI media type in Accept) of a multipart value
+// stays a value.
 func refuseMultipart(c *call) error {
 	mt := mediaType(c.r)
-	if c.version == "" || !strings.HasPrefix(mt, "multipart/") || mt == ctMultipartMixed {
+	if !cdmiMultipart(c) || !strings.HasPrefix(mt, "multipart/") || mt == ctMultipartMixed {
 		return nil
 	}
 	return web.Errorf(http.StatusUnsupportedMediaType,

@@ -41,10 +41,18 @@ func multipartErrorf(format string, a ...any) error {
 }
 
 // isMultipartMixed tells whether a CDMI request carries a multi-part MIME
-// body. A non-CDMI PUT (no version header) of a multipart value stores the
-// value as sent (§6): it is only a value then.
+// body. A non-CDMI PUT or POST (no version header, no CDMI type in Accept)
+// of a multipart value stores the value as sent (§6): it is only a value
+// then. A PATCH is CDMI 2.0's update, whose examples (cdmi_data_object
+// update, Examples 9-10) send multi-part bodies without the header.
 func isMultipartMixed(c *call) bool {
-	return c.version != "" && mediaType(c.r) == ctMultipartMixed
+	return mediaType(c.r) == ctMultipartMixed && cdmiMultipart(c)
+}
+
+// cdmiMultipart tells whether a multipart body of c is CDMI's rather than
+// a value.
+func cdmiMultipart(c *call) bool {
+	return c.isCDMI() || c.r.Method == http.MethodPatch
 }
 
 // envelope reads a multi-part MIME request body part by part.

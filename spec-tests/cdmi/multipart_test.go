@@ -315,6 +315,24 @@ func TestMultipartUpdateExamples(t *testing.T) {
 	assert.Equal(t, spec37, raw)
 	resp, b = harness.Do(t, http.MethodPatch, c+"absent", mpHeader(specBoundary, ""), strings.NewReader(ex9))
 	expect4xx(t, resp, b, http.StatusNotFound)
+	// Its examples carry no X-CDMI-Specification-Version: still CDMI.
+	putRaw(t, u, "application/octet-stream", []byte("old"))
+	resp, b = harness.Do(t, http.MethodPatch, u, http.Header{"Content-Type": {"multipart/mixed; boundary=" + specBoundary}}, strings.NewReader(ex9))
+	expect(t, resp, b, http.StatusNoContent)
+	_, raw = getRaw(t, u, nil)
+	assert.Equal(t, spec37, raw, "the value, not the envelope")
+}
+
+// §6 (non-CDMI access): a PUT without the version header and without a
+// CDMI type stores any body as the value, a multipart one included.
+func TestMultipartNonCDMIValue(t *testing.T) {
+	c := testContainer(t)
+	u := c + "mail.eml"
+	envl := envelope("b", part{[]string{"Content-Type: text/plain"}, "hello"})
+	putRaw(t, u, "multipart/mixed; boundary=b", []byte(envl))
+	resp, raw := getRaw(t, u, nil)
+	assert.Equal(t, envl, string(raw))
+	assert.Equal(t, "multipart/mixed; boundary=b", resp.Header.Get("Content-Type"))
 }
 
 // §8.2.5 Table 20 and §8.4.4 Table 30: without "mimetype" the second
