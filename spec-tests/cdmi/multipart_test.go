@@ -495,6 +495,15 @@ func TestMultipartQueue(t *testing.T) {
 	assert.Equal(t, v20, parts[1].body)
 	assert.Equal(t, v37, parts[2].body)
 	assert.Equal(t, "application/octet-stream", parts[1].header.Get("Content-Type"))
+	// §11.3.1: ?value:<range> is a byte range of each value returned.
+	resp, b = harness.Do(t, http.MethodGet, q+"?values:2;value:2-5", hdr("", "multipart/mixed"), nil)
+	expect(t, resp, b, http.StatusOK)
+	parts = readParts(t, resp, b)
+	require.Len(t, parts, 3)
+	assert.Equal(t, []any{"2-5", "2-5"}, decode(t, parts[0].body).list("valuerange"))
+	assert.Equal(t, "bytes 2-5/20", parts[1].header.Get("Content-Range"))
+	assert.Equal(t, v20[2:6], parts[1].body)
+	assert.Equal(t, v37[2:6], parts[2].body)
 
 	// charset=utf-8 makes a value utf-8 (§11.6.4 Table 96).
 	resp, b = harness.Do(t, http.MethodDelete, q+"?values:4", hdr("", ""), nil)
