@@ -561,7 +561,8 @@ func (s *Server) handlePost(c *call) error {
 		if t.obj == nil {
 			return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
 		}
-		if t.obj.Type == typeQueue && isMultipartMixed(c) {
+		if t.obj.Type == typeQueue && mediaType(c.r) == ctMultipartMixed {
+			// An enqueue's body is CDMI with or without the version header.
 			return s.enqueueMultipart(c, t.obj)
 		}
 		if t.obj.Type == typeQueue {

@@ -1,6 +1,7 @@
 package cdmi
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -40,19 +41,49 @@ func multipartErrorf(format string, a ...any) error {
 	return invalidf("multi-part MIME body (CDMI 1.1.1 §8.2.4, RFC 2046 §5.1): "+format, a...)
 }
 
-// isMultipartMixed tells whether a CDMI request carries a multi-part MIME
-// body. A non-CDMI PUT or POST (no version header, no CDMI type in Accept)
-// of a multipart value stores the value as sent (§6): it is only a value
-// then. A PATCH is CDMI 2.0's update, whose examples (cdmi_data_object
-// update, Examples 9-10) send multi-part bodies without the header.
+// isMultipartMixed tells whether a request carries a CDMI multi-part MIME
+// body rather than a multipart value to store as sent: it is a CDMI
+// request (version header, CDMI type in Accept), or a PATCH (CDMI 2.0's
+// update, whose examples send no header), or its first part is CDMI JSON
+// (§7.6.2: a non-CDMI POST may create by ID with multi-part MIME).
 func isMultipartMixed(c *call) bool {
-	return mediaType(c.r) == ctMultipartMixed && cdmiMultipart(c)
+	return mediaType(c.r) == ctMultipartMixed && (cdmiMultipart(c) || firstPartIsCDMI(c.r))
 }
 
-// cdmiMultipart tells whether a multipart body of c is CDMI's rather than
-// a value.
+// cdmiMultipart tells whether a multipart body of c is CDMI's whatever its
+// parts.
 func cdmiMultipart(c *call) bool {
 	return c.isCDMI() || c.r.Method == http.MethodPatch
+}
+
+// sniffLimit bounds how much of a body is looked at for its first part's
+// headers.
+const sniffLimit = 8 << 10
+
+// sniffedBody is a request body whose start has been looked at.
+type sniffedBody struct {
+	*bufio.Reader
+	io.Closer
+	cdmi bool
+}
+
+// firstPartIsCDMI tells whether the body's first part has Content-Type
+// application/cdmi-object, from at most sniffLimit bytes kept buffered for
+// the handler; the answer is remembered with the body.
+func firstPartIsCDMI(r *http.Request) bool {
+	if sb, ok := r.Body.(*sniffedBody); ok {
+		return sb.cdmi
+	}
+	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || params["boundary"] == "" || r.Body == nil {
+		return false
+	}
+	sb := &sniffedBody{Reader: bufio.NewReaderSize(r.Body, sniffLimit), Closer: r.Body}
+	r.Body = sb
+	head, _ := sb.Peek(sniffLimit)
+	p, err := multipart.NewReader(bytes.NewReader(head), params["boundary"]).NextRawPart()
+	sb.cdmi = err == nil && normalizeMediaType(p.Header.Get("Content-Type")) == ctObject
+	return sb.cdmi
 }
 
 // envelope reads a multi-part MIME request body part by part.

@@ -322,8 +322,30 @@ func TestMultipartUpdateExamples(t *testing.T) {
 	assert.Equal(t, spec37, raw, "the value, not the envelope")
 }
 
+// §7.6.2: "Support for the ability to create a new data object by ID using
+// multi-part MIME is indicated by the presence of the cdmi_multipart_mime
+// system-wide capability" — in the clause on creating with HTTP, without
+// the version header. A multipart/mixed body whose first part is CDMI JSON
+// is multi-part MIME there too.
+func TestMultipartNonCDMIPost(t *testing.T) {
+	needMultipart(t)
+	body := envelope(specBoundary, jsonPart(ctObject, map[string]any{"metadata": map[string]any{"colour": "blue"}}),
+		binaryPart("application/octet-stream", spec37))
+	resp, b := harness.Do(t, http.MethodPost, rootURL(t)+"cdmi_objectid/",
+		http.Header{"Content-Type": {"multipart/mixed; boundary=" + specBoundary}}, strings.NewReader(body))
+	expect(t, resp, b, http.StatusCreated)
+	loc := resolve(t, resp.Header.Get("Location"))
+	t.Cleanup(func() { harness.Do(t, http.MethodDelete, loc, hdr("", ""), nil) })
+	resp, raw := getRaw(t, loc, nil)
+	assert.Equal(t, spec37, raw)
+	assert.Equal(t, "application/octet-stream", resp.Header.Get("Content-Type"))
+	_, o := get(t, loc+"?metadata", ctObject)
+	assert.Equal(t, "blue", o.meta()["colour"])
+}
+
 // §6 (non-CDMI access): a PUT without the version header and without a
-// CDMI type stores any body as the value, a multipart one included.
+// CDMI type stores any body as the value, a multipart one included (its
+// first part is no CDMI JSON).
 func TestMultipartNonCDMIValue(t *testing.T) {
 	c := testContainer(t)
 	u := c + "mail.eml"
