@@ -44,6 +44,7 @@ type dataObjectWrite struct {
 	reference          string  // resolved reference target
 	id                 string
 	alg                string   // cdmi_value_hash algorithm, "" for none
+	algInherited       bool     // alg is the container tree's (§16.4)
 	value              *written // the value to point at; nil when unchanged
 	newKey             string   // a key this write created: deleted unless the row commits
 	oldKeys            []string // keys the committed row no longer refers to
@@ -225,7 +226,28 @@ func (w *dataObjectWrite) chooseHash(ctx context.Context) error {
 	}
 	var err error
 	w.alg, err = w.s.inheritedValueHash(ctx, w.parent)
+	w.algInherited = true
 	return err
+}
+
+// algFor is the hash algorithm chooseHash would have found had cur been
+// the object written; "?" when it cannot tell without reading the
+// container tree (which adopt, inside the transaction, must not).
+func (w *dataObjectWrite) algFor(cur *object) string {
+	for _, md := range []map[string]any{w.d.meta, cur.metadata()} {
+		if alg, _ := md["cdmi_value_hash"].(string); alg != "" {
+			return alg
+		}
+	}
+	if w.copyFrom != nil {
+		if alg, _ := w.copyFrom.metadata()["cdmi_value_hash"].(string); alg != "" {
+			return alg
+		}
+	}
+	if w.algInherited {
+		return w.alg
+	}
+	return "?"
 }
 
 // writeValue stores the new value, outside any transaction: a range
@@ -273,6 +295,9 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 	if err != nil {
 		return err
 	}
+	if err := w.adopt(cur); err != nil {
+		return err
+	}
 	o, err := w.baseRow(ctx, tx, cur)
 	if err != nil {
 		return err
@@ -304,6 +329,42 @@ func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object,
 		return nil, kind.Errorf(kind.Conflict, "%q is a %s", w.name, cur.Type)
 	}
 	return cur, nil
+}
+
+// adopt handles the object found at the destination at commit when it is
+// not the one this write was prepared for: another request created it (or
+// replaced it) since this one looked. The write becomes an update of that
+// object (answered 204, issue 12 item 2) when it would have been a valid
+// update of it from the start: the caller may write it, it is no disk, and
+// the value prepared holds for it (same hash algorithm; a range write was
+// applied to another value). Otherwise it is a 409, and nothing changes.
+func (w *dataObjectWrite) adopt(cur *object) error {
+	if cur == nil || w.moveFrom != nil || cur.ObjectID == w.id && (w.existing == nil || cur.ValueKey == w.existing.ValueKey || w.d.rng == nil) {
+		return nil
+	}
+	conflict := kind.Errorf(kind.Conflict, "%q was written by another request at the same time; retry", w.name)
+	if w.d.rng != nil || isDiskRow(cur) {
+		return conflict
+	}
+	if w.algFor(cur) != w.alg {
+		return conflict
+	}
+	newValue := w.d.value != nil || w.copyFrom != nil
+	if newValue {
+		if err := w.s.require(typeDataObject, "cdmi_modify_value"); err != nil {
+			return err
+		}
+	}
+	if w.d.meta != nil {
+		if err := w.s.require(typeDataObject, "cdmi_modify_metadata"); err != nil {
+			return err
+		}
+	}
+	if err := w.s.allowed(w.who, cur, writeMask(newValue || w.reference != "", w.d.meta)); err != nil {
+		return err
+	}
+	w.id = cur.ObjectID
+	return nil
 }
 
 // baseRow is the row the change applies to: the moved source (replacing
