@@ -263,7 +263,8 @@ func (w *dataObjectWrite) writeValue(ctx context.Context) error {
 		if w.existing != nil {
 			key = w.existing.ValueKey
 		}
-		v, w.newKey, err = s.writeRange(ctx, w.id, key, *d.rng, d.value, w.alg)
+		v, err = s.writeRange(ctx, w.id, key, *d.rng, d.value, w.alg)
+		w.newKey = v.Key
 	case d.value != nil:
 		v, err = s.putValue(ctx, w.id, d.value, d.valueSize, w.alg)
 		w.newKey = v.Key

@@ -78,8 +78,8 @@ func TestUnavailable(t *testing.T) {
 		"Put":  func() error { return objs.Put(ctx, key, bytes.NewReader([]byte("new")), 3) },
 		"Open": func() error { _, err := objs.Open(ctx, key, 0, -1); return err },
 		"Size": func() error { _, err := objs.Size(ctx, key); return err },
-		"WriteAt": func() error {
-			return objs.WriteAt(ctx, key, 0, bytes.NewReader([]byte("x")), 1)
+		"PutRange": func() error {
+			return objs.PutRange(ctx, p+"staged", key, 0, bytes.NewReader([]byte("x")), 1)
 		},
 		"Delete":       func() error { return objs.Delete(ctx, key) },
 		"Copy":         func() error { return objs.Copy(ctx, p+"copy", key) },

@@ -228,39 +228,42 @@ func (o *Objects) List(ctx context.Context, prefix string, fn func(key string, s
 	return nil
 }
 
-// WriteAt cannot write in place: S3 objects are immutable. It composes a new
-// version of the object server-side, as a multipart upload whose parts are
-// UploadPartCopy ranges of the untouched bytes plus the new bytes, then
-// completes it, which replaces the object atomically (until then readers
-// see the old value; on failure the upload is aborted and nothing changed).
+// PutRange composes the new value server-side under dst, as a multipart
+// upload whose parts are UploadPartCopy ranges of src's untouched bytes
+// plus the new bytes, then completes it: dst appears whole or not at all
+// (on failure the upload is aborted), and src is only read.
 //
 // S3 wants non-last parts of at least 5 MiB, so untouched bytes next to the
 // new ones are downloaded into the part being built until it reaches that
 // size (at most partSize per boundary); only the far-away bytes are copied
 // server-side. A small write into a 1 GiB value thus moves about 16 MiB, not
 // 1 GiB. Every copy and read is conditional on the ETag seen at the start,
-// so a value replaced meanwhile fails the write (ErrUnavailable, "changed
+// so a src replaced meanwhile fails the write (ErrUnavailable, "changed
 // while being rewritten") instead of mixing two versions.
 //
 // Chunking values instead (a manifest plus fixed chunks) would make a small
 // write cheaper still, but a value would no longer be one plain S3 object
 // other tools can read, and every read would need the manifest first.
-func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
-	name, err := o.name(key)
+func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io.Reader, length int64) error {
+	if err := storagebackends.CheckPutRange(dst, src, off, length); err != nil {
+		return fmt.Errorf("s3: %w", err)
+	}
+	sname, err := o.name(src)
 	if err != nil {
 		return err
 	}
-	if off < 0 {
-		return fmt.Errorf("s3: write %q: negative offset: %w", key, storagebackends.ErrInvalid)
-	}
-	size, etag, err := o.head(ctx, key, name)
+	dname, err := o.name(dst)
 	if err != nil {
 		return err
 	}
-	if length == 0 {
-		return nil
+	size, etag, err := o.head(ctx, src, sname)
+	if err != nil {
+		return err
 	}
-	c, err := o.newComposer(ctx, key, name, name, etag)
+	if length == 0 && off <= size {
+		return o.Copy(ctx, dst, src) // nothing to patch
+	}
+	c, err := o.newComposer(ctx, dst, dname, sname, etag)
 	if err != nil {
 		return err
 	}
@@ -277,11 +280,8 @@ func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 		if err != nil {
 			return err
 		}
-		if length >= 0 && n != length {
+		if n != length {
 			return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
-		}
-		if n == 0 {
-			return errNothing // no bytes: the value stays as it is, not extended
 		}
 		if end := off + n; end < size {
 			return c.addCopy(end, size-end)
@@ -290,7 +290,7 @@ func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 	})
 }
 
-var errNothing = fmt.Errorf("nothing to compose")
+var errNothing = fmt.Errorf("nothing to compose: %w", storagebackends.ErrInvalid)
 
 // composer builds one object from ranges of a source object, zeros and new
 // bytes, as a multipart upload.
@@ -321,9 +321,8 @@ func (c *composer) run(build func() error) error {
 		err = c.flush()
 	}
 	if err == nil && len(c.parts) == 0 {
-		// Nothing to write (an empty stream into an empty value): S3
-		// refuses to complete an upload without parts, and the value is
-		// already what it should be.
+		// S3 refuses to complete an upload without parts; the callers
+		// compose at least one byte.
 		err = errNothing
 	}
 	if err == nil {
@@ -339,9 +338,6 @@ func (c *composer) run(build func() error) error {
 		_, _ = c.o.b.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 			Bucket: &c.o.b.bucket, Key: &c.dst, UploadId: c.uploadID,
 		})
-		if err == errNothing {
-			return nil
-		}
 		if c.userErr != nil {
 			return fmt.Errorf("s3: write %q: reading the new bytes: %w", c.key, c.userErr)
 		}
