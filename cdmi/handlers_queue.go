@@ -97,39 +97,24 @@ func (s *Server) readQueue(c *call, o *object) error {
 		}
 		rng = &r
 	}
-	mts, ranges, encs, values := []string{}, []string{}, []any{}, []any{}
+	mts, ranges, encs := []string{}, []string{}, []string{}
+	values := &queueValues{s: s}
 	for _, v := range vals {
-		raw, err := s.svc.readSmall(c.ctx, v.ValueKey, maxQueueBody)
+		first, end := int64(0), v.Size
+		if rng != nil {
+			first, end = min(rng.First, v.Size), min(rng.Last+1, v.Size)
+		}
+		enc, err := s.svc.queueValueEncoding(c.ctx, v, first, end, rng != nil)
 		if err != nil {
 			return err
 		}
-		mts = append(mts, v.Mimetype)
-		first := int64(0)
-		if rng != nil {
-			first = min(rng.First, int64(len(raw)))
-			raw = raw[first:min(rng.Last+1, int64(len(raw)))]
-		}
-		if len(raw) > 0 {
-			ranges = append(ranges, fmt.Sprintf("%d-%d", first, first+int64(len(raw))-1))
+		mts, encs = append(mts, v.Mimetype), append(encs, enc)
+		if end > first {
+			ranges = append(ranges, fmt.Sprintf("%d-%d", first, end-1))
 		} else {
 			ranges = append(ranges, "")
 		}
-		enc := v.Encoding
-		if enc == "json" && (rng != nil || !json.Valid(raw)) {
-			enc = "utf-8" // a slice of JSON text is no JSON value
-		}
-		if enc == "utf-8" && !validUTF8(raw) {
-			enc = "base64"
-		}
-		encs = append(encs, enc)
-		switch enc {
-		case "base64":
-			values = append(values, base64Encode(raw))
-		case "json":
-			values = append(values, json.RawMessage(raw))
-		default:
-			values = append(values, string(raw))
-		}
+		values.items = append(values.items, queuedValue{key: v.ValueKey, rng: Range{first, end - 1}, enc: enc})
 	}
 	if len(c.q) == 0 || c.q.has("values") || c.q.has("value") {
 		fs = append(fs, field{"mimetype", mts}, field{"valuerange", ranges}, field{"valuetransferencoding", encs}, field{"value", values})
@@ -141,7 +126,7 @@ func (s *Server) readQueue(c *call, o *object) error {
 	}
 	fs = withExtra(fs, o)
 	s.svc.touch(c.ctx, o)
-	s.writeJSON(c.w, http.StatusOK, ctQueue, fs.pick(sel))
+	s.writeStreamed(c, ctQueue, o, fs.pick(sel))
 	return nil
 }
 
@@ -210,6 +195,9 @@ func (s *Server) enqueue(c *call, q *object) error {
 		for i, v := range values {
 			if err := checkEncoding(encs[i]); err != nil {
 				return err
+			}
+			if encs[i] == "json" && !json.Valid([]byte(v)) {
+				encs[i] = "utf-8" // read back as the text it is
 			}
 			var r io.Reader = strings.NewReader(v)
 			if encs[i] == "base64" {

@@ -204,8 +204,6 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 }
 
 func base64Decoder(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }
-func base64Encode(b []byte) string        { return base64.StdEncoding.EncodeToString(b) }
-func validUTF8(b []byte) bool             { return utf8.Valid(b) }
 
 // rangeSeeker is an io.ReadSeeker over a backend value that opens the
 // backend at the offset of each read run, so http.ServeContent's range
