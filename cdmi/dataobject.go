@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -312,9 +313,15 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 }
 
 // currentRow reads what is at the destination now, inside the transaction.
+// On PostgreSQL the row is locked until the commit, so that what adopt
+// checks (a range write's base value above all) is still so when the row
+// is saved; SQLite's transactions run one at a time.
 func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object, error) {
 	var cur *object
 	var err error
+	if tx.Dialector.Name() == "postgres" {
+		tx = tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
 	if w.parent != nil {
 		cur, err = w.s.child(ctx, tx, w.parent.ObjectID, w.name)
 	} else {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
 var errBadValue = kind.New(kind.Invalid, "bad value")
@@ -283,6 +284,11 @@ func (s *Service) writeRange(ctx context.Context, objectID, key string, rng Rang
 	if err := s.objs.PutRange(ctx, w.Key, key, rng.First, src, rng.Len()); err != nil {
 		if src.err != nil {
 			return written{}, src.err
+		}
+		if empty == "" && errors.Is(err, storagebackends.ErrNotFound) {
+			// Another write replaced the value (and removed this one)
+			// while this range was staged from it.
+			return written{}, kind.Errorf(kind.Conflict, "the value changed while this range write was staged; retry")
 		}
 		return written{}, err
 	}
