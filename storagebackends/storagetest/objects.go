@@ -229,6 +229,32 @@ func testLarge(t *testing.T, o storagebackends.Objects, n int64) {
 	_, _ = io.CopyN(io.Discard, g, mid)
 	_, _ = io.ReadFull(g, exp)
 	assert.Equal(t, exp, got)
+	testLargePutRange(t, o, key, n)
+}
+
+// testLargePutRange stages a small range into the middle of the large
+// value: the result holds the patch and every byte around it, and the
+// heap stays bounded (backends copy or compose, never buffer the value).
+func testLargePutRange(t *testing.T, o storagebackends.Objects, key string, n int64) {
+	patch := []byte("a range in the middle of a large value")
+	off := n/2 + 3
+	tail := Gen(7, n)
+	_, _ = io.CopyN(io.Discard, tail, off+int64(len(patch)))
+	want, _, _ := hashOf(io.MultiReader(Gen(7, off), bytes.NewReader(patch), tail))
+	peak := watchHeap()
+	start := time.Now()
+	dst := key + "+range"
+	require.NoError(t, o.PutRange(ctxT(t), dst, key, off, bytes.NewReader(patch), int64(len(patch))))
+	rangePeak := peak()
+	t.Logf("put range of %d bytes into %d MiB in %v, heap peak %d MiB", len(patch), n>>20, time.Since(start).Round(time.Millisecond), rangePeak>>20)
+	assert.Less(t, rangePeak, uint64(maxHeap), "heap while staging a range of 1 GiB")
+	rc, err := o.Open(ctxT(t), dst, 0, -1)
+	require.NoError(t, err)
+	defer rc.Close()
+	h, m, err := hashOf(rc)
+	require.NoError(t, err)
+	assert.Equal(t, n, m)
+	assert.Equal(t, want, h, "the staged value is the old one with the range")
 }
 
 // maxHeap bounds the heap while a 1 GiB value streams: values must never
