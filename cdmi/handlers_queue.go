@@ -153,7 +153,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 	if err := s.svc.mayEnqueue(c.who, q); err != nil {
 		return err
 	}
-	b, err := parseBody(io.LimitReader(c.r.Body, maxQueueBody+1), maxQueueBody, s.cfg.TempDir)
+	b, err := parseBody(c.r.Body, maxQueueBody, s.cfg.TempDir)
 	if err != nil {
 		return err
 	}

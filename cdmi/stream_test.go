@@ -129,6 +129,9 @@ func TestQueueReadLargeAndSlices(t *testing.T) {
 	require.Equal(t, 201, resp.StatusCode, body)
 	resp, body = ts.do("POST", "/cdmi/q", `{"copy":"/cdmi/src"}`, cdmiHdr(ctQueue)...)
 	require.Equal(t, 204, resp.StatusCode, body)
+	// An enqueue body's values are bounded (maxQueueBody, README): 413.
+	resp, body = ts.do("POST", "/cdmi/q", `{"value":"`+strings.Repeat("a", maxQueueBody+1)+`"}`, cdmiHdr(ctQueue)...)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, body)
 	resp, body = ts.do("POST", "/cdmi/q", `{"value":"h\u00e9llo"}`, cdmiHdr(ctQueue)...)
 	require.Equal(t, 204, resp.StatusCode, body)
 	resp, body = ts.do("GET", "/cdmi/q?values:2", "", cdmiHdr(ctQueue)...)
