@@ -97,27 +97,12 @@ func (s *Server) readQueue(c *call, o *object) error {
 		}
 		rng = &r
 	}
-	mts, ranges, encs := []string{}, []string{}, []string{}
-	values := &queueValues{s: s}
-	for _, v := range vals {
-		first, end := int64(0), v.Size
-		if rng != nil {
-			first, end = min(rng.First, v.Size), min(rng.Last+1, v.Size)
-		}
-		enc, err := s.svc.queueValueEncoding(c.ctx, v, first, end, rng != nil)
+	if len(c.q) == 0 || c.q.has("values") || c.q.has("value") {
+		vfs, err := s.queueValueFields(c, vals, rng)
 		if err != nil {
 			return err
 		}
-		mts, encs = append(mts, v.Mimetype), append(encs, enc)
-		if end > first {
-			ranges = append(ranges, fmt.Sprintf("%d-%d", first, end-1))
-		} else {
-			ranges = append(ranges, "")
-		}
-		values.items = append(values.items, queuedValue{key: v.ValueKey, rng: Range{first, end - 1}, enc: enc})
-	}
-	if len(c.q) == 0 || c.q.has("values") || c.q.has("value") {
-		fs = append(fs, field{"mimetype", mts}, field{"valuerange", ranges}, field{"valuetransferencoding", encs}, field{"value", values})
+		fs = append(fs, vfs...)
 	}
 	sel := c.q
 	if sel.has("values") {
@@ -128,6 +113,32 @@ func (s *Server) readQueue(c *call, o *object) error {
 	s.svc.touch(c.ctx, o)
 	s.writeStreamed(c, ctQueue, o, fs.pick(sel))
 	return nil
+}
+
+// queueValueFields are a queue read's per-value fields (§11.4.6): the
+// values' mimetypes, ranges and encodings, and the values themselves,
+// which stream (stream.go).
+func (s *Server) queueValueFields(c *call, vals []queueValue, rng *Range) (fields, error) {
+	mts, ranges, encs := []string{}, []string{}, []string{}
+	values := &queueValues{s: s}
+	for _, v := range vals {
+		first, end := int64(0), v.Size
+		if rng != nil {
+			first, end = min(rng.First, v.Size), min(rng.Last+1, v.Size)
+		}
+		enc, err := s.svc.queueValueEncoding(c.ctx, v, first, end, rng != nil)
+		if err != nil {
+			return nil, err
+		}
+		mts, encs = append(mts, v.Mimetype), append(encs, enc)
+		if end > first {
+			ranges = append(ranges, fmt.Sprintf("%d-%d", first, end-1))
+		} else {
+			ranges = append(ranges, "")
+		}
+		values.items = append(values.items, queuedValue{key: v.ValueKey, rng: Range{first, end - 1}, enc: enc})
+	}
+	return fields{{"mimetype", mts}, {"valuerange", ranges}, {"valuetransferencoding", encs}, {"value", values}}, nil
 }
 
 // dequeue removes the n oldest values (§11.7, DELETE ?values:<n>).
