@@ -339,22 +339,27 @@ func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object,
 	return cur, nil
 }
 
-// adopt handles the object found at the destination at commit when it is
-// not the one this write was prepared for: another request created it (or
-// replaced it) since this one looked. The write becomes an update of that
-// object (answered 204, issue 12 item 2) when it would have been a valid
-// update of it from the start: the caller may write it, it is no disk, and
-// the value prepared holds for it (same hash algorithm; a range write was
-// applied to another value). Otherwise it is a 409, and nothing changes.
+// adopt checks the object found at the destination at commit against the
+// one this write was prepared for. When another request created (or
+// replaced) it since this one looked, the write becomes an update of it
+// (answered 204, issue 12 item 2) if it would have been a valid update of
+// it from the start: the caller may write it, it is no disk, and the value
+// prepared holds for it (the same hash algorithm; no range, which was
+// staged from another value). A range write whose base value was replaced
+// meanwhile would drop the other write's bytes. Either of those is a 409,
+// and nothing changes.
 func (w *dataObjectWrite) adopt(cur *object) error {
-	if cur == nil || w.moveFrom != nil || cur.ObjectID == w.id && (w.existing == nil || cur.ValueKey == w.existing.ValueKey || w.d.rng == nil) {
+	if cur == nil || w.moveFrom != nil {
 		return nil
 	}
 	conflict := kind.Errorf(kind.Conflict, "%q was written by another request at the same time; retry", w.name)
-	if w.d.rng != nil || isDiskRow(cur) {
-		return conflict
+	if cur.ObjectID == w.id {
+		if w.d.rng != nil && w.existing != nil && cur.ValueKey != w.existing.ValueKey {
+			return conflict
+		}
+		return nil
 	}
-	if w.algFor(cur) != w.alg {
+	if w.d.rng != nil || isDiskRow(cur) || w.algFor(cur) != w.alg {
 		return conflict
 	}
 	newValue := w.d.value != nil || w.copyFrom != nil
