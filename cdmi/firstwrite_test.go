@@ -39,6 +39,10 @@ func TestConcurrentFirstWrites(t *testing.T) {
 			resp, body := ts.do("PUT", "/cdmi/fw/"+name+"/", `{"metadata":{"w":"`+fmt.Sprint(i)+`"}}`, cdmiHdr(ctContainer)...)
 			return resp, body, fmt.Sprint(i)
 		},
+		"queue": func(name string, i int) (*http.Response, string, string) {
+			resp, body := ts.do("PUT", "/cdmi/fw/"+name, `{"metadata":{"w":"`+fmt.Sprint(i)+`"}}`, cdmiHdr(ctQueue)...)
+			return resp, body, fmt.Sprint(i)
+		},
 	}
 	for kindName, write := range kinds {
 		t.Run(kindName, func(t *testing.T) {
@@ -79,11 +83,15 @@ func TestConcurrentFirstWrites(t *testing.T) {
 }
 
 // finalValue is what a first-write round left: the value of a data object,
-// the "w" metadata of a container.
+// the "w" metadata of a container or a queue.
 func finalValue(t *testing.T, ts *testServer, kindName, name string) string {
 	t.Helper()
-	if kindName == "container" {
-		resp, body := ts.do("GET", "/cdmi/fw/"+name+"/?metadata:w", "", cdmiHdr(ctContainer)...)
+	if kindName == "container" || kindName == "queue" {
+		path, ct := "/cdmi/fw/"+name+"/?metadata:w", ctContainer
+		if kindName == "queue" {
+			path, ct = "/cdmi/fw/"+name+"?metadata:w", ctQueue
+		}
+		resp, body := ts.do("GET", path, "", cdmiHdr(ct)...)
 		require.Equal(t, 200, resp.StatusCode, body)
 		var got struct{ Metadata map[string]string }
 		require.NoError(t, json.Unmarshal([]byte(body), &got), body)
