@@ -262,7 +262,7 @@ func (r *rangeSeeker) Close() error {
 	return nil
 }
 
-// writeRange stages a range write (§8.5 value ranges, issue 12 item 3):
+// writeRange stages a range write (§8.4.1, §6.3; issue 12 item 3):
 // a fresh key gets the value under key (an empty one when there is none
 // yet) with r's bytes at rng, and the hash of the result is computed from
 // it. The value under key never changes; the caller's commit swaps the
@@ -292,9 +292,10 @@ func (s *Service) writeRange(ctx context.Context, objectID, key string, rng Rang
 		}
 		return written{}, err
 	}
+	staged := w.Key
 	defer func() {
 		if err != nil {
-			s.deleteKeys(ctx, []string{w.Key})
+			s.deleteKeys(ctx, []string{staged})
 		}
 	}()
 	if w.Size, err = s.objs.Size(ctx, w.Key); err != nil {
