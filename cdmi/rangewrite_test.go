@@ -2,6 +2,7 @@ package cdmi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
 // Issue 12 item 3: a range write is all or nothing. A non-CDMI update with
@@ -177,4 +180,41 @@ func TestConcurrentRangeWrites(t *testing.T) {
 		assertValue(t, ts, "/cdmi/crw/o", value)
 	}
 	t.Logf("statuses: %v", statuses)
+}
+
+// failingSize is a backend whose Size fails when told: the step after a
+// range is staged.
+type failingSize struct {
+	storagebackends.Objects
+	fail bool
+}
+
+func (f *failingSize) Size(ctx context.Context, key string) (int64, error) {
+	if f.fail {
+		return 0, fmt.Errorf("test: %w", storagebackends.ErrUnavailable)
+	}
+	return f.Objects.Size(ctx, key)
+}
+
+// A range write that fails after its range was staged answers for the
+// failure (503 for a backend that is down), leaves the value as it was and
+// leaves no staged value behind (nothing half-applied, nothing to sweep).
+func TestRangeWriteFailureLeavesNothing(t *testing.T) {
+	var f *failingSize
+	ts := newTestServer(t, func(c *Config) { f = &failingSize{Objects: c.Objects}; c.Objects = f })
+	resp, body := ts.do("PUT", "/cdmi/o", "0123456789", "Content-Type", "text/plain")
+	require.Equal(t, 201, resp.StatusCode, body)
+	keys := func() []string {
+		var out []string
+		require.NoError(t, f.List(context.Background(), "cdmi/", func(k string, _ int64) error { out = append(out, k); return nil }))
+		return out
+	}
+	before := keys()
+	f.fail = true
+	resp, body = ts.do("PUT", "/cdmi/o", "ab", "Content-Range", "bytes 2-3/*")
+	f.fail = false
+	assert.Equal(t, 503, resp.StatusCode, body)
+	assert.Equal(t, before, keys(), "no staged value left behind")
+	_, body = ts.do("GET", "/cdmi/o", "")
+	assert.Equal(t, "0123456789", body)
 }
