@@ -40,6 +40,14 @@ type Objects interface {
 	// Reading past the end returns what exists; an offset past the end
 	// returns ErrInvalid.
 	Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
+	// WriteAt writes length bytes of r at offset off of the value under
+	// key, in place, extending it as needed (a hole reads as zeros). The
+	// key must exist. length < 0 writes all of r; writing no bytes changes
+	// nothing. A WriteAt is not atomic on every backend (a failed one may
+	// leave part of its bytes, a reader may see part of it): use it only on
+	// a value no reader sees yet, staged under a key of its own (CDMI's
+	// multi-part writes); a range write into a visible value is a PutRange.
+	WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error
 	// PutRange stages a range write: it writes under dst a new value, the
 	// value under src with the length bytes r yields at offset off
 	// (extended to off+length as needed; a hole reads as zeros). As with

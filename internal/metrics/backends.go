@@ -204,6 +204,13 @@ func (s *objects) Open(ctx context.Context, key string, off, length int64) (io.R
 	return rc, err
 }
 
+func (s *objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
+	start := time.Now()
+	err := s.b.WriteAt(ctx, key, off, r, length)
+	s.o.done("WriteAt", start, err)
+	return err
+}
+
 func (s *objects) PutRange(ctx context.Context, dst, src string, off int64, r io.Reader, length int64) error {
 	start := time.Now()
 	err := s.b.PutRange(ctx, dst, src, off, r, length)

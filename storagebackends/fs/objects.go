@@ -159,6 +159,36 @@ func (o *Objects) Open(_ context.Context, key string, off, length int64) (io.Rea
 	return limitedFile{Reader: io.NewSectionReader(f, off, length), f: f}, nil
 }
 
+// WriteAt writes a range in place (into a staged value: see the contract).
+func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
+	p, err := o.path(key)
+	if err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("fs: write %q: negative offset: %w", key, storagebackends.ErrInvalid)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return mapErr("write", key, err)
+	}
+	src := io.Reader(ctxReader{ctx, r})
+	if length >= 0 {
+		src = io.LimitReader(src, length)
+	}
+	n, err := io.Copy(io.NewOffsetWriter(f, off), src)
+	if err == nil && length >= 0 && n != length {
+		err = fmt.Errorf("got %d bytes, expected %d", n, length)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return mapErr("write", key, err)
+}
+
 // PutRange stages a range write in a temporary file: a reflink of src
 // where the file system has them (btrfs, XFS; else an in-kernel copy),
 // patched with the new bytes, synced and renamed to dst like Put. src is

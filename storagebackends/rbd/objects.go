@@ -264,6 +264,68 @@ func (r *reader) fill() error {
 
 func (r *reader) Close() error { return nil }
 
+// WriteAt writes into the value's data objects in place (RADOS writes
+// ranges natively), then grows the head's size if the write extended it.
+// Like a disk write it is not atomic: a reader during it may see part of it.
+func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("ceph: write %q: negative offset: %w", key, storagebackends.ErrInvalid)
+	}
+	h, _, err := o.readHead(key)
+	if err != nil {
+		return err
+	}
+	if length >= 0 {
+		r = io.LimitReader(r, length)
+	}
+	buf := make([]byte, chunk)
+	pos := off
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i := pos / chunk
+		in := pos - i*chunk
+		m, rerr := io.ReadFull(r, buf[:chunk-in])
+		if m > 0 {
+			if err := o.ioctx.Write(dataOID(h.ID, i), buf[:m], uint64(in)); err != nil {
+				return mapErr("write", key, err)
+			}
+			pos += int64(m)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("ceph: write %q: reading the new bytes: %w", key, rerr)
+		}
+	}
+	if length >= 0 && pos-off != length {
+		return fmt.Errorf("ceph: write %q: got %d bytes, expected %d: %w", key, pos-off, length, storagebackends.ErrInvalid)
+	}
+	for try := 0; pos > off && pos > h.Size; try++ { // no bytes, no growth
+		cur, raw, err := o.readHead(key)
+		if err != nil {
+			return err
+		}
+		if cur.ID != h.ID {
+			return fmt.Errorf("ceph: write %q: value replaced while writing: %w", key, storagebackends.ErrUnavailable)
+		}
+		if pos <= cur.Size {
+			break
+		}
+		if err := o.swapHead(key, raw, head{ID: h.ID, Size: pos}); err == nil {
+			break
+		} else if try == 10 {
+			return mapErr("write", key, err)
+		}
+	}
+	return nil
+}
+
 // PutRange writes dst as Put does, from src's bytes around the range and
 // the new bytes in it: fresh data objects, then one head swap, so dst
 // appears whole or not at all and src's data objects are only read. RADOS

@@ -78,6 +78,9 @@ func TestUnavailable(t *testing.T) {
 		"Put":  func() error { return objs.Put(ctx, key, bytes.NewReader([]byte("new")), 3) },
 		"Open": func() error { _, err := objs.Open(ctx, key, 0, -1); return err },
 		"Size": func() error { _, err := objs.Size(ctx, key); return err },
+		"WriteAt": func() error {
+			return objs.WriteAt(ctx, key, 0, bytes.NewReader([]byte("x")), 1)
+		},
 		"PutRange": func() error {
 			return objs.PutRange(ctx, p+"staged", key, 0, bytes.NewReader([]byte("x")), 1)
 		},

@@ -228,22 +228,72 @@ func (o *Objects) List(ctx context.Context, prefix string, fn func(key string, s
 	return nil
 }
 
-// PutRange composes the new value server-side under dst, as a multipart
-// upload whose parts are UploadPartCopy ranges of src's untouched bytes
-// plus the new bytes, then completes it: dst appears whole or not at all
-// (on failure the upload is aborted), and src is only read.
+// WriteAt cannot write in place: S3 objects are immutable. It composes a new
+// version of the object server-side, as a multipart upload whose parts are
+// UploadPartCopy ranges of the untouched bytes plus the new bytes, then
+// completes it, which replaces the object atomically (until then readers
+// see the old value; on failure the upload is aborted and nothing changed).
 //
 // S3 wants non-last parts of at least 5 MiB, so untouched bytes next to the
 // new ones are downloaded into the part being built until it reaches that
 // size (at most partSize per boundary); only the far-away bytes are copied
 // server-side. A small write into a 1 GiB value thus moves about 16 MiB, not
 // 1 GiB. Every copy and read is conditional on the ETag seen at the start,
-// so a src replaced meanwhile fails the write (ErrUnavailable, "changed
+// so a value replaced meanwhile fails the write (ErrUnavailable, "changed
 // while being rewritten") instead of mixing two versions.
 //
 // Chunking values instead (a manifest plus fixed chunks) would make a small
 // write cheaper still, but a value would no longer be one plain S3 object
 // other tools can read, and every read would need the manifest first.
+func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
+	name, err := o.name(key)
+	if err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("s3: write %q: negative offset: %w", key, storagebackends.ErrInvalid)
+	}
+	size, etag, err := o.head(ctx, key, name)
+	if err != nil {
+		return err
+	}
+	if length == 0 {
+		return nil
+	}
+	c, err := o.newComposer(ctx, key, name, name, etag)
+	if err != nil {
+		return err
+	}
+	return c.run(func() error {
+		if err := c.addCopy(0, min(off, size)); err != nil {
+			return err
+		}
+		if off > size {
+			if err := c.addZeros(off - size); err != nil {
+				return err
+			}
+		}
+		n, err := c.addData(r, length)
+		if err != nil {
+			return err
+		}
+		if length >= 0 && n != length {
+			return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
+		}
+		if n == 0 {
+			return errNothing // no bytes: the value stays as it is, not extended
+		}
+		if end := off + n; end < size {
+			return c.addCopy(end, size-end)
+		}
+		return nil
+	})
+}
+
+// PutRange composes the new value under dst exactly as WriteAt composes
+// one in place (server-side part copies of the untouched bytes, the new
+// bytes uploaded, every read conditional on src's ETag), then completes
+// the upload: dst appears whole or not at all, and src is only read.
 func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io.Reader, length int64) error {
 	if err := storagebackends.CheckPutRange(dst, src, off, length); err != nil {
 		return fmt.Errorf("s3: %w", err)
@@ -261,7 +311,9 @@ func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io
 		return err
 	}
 	if length == 0 && off <= size {
-		return o.Copy(ctx, dst, src) // nothing to patch
+		// Nothing to patch (and a composition needs a byte at least: run
+		// takes one without parts for "nothing to do").
+		return o.Copy(ctx, dst, src)
 	}
 	c, err := o.newComposer(ctx, dst, dname, sname, etag)
 	if err != nil {
@@ -290,7 +342,7 @@ func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io
 	})
 }
 
-var errNothing = fmt.Errorf("nothing to compose: %w", storagebackends.ErrInvalid)
+var errNothing = fmt.Errorf("nothing to compose")
 
 // composer builds one object from ranges of a source object, zeros and new
 // bytes, as a multipart upload.
@@ -321,8 +373,9 @@ func (c *composer) run(build func() error) error {
 		err = c.flush()
 	}
 	if err == nil && len(c.parts) == 0 {
-		// S3 refuses to complete an upload without parts; the callers
-		// compose at least one byte.
+		// Nothing to write (an empty stream into an empty value): S3
+		// refuses to complete an upload without parts, and the value is
+		// already what it should be.
 		err = errNothing
 	}
 	if err == nil {
@@ -338,6 +391,9 @@ func (c *composer) run(build func() error) error {
 		_, _ = c.o.b.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 			Bucket: &c.o.b.bucket, Key: &c.dst, UploadId: c.uploadID,
 		})
+		if err == errNothing {
+			return nil
+		}
 		if c.userErr != nil {
 			return fmt.Errorf("s3: write %q: reading the new bytes: %w", c.key, c.userErr)
 		}

@@ -126,6 +126,7 @@ func RunObjects(t *testing.T, open func(t *testing.T) storagebackends.Objects) {
 		testLarge(t, open(t), 1<<30)
 	})
 	t.Run("Ranges", func(t *testing.T) { testRanges(t, open(t)) })
+	t.Run("WriteAt", func(t *testing.T) { testWriteAt(t, open(t)) })
 	t.Run("PutRange", func(t *testing.T) { testPutRange(t, open(t)) })
 	t.Run("PutRangeAllOrNothing", func(t *testing.T) { testPutRangeFails(t, open(t)) })
 	t.Run("Overwrite", func(t *testing.T) { testOverwrite(t, open(t)) })
@@ -320,6 +321,62 @@ func testRanges(t *testing.T, o storagebackends.Objects) {
 	put(t, o, empty, nil)
 	assert.Empty(t, readAll(t, o, empty, 0, -1))
 	assert.Empty(t, readAll(t, o, empty, 0, 5))
+}
+
+func testWriteAt(t *testing.T, o storagebackends.Objects) {
+	p := Prefix()
+	cleanupKeys(t, o, p)
+	ctx := ctxT(t)
+	write := func(key string, off int64, b []byte) {
+		t.Helper()
+		require.NoError(t, o.WriteAt(ctx, key, off, bytes.NewReader(b), int64(len(b))), "write %q at %d", key, off)
+	}
+	// Small value: inside, at the end (extends), past the end (hole).
+	key := p + "small"
+	put(t, o, key, []byte("0123456789"))
+	write(key, 2, []byte("ab"))
+	assert.Equal(t, []byte("01ab456789"), readAll(t, o, key, 0, -1))
+	write(key, 8, []byte("XYZ"))
+	assert.Equal(t, []byte("01ab4567XYZ"), readAll(t, o, key, 0, -1))
+	write(key, 14, []byte("!"))
+	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1))
+	write(key, 0, nil)
+	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1), "an empty write changes nothing")
+	require.NoError(t, o.WriteAt(ctx, key, 100, bytes.NewReader(nil), -1))
+	assert.Equal(t, []byte("01ab4567XYZ\x00\x00\x00!"), readAll(t, o, key, 0, -1), "an empty stream past the end does not extend the value")
+
+	// Larger value, writes near and across 5/8 MiB boundaries, where an
+	// object store composes parts.
+	const n = 12<<20 + 17
+	v := genBytes(2, n)
+	big := p + "big"
+	put(t, o, big, v)
+	for i, w := range []struct {
+		off int64
+		n   int
+	}{{5<<20 - 3, 10}, {0, 7}, {n - 4, 4}, {8<<20 - 1, 3 << 20}, {3 << 20, 6 << 20}, {n - 2, 9}} {
+		b := genBytes(uint64(100+i), int64(w.n))
+		write(big, w.off, b)
+		if end := int(w.off) + w.n; end > len(v) {
+			v = append(v, make([]byte, end-len(v))...)
+		}
+		copy(v[w.off:], b)
+		got := readAll(t, o, big, 0, -1)
+		require.Equal(t, len(v), len(got), "length after write %d", i)
+		require.True(t, bytes.Equal(v, got), "bytes after write %d at %d (+%d)", i, w.off, w.n)
+	}
+	// A hole several MiB long (whole data objects or parts never written).
+	hole := p + "hole"
+	put(t, o, hole, []byte("abc"))
+	write(hole, 9<<20, []byte("end"))
+	want := append(append([]byte("abc"), make([]byte, 9<<20-3)...), "end"...)
+	assert.True(t, bytes.Equal(want, readAll(t, o, hole, 0, -1)), "a long hole reads as zeros")
+	assert.Equal(t, make([]byte, 10), readAll(t, o, hole, 5<<20-5, 10))
+
+	err := o.WriteAt(ctx, p+"missing", 0, bytes.NewReader([]byte("x")), 1)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound, "WriteAt needs an existing key")
+	err = o.WriteAt(ctx, key, -1, bytes.NewReader([]byte("x")), 1)
+	assert.ErrorIs(t, err, storagebackends.ErrInvalid, "negative offset")
 }
 
 // putRange stages a range write of b at off from src into a fresh key
