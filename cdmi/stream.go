@@ -186,31 +186,44 @@ func (q *queueValues) streamJSON(ctx context.Context, w io.Writer) error {
 
 // queueValueEncoding is the valuetransferencoding a queue value's bytes
 // [first, end) are sent in: the one it was enqueued with while the bytes
-// fit it. A slice of JSON text is no JSON value (utf-8 then), and a slice
-// may cut a UTF-8 sequence, which only reading the slice tells (base64
-// then); the read streams, holding nothing.
+// fit it. Enqueue stores utf-8 and json only for values whose bytes are
+// UTF-8 (queue.go). A slice of JSON text is no JSON value (utf-8 then),
+// and a slice of UTF-8 is UTF-8 unless a cut falls inside a sequence
+// (base64 then), which the two bytes at the cuts tell.
 func (s *Service) queueValueEncoding(ctx context.Context, v queueValue, first, end int64, sliced bool) (string, error) {
 	enc := v.Encoding
 	if enc == "" {
 		enc = "base64"
 	}
 	if !sliced || enc == "base64" {
-		return enc, nil // enqueue stored utf-8 and json only for bytes that are
+		return enc, nil
 	}
 	if end <= first {
 		return "utf-8", nil
 	}
-	rc, err := s.openRange(ctx, v.ValueKey, Range{first, end - 1})
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	u := &utf8Check{}
-	if _, err := io.Copy(u, rc); err != nil {
-		return "", err
-	}
-	if !u.valid() {
-		return "base64", nil
+	for _, at := range []int64{first, end} {
+		ok, err := s.sequenceStartsAt(ctx, v.ValueKey, at, v.Size)
+		if err != nil || !ok {
+			return "base64", err
+		}
 	}
 	return "utf-8", nil
+}
+
+// sequenceStartsAt tells whether offset at of a UTF-8 value of size bytes
+// is between two sequences: its end, or a byte that is no continuation.
+func (s *Service) sequenceStartsAt(ctx context.Context, key string, at, size int64) (bool, error) {
+	if at >= size {
+		return true, nil
+	}
+	rc, err := s.openRange(ctx, key, Range{at, at})
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	var b [1]byte
+	if _, err := io.ReadFull(rc, b[:]); err != nil {
+		return false, err
+	}
+	return b[0] < 0x80 || b[0] >= 0xC0, nil
 }

@@ -151,6 +151,12 @@ func TestQueueReadLargeAndSlices(t *testing.T) {
 	assert.Equal(t, []any{"base64", "base64"}, got["valuetransferencoding"])
 	assert.Equal(t, []any{"AA==", "ww=="}, got["value"])
 	assert.Equal(t, []any{"1-1", "1-1"}, got["valuerange"])
+	// Bytes 1-2 are "é" whole: utf-8 (the first value has no such bytes).
+	resp, body = ts.do("GET", "/cdmi/q?values:2&value:1-2", "", cdmiHdr(ctQueue)...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	got = decode(t, body)
+	assert.Equal(t, []any{"base64", "utf-8"}, got["valuetransferencoding"])
+	assert.Equal(t, "é", got["value"].([]any)[1])
 }
 
 // A container's children (§9.4.6, ?children:<range>) are listed a page at
