@@ -66,7 +66,7 @@ func (s *Service) writeContainer(ctx context.Context, who Principal, t *target, 
 	if err := w.prepareExports(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := s.inTx(ctx, w.commit); err != nil {
+	if err := s.commitWrite(ctx, w.commit); err != nil {
 		w.exports.undo(ctx, s.log)
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", w.name)
@@ -326,6 +326,9 @@ func (w *containerWriteOp) baseRow(ctx context.Context, tx *gorm.DB, cur *object
 		if cur.Type != typeContainer {
 			return nil, kind.Errorf(kind.Conflict, "%q is a %s", w.name, cur.Type)
 		}
+		if err := w.adopt(cur); err != nil {
+			return nil, err
+		}
 		o := *cur
 		w.created = false
 		return &o, nil
@@ -334,6 +337,31 @@ func (w *containerWriteOp) baseRow(ctx context.Context, tx *gorm.DB, cur *object
 		Owner: w.who.Name, CTime: time.Now().UTC(), Completion: "Complete"}
 	o.setMetadata(map[string]any{"cdmi_acl": w.s.inheritedACL(ctx, tx, w.t.parent, true)})
 	return &o, nil
+}
+
+// adopt makes a create that finds its name taken at commit (another
+// request created the container since this one looked) an update of that
+// container, answered 204 (issue 12 item 2), when it would have been a
+// valid update of it from the start; otherwise it is a 409. Exports were
+// prepared for the container this request meant to create (its volume is
+// named by that objectID), so a create with exports never adopts.
+func (w *containerWriteOp) adopt(cur *object) error {
+	if cur.ObjectID == w.id {
+		return nil
+	}
+	if w.exports.any() {
+		return kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", w.name)
+	}
+	if w.cw.meta != nil {
+		if err := w.s.require(typeContainer, "cdmi_modify_metadata"); err != nil {
+			return err
+		}
+	}
+	if err := w.s.allowed(w.who, cur, writeMask(false, w.cw.meta)); err != nil {
+		return err
+	}
+	w.id = cur.ObjectID
+	return nil
 }
 
 // futurePath is the path at which the container of a write is found: the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -45,6 +46,7 @@ type dataObjectWrite struct {
 	reference          string  // resolved reference target
 	id                 string
 	alg                string   // cdmi_value_hash algorithm, "" for none
+	algInherited       bool     // alg is the container tree's (§16.4)
 	value              *written // the value to point at; nil when unchanged
 	newKey             string   // a key this write created: deleted unless the row commits
 	oldKeys            []string // keys the committed row no longer refers to
@@ -82,7 +84,7 @@ func (s *Service) writeDataObject(ctx context.Context, who Principal, parent *ob
 	if err := w.writeValue(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := s.inTx(ctx, w.commit); err != nil {
+	if err := s.commitWrite(ctx, w.commit); err != nil {
 		s.deleteKeys(ctx, []string{w.newKey})
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", w.name)
@@ -226,7 +228,28 @@ func (w *dataObjectWrite) chooseHash(ctx context.Context) error {
 	}
 	var err error
 	w.alg, err = w.s.inheritedValueHash(ctx, w.parent)
+	w.algInherited = true
 	return err
+}
+
+// algFor is the hash algorithm chooseHash would have found had cur been
+// the object written; "?" when it cannot tell without reading the
+// container tree (which adopt, inside the transaction, must not).
+func (w *dataObjectWrite) algFor(cur *object) string {
+	for _, md := range []map[string]any{w.d.meta, cur.metadata()} {
+		if alg, _ := md["cdmi_value_hash"].(string); alg != "" {
+			return alg
+		}
+	}
+	if w.copyFrom != nil {
+		if alg, _ := w.copyFrom.metadata()["cdmi_value_hash"].(string); alg != "" {
+			return alg
+		}
+	}
+	if w.algInherited {
+		return w.alg
+	}
+	return "?"
 }
 
 // writeValue stores the new value, outside any transaction: a range
@@ -245,7 +268,8 @@ func (w *dataObjectWrite) writeValue(ctx context.Context) error {
 		if w.existing != nil {
 			key = w.existing.ValueKey
 		}
-		v, w.newKey, err = s.writeRange(ctx, w.id, key, *d.rng, d.value, w.alg)
+		v, err = s.writeRange(ctx, w.id, key, *d.rng, d.value, w.alg)
+		w.newKey = v.Key
 	case d.value != nil:
 		v, err = s.putValue(ctx, w.id, d.value, d.valueSize, w.alg)
 		w.newKey = v.Key
@@ -277,6 +301,9 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 	if err != nil {
 		return err
 	}
+	if err := w.adopt(cur); err != nil {
+		return err
+	}
 	o, err := w.baseRow(ctx, tx, cur)
 	if err != nil {
 		return err
@@ -290,9 +317,15 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 }
 
 // currentRow reads what is at the destination now, inside the transaction.
+// On PostgreSQL the row is locked until the commit, so that what adopt
+// checks (a range write's base value above all) is still so when the row
+// is saved; SQLite's transactions run one at a time.
 func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object, error) {
 	var cur *object
 	var err error
+	if tx.Dialector.Name() == "postgres" {
+		tx = tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
 	if w.parent != nil {
 		cur, err = w.s.child(ctx, tx, w.parent.ObjectID, w.name)
 	} else {
@@ -308,6 +341,47 @@ func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object,
 		return nil, kind.Errorf(kind.Conflict, "%q is a %s", w.name, cur.Type)
 	}
 	return cur, nil
+}
+
+// adopt checks the object found at the destination at commit against the
+// one this write was prepared for. When another request created (or
+// replaced) it since this one looked, the write becomes an update of it
+// (answered 204, issue 12 item 2) if it would have been a valid update of
+// it from the start: the caller may write it, it is no disk, and the value
+// prepared holds for it (the same hash algorithm; no range, which was
+// staged from another value). A range write whose base value was replaced
+// meanwhile would drop the other write's bytes. Either of those is a 409,
+// and nothing changes.
+func (w *dataObjectWrite) adopt(cur *object) error {
+	if cur == nil || w.moveFrom != nil {
+		return nil
+	}
+	conflict := kind.Errorf(kind.Conflict, "%q was written by another request at the same time; retry", w.name)
+	if cur.ObjectID == w.id {
+		if w.d.rng != nil && w.existing != nil && cur.ValueKey != w.existing.ValueKey {
+			return conflict
+		}
+		return nil
+	}
+	if w.d.rng != nil || isDiskRow(cur) || w.algFor(cur) != w.alg {
+		return conflict
+	}
+	newValue := w.d.value != nil || w.copyFrom != nil
+	if newValue {
+		if err := w.s.require(typeDataObject, "cdmi_modify_value"); err != nil {
+			return err
+		}
+	}
+	if w.d.meta != nil {
+		if err := w.s.require(typeDataObject, "cdmi_modify_metadata"); err != nil {
+			return err
+		}
+	}
+	if err := w.s.allowed(w.who, cur, writeMask(newValue || w.reference != "", w.d.meta)); err != nil {
+		return err
+	}
+	w.id = cur.ObjectID
+	return nil
 }
 
 // baseRow is the row the change applies to: the moved source (replacing
@@ -420,4 +494,18 @@ func (w *dataObjectWrite) storedEncoding(old string, utf8 bool) string {
 		return "utf-8"
 	}
 	return "base64"
+}
+
+// commitWrite runs a write's commit in a transaction, and once more when
+// it lost a race to create the same name: two creates that both found the
+// name free both insert, and the later one's insert fails on the unique
+// name (PostgreSQL runs them side by side). Run again, the commit finds the
+// other's row and adopts it as an update (204) where it can, else answers
+// 409 (issue 12 item 2).
+func (s *Service) commitWrite(ctx context.Context, commit func(tx *gorm.DB) error) error {
+	err := s.inTx(ctx, commit)
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		err = s.inTx(ctx, commit)
+	}
+	return err
 }

@@ -167,7 +167,7 @@ func (s *Server) readContainer(c *call, o *object) error {
 			}
 		}
 	}
-	crange, shown := "", []string{}
+	crange, shown := "", any([]string{})
 	if wanted(c.q, "children") || wanted(c.q, "childrenrange") {
 		total, err := s.svc.countChildren(c.ctx, o)
 		if err != nil {
@@ -187,29 +187,22 @@ func (s *Server) readContainer(c *call, o *object) error {
 			first, last = min(rng.First, total), min(rng.Last, total-1)
 		}
 		if first <= last {
-			kids, err := s.svc.listChildren(c.ctx, o, first, last-first+1)
-			if err != nil {
-				return err
-			}
-			for _, k := range kids {
-				n := k.Name
-				switch {
-				case k.isContainerLike():
-					n += "/"
-				case k.Reference != "":
-					n += "?" // §9.4.6: references are listed with a trailing '?'
+			// The range is the children counted; the listing is read as
+			// it is sent (stream.go), and may come out shorter when some
+			// are deleted meanwhile.
+			l := &childList{s: s.svc, parent: o, first: first, count: last - first + 1}
+			if wanted(c.q, "children") {
+				if err := l.prefetch(c.ctx); err != nil {
+					return err
 				}
-				shown = append(shown, n)
 			}
-			if len(shown) > 0 {
-				crange = fmt.Sprintf("%d-%d", first, first+int64(len(shown))-1)
-			}
+			crange, shown = fmt.Sprintf("%d-%d", first, last), l
 		}
 	}
 	fs = append(fs, field{"childrenrange", crange}, field{"children", shown})
 	fs = withExtra(fs, o)
 	s.svc.touch(c.ctx, o)
-	s.writeJSON(c.w, http.StatusOK, contentTypeOf(o.Type), fs.pick(c.q))
+	s.writeStreamed(c, contentTypeOf(o.Type), o, fs.pick(c.q))
 	return nil
 }
 

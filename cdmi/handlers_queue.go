@@ -97,42 +97,12 @@ func (s *Server) readQueue(c *call, o *object) error {
 		}
 		rng = &r
 	}
-	mts, ranges, encs, values := []string{}, []string{}, []any{}, []any{}
-	for _, v := range vals {
-		raw, err := s.svc.readSmall(c.ctx, v.ValueKey, maxQueueBody)
+	if len(c.q) == 0 || c.q.has("values") || c.q.has("value") {
+		vfs, err := s.queueValueFields(c, vals, rng)
 		if err != nil {
 			return err
 		}
-		mts = append(mts, v.Mimetype)
-		first := int64(0)
-		if rng != nil {
-			first = min(rng.First, int64(len(raw)))
-			raw = raw[first:min(rng.Last+1, int64(len(raw)))]
-		}
-		if len(raw) > 0 {
-			ranges = append(ranges, fmt.Sprintf("%d-%d", first, first+int64(len(raw))-1))
-		} else {
-			ranges = append(ranges, "")
-		}
-		enc := v.Encoding
-		if enc == "json" && (rng != nil || !json.Valid(raw)) {
-			enc = "utf-8" // a slice of JSON text is no JSON value
-		}
-		if enc == "utf-8" && !validUTF8(raw) {
-			enc = "base64"
-		}
-		encs = append(encs, enc)
-		switch enc {
-		case "base64":
-			values = append(values, base64Encode(raw))
-		case "json":
-			values = append(values, json.RawMessage(raw))
-		default:
-			values = append(values, string(raw))
-		}
-	}
-	if len(c.q) == 0 || c.q.has("values") || c.q.has("value") {
-		fs = append(fs, field{"mimetype", mts}, field{"valuerange", ranges}, field{"valuetransferencoding", encs}, field{"value", values})
+		fs = append(fs, vfs...)
 	}
 	sel := c.q
 	if sel.has("values") {
@@ -141,8 +111,34 @@ func (s *Server) readQueue(c *call, o *object) error {
 	}
 	fs = withExtra(fs, o)
 	s.svc.touch(c.ctx, o)
-	s.writeJSON(c.w, http.StatusOK, ctQueue, fs.pick(sel))
+	s.writeStreamed(c, ctQueue, o, fs.pick(sel))
 	return nil
+}
+
+// queueValueFields are a queue read's per-value fields (§11.4.6): the
+// values' mimetypes, ranges and encodings, and the values themselves,
+// which stream (stream.go).
+func (s *Server) queueValueFields(c *call, vals []queueValue, rng *Range) (fields, error) {
+	mts, ranges, encs := []string{}, []string{}, []string{}
+	values := &queueValues{s: s}
+	for _, v := range vals {
+		first, end := int64(0), v.Size
+		if rng != nil {
+			first, end = min(rng.First, v.Size), min(rng.Last+1, v.Size)
+		}
+		enc, err := s.svc.queueValueEncoding(c.ctx, v, first, end, rng != nil)
+		if err != nil {
+			return nil, err
+		}
+		mts, encs = append(mts, v.Mimetype), append(encs, enc)
+		if end > first {
+			ranges = append(ranges, fmt.Sprintf("%d-%d", first, end-1))
+		} else {
+			ranges = append(ranges, "")
+		}
+		values.items = append(values.items, queuedValue{key: v.ValueKey, rng: Range{first, end - 1}, enc: enc})
+	}
+	return fields{{"mimetype", mts}, {"valuerange", ranges}, {"valuetransferencoding", encs}, {"value", values}}, nil
 }
 
 // dequeue removes the n oldest values (§11.7, DELETE ?values:<n>).
@@ -168,7 +164,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 	if err := s.svc.mayEnqueue(c.who, q); err != nil {
 		return err
 	}
-	b, err := parseBody(io.LimitReader(c.r.Body, maxQueueBody+1), maxQueueBody, s.cfg.TempDir)
+	b, err := parseBody(c.r.Body, maxQueueBody, s.cfg.TempDir)
 	if err != nil {
 		return err
 	}
@@ -210,6 +206,9 @@ func (s *Server) enqueue(c *call, q *object) error {
 		for i, v := range values {
 			if err := checkEncoding(encs[i]); err != nil {
 				return err
+			}
+			if encs[i] == "json" && !json.Valid([]byte(v)) {
+				encs[i] = "utf-8" // read back as the text it is
 			}
 			var r io.Reader = strings.NewReader(v)
 			if encs[i] == "base64" {

@@ -50,16 +50,6 @@ func (s *Service) queueRange(ctx context.Context, queueID string) (string, error
 	return fmt.Sprintf("%d-%d", r.Low, r.Top), nil
 }
 
-// readSmall reads a bounded value whole (queue values only).
-func (s *Service) readSmall(ctx context.Context, key string, limit int64) ([]byte, error) {
-	rc, err := s.objs.Open(ctx, key, 0, -1)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(io.LimitReader(rc, limit))
-}
-
 // writeQueue creates or updates a queue (§11.2, §11.5): its metadata only;
 // values come and go by enqueue and dequeue.
 func (s *Service) writeQueue(ctx context.Context, who Principal, t *target, meta map[string]any, metaNames []string, extra map[string]json.RawMessage) (*object, bool, error) {
@@ -193,7 +183,11 @@ func (s *Service) enqueue(ctx context.Context, q *object, items []queueItem) err
 			return err
 		}
 		keys = append(keys, w.Key)
-		rows = append(rows, queueValue{QueueID: q.ObjectID, ValueKey: w.Key, Mimetype: it.mimetype, Encoding: it.enc, Size: w.Size})
+		enc := it.enc
+		if enc != "base64" && !w.UTF8 {
+			enc = "base64" // what reads send these bytes in (queueValueEncoding)
+		}
+		rows = append(rows, queueValue{QueueID: q.ObjectID, ValueKey: w.Key, Mimetype: it.mimetype, Encoding: enc, Size: w.Size})
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error { return s.commitQueueValues(ctx, tx, q, rows) })
 	if err != nil {

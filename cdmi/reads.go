@@ -27,12 +27,6 @@ func (s *Service) countChildren(ctx context.Context, parent *object) (int64, err
 	return s.childCount(ctx, s.db, parent)
 }
 
-// listChildren lists limit children of a container from offset, in name
-// order.
-func (s *Service) listChildren(ctx context.Context, parent *object, offset, limit int64) ([]object, error) {
-	return s.children(ctx, s.db, parent, offset, limit)
-}
-
 // oldestValues are the n oldest values of a queue.
 func (s *Service) oldestValues(ctx context.Context, queueID string, n int) ([]queueValue, error) {
 	return s.queueWindow(ctx, s.db, queueID, n)

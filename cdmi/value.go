@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
 var errBadValue = kind.New(kind.Invalid, "bad value")
@@ -204,8 +205,6 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 }
 
 func base64Decoder(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }
-func base64Encode(b []byte) string        { return base64.StdEncoding.EncodeToString(b) }
-func validUTF8(b []byte) bool             { return utf8.Valid(b) }
 
 // rangeSeeker is an io.ReadSeeker over a backend value that opens the
 // backend at the offset of each read run, so http.ServeContent's range
@@ -263,42 +262,52 @@ func (r *rangeSeeker) Close() error {
 	return nil
 }
 
-// writeRange writes r into the value under key at rng (§8.5 value ranges),
-// starting from an empty value under a fresh key (newKey) when there is
-// none yet. The bytes around the range stay; the hash is computed again.
-func (s *Service) writeRange(ctx context.Context, objectID, key string, rng Range, r io.Reader, alg string) (w written, newKey string, err error) {
+// writeRange stages a range write (§8.4.1, §6.3; issue 12 item 3):
+// a fresh key gets the value under key (an empty one when there is none
+// yet) with r's bytes at rng, and the hash of the result is computed from
+// it. The value under key never changes; the caller's commit swaps the
+// new key in together with its size and hash, so a body that stops early
+// changes nothing and the hash always agrees with the bytes readers get.
+func (s *Service) writeRange(ctx context.Context, objectID, key string, rng Range, r io.Reader, alg string) (w written, err error) {
+	var empty string
 	if key == "" {
-		empty, err := s.putValue(ctx, objectID, strings.NewReader(""), 0, "")
+		e, err := s.putValue(ctx, objectID, strings.NewReader(""), 0, "")
 		if err != nil {
-			return written{}, "", err
+			return written{}, err
 		}
-		newKey, key = empty.Key, empty.Key
+		empty, key = e.Key, e.Key
+		defer s.deleteKeys(ctx, []string{empty})
 	}
-	defer func() {
-		if err != nil && newKey != "" {
-			s.deleteKeys(ctx, []string{newKey})
-			newKey = ""
-		}
-	}()
+	w.Key = newValueKey(objectID)
 	piece := &utf8Check{}
 	src := &sourceReader{r: io.TeeReader(r, piece)}
-	if err := s.objs.WriteAt(ctx, key, rng.First, src, rng.Len()); err != nil {
+	if err := s.objs.PutRange(ctx, w.Key, key, rng.First, src, rng.Len()); err != nil {
 		if src.err != nil {
-			return written{}, newKey, src.err
+			return written{}, src.err
 		}
-		return written{}, newKey, err
+		if empty == "" && errors.Is(err, storagebackends.ErrNotFound) {
+			// Another write replaced the value (and removed this one)
+			// while this range was staged from it.
+			return written{}, kind.Errorf(kind.Conflict, "the value changed while this range write was staged; retry")
+		}
+		return written{}, err
 	}
-	size, err := s.objs.Size(ctx, key)
-	if err != nil {
-		return written{}, newKey, err
+	staged := w.Key
+	defer func() {
+		if err != nil {
+			s.deleteKeys(ctx, []string{staged})
+		}
+	}()
+	if w.Size, err = s.objs.Size(ctx, w.Key); err != nil {
+		return written{}, err
 	}
-	w = written{Size: size, Key: key, UTF8: piece.valid()}
+	w.UTF8 = piece.valid()
 	if alg != "" {
-		if w.Hash, err = s.rehash(ctx, key, alg); err != nil {
-			return written{}, newKey, err
+		if w.Hash, err = s.rehash(ctx, w.Key, alg); err != nil {
+			return written{}, err
 		}
 	}
-	return w, newKey, nil
+	return w, nil
 }
 
 // copyValue duplicates src's value under a fresh key in the backend (none

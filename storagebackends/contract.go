@@ -40,11 +40,25 @@ type Objects interface {
 	// Reading past the end returns what exists; an offset past the end
 	// returns ErrInvalid.
 	Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
-	// WriteAt writes length bytes of r at offset off, extending the value
-	// as needed (a hole reads as zeros). The key must exist. length < 0
-	// writes all of r; writing no bytes changes nothing. A WriteAt is not
-	// atomic on every backend: a failed one may leave part of its bytes.
+	// WriteAt writes length bytes of r at offset off of the value under
+	// key, in place, extending it as needed (a hole reads as zeros). The
+	// key must exist. length < 0 writes all of r; writing no bytes changes
+	// nothing. A WriteAt is not atomic on every backend (a failed one may
+	// leave part of its bytes, a reader may see part of it): use it only on
+	// a value no reader sees yet, staged under a key of its own (CDMI's
+	// multi-part writes); a range write into a visible value is a PutRange.
 	WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error
+	// PutRange stages a range write: it writes under dst a new value, the
+	// value under src with the length bytes r yields at offset off
+	// (extended to off+length as needed; a hole reads as zeros). As with
+	// Put, dst appears only whole, when PutRange returns nil, and src never
+	// changes: a failed or cut-short write leaves both as they were, and
+	// the caller swaps dst in (CDMI: in the commit that also records the
+	// value's size and hash). r must yield length >= 0 bytes (fewer is
+	// ErrInvalid; bytes beyond them are not read); dst must differ from
+	// src. Backends avoid copying the untouched bytes where they can (fs:
+	// a reflink; S3: server-side part copies).
+	PutRange(ctx context.Context, dst, src string, off int64, r io.Reader, length int64) error
 	// Size reports the length of the value.
 	Size(ctx context.Context, key string) (int64, error)
 	// Delete removes the value; deleting a missing key returns ErrNotFound.
@@ -180,4 +194,17 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckPutRange refuses the PutRange arguments no backend takes.
+func CheckPutRange(dst, src string, off, length int64) error {
+	switch {
+	case dst == src:
+		return fmt.Errorf("put range: the staged value must have a key of its own, not %q: %w", src, ErrInvalid)
+	case off < 0:
+		return fmt.Errorf("put range: negative offset %d: %w", off, ErrInvalid)
+	case length < 0:
+		return fmt.Errorf("put range: negative length %d: %w", length, ErrInvalid)
+	}
+	return nil
 }

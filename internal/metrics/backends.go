@@ -211,6 +211,13 @@ func (s *objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 	return err
 }
 
+func (s *objects) PutRange(ctx context.Context, dst, src string, off int64, r io.Reader, length int64) error {
+	start := time.Now()
+	err := s.b.PutRange(ctx, dst, src, off, r, length)
+	s.o.done("PutRange", start, err)
+	return err
+}
+
 func (s *objects) Size(ctx context.Context, key string) (int64, error) {
 	start := time.Now()
 	n, err := s.b.Size(ctx, key)

@@ -159,7 +159,7 @@ func (o *Objects) Open(_ context.Context, key string, off, length int64) (io.Rea
 	return limitedFile{Reader: io.NewSectionReader(f, off, length), f: f}, nil
 }
 
-// WriteAt writes a range in place.
+// WriteAt writes a range in place (into a staged value: see the contract).
 func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reader, length int64) error {
 	p, err := o.path(key)
 	if err != nil {
@@ -187,6 +187,75 @@ func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 		err = cerr
 	}
 	return mapErr("write", key, err)
+}
+
+// PutRange stages a range write in a temporary file: a reflink of src
+// where the file system has them (btrfs, XFS; else an in-kernel copy),
+// patched with the new bytes, synced and renamed to dst like Put. src is
+// never opened for writing.
+func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io.Reader, length int64) error {
+	if err := storagebackends.CheckPutRange(dst, src, off, length); err != nil {
+		return fmt.Errorf("fs: %w", err)
+	}
+	dp, err := o.path(dst)
+	if err != nil {
+		return err
+	}
+	sp, err := o.path(src)
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(sp)
+	if err != nil {
+		return mapErr("put range from", src, err)
+	}
+	defer in.Close()
+	f, err := os.CreateTemp(o.tmp, "range-*")
+	if err != nil {
+		return mapErr("put range", dst, err)
+	}
+	defer os.Remove(f.Name()) // no-op after a successful rename
+	err = patchedCopy(ctx, f, in, off, r, length)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, storagebackends.ErrInvalid) {
+		return fmt.Errorf("fs: put range %q: %w", dst, err)
+	}
+	if err != nil {
+		return mapErr("put range", dst, err)
+	}
+	if err := os.Rename(f.Name(), dp); err != nil {
+		return mapErr("put range", dst, err)
+	}
+	return mapErr("put range", dst, syncDir(o.root))
+}
+
+// patchedCopy fills f with in's bytes and then length bytes of r at off.
+func patchedCopy(ctx context.Context, f, in *os.File, off int64, r io.Reader, length int64) error {
+	if err := cloneFile(f, in); err != nil {
+		if _, err := io.Copy(f, in); err != nil { // copy_file_range on Linux
+			return err
+		}
+	}
+	n, err := io.Copy(io.NewOffsetWriter(f, off), io.LimitReader(ctxReader{ctx, r}, length))
+	if err != nil {
+		return err
+	}
+	if n != length {
+		return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() < off+length { // an empty range past the end still extends
+		return f.Truncate(off + length)
+	}
+	return nil
 }
 
 // Size reports the value's length.

@@ -81,6 +81,9 @@ func TestUnavailable(t *testing.T) {
 		"WriteAt": func() error {
 			return objs.WriteAt(ctx, key, 0, bytes.NewReader([]byte("x")), 1)
 		},
+		"PutRange": func() error {
+			return objs.PutRange(ctx, p+"staged", key, 0, bytes.NewReader([]byte("x")), 1)
+		},
 		"Delete":       func() error { return objs.Delete(ctx, key) },
 		"Copy":         func() error { return objs.Copy(ctx, p+"copy", key) },
 		"List":         func() error { return objs.List(ctx, p, func(string, int64) error { return nil }) },

@@ -290,6 +290,58 @@ func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 	})
 }
 
+// PutRange composes the new value under dst exactly as WriteAt composes
+// one in place (server-side part copies of the untouched bytes, the new
+// bytes uploaded, every read conditional on src's ETag), then completes
+// the upload: dst appears whole or not at all, and src is only read.
+func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io.Reader, length int64) error {
+	if err := storagebackends.CheckPutRange(dst, src, off, length); err != nil {
+		return fmt.Errorf("s3: %w", err)
+	}
+	sname, err := o.name(src)
+	if err != nil {
+		return err
+	}
+	dname, err := o.name(dst)
+	if err != nil {
+		return err
+	}
+	size, etag, err := o.head(ctx, src, sname)
+	if err != nil {
+		return err
+	}
+	if length == 0 && off <= size {
+		// Nothing to patch (and a composition needs a byte at least: run
+		// takes one without parts for "nothing to do").
+		return o.Copy(ctx, dst, src)
+	}
+	c, err := o.newComposer(ctx, dst, dname, sname, etag)
+	if err != nil {
+		return err
+	}
+	return c.run(func() error {
+		if err := c.addCopy(0, min(off, size)); err != nil {
+			return err
+		}
+		if off > size {
+			if err := c.addZeros(off - size); err != nil {
+				return err
+			}
+		}
+		n, err := c.addData(r, length)
+		if err != nil {
+			return err
+		}
+		if n != length {
+			return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
+		}
+		if end := off + n; end < size {
+			return c.addCopy(end, size-end)
+		}
+		return nil
+	})
+}
+
 var errNothing = fmt.Errorf("nothing to compose")
 
 // composer builds one object from ranges of a source object, zeros and new
