@@ -326,6 +326,13 @@ func (w *containerWriteOp) baseRow(ctx context.Context, tx *gorm.DB, cur *object
 		if cur.Type != typeContainer {
 			return nil, kind.Errorf(kind.Conflict, "%q is a %s", w.name, cur.Type)
 		}
+		if w.t.obj == nil {
+			// A create finding a container there (made meanwhile, or one
+			// who cannot see): an update, which its ACL must allow.
+			if err := w.s.allowed(w.who, cur, writeMask(false, w.cw.meta)); err != nil {
+				return nil, err
+			}
+		}
 		o := *cur
 		w.created = false
 		return &o, nil

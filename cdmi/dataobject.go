@@ -179,13 +179,33 @@ func (w *dataObjectWrite) authorize() error {
 	if w.existing.Type != typeDataObject {
 		return kind.Errorf(kind.Conflict, "%q is a %s", w.name, w.existing.Type)
 	}
-	newValue := d.value != nil || w.copyFrom != nil || w.moveFrom != nil
-	if newValue {
+	if w.newValue() {
 		if err := s.require(typeDataObject, "cdmi_modify_value"); err != nil {
 			return err
 		}
 	}
-	return s.allowed(w.who, w.existing, writeMask(newValue || w.reference != "", d.meta))
+	return s.allowed(w.who, w.existing, w.updateMask())
+}
+
+// newValue tells whether the write gives the object a new value.
+func (w *dataObjectWrite) newValue() bool {
+	return w.d.value != nil || w.copyFrom != nil || w.moveFrom != nil
+}
+
+// updateMask is what the ACL of an existing object must grant the write
+// (§16.1.5).
+func (w *dataObjectWrite) updateMask() uint32 {
+	return writeMask(w.newValue() || w.reference != "", w.d.meta)
+}
+
+// mayReplace checks, inside the transaction, that a write which found no
+// object at authorize time may change the one there now (made meanwhile,
+// or one who cannot see).
+func (w *dataObjectWrite) mayReplace(cur *object) error {
+	if w.existing != nil || cur == nil {
+		return nil
+	}
+	return w.s.allowed(w.who, cur, w.updateMask())
 }
 
 // chooseID picks the object's identity: kept on update and on move
@@ -310,6 +330,9 @@ func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object,
 // what was at the destination), the current object, or a new object with
 // the ACL inherited from its container.
 func (w *dataObjectWrite) baseRow(ctx context.Context, tx *gorm.DB, cur *object) (*object, error) {
+	if err := w.mayReplace(cur); err != nil {
+		return nil, err
+	}
 	switch {
 	case w.moveFrom != nil:
 		src, err := w.s.byID(ctx, tx, w.moveFrom.ObjectID)

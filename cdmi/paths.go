@@ -43,6 +43,23 @@ func decodeName(seg string) (string, error) {
 	return n, nil
 }
 
+// viewerKey carries, in a request's context, the principal lookups hide
+// objects from (Service.hidden): every lookup (locate, resolveURI for
+// copy, move and reference sources) applies it without each call site
+// passing it along. A context without one hides nothing (the server's own
+// work).
+type viewerKey struct{}
+
+func withViewer(ctx context.Context, who Principal) context.Context {
+	return context.WithValue(ctx, viewerKey{}, who)
+}
+
+// hiddenFrom tells whether o is invisible to the context's principal.
+func (s *Service) hiddenFrom(ctx context.Context, o *object) bool {
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	return ok && s.hidden(who, o)
+}
+
 // target is what a request's path names.
 type target struct {
 	obj    *object // nil when nothing exists there yet
@@ -98,7 +115,7 @@ func (s *Service) locate(ctx context.Context, p string, read bool) (*target, err
 			return nil, kind.Errorf(kind.NotFound, "no object has ID %q: %v", segs[1], err)
 		}
 		o, err := s.byID(ctx, s.db, id)
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, errNotFound) || err == nil && s.hiddenFrom(ctx, o) {
 			return nil, kind.Errorf(kind.NotFound, "no object has ID %s", id)
 		}
 		if err != nil {
@@ -131,6 +148,9 @@ func (s *Service) locate(ctx context.Context, p string, read bool) (*target, err
 		o, err := s.child(ctx, s.db, cur.ObjectID, name)
 		if err != nil && !errors.Is(err, errNotFound) {
 			return nil, err
+		}
+		if err == nil && s.hiddenFrom(ctx, o) {
+			err = errNotFound // answered as missing, walked through as missing
 		}
 		if i == len(segs)-1 {
 			t.parent, t.name = cur, name

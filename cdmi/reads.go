@@ -22,15 +22,57 @@ func (s *Service) objectByID(ctx context.Context, id string) (*object, error) {
 	return s.byID(ctx, s.db, id)
 }
 
-// countChildren is the number of children a container lists.
+// countChildren is the number of children a container lists to the
+// context's principal: those it can see (Service.hidden).
 func (s *Service) countChildren(ctx context.Context, parent *object) (int64, error) {
-	return s.childCount(ctx, s.db, parent)
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	if !ok || who.System || who.Admin {
+		return s.childCount(ctx, s.db, parent)
+	}
+	var n int64
+	err := s.eachVisibleChild(ctx, who, parent, func(object) bool { n++; return true })
+	return n, err
 }
 
 // listChildren lists limit children of a container from offset, in name
-// order.
+// order, among those the context's principal can see.
 func (s *Service) listChildren(ctx context.Context, parent *object, offset, limit int64) ([]object, error) {
-	return s.children(ctx, s.db, parent, offset, limit)
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	if !ok || who.System || who.Admin {
+		return s.children(ctx, s.db, parent, offset, limit)
+	}
+	var out []object
+	err := s.eachVisibleChild(ctx, who, parent, func(o object) bool {
+		if offset > 0 {
+			offset--
+			return true
+		}
+		out = append(out, o)
+		return int64(len(out)) < limit
+	})
+	return out, err
+}
+
+// childPage is how many children a filtered listing reads at a time.
+const childPage = 500
+
+// eachVisibleChild calls fn with parent's children that who can see, in
+// listing order, a page at a time, until fn returns false.
+func (s *Service) eachVisibleChild(ctx context.Context, who Principal, parent *object, fn func(object) bool) error {
+	for off := int64(0); ; off += childPage {
+		page, err := s.children(ctx, s.db, parent, off, childPage)
+		if err != nil {
+			return err
+		}
+		for _, o := range page {
+			if !s.hidden(who, &o) && !fn(o) {
+				return nil
+			}
+		}
+		if len(page) < childPage {
+			return nil
+		}
+	}
 }
 
 // oldestValues are the n oldest values of a queue.
