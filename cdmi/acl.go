@@ -332,6 +332,12 @@ func (s *Service) access(who Principal, o *object) uint32 {
 	if who.System || who.Admin {
 		return 0xFFFFFFFF
 	}
+	if o.System && o.Type != typeContainer && !who.Anon {
+		// The capability objects (§12: what the server offers) and the
+		// server's domains are there for every authenticated user to
+		// read; they carry no ACL and cannot be written.
+		return maskRead | maskReadMeta | maskReadAttrs | maskExecute
+	}
 	var acl []ace
 	if raw, ok := o.metadata()["cdmi_acl"]; ok {
 		acl, _ = parseACL(raw)

@@ -320,6 +320,9 @@ func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object,
 	if err != nil {
 		return nil, err
 	}
+	if err := w.mayReplace(cur); err != nil {
+		return nil, err // before anything about it is told
+	}
 	if cur.Type != typeDataObject {
 		return nil, kind.Errorf(kind.Conflict, "%q is a %s", w.name, cur.Type)
 	}
@@ -330,9 +333,6 @@ func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object,
 // what was at the destination), the current object, or a new object with
 // the ACL inherited from its container.
 func (w *dataObjectWrite) baseRow(ctx context.Context, tx *gorm.DB, cur *object) (*object, error) {
-	if err := w.mayReplace(cur); err != nil {
-		return nil, err
-	}
 	switch {
 	case w.moveFrom != nil:
 		src, err := w.s.byID(ctx, tx, w.moveFrom.ObjectID)

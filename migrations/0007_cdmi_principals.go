@@ -1,0 +1,65 @@
+package migrations
+
+import (
+	"encoding/json"
+	"reflect"
+
+	"gorm.io/gorm"
+)
+
+// CDMI ACLs are evaluated for real principals from here on (issue 10). The
+// root container's default ACL used to be §16.1.6's as written: OWNER@
+// ALL_PERMS and AUTHENTICATED@ READ, both inherited, which lets every
+// authenticated user read every other user's objects. A root still
+// carrying exactly that ACL gets the one new servers place (cdmi's
+// defaultRootACL): AUTHENTICATED@ may list the root and create in it,
+// without that entry being inherited. A root ACL an operator changed is
+// left alone. Objects created before keep the ACL they inherited then.
+func init() {
+	type row struct {
+		ObjectID string
+		Metadata string
+	}
+	entry := func(who, flags, mask string) map[string]any {
+		return map[string]any{"acetype": "ALLOW", "identifier": who, "aceflags": flags, "acemask": mask}
+	}
+	oldACL := []any{
+		entry("OWNER@", "OBJECT_INHERIT, CONTAINER_INHERIT", "ALL_PERMS"),
+		entry("AUTHENTICATED@", "OBJECT_INHERIT, CONTAINER_INHERIT", "READ_ALL"),
+	}
+	newACL := []any{
+		entry("OWNER@", "OBJECT_INHERIT, CONTAINER_INHERIT", "ALL_PERMS"),
+		entry("AUTHENTICATED@", "NO_PROPAGATE", "READ_ALL, ADD_OBJECT, ADD_SUBCONTAINER"),
+	}
+	Register(Migration{ID: "0007_cdmi_principals", Up: func(tx *gorm.DB) error {
+		if !tx.Migrator().HasTable("cdmi_objects") {
+			return nil
+		}
+		var roots []row
+		err := tx.Table("cdmi_objects").Select("object_id", "metadata").
+			Where("parent_id = ? AND name = ? AND type = ? AND system = ?", "", "", "container", true).Find(&roots).Error
+		if err != nil {
+			return err
+		}
+		for _, r := range roots {
+			var md map[string]any
+			if json.Unmarshal([]byte(r.Metadata), &md) != nil {
+				continue
+			}
+			var acl []any
+			b, _ := json.Marshal(md["cdmi_acl"])
+			if json.Unmarshal(b, &acl) != nil || !reflect.DeepEqual(acl, oldACL) {
+				continue
+			}
+			md["cdmi_acl"] = newACL
+			b, err := json.Marshal(md)
+			if err != nil {
+				return err
+			}
+			if err := tx.Table("cdmi_objects").Where("object_id = ?", r.ObjectID).Update("metadata", string(b)).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+}
