@@ -114,11 +114,17 @@ func queueCapabilities() map[string]any {
 	})
 }
 
-// domainCapabilities is Table 105: domains are read-only here.
+// domainCapabilities is Table 105 (domains.go): domains are created,
+// read, changed and deleted, each with its membership container
+// (cdmi_domain_members, whose records are kept and listed; see domains.go
+// for what they do not do yet). No summaries, copies or serialization.
 func domainCapabilities() map[string]any {
 	return map[string]any{
-		"cdmi_read_metadata": "true",
-		"cdmi_list_children": "true",
+		"cdmi_create_domain":   "true",
+		"cdmi_delete_domain":   "true",
+		"cdmi_read_metadata":   "true",
+		"cdmi_modify_metadata": "true",
+		"cdmi_list_children":   "true",
 	}
 }
 

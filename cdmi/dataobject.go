@@ -28,6 +28,7 @@ type dataWrite struct {
 	partial   bool
 	charset   bool                       // a raw value declared charset=utf-8 (§6.2.3 Table 6)
 	extra     map[string]json.RawMessage // fields the standard does not define (§8.1)
+	domain    *string                    // "domainURI": the domain's objectID (domains.go); nil when absent
 }
 
 // dataObjectWrite is one create or update of a data object on its way
@@ -361,7 +362,7 @@ func (w *dataObjectWrite) baseRow(ctx context.Context, tx *gorm.DB, cur *object)
 	}
 	o := object{ObjectID: w.id, Name: w.name, Type: typeDataObject, Owner: w.who.Name, CTime: time.Now().UTC()}
 	if w.parent != nil {
-		o.ParentID = w.parent.ObjectID
+		o.ParentID, o.DomainID = w.parent.ObjectID, w.parent.DomainID // §10: the parent's domain
 	}
 	if w.copyFrom != nil {
 		o.Mimetype, o.Metadata, o.Encoding = w.copyFrom.Mimetype, w.copyFrom.Metadata, w.copyFrom.Encoding
@@ -390,6 +391,9 @@ func (w *dataObjectWrite) apply(o *object) {
 		o.setMetadata(mergeMetadata(o.metadata(), d.meta, d.metaNames))
 	}
 	o.setExtraFields(d.extra)
+	if d.domain != nil {
+		o.DomainID = *d.domain
+	}
 	if v := w.value; v != nil {
 		if v.Key != o.ValueKey && o.ValueKey != "" {
 			w.oldKeys = append(w.oldKeys, o.ValueKey)

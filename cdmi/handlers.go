@@ -152,8 +152,8 @@ func (s *Server) readContainer(c *call, o *object) error {
 			if err != nil {
 				return err
 			}
-			if o.Type == typeDomain {
-				md["cdmi_domain_enabled"] = "true"
+			if o.Type == typeDomain && o.System {
+				md[mdDomainEnabled] = "true" // the server's own domains (user domains carry theirs)
 			}
 			fs = append(fs, field{"metadata", md})
 		}

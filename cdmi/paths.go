@@ -72,8 +72,22 @@ type target struct {
 
 // locate resolves an escaped path (the CDMI root included). Intermediate
 // names must exist and be containers; the last one may be missing (a
-// create). A read walks through the root without needing its row.
+// create). A read walks through the root without needing its row. What
+// the context's principal cannot see is not there (hiddenFrom); what
+// belongs to a disabled domain is refused (checkDomainEnabled).
 func (s *Service) locate(ctx context.Context, p string, read bool) (*target, error) {
+	t, err := s.resolvePath(ctx, p, read)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkDomainEnabled(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// resolvePath is locate's walk.
+func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target, error) {
 	rel, ok := strings.CutPrefix(p, s.root+"/")
 	if !ok {
 		return nil, kind.Errorf(kind.NotFound, "%s is outside the CDMI root %s/", p, s.root)

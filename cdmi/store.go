@@ -48,7 +48,8 @@ type object struct {
 	MTime      time.Time
 	ACount     int64
 	MCount     int64
-	QueueNext  int64 // a queue's next value designator (§11.3.6)
+	QueueNext  int64  // a queue's next value designator (§11.3.6)
+	DomainID   string // the domain it belongs to (§10, domainURI); "" for the default domain
 }
 
 func (object) TableName() string { return "cdmi_objects" }

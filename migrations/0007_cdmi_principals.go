@@ -7,6 +7,10 @@ import (
 	"gorm.io/gorm"
 )
 
+// CDMI objects belong to a domain (CDMI 1.1.1 §10, the domainURI field):
+// domain_id holds its objectID, "" for the default domain (every object
+// before this migration).
+//
 // CDMI ACLs are evaluated for real principals from here on (issue 10). The
 // root container's default ACL used to be §16.1.6's as written: OWNER@
 // ALL_PERMS and AUTHENTICATED@ READ, both inherited, which lets every
@@ -31,9 +35,21 @@ func init() {
 		entry("OWNER@", "OBJECT_INHERIT, CONTAINER_INHERIT", "ALL_PERMS"),
 		entry("AUTHENTICATED@", "NO_PROPAGATE", "READ_ALL, ADD_OBJECT, ADD_SUBCONTAINER"),
 	}
+	type cdmiObject struct {
+		DomainID string `gorm:"size:80;not null;default:''"`
+	}
 	Register(Migration{ID: "0007_cdmi_principals", Up: func(tx *gorm.DB) error {
 		if !tx.Migrator().HasTable("cdmi_objects") {
 			return nil
+		}
+		if !tx.Table("cdmi_objects").Migrator().HasColumn(&cdmiObject{}, "DomainID") {
+			if err := tx.Table("cdmi_objects").Migrator().AddColumn(&cdmiObject{}, "DomainID"); err != nil {
+				return err
+			}
+		}
+		// A domain's delete finds the objects that belong to it.
+		if err := tx.Exec("CREATE INDEX IF NOT EXISTS idx_cdmi_objects_domain_id ON cdmi_objects (domain_id)").Error; err != nil {
+			return err
 		}
 		var roots []row
 		err := tx.Table("cdmi_objects").Select("object_id", "metadata").
