@@ -115,11 +115,12 @@ func queueCapabilities() map[string]any {
 }
 
 // domainCapabilities is Table 105 (domains.go): domains are created,
-// read, changed and deleted, each with its membership container
-// (cdmi_domain_members, whose records are kept and listed; see domains.go
-// for what they do not do yet). No summaries, copies or serialization.
+// read, changed and deleted, each with its membership container whose
+// records admit users (cdmi_domain_members, members.go). No summaries,
+// copies or serialization.
 func domainCapabilities() map[string]any {
 	return map[string]any{
+		"cdmi_domain_members":  "true",
 		"cdmi_create_domain":   "true",
 		"cdmi_delete_domain":   "true",
 		"cdmi_read_metadata":   "true",

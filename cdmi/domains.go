@@ -22,7 +22,8 @@ import (
 // when it was written, else to its parent's (DomainID, "" for the default
 // domain). A disabled domain (cdmi_domain_enabled not "true", §10.1.1)
 // refuses every operation on what belongs to it with 403, but to
-// administrators, who manage it.
+// administrators, who manage it; an enabled one admits its members
+// (members.go).
 
 // membersName is the membership container every domain holds (§10.1.3).
 const membersName = "cdmi_domain_members"
@@ -118,7 +119,7 @@ func (s *Service) checkDomainEnabled(ctx context.Context, t *target) error {
 	if d.metadata()[mdDomainEnabled] != "true" {
 		return kind.Errorf(kind.Forbidden, "the domain this object belongs to is disabled (CDMI §10.1.1 cdmi_domain_enabled)")
 	}
-	return nil
+	return s.checkMembership(ctx, who, d)
 }
 
 // handleDomainPut is a PUT below cdmi_domains/: a domain (§10.2, §10.4)

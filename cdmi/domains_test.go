@@ -137,3 +137,62 @@ func TestDomainDisabledAndWhoMayCreate(t *testing.T) {
 	resp, _ = ts.do("GET", "/cdmi/cdmi_domains/hidden/", "", alice(cdmiHdr(ctDomain)...)...)
 	assert.Equal(t, 404, resp.StatusCode)
 }
+
+// §10.1.4: a domain's member records admit who acts on its objects: at
+// least one matching record (a user, a group, a delegation to another
+// domain), none disabled. No records (up to cdmi_domains/) admit everyone;
+// a sub-domain without records has its parent's (§10.1).
+func TestDomainMembership(t *testing.T) {
+	ts := newTestServer(t)
+	ts.cdmi.principalOf = func(r *http.Request) Principal {
+		if u := r.Header.Get("X-Test-User"); u != "" {
+			return Principal{Name: u, Groups: r.Header.Values("X-Test-Group")}
+		}
+		return requestPrincipal(r)
+	}
+	as := func(user string, h ...string) []string {
+		h = append(h, "X-Test-User", user)
+		if user == "alice" {
+			h = append(h, "X-Test-Group", "project:alpha")
+		}
+		return h
+	}
+	domain := `{"metadata":{"cdmi_domain_enabled":"true","cdmi_acl":[{"acetype":"ALLOW","identifier":"AUTHENTICATED@","aceflags":"NO_FLAGS","acemask":"READ_ALL"}]}}`
+	for _, d := range []string{"club/", "club/jr/", "other/"} {
+		resp, body := ts.do("PUT", "/cdmi/cdmi_domains/"+d, domain, cdmiHdr(ctDomain)...)
+		require.Equal(t, 201, resp.StatusCode, body)
+	}
+	for box, d := range map[string]string{"abox": "club", "jbox": "club/jr", "obox": "other"} {
+		resp, body := ts.do("PUT", "/cdmi/"+box+"/", `{"domainURI":"/cdmi_domains/`+d+`/"}`, as("alice", cdmiHdr(ctContainer)...)...)
+		require.Equal(t, 201, resp.StatusCode, body)
+	}
+	status := func(box string) int {
+		resp, _ := ts.do("GET", "/cdmi/"+box+"/", "", as("alice", cdmiHdr(ctContainer)...)...)
+		return resp.StatusCode
+	}
+	assert.Equal(t, 200, status("abox"), "no records: membership not set up")
+	record := func(d, name, rec string) {
+		t.Helper()
+		resp, body := ts.do("PUT", "/cdmi/cdmi_domains/"+d+"/cdmi_domain_members/"+name,
+			`{"mimetype":"application/json","valuetransferencoding":"json","value":`+rec+`}`, cdmiHdr(ctObject)...)
+		require.Contains(t, []int{201, 204}, resp.StatusCode, body)
+	}
+	record("club", "bob", `{"cdmi_member_enabled":"true","cdmi_member_type":"user","cdmi_member_name":"bob"}`)
+	assert.Equal(t, 403, status("abox"), "alice is not a member")
+	assert.Equal(t, 403, status("jbox"), "jr has club's records")
+	assert.Equal(t, 200, status("obox"))
+	record("club", "alpha", `{"cdmi_member_enabled":"true","cdmi_member_type":"group","cdmi_member_name":"project:alpha"}`)
+	assert.Equal(t, 200, status("abox"), "a member by her group")
+	assert.Equal(t, 200, status("jbox"))
+	record("other", "club", `{"cdmi_member_enabled":"true","cdmi_member_type":"delegation","cdmi_delegation_URI":"/cdmi_domains/club/"}`)
+	assert.Equal(t, 200, status("obox"), "delegated to club, where she is a member")
+	record("club", "alice", `{"cdmi_member_enabled":"false","cdmi_member_type":"user","cdmi_member_name":"alice"}`)
+	assert.Equal(t, 403, status("abox"), "a disabled record matching her")
+	assert.Equal(t, 403, status("obox"), "and through the delegation")
+	resp, _ := ts.do("PUT", "/cdmi/abox/o", `{"value":"v"}`, as("alice", cdmiHdr(ctObject)...)...)
+	assert.Equal(t, 403, resp.StatusCode, "nor create in it")
+	record("club", "alice", `["not", "a", "record"]`)
+	assert.Equal(t, 200, status("abox"), "a record that is none matches no one; her group admits her")
+	resp, _ = ts.do("GET", "/cdmi/abox/", "", cdmiHdr(ctContainer)...)
+	assert.Equal(t, 200, resp.StatusCode, "administrators are not held to membership")
+}

@@ -54,6 +54,12 @@ func withViewer(ctx context.Context, who Principal) context.Context {
 	return context.WithValue(ctx, viewerKey{}, who)
 }
 
+// withoutViewer is ctx hiding nothing: for what the server looks up
+// itself, whoever asks.
+func withoutViewer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, viewerKey{}, nil)
+}
+
 // hiddenFrom tells whether o is invisible to the context's principal.
 func (s *Service) hiddenFrom(ctx context.Context, o *object) bool {
 	who, ok := ctx.Value(viewerKey{}).(Principal)
