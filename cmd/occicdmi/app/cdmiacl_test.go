@@ -321,3 +321,60 @@ func TestCDMIMoveKeepsOwner(t *testing.T) {
 	assert.Equal(t, "alice", r.metadata(t)["cdmi_owner"])
 	assert.Equal(t, http.StatusNotFound, alice.cdmi("GET", "/cdmi/alicebox/doc.txt", "", "").status)
 }
+
+// Domains (CDMI 1.1.1 clause 10) for real users: only the administrator
+// makes domains in cdmi_domains/; a domain is there for whom its ACL
+// grants something (§16.1), and its members (§10.1.4) alone reach what
+// belongs to it.
+func TestCDMIDomainsForUsers(t *testing.T) {
+	alice, bob, carol, boss := cdmiUsers(t)
+	r := alice.cdmi("PUT", "/cdmi/cdmi_domains/mine/", ctDomain, `{"metadata":{"cdmi_domain_enabled":"true"}}`)
+	assert.Equal(t, http.StatusForbidden, r.status, r.body)
+	r = boss.cdmi("PUT", "/cdmi/cdmi_domains/alpha/", ctDomain, `{"metadata":{"cdmi_domain_enabled":"true","cdmi_acl":[`+
+		allow("OWNER@", "OBJECT_INHERIT, CONTAINER_INHERIT", "ALL_PERMS")+","+allow("project:alpha", "IDENTIFIER_GROUP", "READ_ALL")+`]}}`)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	assert.Equal(t, "boss", r.metadata(t)["cdmi_owner"])
+	domainID := r.object(t)["objectID"].(string)
+	r = boss.cdmi("PUT", "/cdmi/cdmi_domains/alpha/cdmi_domain_members/alpha", ctObject,
+		`{"mimetype":"application/json","valuetransferencoding":"json","value":{"cdmi_member_enabled":"true","cdmi_member_type":"group","cdmi_member_name":"project:alpha"}}`)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+
+	// alice (project alpha) sees the domain, changes nothing of it.
+	r = alice.cdmi("GET", "/cdmi/cdmi_domains/?children", ctDomain, "")
+	assert.ElementsMatch(t, []string{"default/", "alpha/"}, r.children(t))
+	assert.Equal(t, http.StatusOK, alice.cdmi("GET", "/cdmi/cdmi_domains/alpha/", ctDomain, "").status)
+	r = alice.cdmi("PUT", "/cdmi/cdmi_domains/alpha/", ctDomain, `{"metadata":{"cdmi_domain_enabled":"false"}}`)
+	assert.Equal(t, http.StatusForbidden, r.status, r.body)
+	assert.Equal(t, http.StatusForbidden, alice.cdmi("DELETE", "/cdmi/cdmi_domains/alpha/", "", "").status)
+	// bob (project beta) sees nothing of it, by path or by ID.
+	r = bob.cdmi("GET", "/cdmi/cdmi_domains/?children", ctDomain, "")
+	assert.Equal(t, []string{"default/"}, r.children(t))
+	for _, p := range []string{"/cdmi/cdmi_domains/alpha/", "/cdmi/cdmi_objectid/" + domainID + "/", "/cdmi/cdmi_domains/alpha/cdmi_domain_members/"} {
+		for _, m := range []string{"GET", "DELETE"} {
+			assert.Equal(t, http.StatusNotFound, bob.cdmi(m, p, "", "").status, "%s %s", m, p)
+		}
+	}
+	r = bob.cdmi("PUT", "/cdmi/cdmi_objectid/"+domainID+"/", ctDomain, `{"metadata":{}}`)
+	assert.Equal(t, http.StatusNotFound, r.status, r.body)
+	r = bob.cdmi("PUT", "/cdmi/bobbox/", ctContainer, `{"domainURI":"/cdmi_domains/alpha/"}`)
+	assert.Equal(t, http.StatusBadRequest, r.status, "no domain bob can see: %s", r.body)
+
+	// alice puts her container in the domain; carol, in alpha too, may be
+	// granted it; bob, granted it by ACL, is no member and is refused.
+	r = alice.cdmi("PUT", "/cdmi/alicebox/", ctContainer, `{"domainURI":"/cdmi_domains/alpha/","metadata":{"cdmi_acl":[`+
+		allow("OWNER@", "OBJECT_INHERIT, CONTAINER_INHERIT", "ALL_PERMS")+","+allow("AUTHENTICATED@", "NO_FLAGS", "READ_ALL")+`]}}`)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	assert.Equal(t, "/cdmi/cdmi_domains/alpha/", r.object(t)["domainURI"])
+	assert.Equal(t, http.StatusOK, carol.cdmi("GET", "/cdmi/alicebox/", ctContainer, "").status)
+	r = bob.cdmi("GET", "/cdmi/alicebox/", ctContainer, "")
+	assert.Equal(t, http.StatusForbidden, r.status, r.body)
+	assert.Equal(t, http.StatusOK, boss.cdmi("GET", "/cdmi/alicebox/", ctContainer, "").status)
+
+	// Capabilities are read by everyone and say what works.
+	r = bob.cdmi("GET", "/cdmi/cdmi_capabilities/domain/", "", "")
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	caps := r.object(t)["capabilities"].(map[string]any)
+	for _, c := range []string{"cdmi_create_domain", "cdmi_delete_domain", "cdmi_domain_members"} {
+		assert.Equal(t, "true", caps[c], c)
+	}
+}
