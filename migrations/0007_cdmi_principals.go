@@ -52,8 +52,8 @@ func init() {
 			return err
 		}
 		var roots []row
-		err := tx.Table("cdmi_objects").Select("object_id", "metadata").
-			Where("parent_id = ? AND name = ? AND type = ? AND system = ?", "", "", "container", true).Find(&roots).Error
+		err := tx.Raw("SELECT object_id, metadata FROM cdmi_objects WHERE parent_id = ? AND name = ? AND type = ? AND system = ?",
+			"", "", "container", true).Scan(&roots).Error
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			if err := tx.Table("cdmi_objects").Where("object_id = ?", r.ObjectID).Update("metadata", string(b)).Error; err != nil {
+			if err := tx.Exec("UPDATE cdmi_objects SET metadata = ? WHERE object_id = ?", string(b), r.ObjectID).Error; err != nil {
 				return err
 			}
 		}
