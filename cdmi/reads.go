@@ -7,9 +7,30 @@ import "context"
 // metadataOf is o's metadata as a client reads it (§16): the stored user
 // and data system metadata with the storage system metadata (cdmi_size,
 // times, counts, owner, hash) added, limited to names starting with one of
-// prefixes when any are given.
+// prefixes when any are given. What the context's principal may not read
+// is left out (CDMI 2.0 access control, READ_METADATA and READ_ACL): all
+// but cdmi_acl without READ_METADATA, cdmi_acl without READ_ACL.
 func (s *Service) metadataOf(ctx context.Context, o *object, prefixes []string) (map[string]any, error) {
-	return s.renderMetadata(ctx, s.db, o, prefixes)
+	md, err := s.renderMetadata(ctx, s.db, o, prefixes)
+	if err != nil {
+		return nil, err
+	}
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	if !ok {
+		return md, nil
+	}
+	may := s.access(who, o)
+	if may&maskReadMeta == 0 {
+		acl, had := md["cdmi_acl"]
+		md = map[string]any{}
+		if had {
+			md["cdmi_acl"] = acl
+		}
+	}
+	if may&maskReadACL == 0 {
+		delete(md, "cdmi_acl")
+	}
+	return md, nil
 }
 
 // pathOf is the escaped path at which o is found (by name, else by ID).

@@ -252,6 +252,8 @@ func TestCDMIGrants(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.Equal(t, "shared later", r.object(t)["value"])
 	assert.Equal(t, "alice", r.metadata(t)["cdmi_owner"])
+	assert.NotContains(t, r.metadata(t), "cdmi_acl", "READ_ALL does not include READ_ACL (§16.1.5)")
+	assert.Contains(t, alice.cdmi("GET", "/cdmi/alicebox/doc.txt?metadata", ctObject, "").metadata(t), "cdmi_acl")
 	assert.Equal(t, http.StatusOK, bob.do("GET", "/cdmi/cdmi_objectid/"+tr.docID, "").status)
 	assert.Equal(t, http.StatusNotFound, bob.cdmi("GET", "/cdmi/alicebox/secret.txt", "", "").status)
 	// Granted reading only: every change is 403 (§16.1.5).
