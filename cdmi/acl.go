@@ -238,6 +238,15 @@ func Administrator() Principal {
 	return Principal{Name: adminPrincipal, Admin: true, System: true}
 }
 
+// OnBehalfOf is the server acting for p: what it creates is p's
+// (cdmi_owner, OWNER@), and no ACL is evaluated. The linkage makes the
+// container of an OCCI-first storage so, in a folder of the server's
+// (the OCCI side has decided the caller may make it).
+func OnBehalfOf(p Principal) Principal {
+	p.System = true
+	return p
+}
+
 // Access is a set of ACL permissions (§16.1.5, the acemask bits).
 type Access uint32
 

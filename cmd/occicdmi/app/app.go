@@ -186,6 +186,7 @@ func (a *App) openLinkage(cfg Config, log *slog.Logger) (*linkage.Linkage, error
 	link, err := linkage.New(linkage.Config{
 		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd",
 		NBDSocket: nbdSocketPath(cfg.DataDir), Logger: log,
+		Principal: cdmiPrincipalOf, // owner of OCCI-first containers; deviceid attaches (§16.1)
 	})
 	if err != nil {
 		return nil, err

@@ -380,3 +380,80 @@ func TestCDMIDomainsForUsers(t *testing.T) {
 		assert.Equal(t, "true", caps[c], c)
 	}
 }
+
+const occiInfra = "http://schemas.ogf.org/occi/infrastructure#"
+
+// occi sends a text/plain OCCI request.
+func (u cdmiUser) occi(method, path, body string) reply {
+	u.t.Helper()
+	h := []string{"Accept", "text/plain"}
+	if body != "" {
+		h = append(h, "Content-Type", "text/plain")
+	}
+	return u.do(method, path, body, h...)
+}
+
+func (u cdmiUser) occiCreate(path, body string) string {
+	u.t.Helper()
+	r := u.occi("POST", path, body)
+	require.Equal(u.t, http.StatusCreated, r.status, r.body)
+	return strings.TrimPrefix(r.header.Get("Location"), u.srv.URL)
+}
+
+// attrOf is an OCCI text/plain attribute's quoted value.
+func attrOf(t *testing.T, body, name string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(body, name+`="`)
+	require.True(t, ok, "no %s in %s", name, body)
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}
+
+// The linkage for real users: an OCCI-first storage's container is its
+// creator's (cdmi_owner); a storagelink naming a container by deviceid
+// (OCCI Infrastructure, "Linking to CDMI Managed Storage") without
+// export permissions attaches it only for a caller whose CDMI ACL access
+// lets it read and write the container (§16.1.6): another user's is not
+// there (404) and the VM stays inactive.
+func TestCDMILinkageForUsers(t *testing.T) {
+	alice, bob, _, _ := cdmiUsers(t)
+	r := alice.cdmi("PUT", "/cdmi/alicevol/", ctContainer, `{"metadata":{"cdmi_assignedsize":"1048576"},"exports":{"OCCI/NBD":{}}}`)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	aliceVol := r.object(t)["objectID"].(string)
+
+	storage := bob.occiCreate("/storage/", `Category: storage; scheme="`+occiInfra+`"; class="kind"`+"\nX-OCCI-Attribute: occi.storage.size=0.001")
+	r = bob.occi("GET", storage, "")
+	bobVol := attrOf(t, r.body, "occicdmi.cdmi.objectid")
+	r = bob.cdmi("GET", "/cdmi/cdmi_objectid/"+bobVol+"/", ctContainer, "")
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, "bob", r.metadata(t)["cdmi_owner"], "the OCCI-first container is its creator's")
+	r = bob.cdmi("GET", attrOf(t, bob.occi("GET", storage, "").body, "occicdmi.cdmi.container"), ctContainer, "")
+	assert.Equal(t, http.StatusOK, r.status, "reached by path too: %s", r.body)
+	r = alice.cdmi("GET", "/cdmi/cdmi_objectid/"+bobVol+"/", ctContainer, "")
+	assert.Equal(t, http.StatusNotFound, r.status, "and no one else's: %s", r.body)
+	r = alice.cdmi("GET", "/cdmi/occi-storage/?children", ctContainer, "")
+	assert.Equal(t, http.StatusForbidden, r.status, "nobody lists everyone's storage: %s", r.body)
+
+	start := `Category: start; scheme="http://schemas.ogf.org/occi/infrastructure/compute/action#"; class="action"`
+	link := func(vm, deviceID string) {
+		bob.occiCreate("/storagelink/", `Category: storagelink; scheme="`+occiInfra+`"; class="kind"`+
+			"\nX-OCCI-Attribute: occi.core.source=\""+vm+"\"\nX-OCCI-Attribute: occi.core.target=\""+storage+"\""+
+			"\nX-OCCI-Attribute: occi.storagelink.deviceid=\""+deviceID+"\"")
+	}
+	vm := bob.occiCreate("/compute/", `Category: compute; scheme="`+occiInfra+`"; class="kind"`)
+	link(vm, aliceVol)
+	r = bob.occi("POST", vm+"?action=start", start)
+	assert.Equal(t, http.StatusNotFound, r.status, r.body)
+	assert.Contains(t, bob.occi("GET", vm, "").body, `occi.compute.state="inactive"`)
+
+	own := bob.occiCreate("/compute/", `Category: compute; scheme="`+occiInfra+`"; class="kind"`)
+	link(own, bobVol)
+	r = bob.occi("POST", own+"?action=start", start)
+	assert.Equal(t, http.StatusOK, r.status, "his own container: %s", r.body)
+
+	// alice lets bob read and write hers: now he may attach it.
+	r = alice.cdmi("PUT", "/cdmi/alicevol/", ctContainer, aclBody(allow("OWNER@", "OBJECT_INHERIT, CONTAINER_INHERIT", "ALL_PERMS"), allow("bob", "NO_FLAGS", "READ_OBJECT, WRITE_OBJECT")))
+	require.Equal(t, http.StatusNoContent, r.status, r.body)
+	r = bob.occi("POST", vm+"?action=start", start)
+	assert.Equal(t, http.StatusOK, r.status, r.body)
+}

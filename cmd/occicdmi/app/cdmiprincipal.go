@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/occicdmi/occicdmi/cdmi"
@@ -22,8 +23,12 @@ const ProjectGroupPrefix = "project:"
 // without a principal is anonymous (ANONYMOUS@); with authentication on,
 // none reaches CDMI, and development mode gives every request the
 // administrator.
-func cdmiPrincipal(r *http.Request) cdmi.Principal {
-	p, ok := auth.FromContext(r.Context())
+func cdmiPrincipal(r *http.Request) cdmi.Principal { return cdmiPrincipalOf(r.Context()) }
+
+// cdmiPrincipalOf is cdmiPrincipal for a request's context: the linkage
+// asks it for OCCI requests.
+func cdmiPrincipalOf(ctx context.Context) cdmi.Principal {
+	p, ok := auth.FromContext(ctx)
 	if !ok {
 		return cdmi.Principal{Anon: true}
 	}
