@@ -363,6 +363,37 @@ func (s *Service) allowed(who Principal, o *object, mask uint32) error {
 	return kind.Errorf(kind.Forbidden, "the object's ACL does not grant this operation (CDMI §16.1.6)")
 }
 
+// readableSubtree is what of a subtree (rows below and including top) who
+// may read: a copy takes nothing more (§16.1.5 READ_OBJECT), and nothing
+// below a container it may not read.
+func (s *Service) readableSubtree(who Principal, rows []object, top string) []object {
+	if who.System || who.Admin {
+		return rows
+	}
+	byID := make(map[string]*object, len(rows))
+	for i := range rows {
+		byID[rows[i].ObjectID] = &rows[i]
+	}
+	memo := map[string]bool{top: true}
+	var readable func(id string) bool
+	readable = func(id string) bool {
+		if v, ok := memo[id]; ok {
+			return v
+		}
+		o := byID[id]
+		v := o != nil && s.access(who, o)&maskRead != 0 && readable(o.ParentID)
+		memo[id] = v
+		return v
+	}
+	out := rows[:0:0]
+	for _, o := range rows {
+		if readable(o.ObjectID) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // hidden tells whether o is invisible to who: the ACL grants it nothing at
 // all. Such an object is answered as if it did not exist (404), is not
 // listed among its container's children and cannot be walked through, so

@@ -277,6 +277,12 @@ func TestCDMIGrants(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.status, r.body)
 	assert.Equal(t, "bob", r.metadata(t)["cdmi_owner"])
 	assert.Equal(t, http.StatusNotFound, carol.cdmi("GET", "/cdmi/alicebox/doc.txt", "", "").status, "granted to bob, not carol")
+	// A copy of the shared container (§9.2.5) takes what bob may read.
+	r = bob.cdmi("PUT", "/cdmi/bobbox/copied/", ctContainer, `{"copy":"/cdmi/alicebox/"}`)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	assert.Equal(t, "bob", r.metadata(t)["cdmi_owner"])
+	r = bob.cdmi("GET", "/cdmi/bobbox/copied/?children", ctContainer, "")
+	assert.Equal(t, []string{"doc.txt"}, r.children(t), "nothing bob may not read is copied")
 
 	// The project as a group (IDENTIFIER_GROUP "project:alpha"): carol, in
 	// alpha, reads the secret; bob, in beta, does not.
