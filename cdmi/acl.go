@@ -1,6 +1,7 @@
 package cdmi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -361,6 +362,16 @@ func (s *Service) allowed(who Principal, o *object, mask uint32) error {
 		return nil
 	}
 	return kind.Errorf(kind.Forbidden, "the object's ACL does not grant this operation (CDMI §16.1.6)")
+}
+
+// viewerAllowed is allowed for the context's principal (none: the server
+// itself, allowed).
+func (s *Service) viewerAllowed(ctx context.Context, o *object, mask uint32) error {
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	if !ok {
+		return nil
+	}
+	return s.allowed(who, o, mask)
 }
 
 // readableSubtree is what of a subtree (rows below and including top) who

@@ -177,6 +177,9 @@ func (s *Service) sourceValue(ctx context.Context, uri string) (queueItem, io.Cl
 	if src.obj.Type != typeDataObject || src.obj.ValueKey == "" {
 		return queueItem{}, nil, invalidf("copy: %q is not a data object with a value", uri)
 	}
+	if err := s.viewerAllowed(ctx, src.obj, maskRead); err != nil {
+		return queueItem{}, nil, err
+	}
 	rc, err := s.objs.Open(ctx, src.obj.ValueKey, 0, -1)
 	if err != nil {
 		return queueItem{}, nil, err

@@ -306,6 +306,10 @@ func TestCDMIGrants(t *testing.T) {
 	r = alice.cdmi("GET", "/cdmi/alicebox/drop", ctObject, "")
 	assert.Equal(t, "bob's drop", r.object(t)["value"])
 	assert.Equal(t, "alice", r.metadata(t)["cdmi_owner"])
+	// Writing it is not reading it: no copy of it into bob's queue (§11.6).
+	require.Equal(t, http.StatusCreated, bob.cdmi("PUT", "/cdmi/bobbox/q", ctQueue, "{}").status)
+	r = bob.cdmi("POST", "/cdmi/bobbox/q", ctQueue, `{"copy":"/cdmi/cdmi_objectid/`+dropID+`"}`)
+	assert.Equal(t, http.StatusForbidden, r.status, r.body)
 
 	// The administrator sees and changes everything (issue 10).
 	r = boss.cdmi("GET", "/cdmi/?children", ctContainer, "")
