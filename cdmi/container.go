@@ -132,6 +132,11 @@ func (w *containerWriteOp) authorize(ctx context.Context) error {
 	if w.moveFrom == nil {
 		return nil
 	}
+	// A move deletes the source from where it was (§9.2.5), as a data
+	// object's does (sourceDataObject).
+	if err := s.allowed(w.who, w.moveFrom, maskDelete); err != nil {
+		return err
+	}
 	in, err := s.insideOf(ctx, t.parent, w.moveFrom)
 	if err != nil {
 		return err

@@ -267,6 +267,7 @@ func TestCDMIGrants(t *testing.T) {
 		{"PUT", "/cdmi/alicebox/", ctContainer, `{"metadata":{"x":"y"}}`},
 		{"DELETE", "/cdmi/alicebox/", "", ""},
 		{"PUT", "/cdmi/alicebox/doc2.txt", ctObject, `{"move":"/cdmi/alicebox/doc.txt"}`},
+		{"PUT", "/cdmi/taken/", ctContainer, `{"move":"/cdmi/alicebox/"}`},
 	} {
 		r := bob.cdmi(w.method, w.path, w.ct, w.body)
 		assert.Equal(t, http.StatusForbidden, r.status, "%s %s %s: %s", w.method, w.path, w.body, r.body)
