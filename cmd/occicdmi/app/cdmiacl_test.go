@@ -468,3 +468,43 @@ func TestCDMILinkageForUsers(t *testing.T) {
 	r = bob.occi("POST", vm+"?action=start", start)
 	assert.Equal(t, http.StatusOK, r.status, r.body)
 }
+
+// With Keystone (the real one of scripts/testenv.sh): the token's user is
+// the CDMI principal (cdmi_owner), its project a group, and the admin role
+// an administrator who sees everything (CDMI 1.1.1 §16.1).
+func TestCDMIKeystonePrincipals(t *testing.T) {
+	ks := needKeystone(t)
+	cfg := Defaults()
+	cfg.KeystoneURL = ks.URL
+	cfg.KeystoneUser, cfg.KeystonePassword, cfg.KeystoneProject = ks.SvcUser, ks.SvcPassword, ks.SvcProj
+	srv := appServer(t, cfg)
+	admin := ks.token(t, ks.AdminUser, ks.AdminPassword, ks.AdminProj)
+	demo := ks.token(t, ks.DemoUser, ks.DemoPassword, ks.DemoProj)
+	do := func(tok, method, path, ct, body string) reply {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("X-Auth-Token", tok)
+		req.Header.Set("X-CDMI-Specification-Version", "1.1.1")
+		if body != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return reply{resp.StatusCode, resp.Header, string(b)}
+	}
+	r := do(demo, "PUT", "/cdmi/demobox/", ctContainer, `{"metadata":{"cdmi_acl":[`+
+		allow("OWNER@", "OBJECT_INHERIT, CONTAINER_INHERIT", "ALL_PERMS")+","+allow("project:"+ks.DemoProj, "IDENTIFIER_GROUP", "READ_ALL")+`]}}`)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	assert.Equal(t, ks.DemoUser, r.metadata(t)["cdmi_owner"])
+	r = do(admin, "PUT", "/cdmi/adminbox/", ctContainer, "{}")
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	assert.Equal(t, ks.AdminUser, r.metadata(t)["cdmi_owner"])
+
+	assert.Equal(t, http.StatusNotFound, do(demo, "GET", "/cdmi/adminbox/", "", "").status)
+	assert.Equal(t, http.StatusOK, do(admin, "GET", "/cdmi/demobox/", "", "").status, "the admin role sees all")
+	r = do(demo, "GET", "/cdmi/?children", "", "")
+	assert.Equal(t, []string{"demobox/"}, r.children(t))
+}
