@@ -171,39 +171,7 @@ func TestCDMIAnotherUserSeesAndChangesNothing(t *testing.T) {
 	assert.Equal(t, gone.status, hidden.status)
 	assert.Equal(t, strings.ReplaceAll(gone.body, goneID, "X"), strings.ReplaceAll(hidden.body, tr.docID, "X"))
 
-	// Writes: into alice's container, over her objects, by ID, enqueue and
-	// dequeue, and a create over a name she holds.
-	for _, w := range []struct{ method, path, ct, body string }{
-		{"PUT", "/cdmi/alicebox/doc.txt", ctObject, `{"value":"bob was here"}`},
-		{"PUT", "/cdmi/alicebox/new.txt", ctObject, `{"value":"bob was here"}`},
-		{"PUT", "/cdmi/alicebox/sub/", ctContainer, "{}"},
-		{"PUT", "/cdmi/cdmi_objectid/" + tr.docID, ctObject, `{"value":"bob was here"}`},
-		{"PUT", "/cdmi/cdmi_objectid/" + tr.boxID + "/", ctContainer, aclBody(allow("bob", "NO_FLAGS", "ALL_PERMS"))},
-		{"PUT", "/cdmi/cdmi_objectid/" + tr.queueID, ctQueue, `{"metadata":{"x":"y"}}`},
-		{"POST", "/cdmi/cdmi_objectid/" + tr.queueID, ctQueue, `{"value":"bob's value"}`},
-		{"POST", "/cdmi/alicebox/", ctObject, `{"value":"bob was here"}`},
-		{"DELETE", "/cdmi/cdmi_objectid/" + tr.queueID + "?values:1", "", ""},
-	} {
-		r := bob.cdmi(w.method, w.path, w.ct, w.body)
-		assert.Equal(t, http.StatusNotFound, r.status, "%s %s: %s", w.method, w.path, r.body)
-	}
-	r = bob.cdmi("PUT", "/cdmi/alicebox/", ctContainer, aclBody(allow("bob", "NO_FLAGS", "ALL_PERMS")))
-	assert.Equal(t, http.StatusForbidden, r.status, "a name another holds cannot be taken over: %s", r.body)
-	r = bob.cdmi("PUT", "/cdmi/alicebox", ctObject, `{"value":"bob"}`)
-	assert.Equal(t, http.StatusForbidden, r.status, "nor told what it is: %s", r.body)
-
-	// Copy and move from alice's objects (§8.2.5, §9.2.5) find nothing.
-	require.Equal(t, http.StatusCreated, bob.cdmi("PUT", "/cdmi/bobbox/", ctContainer, "{}").status)
-	for _, w := range []struct{ path, ct, body string }{
-		{"/cdmi/bobbox/copy.txt", ctObject, `{"copy":"/cdmi/alicebox/doc.txt"}`},
-		{"/cdmi/bobbox/moved.txt", ctObject, `{"move":"/cdmi/cdmi_objectid/` + tr.docID + `"}`},
-		{"/cdmi/bobbox/copied/", ctContainer, `{"copy":"/cdmi/alicebox/"}`},
-		{"/cdmi/bobbox/moved/", ctContainer, `{"move":"/cdmi/alicebox/"}`},
-		{"/cdmi/bobbox/ref", ctObject, `{"reference":"/cdmi/alicebox/doc.txt"}`},
-	} {
-		r := bob.cdmi("PUT", w.path, w.ct, w.body)
-		assert.Contains(t, []int{http.StatusBadRequest, http.StatusNotFound}, r.status, "%s: %s", w.body, r.body)
-	}
+	bobChangesNothing(t, bob, tr)
 
 	// The root lists bob's container, not alice's.
 	r = bob.cdmi("GET", "/cdmi/?children&childrenrange", ctContainer, "")
@@ -228,6 +196,44 @@ func TestCDMIAnotherUserSeesAndChangesNothing(t *testing.T) {
 	}
 	r = bob.cdmi("PUT", "/cdmi/cdmi_capabilities/container/", ctContainer, "{}")
 	assert.Equal(t, http.StatusMethodNotAllowed, r.status, r.body)
+}
+
+// bobChangesNothing: writes into alice's container, over her objects, by
+// ID, enqueue and dequeue, creates over her names, and copies, moves and
+// references of her objects are all refused without telling anything.
+func bobChangesNothing(t *testing.T, bob cdmiUser, tr alicesTree) {
+	t.Helper()
+	for _, w := range []struct{ method, path, ct, body string }{
+		{"PUT", "/cdmi/alicebox/doc.txt", ctObject, `{"value":"bob was here"}`},
+		{"PUT", "/cdmi/alicebox/new.txt", ctObject, `{"value":"bob was here"}`},
+		{"PUT", "/cdmi/alicebox/sub/", ctContainer, "{}"},
+		{"PUT", "/cdmi/cdmi_objectid/" + tr.docID, ctObject, `{"value":"bob was here"}`},
+		{"PUT", "/cdmi/cdmi_objectid/" + tr.boxID + "/", ctContainer, aclBody(allow("bob", "NO_FLAGS", "ALL_PERMS"))},
+		{"PUT", "/cdmi/cdmi_objectid/" + tr.queueID, ctQueue, `{"metadata":{"x":"y"}}`},
+		{"POST", "/cdmi/cdmi_objectid/" + tr.queueID, ctQueue, `{"value":"bob's value"}`},
+		{"POST", "/cdmi/alicebox/", ctObject, `{"value":"bob was here"}`},
+		{"DELETE", "/cdmi/cdmi_objectid/" + tr.queueID + "?values:1", "", ""},
+	} {
+		r := bob.cdmi(w.method, w.path, w.ct, w.body)
+		assert.Equal(t, http.StatusNotFound, r.status, "%s %s: %s", w.method, w.path, r.body)
+	}
+	r := bob.cdmi("PUT", "/cdmi/alicebox/", ctContainer, aclBody(allow("bob", "NO_FLAGS", "ALL_PERMS")))
+	assert.Equal(t, http.StatusForbidden, r.status, "a name another holds cannot be taken over: %s", r.body)
+	r = bob.cdmi("PUT", "/cdmi/alicebox", ctObject, `{"value":"bob"}`)
+	assert.Equal(t, http.StatusForbidden, r.status, "nor told what it is: %s", r.body)
+
+	// Copy and move from alice's objects (§8.2.5, §9.2.5) find nothing.
+	require.Equal(t, http.StatusCreated, bob.cdmi("PUT", "/cdmi/bobbox/", ctContainer, "{}").status)
+	for _, w := range []struct{ path, ct, body string }{
+		{"/cdmi/bobbox/copy.txt", ctObject, `{"copy":"/cdmi/alicebox/doc.txt"}`},
+		{"/cdmi/bobbox/moved.txt", ctObject, `{"move":"/cdmi/cdmi_objectid/` + tr.docID + `"}`},
+		{"/cdmi/bobbox/copied/", ctContainer, `{"copy":"/cdmi/alicebox/"}`},
+		{"/cdmi/bobbox/moved/", ctContainer, `{"move":"/cdmi/alicebox/"}`},
+		{"/cdmi/bobbox/ref", ctObject, `{"reference":"/cdmi/alicebox/doc.txt"}`},
+	} {
+		r := bob.cdmi("PUT", w.path, w.ct, w.body)
+		assert.Contains(t, []int{http.StatusBadRequest, http.StatusNotFound}, r.status, "%s: %s", w.body, r.body)
+	}
 }
 
 // ACE grants (§16.1.3 who, §16.1.5 masks): a named user, a group (the
@@ -293,9 +299,16 @@ func TestCDMIGrants(t *testing.T) {
 	assert.Equal(t, http.StatusOK, carol.cdmi("GET", "/cdmi/cdmi_objectid/"+tr.secretID, "", "").status)
 	assert.Equal(t, http.StatusNotFound, bob.cdmi("GET", "/cdmi/cdmi_objectid/"+tr.secretID, "", "").status)
 
+	everyoneGrants(t, alice, bob, carol, boss, tr)
+}
+
+// everyoneGrants: AUTHENTICATED@ and EVERYONE@ grants (§16.1.3), and the
+// administrator's view, on alice's tree.
+func everyoneGrants(t *testing.T, alice, bob, carol, boss cdmiUser, tr alicesTree) {
+	t.Helper()
 	// AUTHENTICATED@ may enqueue into the queue; EVERYONE@ may write a
 	// drop box, whose owner stays alice.
-	r = alice.cdmi("PUT", "/cdmi/alicebox/q", ctQueue, aclBody(allow("OWNER@", "NO_FLAGS", "ALL_PERMS"), allow("AUTHENTICATED@", "NO_FLAGS", "WRITE_OBJECT")))
+	r := alice.cdmi("PUT", "/cdmi/alicebox/q", ctQueue, aclBody(allow("OWNER@", "NO_FLAGS", "ALL_PERMS"), allow("AUTHENTICATED@", "NO_FLAGS", "WRITE_OBJECT")))
 	require.Equal(t, http.StatusNoContent, r.status, r.body)
 	assert.Equal(t, http.StatusNoContent, carol.cdmi("POST", "/cdmi/cdmi_objectid/"+tr.queueID, ctQueue, `{"value":"from carol"}`).status)
 	assert.Equal(t, http.StatusForbidden, carol.cdmi("GET", "/cdmi/cdmi_objectid/"+tr.queueID, "", "").status, "write only")
