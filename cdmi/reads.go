@@ -1,6 +1,9 @@
 package cdmi
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Reads the handlers render from, outside any transaction.
 
@@ -30,7 +33,33 @@ func (s *Service) metadataOf(ctx context.Context, o *object, prefixes []string) 
 	if may&maskReadACL == 0 {
 		delete(md, "cdmi_acl")
 	}
+	if _, ok := md["cdmi_size"]; ok && o.ObjectID == s.rootID && !who.System && !who.Admin {
+		// The root is everyone's: its size as the caller sees it is what
+		// it can see in it, not every user's bytes.
+		n, err := s.visibleSize(ctx, who, o)
+		if err != nil {
+			return nil, err
+		}
+		md["cdmi_size"] = strconv.FormatInt(n, 10)
+	}
 	return md, nil
+}
+
+// visibleSize sums the sizes of the subtrees of parent's children that
+// who can see.
+func (s *Service) visibleSize(ctx context.Context, who Principal, parent *object) (int64, error) {
+	var total int64
+	var err error
+	ferr := s.eachVisibleChild(ctx, who, parent, func(o object) bool {
+		var n int64
+		n, err = s.subtreeSize(ctx, s.db, o.ObjectID)
+		total += n
+		return err == nil
+	})
+	if ferr != nil {
+		return 0, ferr
+	}
+	return total, err
 }
 
 // pathOf is the escaped path at which o is found (by name, else by ID).

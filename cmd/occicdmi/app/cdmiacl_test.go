@@ -173,11 +173,14 @@ func TestCDMIAnotherUserSeesAndChangesNothing(t *testing.T) {
 
 	bobChangesNothing(t, bob, tr)
 
-	// The root lists bob's container, not alice's.
-	r = bob.cdmi("GET", "/cdmi/?children&childrenrange", ctContainer, "")
+	// The root lists bob's container, not alice's, and counts his bytes
+	// only (§16.3 cdmi_size).
+	r = bob.cdmi("GET", "/cdmi/?children&childrenrange&metadata", ctContainer, "")
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.Equal(t, []string{"bobbox/"}, r.children(t))
 	assert.Equal(t, "0-0", r.object(t)["childrenrange"])
+	assert.Equal(t, "0", r.metadata(t)["cdmi_size"])
+	assert.NotEqual(t, "0", alice.cdmi("GET", "/cdmi/?metadata:cdmi_size", ctContainer, "").metadata(t)["cdmi_size"])
 
 	// Nothing changed for alice.
 	r = alice.cdmi("GET", "/cdmi/alicebox/doc.txt?value", ctObject, "")
