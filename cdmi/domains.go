@@ -78,7 +78,24 @@ func (s *Service) domainID(ctx context.Context, uri string) (string, error) {
 	if t.obj.ObjectID == s.defaultDomainID {
 		return "", nil
 	}
+	if err := s.mayJoin(ctx, t.obj); err != nil {
+		return "", err
+	}
 	return t.obj.ObjectID, nil
+}
+
+// mayJoin refuses to put objects in a domain the context's principal could
+// not then use: a disabled one, or one it is no member of (§10.1.1,
+// §10.1.4). Administrators may.
+func (s *Service) mayJoin(ctx context.Context, d *object) error {
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	if !ok || who.System || who.Admin {
+		return nil
+	}
+	if d.metadata()[mdDomainEnabled] != "true" {
+		return kind.Errorf(kind.Forbidden, "the domain is disabled (CDMI §10.1.1 cdmi_domain_enabled)")
+	}
+	return s.checkMembership(ctx, who, d)
 }
 
 // domainURIOf is the domainURI field of o: its domain's path; a domain is

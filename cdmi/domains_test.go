@@ -196,3 +196,32 @@ func TestDomainMembership(t *testing.T) {
 	resp, _ = ts.do("GET", "/cdmi/abox/", "", cdmiHdr(ctContainer)...)
 	assert.Equal(t, 200, resp.StatusCode, "administrators are not held to membership")
 }
+
+// An object goes only into a domain whose members may use it: a user
+// cannot put one in a disabled domain or one it is no member of (§10.1.1,
+// §10.1.4).
+func TestDomainJoin(t *testing.T) {
+	ts := newTestServer(t)
+	ts.cdmi.principalOf = func(r *http.Request) Principal {
+		if u := r.Header.Get("X-Test-User"); u != "" {
+			return Principal{Name: u}
+		}
+		return requestPrincipal(r)
+	}
+	readable := `"cdmi_acl":[{"acetype":"ALLOW","identifier":"AUTHENTICATED@","aceflags":"NO_FLAGS","acemask":"READ_ALL"}]`
+	for d, md := range map[string]string{"off": `"cdmi_domain_enabled":"false",` + readable, "club": `"cdmi_domain_enabled":"true",` + readable} {
+		resp, body := ts.do("PUT", "/cdmi/cdmi_domains/"+d+"/", `{"metadata":{`+md+`}}`, cdmiHdr(ctDomain)...)
+		require.Equal(t, 201, resp.StatusCode, body)
+	}
+	resp, body := ts.do("PUT", "/cdmi/cdmi_domains/club/cdmi_domain_members/bob", `{"mimetype":"application/json","valuetransferencoding":"json","value":{"cdmi_member_enabled":"true","cdmi_member_type":"user","cdmi_member_name":"bob"}}`, cdmiHdr(ctObject)...)
+	require.Equal(t, 201, resp.StatusCode, body)
+	alice := append(cdmiHdr(ctContainer), "X-Test-User", "alice")
+	for _, d := range []string{"off", "club"} {
+		resp, body = ts.do("PUT", "/cdmi/box-"+d+"/", `{"domainURI":"/cdmi_domains/`+d+`/"}`, alice...)
+		assert.Equal(t, 403, resp.StatusCode, "%s: %s", d, body)
+		resp, _ = ts.do("GET", "/cdmi/box-"+d+"/", "", alice...)
+		assert.Equal(t, 404, resp.StatusCode, "nothing made")
+	}
+	resp, body = ts.do("PUT", "/cdmi/box-club/", `{"domainURI":"/cdmi_domains/club/"}`, append(cdmiHdr(ctContainer), "X-Test-User", "bob")...)
+	assert.Equal(t, 201, resp.StatusCode, "a member may: %s", body)
+}
