@@ -1,6 +1,7 @@
 package cdmi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -164,12 +165,30 @@ func renderACL(acl []ace) []any {
 	return out
 }
 
-// defaultRootACL is the ACL §16.1.6 has the server place on a root
-// container created without one.
+// defaultRootACL is the ACL the server places on the root container when
+// it creates it. §16.1.6 asks for OWNER@ ALLOW ALL_PERMS and
+// AUTHENTICATED@ ALLOW READ, both inheritable. The first is kept as it is:
+// it is the inheritable default every object below starts from, so an
+// object's owner (its creator) may do anything with it. The second is
+// made NO_PROPAGATE and given ADD_OBJECT and ADD_SUBCONTAINER: any
+// authenticated user may list the root and create objects in it, and
+// nothing below the root is readable to other users unless its ACL says
+// so. Inherited as §16.1.6 writes it, every authenticated user could read
+// every tenant's objects (issue 10: a second tenant sees nothing).
 func defaultRootACL() []any {
 	return []any{
 		map[string]any{"acetype": "ALLOW", "identifier": "OWNER@", "aceflags": "OBJECT_INHERIT, CONTAINER_INHERIT", "acemask": "ALL_PERMS"},
-		map[string]any{"acetype": "ALLOW", "identifier": "AUTHENTICATED@", "aceflags": "OBJECT_INHERIT, CONTAINER_INHERIT", "acemask": "READ_ALL"},
+		map[string]any{"acetype": "ALLOW", "identifier": "AUTHENTICATED@", "aceflags": "NO_PROPAGATE",
+			"acemask": "READ_ALL, ADD_OBJECT, ADD_SUBCONTAINER"},
+	}
+}
+
+// defaultObjectACL is the ACL of an object created without one whose
+// parent has nothing inheritable (CDMI 2.0 "ACL evaluation": OWNER@ ALLOW
+// ALL_PERMS), rather than an empty ACL no one could use.
+func defaultObjectACL() []any {
+	return []any{
+		map[string]any{"acetype": "ALLOW", "identifier": "OWNER@", "aceflags": "OBJECT_INHERIT, CONTAINER_INHERIT", "acemask": "ALL_PERMS"},
 	}
 }
 
@@ -196,24 +215,37 @@ func inheritACL(parent []ace, childIsContainer bool) []ace {
 }
 
 // Principal is who a request acts for: a user with its groups, or the
-// anonymous caller. There is no authentication yet: every HTTP request acts
-// as Administrator(). When authentication arrives, it fills a Principal and
-// the ACL evaluation below does the rest.
+// anonymous caller. The server's wiring (Config.Principal) fills it from
+// the authenticated request; ACL evaluation (§16.1.6) does the rest.
 type Principal struct {
-	Name   string
-	Groups []string
-	Admin  bool // an administrator: matches ADMINISTRATOR@ and ADMINUSERS@
-	Anon   bool // not authenticated: matches ANONYMOUS@, not AUTHENTICATED@
-	// System marks the unauthenticated server-wide principal used while
-	// there is no authentication: it acts as owner and administrator and is
-	// not subject to ACLs, since no one could be told apart anyway.
+	Name   string   // the user: matches OWNER@ of what it created and ACEs naming it
+	Groups []string // matched by ACEs with IDENTIFIER_GROUP (and GROUP@)
+	// Admin is an administrator: it matches ADMINISTRATOR@ and
+	// ADMINUSERS@, and it is not held to ACLs (issue 10: an admin sees and
+	// touches everything). §16.1.6 would deny even an administrator on
+	// an object whose ACL does not name it; an operator who could not
+	// reach a tenant's objects could not run the server.
+	Admin bool
+	Anon  bool // not authenticated: matches ANONYMOUS@, not AUTHENTICATED@
+	// System marks the server acting for itself (the linkage, start-up
+	// work, a server without Config.Principal): owner and administrator,
+	// not subject to ACLs.
 	System bool
 }
 
-// Administrator is the principal every request acts for until
-// authentication exists: the server's owner and administrator.
+// Administrator is the server acting for itself: the owner of the root
+// container and the system objects, not subject to ACLs.
 func Administrator() Principal {
 	return Principal{Name: adminPrincipal, Admin: true, System: true}
+}
+
+// OnBehalfOf is the server acting for p: what it creates is p's
+// (cdmi_owner, OWNER@), and no ACL is evaluated. The linkage makes the
+// container of an OCCI-first storage so, in a folder of the server's
+// (the OCCI side has decided the caller may make it).
+func OnBehalfOf(p Principal) Principal {
+	p.System = true
+	return p
 }
 
 // Access is a set of ACL permissions (§16.1.5, the acemask bits).
@@ -234,14 +266,27 @@ const (
 const adminPrincipal = "administrator"
 
 // authorize evaluates an ACL for p wanting mask on an object owned by owner
-// (§16.1.6): entries in order, DENY of any wanted bit refuses, ALLOW bits
-// accumulate until they cover the request. When the list runs out
-// undecided, only a root container's owner and administrators get in.
+// (§16.1.6): whether every wanted bit is in the effective mask.
 func authorize(p Principal, acl []ace, owner, group string, isRoot bool, want uint32) bool {
-	if p.System {
-		return true
+	return effective(p, acl, owner, group, isRoot)&want == want
+}
+
+// allPerms is every permission bit (ALL_PERMS, §16.1.8).
+const allPerms = 0x001F07FF
+
+// effective is the set of permissions p has on an object (§16.1.6): the
+// entries in order, each ALLOW granting its bits unless a DENY before it
+// refused them, each DENY refusing the bits not granted yet. A request is
+// granted when every bit it wants is in the result, which is the spec's
+// walk (a DENY of a wanted bit not yet granted stops it; ALLOWs accumulate
+// until they cover it) for every request at once. Bits the list leaves
+// undecided go, on the root container only, to its owner and
+// administrators. Administrators and the server itself have every bit.
+func effective(p Principal, acl []ace, owner, group string, isRoot bool) uint32 {
+	if p.System || p.Admin {
+		return 0xFFFFFFFF
 	}
-	var granted uint32
+	var granted, denied uint32
 	for _, a := range acl {
 		if a.Flags&flagInheritOnly != 0 {
 			continue // only for propagation, never evaluated (§16.1.4)
@@ -251,17 +296,15 @@ func authorize(p Principal, acl []ace, owner, group string, isRoot bool, want ui
 		}
 		switch a.Type {
 		case aceDeny:
-			if a.Mask&want&^granted != 0 {
-				return false
-			}
+			denied |= a.Mask &^ granted
 		case aceAllow:
-			granted |= a.Mask
-			if granted&want == want {
-				return true
-			}
+			granted |= a.Mask &^ denied
 		}
 	}
-	return isRoot && (p.Admin || p.Name == owner)
+	if isRoot && p.Name == owner && !p.Anon {
+		granted |= allPerms &^ denied
+	}
+	return granted
 }
 
 func (p Principal) matches(a ace, owner, group string) bool {
@@ -294,15 +337,80 @@ func (p Principal) inGroup(g string) bool {
 	return false
 }
 
-// allowed evaluates o's ACL for who wanting mask (§16.1.6); a refusal is
-// of kind Forbidden.
-func (s *Service) allowed(who Principal, o *object, mask uint32) error {
+// access is the effective mask of who on o (§16.1.6).
+func (s *Service) access(who Principal, o *object) uint32 {
+	if who.System || who.Admin {
+		return 0xFFFFFFFF
+	}
+	if o.System && o.Type != typeContainer && !who.Anon {
+		// The capability objects (§12: what the server offers) and the
+		// server's domains are there for every authenticated user to
+		// read; they carry no ACL and cannot be written.
+		return maskRead | maskReadMeta | maskReadAttrs | maskExecute
+	}
 	var acl []ace
 	if raw, ok := o.metadata()["cdmi_acl"]; ok {
 		acl, _ = parseACL(raw)
 	}
-	if authorize(who, acl, o.Owner, "", o.ObjectID == s.rootID, mask) {
+	return effective(who, acl, o.Owner, "", o.ObjectID == s.rootID)
+}
+
+// allowed evaluates o's ACL for who wanting mask (§16.1.6); a refusal is
+// of kind Forbidden (§16.1.5: 403) and names nothing of the object.
+func (s *Service) allowed(who Principal, o *object, mask uint32) error {
+	if s.access(who, o)&mask == mask {
 		return nil
 	}
-	return kind.Errorf(kind.Forbidden, "the ACL of %s does not grant this operation", o.ObjectID)
+	return kind.Errorf(kind.Forbidden, "the object's ACL does not grant this operation (CDMI §16.1.6)")
+}
+
+// viewerAllowed is allowed for the context's principal (none: the server
+// itself, allowed).
+func (s *Service) viewerAllowed(ctx context.Context, o *object, mask uint32) error {
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	if !ok {
+		return nil
+	}
+	return s.allowed(who, o, mask)
+}
+
+// readableSubtree is what of a subtree (rows below and including top) who
+// may read: a copy takes nothing more (§16.1.5 READ_OBJECT), and nothing
+// below a container it may not read.
+func (s *Service) readableSubtree(who Principal, rows []object, top string) []object {
+	if who.System || who.Admin {
+		return rows
+	}
+	byID := make(map[string]*object, len(rows))
+	for i := range rows {
+		byID[rows[i].ObjectID] = &rows[i]
+	}
+	memo := map[string]bool{top: true}
+	var readable func(id string) bool
+	readable = func(id string) bool {
+		if v, ok := memo[id]; ok {
+			return v
+		}
+		o := byID[id]
+		v := o != nil && s.access(who, o)&maskRead != 0 && readable(o.ParentID)
+		memo[id] = v
+		return v
+	}
+	out := rows[:0:0]
+	for _, o := range rows {
+		if readable(o.ObjectID) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// hidden tells whether o is invisible to who: the ACL grants it nothing at
+// all. Such an object is answered as if it did not exist (404), is not
+// listed among its container's children and cannot be walked through, so
+// that no one learns what others store. An object who has some permission
+// on is there for it, and an operation its ACL does not grant is 403
+// (§16.1.5). The root is always there.
+func (s *Service) hidden(who Principal, o *object) bool {
+	return o.ObjectID != s.rootID && s.access(who, o) == 0
 }

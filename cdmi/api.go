@@ -77,6 +77,7 @@ func (s *Service) existing(ctx context.Context, path, typ string) (*target, erro
 
 // Container reads the container at path, if who may read it.
 func (s *Service) Container(ctx context.Context, who Principal, path string) (Container, error) {
+	ctx = withViewer(ctx, who) // what who may not see is not there for it
 	t, err := s.existing(ctx, path, typeContainer)
 	if err != nil {
 		return Container{}, err
@@ -90,6 +91,7 @@ func (s *Service) Container(ctx context.Context, who Principal, path string) (Co
 // PutContainer creates the container at path (ending in '/') or updates
 // it; created tells which.
 func (s *Service) PutContainer(ctx context.Context, who Principal, path string, ch ContainerChange) (c Container, created bool, err error) {
+	ctx = withViewer(ctx, who) // what who may not see is not there for it
 	t, err := s.target(ctx, path, false)
 	if err != nil {
 		return Container{}, false, err
@@ -120,6 +122,7 @@ func (s *Service) PutContainer(ctx context.Context, who Principal, path string, 
 // DataObject reads the data object at path (not its value), if who may
 // read it.
 func (s *Service) DataObject(ctx context.Context, who Principal, path string) (DataObject, error) {
+	ctx = withViewer(ctx, who) // what who may not see is not there for it
 	t, err := s.existing(ctx, path, typeDataObject)
 	if err != nil {
 		return DataObject{}, err
@@ -137,6 +140,7 @@ func (s *Service) DataObject(ctx context.Context, who Principal, path string) (D
 // tells which. The value streams to the backend and becomes visible only
 // when the object's row commits.
 func (s *Service) PutDataObject(ctx context.Context, who Principal, path string, ch DataObjectChange) (o DataObject, created bool, err error) {
+	ctx = withViewer(ctx, who) // what who may not see is not there for it
 	t, err := s.target(ctx, path, false)
 	if err != nil {
 		return DataObject{}, false, err
@@ -169,6 +173,7 @@ func (s *Service) PutDataObject(ctx context.Context, who Principal, path string,
 // ReadValue opens length bytes (-1: to the end) of the value of the data
 // object at path, from offset, if who may read it. The caller closes it.
 func (s *Service) ReadValue(ctx context.Context, who Principal, path string, offset, length int64) (io.ReadCloser, error) {
+	ctx = withViewer(ctx, who) // what who may not see is not there for it
 	t, err := s.existing(ctx, path, typeDataObject)
 	if err != nil {
 		return nil, err
@@ -204,6 +209,7 @@ func (s *Service) ReadValue(ctx context.Context, who Principal, path string, off
 // Delete deletes the object at path; a container goes with everything
 // below it.
 func (s *Service) Delete(ctx context.Context, who Principal, path string) error {
+	ctx = withViewer(ctx, who) // what who may not see is not there for it
 	t, err := s.target(ctx, path, false)
 	if err != nil {
 		return err
@@ -217,6 +223,7 @@ func (s *Service) Delete(ctx context.Context, who Principal, path string) error 
 // Authorize evaluates the ACL of the object at path for who wanting want
 // (§16.1.6): nil when granted, an error of kind Forbidden when not.
 func (s *Service) Authorize(ctx context.Context, who Principal, path string, want Access) error {
+	ctx = withViewer(ctx, who) // what who may not see is not there for it
 	t, err := s.target(ctx, path, false)
 	if err != nil {
 		return err

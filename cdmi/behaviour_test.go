@@ -298,8 +298,12 @@ func TestDomains(t *testing.T) {
 	resp, body = ts.do("GET", "/cdmi/cdmi_domains/", "", cdmiHdr(ctDomain)...)
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.Equal(t, []any{"default/"}, decode(t, body)["children"])
+	resp, _ = ts.do("PUT", "/cdmi/cdmi_domains/default/", "{}", cdmiHdr(ctDomain)...)
+	assert.Equal(t, 400, resp.StatusCode, "the server's domains cannot be changed")
+	resp, _ = ts.do("DELETE", "/cdmi/cdmi_domains/default/", "", cdmiHdr(ctDomain)...)
+	assert.Equal(t, 400, resp.StatusCode)
 	resp, _ = ts.do("PUT", "/cdmi/cdmi_domains/x/", "{}", cdmiHdr(ctDomain)...)
-	assert.Equal(t, 405, resp.StatusCode)
+	assert.Equal(t, 201, resp.StatusCode, "domains are made (domains_test.go)")
 }
 
 // §12: every capability URI names an existing capability object.

@@ -117,11 +117,18 @@ func queueCapabilities() map[string]any {
 	})
 }
 
-// domainCapabilities is Table 105: domains are read-only here.
+// domainCapabilities is Table 105 (domains.go): domains are created,
+// read, changed and deleted, each with its membership container whose
+// records admit users (cdmi_domain_members, members.go). No summaries,
+// copies or serialization.
 func domainCapabilities() map[string]any {
 	return map[string]any{
-		"cdmi_read_metadata": "true",
-		"cdmi_list_children": "true",
+		"cdmi_domain_members":  "true",
+		"cdmi_create_domain":   "true",
+		"cdmi_delete_domain":   "true",
+		"cdmi_read_metadata":   "true",
+		"cdmi_modify_metadata": "true",
+		"cdmi_list_children":   "true",
 	}
 }
 

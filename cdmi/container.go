@@ -19,6 +19,7 @@ type containerWrite struct {
 	copyURI   string                     // "copy": the container to copy here (§9.2.5)
 	moveURI   string                     // "move": the container that moves here
 	extra     map[string]json.RawMessage // fields the standard does not define (§9.1)
+	domain    *string                    // "domainURI": the domain's objectID (domains.go); nil when absent
 }
 
 // putContainer creates or updates a container: a copy of another one, or
@@ -130,6 +131,11 @@ func (w *containerWriteOp) authorize(ctx context.Context) error {
 	}
 	if w.moveFrom == nil {
 		return nil
+	}
+	// A move deletes the source from where it was (§9.2.5), as a data
+	// object's does (sourceDataObject).
+	if err := s.allowed(w.who, w.moveFrom, maskDelete); err != nil {
+		return err
 	}
 	in, err := s.insideOf(ctx, t.parent, w.moveFrom)
 	if err != nil {
@@ -260,6 +266,9 @@ func (w *containerWriteOp) commit(tx *gorm.DB) error {
 		o.setMetadata(mergeMetadata(o.metadata(), w.cw.meta, w.cw.metaNames))
 	}
 	o.setExtraFields(w.cw.extra)
+	if w.cw.domain != nil {
+		o.DomainID = *w.cw.domain
+	}
 	if w.exports.given != nil {
 		o.Exports = mergeExports(o.exports(), w.exports.given)
 		if err := w.commitExports(ctx, tx, o); err != nil {
@@ -334,7 +343,7 @@ func (w *containerWriteOp) baseRow(ctx context.Context, tx *gorm.DB, cur *object
 		return &o, nil
 	}
 	o := object{ObjectID: w.id, ParentID: w.t.parent.ObjectID, Name: w.name, Type: typeContainer,
-		Owner: w.who.Name, CTime: time.Now().UTC(), Completion: "Complete"}
+		Owner: w.who.Name, CTime: time.Now().UTC(), Completion: "Complete", DomainID: w.t.parent.DomainID}
 	o.setMetadata(map[string]any{"cdmi_acl": w.s.inheritedACL(ctx, tx, w.t.parent, true)})
 	return &o, nil
 }

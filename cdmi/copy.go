@@ -56,6 +56,7 @@ func (s *Service) copyContainer(ctx context.Context, who Principal, t *target, u
 	if err != nil {
 		return nil, err
 	}
+	all = s.readableSubtree(who, all, cp.src.ObjectID)
 	if err := cp.chooseIDs(all); err != nil {
 		return nil, err
 	}

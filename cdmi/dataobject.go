@@ -30,6 +30,7 @@ type dataWrite struct {
 	charset   bool                       // a raw value declared charset=utf-8 (§6.2.3 Table 6)
 	extra     map[string]json.RawMessage // fields the standard does not define (§8.1)
 	multipart *multipartValue            // a multi-part MIME write (multipart_object.go)
+	domain    *string                    // "domainURI": the domain's objectID (domains.go); nil when absent
 }
 
 // dataObjectWrite is one create or update of a data object on its way
@@ -182,13 +183,33 @@ func (w *dataObjectWrite) authorize() error {
 	if w.existing.Type != typeDataObject {
 		return kind.Errorf(kind.Conflict, "%q is a %s", w.name, w.existing.Type)
 	}
-	newValue := d.value != nil || w.copyFrom != nil || w.moveFrom != nil
-	if newValue {
+	if w.newValue() {
 		if err := s.require(typeDataObject, "cdmi_modify_value"); err != nil {
 			return err
 		}
 	}
-	return s.allowed(w.who, w.existing, writeMask(newValue || w.reference != "", d.meta))
+	return s.allowed(w.who, w.existing, w.updateMask())
+}
+
+// newValue tells whether the write gives the object a new value.
+func (w *dataObjectWrite) newValue() bool {
+	return w.d.value != nil || w.copyFrom != nil || w.moveFrom != nil
+}
+
+// updateMask is what the ACL of an existing object must grant the write
+// (§16.1.5).
+func (w *dataObjectWrite) updateMask() uint32 {
+	return writeMask(w.newValue() || w.reference != "", w.d.meta)
+}
+
+// mayReplace checks, inside the transaction, that a write which found no
+// object at authorize time may change the one there now (made meanwhile,
+// or one who cannot see).
+func (w *dataObjectWrite) mayReplace(cur *object) error {
+	if w.existing != nil || cur == nil {
+		return nil
+	}
+	return w.s.allowed(w.who, cur, w.updateMask())
 }
 
 // chooseID picks the object's identity: kept on update and on move
@@ -337,6 +358,9 @@ func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object,
 	if err != nil {
 		return nil, err
 	}
+	if err := w.mayReplace(cur); err != nil {
+		return nil, err // before anything about it is told
+	}
 	if cur.Type != typeDataObject {
 		return nil, kind.Errorf(kind.Conflict, "%q is a %s", w.name, cur.Type)
 	}
@@ -416,7 +440,7 @@ func (w *dataObjectWrite) baseRow(ctx context.Context, tx *gorm.DB, cur *object)
 	}
 	o := object{ObjectID: w.id, Name: w.name, Type: typeDataObject, Owner: w.who.Name, CTime: time.Now().UTC()}
 	if w.parent != nil {
-		o.ParentID = w.parent.ObjectID
+		o.ParentID, o.DomainID = w.parent.ObjectID, w.parent.DomainID // §10: the parent's domain
 	}
 	if w.copyFrom != nil {
 		o.Mimetype, o.Metadata, o.Encoding = w.copyFrom.Mimetype, w.copyFrom.Metadata, w.copyFrom.Encoding
@@ -445,6 +469,9 @@ func (w *dataObjectWrite) apply(o *object) {
 		o.setMetadata(mergeMetadata(o.metadata(), d.meta, d.metaNames))
 	}
 	o.setExtraFields(d.extra)
+	if d.domain != nil {
+		o.DomainID = *d.domain
+	}
 	if v := w.value; v != nil {
 		if v.Key != o.ValueKey && o.ValueKey != "" {
 			w.oldKeys = append(w.oldKeys, o.ValueKey)

@@ -29,6 +29,10 @@ func (s *Service) deleteObject(ctx context.Context, who Principal, o *object, pa
 	if err := s.require(deleteCapability(o.Type)); err != nil {
 		return err
 	}
+	dd, err := s.prepareDomainDelete(ctx, o)
+	if err != nil {
+		return err
+	}
 	x, err := s.prepareUnexports(ctx, o)
 	if err != nil {
 		return err
@@ -36,8 +40,10 @@ func (s *Service) deleteObject(ctx context.Context, who Principal, o *object, pa
 	var keys []string
 	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
-		keys, err = s.deleteRows(ctx, tx, o, x)
-		return err
+		if keys, err = s.deleteRows(ctx, tx, o, x); err != nil {
+			return err
+		}
+		return dd.apply(tx)
 	})
 	if err != nil {
 		for _, c := range x {
@@ -61,6 +67,8 @@ func deleteCapability(typ string) (string, string) {
 		return typeQueue, "cdmi_delete_queue"
 	case typeContainer:
 		return typeContainer, "cdmi_delete_container"
+	case typeDomain:
+		return typeDomain, "cdmi_delete_domain"
 	}
 	return typeDataObject, "cdmi_delete_dataobject"
 }

@@ -51,9 +51,8 @@ func setVersionHeader(h http.Header, v string) {
 	h[versionHeader] = []string{v}
 }
 
-// requestPrincipal says who a request acts for. There is no authentication
-// yet, so every request acts as the server's owner and administrator; this
-// is the one place an authenticated principal will come from.
+// requestPrincipal is who a request acts for when the server is given no
+// Config.Principal: the server's owner and administrator.
 func requestPrincipal(*http.Request) Principal {
 	return Administrator()
 }
@@ -69,7 +68,8 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 				r.Header.Values("X-CDMI-Specification-Version"), strings.Join(versions, ", ")))
 			return
 		}
-		c := &call{w: w, r: r, ctx: r.Context(), version: v, who: s.principalOf(r)}
+		who := s.principalOf(r)
+		c := &call{w: w, r: r, ctx: withViewer(r.Context(), who), version: v, who: who}
 		if c.isCDMI() {
 			hv := v
 			if hv == "" {
@@ -155,8 +155,8 @@ func (s *Server) readContainer(c *call, o *object) error {
 			if err != nil {
 				return err
 			}
-			if o.Type == typeDomain {
-				md["cdmi_domain_enabled"] = "true"
+			if o.Type == typeDomain && o.System {
+				md[mdDomainEnabled] = "true" // the server's own domains (user domains carry theirs)
 			}
 			fs = append(fs, field{"metadata", md})
 		}

@@ -29,7 +29,11 @@ func (s *Server) putQueue(c *call, t *target, b *cdmiBody) error {
 	if err != nil {
 		return err
 	}
-	o, created, err := s.svc.writeQueue(c.ctx, c.who, t, meta, c.q.args("metadata"), b.extraFields(queueRequestFields))
+	domain, err := s.bodyDomain(c, b)
+	if err != nil {
+		return err
+	}
+	o, created, err := s.svc.writeQueue(c.ctx, c.who, t, meta, c.q.args("metadata"), b.extraFields(queueRequestFields), domain)
 	if err != nil {
 		return err
 	}

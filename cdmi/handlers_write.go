@@ -312,7 +312,7 @@ func (s *Server) dataWriteFromBody(c *call, b *cdmiBody, existing *object) (data
 	} else if ok && d.meta == nil {
 		d.meta = map[string]any{}
 	}
-	if err := s.checkDomain(b); err != nil {
+	if d.domain, err = s.bodyDomain(c, b); err != nil {
 		return d, err
 	}
 	if _, err := b.field("valuetransferencoding", &d.encoding); err != nil {
@@ -508,12 +508,12 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 	if merr != nil {
 		return merr
 	}
-	if err := s.checkDomain(b); err != nil {
+	domain, err := s.bodyDomain(c, b)
+	if err != nil {
 		return err
 	}
 	cw := containerWrite{meta: meta, metaNames: c.q.args("metadata"), exports: b.Fields["exports"],
-		extra: b.extraFields(containerRequestFields)}
-	var err error
+		extra: b.extraFields(containerRequestFields), domain: domain}
 	if cw.moveURI, err = uriField(b, "move"); err != nil {
 		return err
 	}
@@ -696,16 +696,4 @@ func uriField(b *cdmiBody, name string) (string, error) {
 		return "", invalidf("%s: %q is not a URI", name, uri)
 	}
 	return uri, nil
-}
-
-// checkDomain refuses a domainURI other than the default domain's (§10).
-func (s *Server) checkDomain(b *cdmiBody) error {
-	var domain string
-	if _, err := b.field("domainURI", &domain); err != nil {
-		return err
-	}
-	if domain != "" && domain != s.root+"/cdmi_domains/default/" && domain != "/cdmi_domains/default/" {
-		return invalidf("domainURI %q: the only domain is %s/cdmi_domains/default/", domain, s.root)
-	}
-	return nil
 }

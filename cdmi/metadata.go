@@ -122,14 +122,14 @@ func (s *Service) inheritedACL(ctx context.Context, db *gorm.DB, parent *object,
 	}
 	pacl, err := parseACL(parent.metadata()["cdmi_acl"])
 	if err != nil {
-		return defaultRootACL()
+		return defaultObjectACL()
 	}
 	if acl := inheritACL(pacl, isContainer); len(acl) > 0 {
 		return renderACL(acl)
 	}
 	// Nothing inheritable above: rather than an object no one may use
 	// (§16.1.6 denies all on an empty ACL), start from the default ACL.
-	return defaultRootACL()
+	return defaultObjectACL()
 }
 
 // inheritedValueHash finds cdmi_value_hash on the nearest container above.

@@ -43,6 +43,29 @@ func decodeName(seg string) (string, error) {
 	return n, nil
 }
 
+// viewerKey carries, in a request's context, the principal lookups hide
+// objects from (Service.hidden): every lookup (locate, resolveURI for
+// copy, move and reference sources) applies it without each call site
+// passing it along. A context without one hides nothing (the server's own
+// work).
+type viewerKey struct{}
+
+func withViewer(ctx context.Context, who Principal) context.Context {
+	return context.WithValue(ctx, viewerKey{}, who)
+}
+
+// withoutViewer is ctx hiding nothing: for what the server looks up
+// itself, whoever asks.
+func withoutViewer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, viewerKey{}, nil)
+}
+
+// hiddenFrom tells whether o is invisible to the context's principal.
+func (s *Service) hiddenFrom(ctx context.Context, o *object) bool {
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	return ok && s.hidden(who, o)
+}
+
 // target is what a request's path names.
 type target struct {
 	obj    *object // nil when nothing exists there yet
@@ -55,8 +78,22 @@ type target struct {
 
 // locate resolves an escaped path (the CDMI root included). Intermediate
 // names must exist and be containers; the last one may be missing (a
-// create). A read walks through the root without needing its row.
+// create). A read walks through the root without needing its row. What
+// the context's principal cannot see is not there (hiddenFrom); what
+// belongs to a disabled domain is refused (checkDomainEnabled).
 func (s *Service) locate(ctx context.Context, p string, read bool) (*target, error) {
+	t, err := s.resolvePath(ctx, p, read)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkDomainEnabled(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// resolvePath is locate's walk.
+func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target, error) {
 	rel, ok := strings.CutPrefix(p, s.root+"/")
 	if !ok {
 		return nil, kind.Errorf(kind.NotFound, "%s is outside the CDMI root %s/", p, s.root)
@@ -98,7 +135,7 @@ func (s *Service) locate(ctx context.Context, p string, read bool) (*target, err
 			return nil, kind.Errorf(kind.NotFound, "no object has ID %q: %v", segs[1], err)
 		}
 		o, err := s.byID(ctx, s.db, id)
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, errNotFound) || err == nil && s.hiddenFrom(ctx, o) {
 			return nil, kind.Errorf(kind.NotFound, "no object has ID %s", id)
 		}
 		if err != nil {
@@ -131,6 +168,9 @@ func (s *Service) locate(ctx context.Context, p string, read bool) (*target, err
 		o, err := s.child(ctx, s.db, cur.ObjectID, name)
 		if err != nil && !errors.Is(err, errNotFound) {
 			return nil, err
+		}
+		if err == nil && s.hiddenFrom(ctx, o) {
+			err = errNotFound // answered as missing, walked through as missing
 		}
 		if i == len(segs)-1 {
 			t.parent, t.name = cur, name

@@ -52,7 +52,7 @@ func (s *Service) queueRange(ctx context.Context, queueID string) (string, error
 
 // writeQueue creates or updates a queue (§11.2, §11.5): its metadata only;
 // values come and go by enqueue and dequeue.
-func (s *Service) writeQueue(ctx context.Context, who Principal, t *target, meta map[string]any, metaNames []string, extra map[string]json.RawMessage) (*object, bool, error) {
+func (s *Service) writeQueue(ctx context.Context, who Principal, t *target, meta map[string]any, metaNames []string, extra map[string]json.RawMessage, domain *string) (*object, bool, error) {
 	created := t.obj == nil
 	if err := s.authorizeQueueWrite(who, t, meta); err != nil {
 		return nil, false, err
@@ -71,7 +71,7 @@ func (s *Service) writeQueue(ctx context.Context, who Principal, t *target, meta
 		name = id
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		return s.commitQueue(ctx, tx, who, t, id, name, meta, metaNames, extra)
+		return s.commitQueue(ctx, tx, who, t, id, name, meta, metaNames, extra, domain)
 	})
 	if err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
@@ -108,7 +108,7 @@ func (s *Service) authorizeQueueWrite(who Principal, t *target, meta map[string]
 }
 
 // commitQueue writes a queue's row in tx.
-func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t *target, id, name string, meta map[string]any, metaNames []string, extra map[string]json.RawMessage) error {
+func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t *target, id, name string, meta map[string]any, metaNames []string, extra map[string]json.RawMessage, domain *string) error {
 	now := time.Now().UTC()
 	var o object
 	if err := s.lockParent(ctx, tx, t.parent); err != nil {
@@ -124,7 +124,7 @@ func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t
 	} else {
 		o = object{ObjectID: id, Name: name, Type: typeQueue, Owner: who.Name, CTime: now, Completion: "Complete", Mimetype: "application/cdmi-queue"}
 		if t.parent != nil {
-			o.ParentID = t.parent.ObjectID
+			o.ParentID, o.DomainID = t.parent.ObjectID, t.parent.DomainID // §10: the parent's domain
 		}
 		o.setMetadata(map[string]any{"cdmi_acl": s.inheritedACL(ctx, tx, t.parent, false)})
 	}
@@ -132,6 +132,9 @@ func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t
 		o.setMetadata(mergeMetadata(o.metadata(), meta, metaNames))
 	}
 	o.setExtraFields(extra) // fields the standard does not define (§11.1)
+	if domain != nil {
+		o.DomainID = *domain
+	}
 	o.MTime, o.ATime = now, now
 	if t.obj == nil {
 		return tx.Create(&o).Error
@@ -163,6 +166,9 @@ func (s *Service) sourceValue(ctx context.Context, uri string) (queueItem, io.Cl
 	}
 	if src.obj.Type != typeDataObject || src.obj.ValueKey == "" {
 		return queueItem{}, nil, invalidf("copy: %q is not a data object with a value", uri)
+	}
+	if err := s.viewerAllowed(ctx, src.obj, maskRead); err != nil {
+		return queueItem{}, nil, err
 	}
 	rc, err := s.objs.Open(ctx, src.obj.ValueKey, 0, -1)
 	if err != nil {

@@ -115,16 +115,14 @@ func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 		}
 		fs = append(fs, field{"objectName", name}, field{"parentURI", puri}, field{"parentID", parent.ObjectID})
 	}
-	switch o.Type {
-	case typeCapability:
+	if o.Type == typeCapability {
 		return fs, nil
-	case typeDomain:
-		fs = append(fs, field{"capabilitiesURI", s.root + "/cdmi_capabilities/domain/"})
-	default:
-		fs = append(fs,
-			field{"domainURI", s.root + "/cdmi_domains/default/"},
-			field{"capabilitiesURI", s.root + "/cdmi_capabilities/" + o.Type + "/"})
 	}
+	domain, err := s.svc.domainURIOf(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	fs = append(fs, field{"domainURI", domain}, field{"capabilitiesURI", s.root + "/cdmi_capabilities/" + o.Type + "/"})
 	status := o.Completion
 	if status == "" {
 		status = "Complete"

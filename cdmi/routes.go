@@ -13,7 +13,8 @@ import (
 //
 //	GET     /cdmi                          301 to /cdmi/
 //	GET     /cdmi/cdmi_capabilities/...    capability objects (§12)
-//	GET     /cdmi/cdmi_domains/...         domain objects (§10)
+//	GET     /cdmi/cdmi_domains/...         domain objects (§10); PUT, DELETE a domain (§10.2,
+//	                                       §10.4, §10.5) and its member records (§10.1.3)
 //	POST    /cdmi/cdmi_objectid/           create an object reachable by ID only (§9.6)
 //	*       /cdmi/cdmi_objectid/<ID>[/..]  any object by ID (§5.10), children below containers
 //	GET     /cdmi/<path>                   read a container, data object or queue (§8.4, §9.4, §11.4)
@@ -29,7 +30,10 @@ func (s *Server) Routes(r *mux.Router) {
 	r.PathPrefix(root + "/cdmi_capabilities/").Methods(readOnly...).Handler(s.serve(s.handleGet))
 	r.PathPrefix(root + "/cdmi_capabilities/").Handler(s.serve(s.readOnly))
 	r.PathPrefix(root + "/cdmi_domains/").Methods(readOnly...).Handler(s.serve(s.handleGet))
-	r.PathPrefix(root + "/cdmi_domains/").Handler(s.serve(s.readOnly))
+	r.PathPrefix(root + "/cdmi_domains/").Methods(http.MethodPut).Handler(s.serve(s.handleDomainPut))
+	r.PathPrefix(root + "/cdmi_domains/").Methods(http.MethodDelete).Handler(s.serve(s.handleDelete))
+	r.PathPrefix(root + "/cdmi_domains/").Methods(http.MethodPost).Handler(s.serve(s.handlePost))
+	r.PathPrefix(root + "/cdmi_domains/").Handler(s.serve(s.methodNotAllowed))
 
 	r.Path(root + "/cdmi_objectid/").Methods(http.MethodPost).Handler(s.serve(s.handlePost))
 
@@ -49,7 +53,7 @@ func (s *Server) redirectRoot(c *call) error {
 
 func (s *Server) readOnly(c *call) error {
 	c.w.Header().Set("Allow", "GET, HEAD")
-	return web.Errorf(http.StatusMethodNotAllowed, "capability and domain objects are read-only here")
+	return web.Errorf(http.StatusMethodNotAllowed, "capability objects are read-only")
 }
 
 func (s *Server) methodNotAllowed(c *call) error {

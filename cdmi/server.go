@@ -46,6 +46,11 @@ type Config struct {
 	// place (see disk.go). Without it, exported containers have no such
 	// object.
 	Disks Disks
+	// Principal says who a request acts for: the authenticated user, its
+	// groups, whether it is an administrator (CDMI 1.1.1 §16.1.3). ACLs
+	// are evaluated for it on every request (§16.1.6). Nil: every request
+	// acts as Administrator() (a server without authentication).
+	Principal func(*http.Request) Principal
 }
 
 // DefaultMaxBodyValue is the default bound on a CDMI JSON body's value.
@@ -94,8 +99,8 @@ type Server struct {
 	log  *slog.Logger
 	root string // cfg.Root without a trailing slash
 
-	// principalOf says who a request acts for; requestPrincipal until
-	// authentication exists (tests put a stand-in here).
+	// principalOf says who a request acts for: cfg.Principal, or
+	// requestPrincipal without one (tests put a stand-in here).
 	principalOf func(*http.Request) Principal
 }
 
@@ -105,7 +110,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{svc: svc, cfg: svc.cfg, log: svc.log, root: svc.root, principalOf: requestPrincipal}, nil
+	who := cfg.Principal
+	if who == nil {
+		who = requestPrincipal
+	}
+	return &Server{svc: svc, cfg: svc.cfg, log: svc.log, root: svc.root, principalOf: who}, nil
 }
 
 // Service is the CDMI service the server's handlers call.

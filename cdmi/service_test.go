@@ -56,17 +56,27 @@ func TestServiceFromGo(t *testing.T) {
 	rc.Close()
 	assert.Equal(t, "Hello cdmi world", string(got))
 
-	// The default ACL (§16.1.6) admits the owner and authenticated users
-	// to read; nobody else, and no one but the owner to write or delete.
+	// The root's default ACL (defaultRootACL) lets only an object's owner
+	// (its creator) at it: to anyone else it is not there (404), even by
+	// ID. A grant in its ACL (§16.1.6) makes it there for the grantee,
+	// for what is granted and no more (§16.1.5: 403).
 	mallory := Principal{Name: "mallory", Anon: true}
 	err = svc.Authorize(ctx, mallory, "/box/hello.txt", AccessRead)
-	assert.Equal(t, kind.Forbidden, kind.Of(err), "%v", err)
+	assert.Equal(t, kind.NotFound, kind.Of(err), "%v", err)
 	_, err = svc.ReadValue(ctx, mallory, "/box/hello.txt", 0, -1)
-	assert.Equal(t, kind.Forbidden, kind.Of(err), "%v", err)
+	assert.Equal(t, kind.NotFound, kind.Of(err), "%v", err)
 	bob := Principal{Name: "bob"}
-	assert.NoError(t, svc.Authorize(ctx, bob, "/box/hello.txt", AccessRead))
-	assert.Equal(t, kind.Forbidden, kind.Of(svc.Authorize(ctx, bob, "/box/hello.txt", AccessWrite)))
-	assert.Equal(t, kind.Forbidden, kind.Of(svc.Delete(ctx, bob, "/box/hello.txt")))
+	byID := "/cdmi_objectid/" + obj.ObjectID
+	assert.Equal(t, kind.NotFound, kind.Of(svc.Authorize(ctx, bob, byID, AccessRead)))
+	assert.Equal(t, kind.NotFound, kind.Of(svc.Delete(ctx, bob, "/box/hello.txt")))
+	_, _, err = svc.PutDataObject(ctx, admin, "/box/hello.txt", DataObjectChange{Metadata: map[string]any{"cdmi_acl": []any{
+		map[string]any{"acetype": "ALLOW", "identifier": "bob", "aceflags": "NO_FLAGS", "acemask": "READ_ALL"}}}})
+	require.NoError(t, err)
+	assert.NoError(t, svc.Authorize(ctx, bob, byID, AccessRead))
+	assert.Equal(t, kind.Forbidden, kind.Of(svc.Authorize(ctx, bob, byID, AccessWrite)))
+	assert.Equal(t, kind.Forbidden, kind.Of(svc.Delete(ctx, bob, byID)))
+	assert.Equal(t, kind.NotFound, kind.Of(svc.Authorize(ctx, bob, "/box/hello.txt", AccessRead)),
+		"by path, the container on the way is not there for bob")
 	assert.NoError(t, svc.Authorize(ctx, admin, "/box/hello.txt", AccessWrite|AccessDelete))
 
 	_, err = svc.DataObject(ctx, admin, "/box/missing")

@@ -48,7 +48,8 @@ type object struct {
 	MTime      time.Time
 	ACount     int64
 	MCount     int64
-	QueueNext  int64 // a queue's next value designator (§11.3.6)
+	QueueNext  int64  // a queue's next value designator (§11.3.6)
+	DomainID   string // the domain it belongs to (§10, domainURI); "" for the default domain
 }
 
 func (object) TableName() string { return "cdmi_objects" }
@@ -182,7 +183,8 @@ func (s *Service) childCount(ctx context.Context, db *gorm.DB, parent *object) (
 // database's collation), which stays the same from one page to the next.
 func (s *Service) children(ctx context.Context, db *gorm.DB, parent *object, offset, limit int64) ([]object, error) {
 	var out []object
-	err := s.childQuery(ctx, db, parent).Select("object_id", "name", "type", "system", "reference").
+	// metadata and owner: what a filtered listing evaluates the ACL on.
+	err := s.childQuery(ctx, db, parent).Select("object_id", "name", "type", "system", "reference", "metadata", "owner").
 		Order("name").Order("object_id").Offset(int(offset)).Limit(int(limit)).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list children: %w", database.Classify(err))

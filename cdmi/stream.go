@@ -134,14 +134,39 @@ func childName(k *object) string {
 	return k.Name
 }
 
-// childPage reads up to limit children of parent in name order: from
-// offset when after is nil, else those following after.
+// childPage reads up to limit children of parent in name order that the
+// context's principal can see (Service.hidden): from the offset-th visible
+// one when after is nil, else those following after.
 func (s *Service) childPage(ctx context.Context, parent *object, offset int64, after *object, limit int64) ([]object, error) {
+	who, ok := ctx.Value(viewerKey{}).(Principal)
+	if !ok || who.System || who.Admin {
+		return s.rawChildPage(ctx, parent, offset, after, limit)
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []object
+	err := s.eachVisibleChild(ctx, who, parent, after, func(o object) bool {
+		if offset > 0 {
+			offset--
+			return true
+		}
+		out = append(out, o)
+		return int64(len(out)) < limit
+	})
+	return out, err
+}
+
+// rawChildPage reads up to limit children of parent in name order,
+// whoever can see them: from offset when after is nil, else those
+// following after.
+func (s *Service) rawChildPage(ctx context.Context, parent *object, offset int64, after *object, limit int64) ([]object, error) {
 	if after == nil {
 		return s.children(ctx, s.db, parent, offset, limit)
 	}
 	var out []object
-	err := s.childQuery(ctx, s.db, parent).Select("object_id", "name", "type", "system", "reference").
+	// metadata and owner: what a filtered listing evaluates the ACL on.
+	err := s.childQuery(ctx, s.db, parent).Select("object_id", "name", "type", "system", "reference", "metadata", "owner").
 		Where("name > ? OR (name = ? AND object_id > ?)", after.Name, after.Name, after.ObjectID).
 		Order("name").Order("object_id").Limit(int(limit)).Find(&out).Error
 	if err != nil {

@@ -61,6 +61,12 @@ type Config struct {
 	// containers made for OCCI-first storage: "/occi-storage/" by default.
 	StoragePath string
 	Logger      *slog.Logger
+	// Principal says who an OCCI request acts for in CDMI terms (CDMI
+	// 1.1.1 §16.1): the owner of the containers of the storage it creates,
+	// and whose ACL access to a container a storagelink naming it by
+	// deviceid is checked against. Nil: the server's administrator
+	// (no authentication).
+	Principal func(context.Context) cdmi.Principal
 }
 
 // Linkage is the OCCI–CDMI linkage. Make it with New, hand it to OCCI (as

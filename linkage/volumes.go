@@ -31,7 +31,7 @@ func (l *Linkage) Create(ctx context.Context, storage string, size int64) (map[s
 		return nil, err
 	}
 	path := l.cfg.StoragePath + storage + "/"
-	c, _, err := l.cdmi.PutContainer(withFromOCCI(ctx, fromOCCI{storage: storage, size: size}), cdmi.Administrator(), path,
+	c, _, err := l.cdmi.PutContainer(withFromOCCI(ctx, fromOCCI{storage: storage, size: size}), cdmi.OnBehalfOf(l.principal(ctx)), path,
 		cdmi.ContainerChange{
 			Exports:  map[string]any{"OCCI/" + proto: map[string]any{}},
 			Metadata: map[string]any{"cdmi_assignedsize": sizeString(size)},
@@ -42,12 +42,30 @@ func (l *Linkage) Create(ctx context.Context, storage string, size int64) (map[s
 	return linkAttrs(c.ObjectID, c.Path), nil
 }
 
+// principal is who ctx's request acts for in CDMI.
+func (l *Linkage) principal(ctx context.Context) cdmi.Principal {
+	if l.cfg.Principal == nil {
+		return cdmi.Administrator()
+	}
+	return l.cfg.Principal(ctx)
+}
+
+// storagePathACL is the ACL of the parent container of OCCI-first
+// storage: its owner (the server) may do anything; every user may reach
+// the containers in it (its own, by the ACL each has) but not list it,
+// which would name every project's storage.
+var storagePathACL = []any{
+	map[string]any{"acetype": "ALLOW", "identifier": "OWNER@", "aceflags": "OBJECT_INHERIT, CONTAINER_INHERIT", "acemask": "ALL_PERMS"},
+	map[string]any{"acetype": "ALLOW", "identifier": "AUTHENTICATED@", "aceflags": "NO_PROPAGATE", "acemask": "TRAVERSE_CONTAINER"},
+}
+
 // ensureStoragePath makes the parent container of OCCI-first storage.
 func (l *Linkage) ensureStoragePath(ctx context.Context) error {
 	if _, err := l.cdmi.Container(ctx, cdmi.Administrator(), l.cfg.StoragePath); err == nil {
 		return nil
 	}
-	_, _, err := l.cdmi.PutContainer(ctx, cdmi.Administrator(), l.cfg.StoragePath, cdmi.ContainerChange{})
+	_, _, err := l.cdmi.PutContainer(ctx, cdmi.Administrator(), l.cfg.StoragePath, cdmi.ContainerChange{
+		Metadata: map[string]any{"cdmi_acl": storagePathACL}})
 	if err != nil && kind.Of(err) != kind.Conflict {
 		return fmt.Errorf("create the CDMI container %s: %w", l.cfg.StoragePath, err)
 	}
@@ -112,7 +130,11 @@ func (l *Linkage) exportOf(ctx context.Context, link occi.StorageLink) (*export,
 
 // Authorize applies the export's permissions (CDMI 1.1.1 §13.6: the OCCI
 // compute URIs that may attach it). Without a permissions list, ownership
-// decides (one owner until authentication exists).
+// decides: of the link's target storage, which the OCCI side has let the
+// caller reach, or, for a container named by deviceid, the caller's CDMI
+// access to it (§16.1.6: it may read and write it; one it may not see is
+// 404). With one, the compute must be in it; the OCCI side has let the
+// caller reach that compute (its project's).
 func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 	row, err := l.exportOf(ctx, link)
 	if err != nil {
@@ -120,7 +142,10 @@ func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 	}
 	perms := row.permissions()
 	if len(perms) == 0 {
-		return nil
+		if row.StorageID == link.Storage {
+			return nil
+		}
+		return l.cdmi.Authorize(ctx, l.principal(ctx), "/cdmi_objectid/"+row.ContainerID+"/", cdmi.AccessRead|cdmi.AccessWrite)
 	}
 	for _, p := range perms {
 		if samePath(p, link.Compute) {

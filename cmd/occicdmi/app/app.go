@@ -155,6 +155,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// data folder is where the values go anyway.
 		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
 		ExportHook: link, Disks: link,
+		Principal: cdmiPrincipal, // ACLs evaluated for the authenticated user (§16.1)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
@@ -185,6 +186,7 @@ func (a *App) openLinkage(cfg Config, log *slog.Logger) (*linkage.Linkage, error
 	link, err := linkage.New(linkage.Config{
 		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd",
 		NBDSocket: nbdSocketPath(cfg.DataDir), Logger: log,
+		Principal: cdmiPrincipalOf, // owner of OCCI-first containers; deviceid attaches (§16.1)
 	})
 	if err != nil {
 		return nil, err
