@@ -388,22 +388,14 @@ func (o *op) linkInput(res *Entity, l LinkInput, pending map[string]*Entity) Ent
 	return ld
 }
 
-// checkFreeLocation refuses locations that are bound to categories or the
-// query interface.
+// checkFreeLocation applies the location rule (paths.go) to an entity's
+// location, and refuses one bound to a category.
 func (o *op) checkFreeLocation(loc string) error {
-	if !strings.HasPrefix(loc, "/") || strings.HasSuffix(loc, "/") {
-		return kind.Errorf(kind.Invalid, "entity location %s must be a path not ending in /", loc)
+	if err := o.checkLocation("entity location", loc, false); err != nil {
+		return err
 	}
-	for _, seg := range strings.Split(loc[1:], "/") {
-		if seg == "" || seg == "." || seg == ".." || strings.EqualFold(seg, "%2e") || strings.EqualFold(seg, "%2e%2e") {
-			return kind.Errorf(kind.Invalid, "entity location %s has an empty, . or .. segment", loc)
-		}
-	}
-	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
-		return kind.Errorf(kind.Invalid, "location %s is reserved for a category or the query interface", loc)
-	}
-	if Reserved(loc) {
-		return kind.Errorf(kind.Invalid, "location %s is reserved for the server's operator endpoints (%s)", loc, strings.Join(ReservedPaths, ", "))
+	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil {
+		return kind.Errorf(kind.Conflict, "location %s is bound to a category", loc)
 	}
 	return nil
 }

@@ -37,6 +37,8 @@ type Service struct {
 	reg     *registry
 	st      store
 	log     *slog.Logger
+	// reserved are path prefixes other routers own (Config.Reserved).
+	reserved []string
 }
 
 // NewService prepares the OCCI service: it reads the template catalogue
@@ -60,7 +62,9 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 	}
 	cats = append(cats, cat.categories(kinds)...)
 	cats = append(cats, cfg.Categories...)
-	return &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats), log: cfg.Logger}, nil
+	svc := &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats), log: cfg.Logger}
+	svc.reserved = cfg.Reserved
+	return svc, nil
 }
 
 // ---- context values -----------------------------------------------------

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/occicdmi/occicdmi/occi"
+	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
 // Config is the whole configuration of a server process. Each field can be
@@ -58,6 +59,10 @@ type Config struct {
 	TLSClientCA       string `json:"tls_client_ca"`       // --tls-client-ca: CAs of X.509 client certificates
 	X509Map           string `json:"x509_map"`            // --x509-map: subject DN -> project mapping file
 	InsecureNoAuth    bool   `json:"insecure_no_auth"`    // --insecure-no-auth: no authentication on any address
+
+	// Limits (README "Limits"): sizes as "64GiB", "4TiB" or bytes.
+	MaxValueSize  string `json:"max_value_size"`  // --max-value-size: largest CDMI data object value
+	MaxVolumeSize string `json:"max_volume_size"` // --max-volume-size: largest block volume (OCCI storage, exported container)
 }
 
 // Defaults is the embedded configuration: one process, an SQLite file, files
@@ -76,8 +81,17 @@ func Defaults() Config {
 		CephPool:         "rbd",
 		CDMIRoot:         "/cdmi",
 		EnterpriseNumber: 32473, // IANA's example number (RFC 5612), the one the CDMI spec's IDs use
+		MaxValueSize:     DefaultMaxValueSize,
+		MaxVolumeSize:    DefaultMaxVolumeSize,
 	}
 }
+
+// The default limits: a value or a volume larger than these is refused
+// with 4xx before any backend is asked (README "Limits").
+const (
+	DefaultMaxValueSize  = "64GiB"
+	DefaultMaxVolumeSize = "4TiB"
+)
 
 // field binds a config field to its flag, environment variable and usage.
 type field struct {
@@ -120,6 +134,8 @@ func (c *Config) fields() []field {
 		{"tls-cert", "OCCICDMI_TLS_CERT", "serve HTTPS with this certificate (PEM; with --tls-key)", &c.TLSCert, nil},
 		{"tls-key", "OCCICDMI_TLS_KEY", "private key of --tls-cert (PEM)", &c.TLSKey, nil},
 		{"tls-client-ca", "OCCICDMI_TLS_CLIENT_CA", "CA certificates (PEM) of X.509 client certificates (with --x509-map)", &c.TLSClientCA, nil},
+		{"max-value-size", "OCCICDMI_MAX_VALUE_SIZE", "largest CDMI data object value, e.g. 64GiB (writes past it get 413)", &c.MaxValueSize, nil},
+		{"max-volume-size", "OCCICDMI_MAX_VOLUME_SIZE", "largest block volume, e.g. 4TiB (larger OCCI storage or exported containers get 400)", &c.MaxVolumeSize, nil},
 		{"x509-map", "OCCICDMI_X509_MAP", "JSON file mapping client certificate subject DNs to projects and roles", &c.X509Map, nil},
 	}
 }
@@ -221,6 +237,11 @@ func (c *Config) fill() error {
 		return fmt.Errorf("the CDMI root must not be %s: it is reserved for the operator endpoints", c.CDMIRoot)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	for _, l := range []struct{ name, v string }{{"max-value-size", c.MaxValueSize}, {"max-volume-size", c.MaxVolumeSize}} {
+		if n, err := storagebackends.ParseSize(l.v); err != nil || n <= 0 {
+			return fmt.Errorf("--%s %q: want a positive size such as 64GiB", l.name, l.v)
+		}
+	}
 	switch c.LogFormat {
 	case "text", "json", "auto":
 	default:

@@ -1,0 +1,167 @@
+package occi
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+)
+
+// One rule for the paths a client chooses: an entity's location (PUT,
+// GFD.223 §7.2.2), an inline link's self (GFD.229 §4.2, "self" of a Link;
+// GFD.226 §3.2, a link's "id"), a user mixin's location (GFD.223 §6.4,
+// GFD.229 §4.1 "location"). The text and JSON renderings reach it through
+// the same service calls.
+//
+// GFD.223 §3 makes every OCCI location a URI path: RFC 3986 §3.3 path
+// segments of pchar (unreserved, sub-delims, ':', '@' and percent-encoded
+// octets). A location is malformed (400) when it
+//   - is not an absolute path, or is longer than the store keeps;
+//   - holds a character a path may not (space, quote, a raw non-ASCII
+//     byte: §2, §3.3) or a '%' not followed by two hex digits (§2.1);
+//   - percent-encodes an unreserved character ("%2e", "%63"): §2.3 and
+//     §6.2.2.2 make it the same URI as the plain character, so "/a/.%2e"
+//     would be "/a/.." and "/%63dmi" would be "/cdmi"; send them plain;
+//   - percent-encodes '/' (a segment would hold a delimiter), a control
+//     character (NUL included), or bytes that are not UTF-8 (overlong
+//     forms included), which no rendering can carry back (GFD.229 §3);
+//   - has an empty segment ("//"), a "." or ".." segment (§3.3, §5.2.4:
+//     dot segments are resolved away, the location would be another
+//     one), or a segment longer than 255 bytes.
+//
+// A well-formed location is refused with 409 when another part of the
+// server owns it: the CDMI root and below (DESIGN: CDMI owns its prefix),
+// the operator endpoints (ReservedPaths), the query interface (/-/ and
+// /.well-known/org/ogf/occi/, GFD.223 §6) and a category's location.
+
+// checkPath applies the syntax part of the rule; collection says whether
+// the path names a collection (a mixin's location, which ends in "/").
+func checkPath(what, p string, collection bool) error {
+	if len(p) > maxLocationBytes {
+		return kind.Errorf(kind.Invalid, "%s is %d bytes long; at most %d are kept", what, len(p), maxLocationBytes)
+	}
+	if !strings.HasPrefix(p, "/") {
+		return kind.Errorf(kind.Invalid, "%s %q must be an absolute path on this server", what, clip(p))
+	}
+	if collection != strings.HasSuffix(p, "/") {
+		if collection {
+			return kind.Errorf(kind.Invalid, "%s %s must end in /", what, clip(p))
+		}
+		return kind.Errorf(kind.Invalid, "%s %s must not end in / (a path ending in / is a collection)", what, clip(p))
+	}
+	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
+	if p == "/" {
+		segs = nil
+	}
+	for _, seg := range segs {
+		if err := checkSegment(seg); err != nil {
+			return kind.Errorf(kind.Invalid, "%s %s: %v (RFC 3986 §3.3)", what, clip(p), err)
+		}
+	}
+	return nil
+}
+
+// checkSegment checks one path segment, escaped as sent.
+func checkSegment(seg string) error {
+	if seg == "" {
+		return fmt.Errorf("empty segment (two slashes in a row)")
+	}
+	if len(seg) > maxSegmentBytes {
+		return fmt.Errorf("a segment is %d bytes long; at most %d", len(seg), maxSegmentBytes)
+	}
+	if seg == "." || seg == ".." {
+		return fmt.Errorf("%q segment: dot segments are not locations", seg)
+	}
+	var dec []byte
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if c != '%' {
+			if !isPchar(c) {
+				return fmt.Errorf("character %q is not allowed in a path; percent-encode it", c)
+			}
+			dec = append(dec, c)
+			continue
+		}
+		if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
+			return fmt.Errorf("'%%' must be followed by two hex digits")
+		}
+		b := unhex(seg[i+1])<<4 | unhex(seg[i+2])
+		switch {
+		case isUnreserved(b):
+			return fmt.Errorf("%s encodes the unreserved %q, the same URI as the plain character (§2.3, §6.2.2.2); send it plain", seg[i:i+3], b)
+		case b == '/':
+			return fmt.Errorf("%%2F would put a '/' inside a segment")
+		case b < 0x20 || b == 0x7f:
+			return fmt.Errorf("%s encodes a control character", seg[i:i+3])
+		}
+		dec = append(dec, b)
+		i += 2
+	}
+	if !utf8.Valid(dec) {
+		return fmt.Errorf("its percent-encoded bytes are not UTF-8")
+	}
+	return nil
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// isPchar is RFC 3986's pchar without pct-encoded: unreserved, sub-delims,
+// ':' and '@'.
+func isPchar(c byte) bool { return isUnreserved(c) || strings.IndexByte("!$&'()*+,;=:@", c) >= 0 }
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// queryPaths are the query interface's locations (GFD.223 §6).
+var queryPaths = []string{"/-", "/.well-known/org/ogf/occi"}
+
+// owner names what owns p when another part of the server does: the
+// query interface, the operator endpoints, or a prefix given in
+// Config.Reserved (the CDMI root); "" when p is free for OCCI.
+func (s *Service) owner(p string) string {
+	under := func(root string) bool {
+		root = strings.TrimSuffix(root, "/")
+		return p == root || strings.HasPrefix(p, root+"/")
+	}
+	for _, r := range queryPaths {
+		if under(r) {
+			return "the query interface (GFD.223 §6)"
+		}
+	}
+	if p == "/.well-known" || strings.HasPrefix(p, "/.well-known/") {
+		return "well-known URIs (RFC 8615)"
+	}
+	for _, r := range s.reserved {
+		if under(r) {
+			return "another protocol served here (" + r + ")"
+		}
+	}
+	if Reserved(p) {
+		return "the server's operator endpoints (" + strings.Join(ReservedPaths, ", ") + ")"
+	}
+	return ""
+}
+
+// checkLocation applies the whole rule to a location a client chose:
+// 400 when malformed, 409 when another part of the server owns it.
+func (o *op) checkLocation(what, p string, collection bool) error {
+	if err := checkPath(what, p, collection); err != nil {
+		return err
+	}
+	if who := o.s.owner(p); who != "" {
+		return kind.Errorf(kind.Conflict, "%s %s is reserved for %s", what, p, who)
+	}
+	return nil
+}
