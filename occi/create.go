@@ -232,6 +232,14 @@ func (o *op) linkEnds(e *Entity, d EntityInput, pending map[string]*Entity) (map
 		return nil, kind.Errorf(kind.Invalid, "attribute %s is required for a link", AttrTarget)
 	}
 	e.Source, e.Target, e.TargetKind = o.localPath(d.Source), o.localPath(d.Target), d.TargetKind
+	// A target on another server is kept as given: within the columns
+	// that keep it (migrations/0002_occi.go), the same on every database.
+	if len(e.Target) > maxLocationBytes {
+		return nil, kind.Errorf(kind.Invalid, "link target is %d bytes long; at most %d are kept", len(e.Target), maxLocationBytes)
+	}
+	if len(e.TargetKind) > maxKindIDBytes {
+		return nil, kind.Errorf(kind.Invalid, "link target kind is %d bytes long; at most %d", len(e.TargetKind), maxKindIDBytes)
+	}
 	if err := o.checkLinkEnds(e, pending); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ const (
 	maxTitleBytes    = 1024
 	maxLocationBytes = 760
 	maxSegmentBytes  = 255
+	maxKindIDBytes   = 255 // occi_entities.target_kind
 )
 
 // termRe is GFD.229's term: ( ALPHA | DIGIT ) *( ALPHA | DIGIT | "-" | "_" | "." ).
