@@ -118,7 +118,7 @@ func writeSeed(ctx context.Context, m cb.Machine, path string) error {
 		return fmt.Errorf("seed image: %w: %v", cb.ErrUnavailable, err)
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("seed image %s is left from an earlier machine: %w", path, cb.ErrExists)
+		return fmt.Errorf("seed image %s is left from an earlier machine: %w", filepath.Base(path), cb.ErrExists)
 	}
 	// -J -r: Joliet and Rock Ridge keep the names "user-data" and
 	// "meta-data" as they are (plain ISO 9660 would upper-case them).

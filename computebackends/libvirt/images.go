@@ -39,7 +39,7 @@ func (b *Backend) ConsoleLog(id string) ([]byte, error) {
 func (b *Backend) resolveImage(src string) (string, error) {
 	p := strings.TrimPrefix(src, "file://")
 	if strings.Contains(p, "://") {
-		return "", fmt.Errorf("image %q: only local files are supported (put the image in %s): %w", src, b.imageDir, cb.ErrUnsupported)
+		return "", fmt.Errorf("image %q: only local files are supported (put the image in the image folder, --image-dir): %w", src, cb.ErrUnsupported)
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(b.imageDir, p)
@@ -49,7 +49,7 @@ func (b *Backend) resolveImage(src string) (string, error) {
 	}
 	fi, err := os.Stat(p)
 	if err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("image %q: no such image file %s: %w", src, p, cb.ErrInvalid)
+		return "", fmt.Errorf("image %q: no such image file %s in the image folder: %w", src, filepath.Base(p), cb.ErrInvalid)
 	}
 	return p, nil
 }
@@ -85,10 +85,10 @@ func inspect(ctx context.Context, path string) (imageInfo, error) {
 	var info imageInfo
 	out, err := exec.CommandContext(ctx, "qemu-img", "info", "-U", "--output=json", path).Output()
 	if err != nil {
-		return info, fmt.Errorf("qemu-img info %s: %w: %v", path, cb.ErrInvalid, err)
+		return info, fmt.Errorf("qemu-img info %s: %w: %v", filepath.Base(path), cb.ErrInvalid, err)
 	}
 	if err := json.Unmarshal(out, &info); err != nil {
-		return info, fmt.Errorf("qemu-img info %s: %w: %v", path, cb.ErrUnavailable, err)
+		return info, fmt.Errorf("qemu-img info %s: %w: %v", filepath.Base(path), cb.ErrUnavailable, err)
 	}
 	return info, nil
 }
@@ -109,7 +109,7 @@ func createOverlay(ctx context.Context, base, path string, diskGiB float64) erro
 		args = append(args, fmt.Sprint(size))
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("overlay %s is left from an earlier machine: %w", path, cb.ErrExists)
+		return fmt.Errorf("overlay %s is left from an earlier machine: %w", filepath.Base(path), cb.ErrExists)
 	}
 	_, err = qemuImg(ctx, args...)
 	return err
@@ -130,7 +130,7 @@ func createBlank(ctx context.Context, path string, diskGiB float64) error {
 		return fmt.Errorf("disk size %g GiB is too small for a root disk (at least 1 MiB): %w", diskGiB, cb.ErrInvalid)
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("disk %s is left from an earlier machine: %w", path, cb.ErrExists)
+		return fmt.Errorf("disk %s is left from an earlier machine: %w", filepath.Base(path), cb.ErrExists)
 	}
 	_, err := qemuImg(ctx, "create", "-q", "-f", "qcow2", path, fmt.Sprint(size))
 	return err
