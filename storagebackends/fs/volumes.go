@@ -439,7 +439,7 @@ func (v *Volumes) WriteAt(_ context.Context, name string, p []byte, off int64) (
 	if err != nil {
 		return 0, mapErr("write volume", name, err)
 	}
-	if off < 0 || off+int64(len(p)) > st.Size() {
+	if off < 0 || off > st.Size()-int64(len(p)) { // not off+len: that overflows near 2^63
 		return 0, fmt.Errorf("fs: write volume %q: bytes %d..%d outside its %d bytes: %w",
 			name, off, off+int64(len(p)), st.Size(), storagebackends.ErrInvalid)
 	}
