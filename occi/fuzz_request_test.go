@@ -17,8 +17,8 @@ import (
 
 	"github.com/occicdmi/occicdmi/computebackends/sim"
 	"github.com/occicdmi/occicdmi/internal/database"
-	"github.com/occicdmi/occicdmi/internal/textcheck"
 	"github.com/occicdmi/occicdmi/internal/testsupport"
+	"github.com/occicdmi/occicdmi/internal/textcheck"
 	"github.com/occicdmi/occicdmi/migrations"
 )
 
