@@ -125,7 +125,7 @@ func writeSeed(ctx context.Context, m cb.Machine, path string) error {
 	out, err := exec.CommandContext(ctx, isoTool, "-quiet", "-output", path, "-volid", "cidata", "-joliet", "-rock", ud, md).CombinedOutput()
 	if err != nil {
 		_ = os.Remove(path)
-		return fmt.Errorf("seed image: %s: %w: %v: %s", isoTool, cb.ErrUnavailable, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("seed image: %s: %w: %v: %s", isoTool, cb.ErrUnavailable, err, toolOutput(out))
 	}
 	_ = os.Chmod(path, 0o644)
 	return nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -76,9 +77,19 @@ type imageInfo struct {
 func qemuImg(ctx context.Context, args ...string) ([]byte, error) {
 	out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput()
 	if err != nil {
-		return out, fmt.Errorf("qemu-img %s: %w: %v: %s", args[0], cb.ErrUnavailable, err, strings.TrimSpace(string(out)))
+		return out, fmt.Errorf("qemu-img %s: %w: %v: %s", args[0], cb.ErrUnavailable, err, toolOutput(out))
 	}
 	return out, nil
+}
+
+// absPath is a file path in a tool's output.
+var absPath = regexp.MustCompile(`/[^\s:'"]*/([^\s:'"/]+)`)
+
+// toolOutput is what a failed tool printed, for a message that may reach
+// a client: file paths become their base names (the server's folders are
+// no client's business; the log has the command line).
+func toolOutput(out []byte) string {
+	return absPath.ReplaceAllString(strings.TrimSpace(string(out)), "$1")
 }
 
 func inspect(ctx context.Context, path string) (imageInfo, error) {
