@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"syscall"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -455,6 +456,16 @@ type spool struct {
 
 func newSpool(max int64, dir string) *spool { return &spool{max: max, dir: dir} }
 
+// spoolErr says what failed while spooling a value: a full disk is 507
+// (the request may succeed once there is room), anything else internal
+// (logged with its detail; the answer names no folder).
+func spoolErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return kind.New(kind.NoSpace, "no room left to spool the request's value")
+	}
+	return fmt.Errorf("spool the value: %w", err)
+}
+
 func (s *spool) Write(b []byte) (int, error) {
 	if s.max == 0 && len(b) > 0 {
 		return 0, fmt.Errorf("%w: this request takes no \"value\" (containers and queues hold none)", errBadBody)
@@ -465,13 +476,13 @@ func (s *spool) Write(b []byte) (int, error) {
 	if s.f == nil && s.mem.Len()+len(b) > spoolMemory {
 		f, err := os.CreateTemp(s.dir, "cdmi-body-*")
 		if err != nil {
-			return 0, fmt.Errorf("spool the value: %w", err)
+			return 0, spoolErr(err)
 		}
 		// The file is unlinked at once: it vanishes with the process.
 		_ = os.Remove(f.Name())
 		if _, err := f.Write(s.mem.Bytes()); err != nil {
 			f.Close()
-			return 0, fmt.Errorf("spool the value: %w", err)
+			return 0, spoolErr(err)
 		}
 		s.mem = bytes.Buffer{}
 		s.f = f
@@ -479,7 +490,9 @@ func (s *spool) Write(b []byte) (int, error) {
 	var n int
 	var err error
 	if s.f != nil {
-		n, err = s.f.Write(b)
+		if n, err = s.f.Write(b); err != nil {
+			err = spoolErr(err)
+		}
 	} else {
 		n, err = s.mem.Write(b)
 	}
