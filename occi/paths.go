@@ -14,9 +14,13 @@ import (
 // GFD.229 §4.1 "location"). The text and JSON renderings reach it through
 // the same service calls.
 //
-// GFD.223 §3 makes every OCCI location a URI path: RFC 3986 §3.3 path
-// segments of pchar (unreserved, sub-delims, ':', '@' and percent-encoded
-// octets). A location is malformed (400) when it
+// GFD.223 §3 ("Namespace") binds kinds and mixins to URL paths, each
+// location unique "within the service provider's URL namespace"; GFD.185
+// §3.3.1 ("Resource instance URL Name-space Hierarchy and Location") makes
+// location paths end in '/', and GFD.185 §2 aligns the rendering with
+// RFC 3986: a location is an RFC 3986 §3.3 path, segments of pchar
+// (unreserved, sub-delims, ':', '@' and percent-encoded octets). A
+// location is malformed (400) when it
 //   - is not an absolute path, or is longer than the store keeps;
 //   - holds a character a path may not (space, quote, a raw non-ASCII
 //     byte: §2, §3.3) or a '%' not followed by two hex digits (§2.1);
@@ -31,7 +35,8 @@ import (
 //     one), or a segment longer than 255 bytes.
 //
 // A well-formed location is refused with 409 when another part of the
-// server owns it: the CDMI root and below (DESIGN: CDMI owns its prefix),
+// server owns it (the namespace is shared, and a location must be unique
+// in it, GFD.223 §3): the CDMI root and below (DESIGN: CDMI owns its prefix),
 // the operator endpoints (ReservedPaths), the query interface (/-/ and
 // /.well-known/org/ogf/occi/, GFD.223 §6) and a category's location.
 

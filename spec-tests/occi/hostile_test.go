@@ -18,7 +18,8 @@ import (
 
 const storageCat = `Category: storage; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
 
-// GFD.223 §3 (locations are URI paths), RFC 3986 §2, §3.3, §5.2.4, §6.2.2:
+// GFD.223 §3 and GFD.185 §3.3.1 (locations are URL paths, unique in the
+// provider's namespace), RFC 3986 §2, §3.3, §5.2.4, §6.2.2:
 // a client-chosen entity location (PUT) that is malformed is 400; one at
 // or under the CDMI root, an operator endpoint or the query interface is
 // 409. The entity is not created.
@@ -71,7 +72,8 @@ func TestHostileEntityLocations(t *testing.T) {
 	}
 }
 
-// GFD.223 §6.4 and GFD.229 §4.1 / GFD.226 §3.3 (a user mixin's location),
+// GFD.223 §6.4, GFD.185 §3.3.1 (location paths end in '/') and GFD.229
+// §4.1 / GFD.226 §3.3 (a user mixin's location),
 // with the same rule as entity locations, in text and JSON: a mixin at or
 // under the CDMI root is 409; a malformed location, a 10,000-character
 // term, a scheme with spaces, a title with a byte 0xFF or longer than
