@@ -234,7 +234,7 @@ func (e *jsonEntity) doc(where string) (entityDoc, error) {
 		if ld.Target == "" {
 			return d, fmt.Errorf("%s.links[%d]: link has no target", where, i)
 		}
-		// A link's "id" is its occi.core.id (GFD.226 §3.2), not a
+		// A link's "id" is its occi.core.id (GFD.226 §3.1), not a
 		// location: the link is made at its kind's location under that id.
 		if ld.ID != "" {
 			ld.Attrs[AttrID] = ld.ID

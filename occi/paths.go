@@ -9,16 +9,16 @@ import (
 )
 
 // One rule for the paths a client chooses: an entity's location (PUT,
-// GFD.223 §7.2.2), an inline link's self (GFD.229 §4.2, "self" of a Link;
-// GFD.226 §3.2, a link's "id"), a user mixin's location (GFD.223 §6.4,
-// GFD.229 §4.1 "location"). The text and JSON renderings reach it through
-// the same service calls.
+// GFD.223 §10.2), an inline link's self (GFD.229 §4.2, "self" of a Link),
+// a user mixin's location (POST on the query interface, GFD.223 §9.3;
+// GFD.229 §4.1 "location"; GFD.226 §3.2 "location"). The text and JSON
+// renderings reach it through the same service calls.
 //
-// GFD.223 §3 ("Namespace") binds kinds and mixins to URL paths, each
+// GFD.223 §4 ("Namespace") binds kinds and mixins to URL paths, each
 // location unique "within the service provider's URL namespace"; GFD.185
 // §3.3.1 ("Resource instance URL Name-space Hierarchy and Location") makes
-// location paths end in '/', and GFD.185 §2 aligns the rendering with
-// RFC 3986: a location is an RFC 3986 §3.3 path, segments of pchar
+// location paths end in '/', and GFD.185 §2.2 aligns the rendering with
+// RFC 3986 (GFD.229 §4.4: a location is a URI-reference): a location is an RFC 3986 §3.3 path, segments of pchar
 // (unreserved, sub-delims, ':', '@' and percent-encoded octets). A
 // location is malformed (400) when it
 //   - is not an absolute path, or is longer than the store keeps;
@@ -29,16 +29,16 @@ import (
 //     would be "/a/.." and "/%63dmi" would be "/cdmi"; send them plain;
 //   - percent-encodes '/' (a segment would hold a delimiter), a control
 //     character (NUL included), or bytes that are not UTF-8 (overlong
-//     forms included), which no rendering can carry back (GFD.229 §3);
+//     forms included), which no rendering carries back as text;
 //   - has an empty segment ("//"), a "." or ".." segment (§3.3, §5.2.4:
 //     dot segments are resolved away, the location would be another
 //     one), or a segment longer than 255 bytes.
 //
 // A well-formed location is refused with 409 when another part of the
 // server owns it (the namespace is shared, and a location must be unique
-// in it, GFD.223 §3): the CDMI root and below (DESIGN: CDMI owns its prefix),
+// in it, GFD.223 §4): the CDMI root and below (DESIGN: CDMI owns its prefix),
 // the operator endpoints (ReservedPaths), the query interface (/-/ and
-// /.well-known/org/ogf/occi/, GFD.223 §6) and a category's location.
+// /.well-known/org/ogf/occi/, GFD.223 §9) and a category's location.
 
 // checkPath applies the syntax part of the rule; collection says whether
 // the path names a collection (a mixin's location, which ends in "/").
@@ -142,7 +142,7 @@ func (s *Service) owner(p string) string {
 	}
 	for _, r := range queryPaths {
 		if under(r) {
-			return "the query interface (GFD.223 §6)"
+			return "the query interface (GFD.223 §9)"
 		}
 	}
 	if p == "/.well-known" || strings.HasPrefix(p, "/.well-known/") {

@@ -60,7 +60,7 @@ func TestLocationRuleOverHTTP(t *testing.T) {
 	assert.Equal(t, int64(1), r.count("occi_user_mixins"), "only /ok/ was defined")
 }
 
-// GFD.226 §3.2: an inline link's "id" is its occi.core.id; the link lives
+// GFD.226 §3.1: an inline link's "id" is its occi.core.id; the link lives
 // at its kind's location under that id.
 func TestJSONInlineLinkID(t *testing.T) {
 	r := newRig(t, Config{})

@@ -18,8 +18,8 @@ import (
 
 const storageCat = `Category: storage; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
 
-// GFD.223 §3 and GFD.185 §3.3.1 (locations are URL paths, unique in the
-// provider's namespace), RFC 3986 §2, §3.3, §5.2.4, §6.2.2:
+// GFD.223 §4 and GFD.185 §3.3.1 (locations are URL paths, unique in the
+// provider's namespace; GFD.185 §2.2: aligned with RFC 3986), RFC 3986 §2, §3.3, §5.2.4, §6.2.2:
 // a client-chosen entity location (PUT) that is malformed is 400; one at
 // or under the CDMI root, an operator endpoint or the query interface is
 // 409. The entity is not created.
@@ -42,8 +42,8 @@ func TestHostileEntityLocations(t *testing.T) {
 		{"RFC 3986 §3.3 empty segment", "/hostile//" + id, 400},
 		{"CDMI root itself", "/cdmi", 409},
 		{"operator endpoint", "/metrics/" + id, 409},
-		{"GFD.223 §6 query interface", "/-/" + id, 409},
-		{"GFD.223 §6 well-known query interface", "/.well-known/org/ogf/occi/" + id, 409},
+		{"GFD.223 §9 query interface", "/-/" + id, 409},
+		{"GFD.223 §9 well-known query interface", "/.well-known/org/ogf/occi/" + id, 409},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,8 +72,8 @@ func TestHostileEntityLocations(t *testing.T) {
 	}
 }
 
-// GFD.223 §6.4, GFD.185 §3.3.1 (location paths end in '/') and GFD.229
-// §4.1 / GFD.226 §3.3 (a user mixin's location),
+// GFD.223 §9.3, GFD.185 §3.3.1 (location paths end in '/') and GFD.229
+// §4.1 / GFD.226 §3.2 (a user mixin's location),
 // with the same rule as entity locations, in text and JSON: a mixin at or
 // under the CDMI root is 409; a malformed location, a 10,000-character
 // term, a scheme with spaces, a title with a byte 0xFF or longer than
@@ -128,7 +128,8 @@ func TestHostileMixins(t *testing.T) {
 	}
 }
 
-// GFD.229 §3, RFC 8259 §8: attribute values are UTF-8 text. A value with
+// RFC 8259 §8.1, §8.2 (JSON is UTF-8; the text renderings, which name no
+// charset, are read as UTF-8 too): attribute values are text. A value with
 // a byte 0xFF, a NUL or a lone surrogate is refused (400), not stored with
 // U+FFFD in its place; nothing is created.
 func TestHostileAttributeValues(t *testing.T) {
