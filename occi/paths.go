@@ -61,7 +61,7 @@ func checkPath(what, p string, collection bool) error {
 	}
 	for _, seg := range segs {
 		if err := checkSegment(seg); err != nil {
-			return kind.Errorf(kind.Invalid, "%s %s: %v (RFC 3986 §3.3)", what, clip(p), err)
+			return kind.Errorf(kind.Invalid, "%s %s: %v", what, clip(p), err)
 		}
 	}
 	return nil
@@ -70,33 +70,33 @@ func checkPath(what, p string, collection bool) error {
 // checkSegment checks one path segment, escaped as sent.
 func checkSegment(seg string) error {
 	if seg == "" {
-		return fmt.Errorf("empty segment (two slashes in a row)")
+		return fmt.Errorf("empty segment (two slashes in a row); RFC 3986 §3.3")
 	}
 	if len(seg) > maxSegmentBytes {
-		return fmt.Errorf("a segment is %d bytes long; at most %d", len(seg), maxSegmentBytes)
+		return fmt.Errorf("a segment is %d bytes long; this server keeps at most %d", len(seg), maxSegmentBytes)
 	}
 	if seg == "." || seg == ".." {
-		return fmt.Errorf("%q segment: dot segments are not locations", seg)
+		return fmt.Errorf("%q segment: dot segments are resolved away, not locations (RFC 3986 §5.2.4)", seg)
 	}
 	var dec []byte
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		if c != '%' {
 			if !isPchar(c) {
-				return fmt.Errorf("character %q is not allowed in a path; percent-encode it", c)
+				return fmt.Errorf("character %q is not allowed in a path; percent-encode it (RFC 3986 §3.3)", c)
 			}
 			dec = append(dec, c)
 			continue
 		}
 		if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
-			return fmt.Errorf("'%%' must be followed by two hex digits")
+			return fmt.Errorf("'%%' must be followed by two hex digits (RFC 3986 §2.1)")
 		}
 		b := unhex(seg[i+1])<<4 | unhex(seg[i+2])
 		switch {
 		case isUnreserved(b):
-			return fmt.Errorf("%s encodes the unreserved %q, the same URI as the plain character (§2.3, §6.2.2.2); send it plain", seg[i:i+3], b)
+			return fmt.Errorf("%s encodes the unreserved %q, the same URI as the plain character (RFC 3986 §2.3, §6.2.2.2); send it plain", seg[i:i+3], b)
 		case b == '/':
-			return fmt.Errorf("%%2F would put a '/' inside a segment")
+			return fmt.Errorf("%%2F would put a '/' inside a segment (RFC 3986 §2.2)")
 		case b < 0x20 || b == 0x7f:
 			return fmt.Errorf("%s encodes a control character", seg[i:i+3])
 		}
@@ -104,7 +104,7 @@ func checkSegment(seg string) error {
 		i += 2
 	}
 	if !utf8.Valid(dec) {
-		return fmt.Errorf("its percent-encoded bytes are not UTF-8")
+		return fmt.Errorf("its percent-encoded bytes are not UTF-8 (RFC 3629)")
 	}
 	return nil
 }
