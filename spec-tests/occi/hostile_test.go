@@ -2,6 +2,7 @@ package occi_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -99,11 +100,11 @@ func TestHostileMixins(t *testing.T) {
 		{"title with byte 0xFF", uniq("h"), scheme, "", "bad \xff title", 400},
 	}
 	for _, c := range cases {
-		for _, json := range []bool{false, true} {
-			name := c.name + map[bool]string{false: " (text/plain)", true: " (application/occi+json)"}[json]
+		for _, asJSON := range []bool{false, true} {
+			name := c.name + map[bool]string{false: " (text/plain)", true: " (application/occi+json)"}[asJSON]
 			t.Run(name, func(t *testing.T) {
 				ct, body := "text/plain", mixinText(c.term, c.scheme, c.loc, c.title)
-				if json {
+				if asJSON {
 					ct, body = "application/occi+json", mixinJSON(c.term, c.scheme, c.loc, c.title)
 				}
 				resp, b := rawDo(t, "POST", "/-/", ct, body)
@@ -175,6 +176,12 @@ func TestHostileStorageSizes(t *testing.T) {
 	for _, size := range []string{"100000", "1e15", "-1"} {
 		t.Run("occi.storage.size="+size, func(t *testing.T) {
 			before := list(t, location(t, kindStorage))
+			containers := cdmiChildren(t, "/cdmi/occi-storage/")
+			defer func() {
+				if after := cdmiChildren(t, "/cdmi/occi-storage/"); len(after) != len(containers) {
+					t.Errorf("a refused storage left a CDMI container: %v -> %v", containers, after)
+				}
+			}()
 			marker := uniq("hostile")
 			body := storageCat + "\r\nX-OCCI-Attribute: occi.storage.size=" + size + "\r\nX-OCCI-Attribute: occi.core.title=" + quote(marker) + "\r\n"
 			resp, b := rawDo(t, "POST", pathOf(t, location(t, kindStorage)), "text/plain", body)
@@ -287,6 +294,29 @@ func noServerPath(t *testing.T, body []byte) {
 			t.Errorf("the answer names a server path (%s): %.300s", p, body)
 		}
 	}
+}
+
+// cdmiChildren lists a CDMI container's children (none when it does not
+// exist, or when the server serves no CDMI).
+func cdmiChildren(t *testing.T, path string) []any {
+	t.Helper()
+	req, err := http.NewRequest("GET", base(t)+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-CDMI-Specification-Version", "1.1.1")
+	req.Header.Set("Accept", "application/cdmi-container")
+	resp, b := doReq(t, req)
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	var c struct {
+		Children []any `json:"children"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return c.Children
 }
 
 func cleanupCDMI(t *testing.T, loc string) {
