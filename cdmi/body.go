@@ -9,10 +9,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"syscall"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/internal/textcheck"
 	"github.com/occicdmi/occicdmi/internal/web"
 )
 
@@ -168,6 +170,9 @@ func (p *parser) object(b *cdmiBody, maxValue int64, tmpDir string) error {
 				if !json.Valid(fb.Bytes()) {
 					return p.errf("field %q is not valid JSON", key)
 				}
+				if err := fieldText(fb.Bytes()); err != nil {
+					return p.errf("field %q: %v", key, err)
+				}
 				b.Fields[key] = json.RawMessage(bytes.Clone(fb.Bytes()))
 			}
 			if c, err = p.skipWS(); err != nil {
@@ -239,10 +244,7 @@ func (p *parser) stringBody(w io.Writer) error {
 			return err
 		}
 		if pending >= 0 && c != '\\' {
-			if err := emit(utf8.RuneError); err != nil {
-				return err
-			}
-			pending = -1
+			return p.loneSurrogate(pending)
 		}
 		switch {
 		case c == '"':
@@ -255,10 +257,7 @@ func (p *parser) stringBody(w io.Writer) error {
 				return err
 			}
 			if e != 'u' && pending >= 0 {
-				if err := emit(utf8.RuneError); err != nil {
-					return err
-				}
-				pending = -1
+				return p.loneSurrogate(pending)
 			}
 			var out byte
 			switch e {
@@ -290,17 +289,12 @@ func (p *parser) stringBody(w io.Writer) error {
 					r = utf16.DecodeRune(pending, r)
 					pending = -1
 				case pending >= 0:
-					if err := emit(utf8.RuneError); err != nil {
-						return err
-					}
-					pending = -1
-				}
-				if r >= 0xD800 && r < 0xDC00 {
+					return p.loneSurrogate(pending)
+				case r >= 0xD800 && r < 0xDC00:
 					pending = r
 					continue
-				}
-				if r >= 0xDC00 && r < 0xE000 {
-					r = utf8.RuneError
+				case r >= 0xDC00 && r < 0xE000:
+					return p.loneSurrogate(r)
 				}
 				if err := emit(r); err != nil {
 					return err
@@ -313,18 +307,16 @@ func (p *parser) stringBody(w io.Writer) error {
 				return err
 			}
 		case c >= utf8.RuneSelf:
-			// Invalid UTF-8 becomes U+FFFD byte by byte, as encoding/json
-			// decodes it.
+			// Invalid UTF-8 is refused, not made U+FFFD as encoding/json
+			// would: a CDMI body is JSON, which is UTF-8 (RFC 8259 §8.1),
+			// and names, metadata and utf-8 values are kept as sent.
 			seq := []byte{c}
 			if more, _ := p.r.Peek(utf8.UTFMax - 1); len(more) > 0 {
 				seq = append(seq, more...)
 			}
 			r, size := utf8.DecodeRune(seq)
 			if r == utf8.RuneError && size == 1 {
-				if err := emit(utf8.RuneError); err != nil {
-					return err
-				}
-				continue
+				return p.errf("byte 0x%02X inside a string is not UTF-8 (a CDMI body is UTF-8 JSON, RFC 8259 §8.1)", c)
 			}
 			if err := put(seq[:size]...); err != nil {
 				return err
@@ -337,6 +329,22 @@ func (p *parser) stringBody(w io.Writer) error {
 			}
 		}
 	}
+}
+
+// fieldText refuses what a field other than "value" may not decode to:
+// invalid UTF-8 (which encoding/json would make U+FFFD), a lone surrogate,
+// or NUL (metadata, mimetypes and URIs are text; PostgreSQL keeps no NUL).
+func fieldText(b []byte) error {
+	if err := textcheck.Text(b); err != nil {
+		return err
+	}
+	return textcheck.JSONEscapes(b)
+}
+
+// loneSurrogate refuses a UTF-16 surrogate escape that is not half of a
+// pair (RFC 8259 §8.2): it stands for no character.
+func (p *parser) loneSurrogate(r rune) error {
+	return p.errf("\\u%04x is a lone UTF-16 surrogate, not a character (RFC 8259 §8.2)", r)
 }
 
 func hex4(h [4]byte) (rune, bool) {
@@ -448,6 +456,16 @@ type spool struct {
 
 func newSpool(max int64, dir string) *spool { return &spool{max: max, dir: dir} }
 
+// spoolErr says what failed while spooling a value: a full disk is 507
+// (the request may succeed once there is room), anything else internal
+// (logged with its detail; the answer names no folder).
+func spoolErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return kind.New(kind.NoSpace, "no room left to spool the request's value")
+	}
+	return fmt.Errorf("spool the value: %w", err)
+}
+
 func (s *spool) Write(b []byte) (int, error) {
 	if s.max == 0 && len(b) > 0 {
 		return 0, fmt.Errorf("%w: this request takes no \"value\" (containers and queues hold none)", errBadBody)
@@ -458,13 +476,13 @@ func (s *spool) Write(b []byte) (int, error) {
 	if s.f == nil && s.mem.Len()+len(b) > spoolMemory {
 		f, err := os.CreateTemp(s.dir, "cdmi-body-*")
 		if err != nil {
-			return 0, fmt.Errorf("spool the value: %w", err)
+			return 0, spoolErr(err)
 		}
 		// The file is unlinked at once: it vanishes with the process.
 		_ = os.Remove(f.Name())
 		if _, err := f.Write(s.mem.Bytes()); err != nil {
 			f.Close()
-			return 0, fmt.Errorf("spool the value: %w", err)
+			return 0, spoolErr(err)
 		}
 		s.mem = bytes.Buffer{}
 		s.f = f
@@ -472,7 +490,9 @@ func (s *spool) Write(b []byte) (int, error) {
 	var n int
 	var err error
 	if s.f != nil {
-		n, err = s.f.Write(b)
+		if n, err = s.f.Write(b); err != nil {
+			err = spoolErr(err)
+		}
 	} else {
 		n, err = s.mem.Write(b)
 	}

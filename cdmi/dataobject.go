@@ -69,6 +69,9 @@ func (s *Service) writeDataObject(ctx context.Context, who Principal, parent *ob
 			return o, false, err
 		}
 	}
+	if err := s.checkWrite(&d); err != nil {
+		return nil, false, err
+	}
 	w := &dataObjectWrite{s: s, who: who, parent: parent, name: name, existing: existing, d: d}
 	if err := w.resolveSources(ctx); err != nil {
 		return nil, false, err

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParseBody checks the streaming body parser against encoding/json:
@@ -20,7 +21,8 @@ func FuzzParseBody(f *testing.F) {
 		`{"value":{"a":[1,2,{"b":null}]},"valuetransferencoding":"json"}`,
 		`{"metadata":{"cdmi_acl":[{"acetype":"ALLOW","identifier":"OWNER@","aceflags":"OBJECT_INHERIT","acemask":"ALL_PERMS"}]}}`,
 		`{"exports":{"OCCI/iSCSI":{"identifier":"00007ED900104E1D14771DC67C27BF8B","permissions":"x"}}}`,
-		`{"copy":"/MyContainer/MyDataObject.txt"}`, `{"value":"\ud800"}`, `{"a":1,"a":2}`, `{"value":tru}`, `[1]`, ``,
+		`{"copy":"/MyContainer/MyDataObject.txt"}`, `{"value":"\ud800"}`,
+		"{\"value\":\"\xff\"}", "{\"metadata\":{\"colour\":\"r\xc0\xafd\"}}", `{"metadata":{"k":"\udc00"}}`, `{"a":1,"a":2}`, `{"value":tru}`, `[1]`, ``,
 	} {
 		f.Add(seed)
 	}
@@ -32,6 +34,18 @@ func FuzzParseBody(f *testing.F) {
 			return
 		}
 		defer b.Close()
+		// What is accepted is text (RFC 8259 §8.1, §8.2): encoding/json
+		// would make bad bytes and lone surrogates U+FFFD; the parser
+		// refuses them.
+		if !utf8.ValidString(in) {
+			t.Fatalf("parser accepted %q, which is not UTF-8", in)
+		}
+		if b.Value != nil && b.ValueIsString {
+			got, _ := io.ReadAll(b.Value.Reader())
+			if !utf8.Valid(got) {
+				t.Fatalf("parser accepted %q, whose value decodes to bytes that are not UTF-8: %q", in, got)
+			}
+		}
 		var ref map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(in), &ref); err != nil {
 			t.Fatalf("parser accepted %q, encoding/json refuses: %v", in, err)

@@ -183,6 +183,10 @@ func (s *Service) enqueue(ctx context.Context, q *object, items []queueItem) err
 	var rows []queueValue
 	var keys []string
 	for _, it := range items {
+		if err := checkMimetype(it.mimetype); err != nil {
+			s.deleteKeys(ctx, keys)
+			return err
+		}
 		w, err := s.putValue(ctx, q.ObjectID, it.r, -1, "")
 		if err != nil {
 			s.deleteKeys(ctx, keys)

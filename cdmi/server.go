@@ -36,6 +36,10 @@ type Config struct {
 	// (default DefaultMaxBodyValue); larger values get 413 and belong in a
 	// non-CDMI PUT, which streams without limit.
 	MaxBodyValue int64
+	// MaxValueSize bounds a data object's value (default
+	// DefaultMaxValueSize): a write that would make it larger gets 413.
+	// Disks are bounded by their volume instead.
+	MaxValueSize int64
 	// TempDir holds spooled CDMI body values (default os.TempDir()).
 	TempDir string
 	// ExportHook, when set, gives OCCI exports (CDMI 1.1.1 §13.6) their

@@ -15,6 +15,9 @@ import (
 
 // The cdmi.ExportHook side: a container gains or loses an OCCI export.
 
+// maxExportPath is the size of linkage_exports.path.
+const maxExportPath = 4096
+
 // PrepareExport makes the container's volume, outside the transaction: the
 // size is cdmi_assignedsize (DefaultSize without it), or the OCCI storage's
 // when OCCI asked. Restating an export the container has changes nothing
@@ -24,6 +27,11 @@ func (l *Linkage) PrepareExport(ctx context.Context, c cdmi.Container, e cdmi.OC
 		return l.resizeForContainer(ctx, row, c)
 	} else if kind.Of(err) != kind.NotFound {
 		return nil, err
+	}
+	if len(c.Path) > maxExportPath {
+		// linkage_exports.path keeps 4096 (migrations/0004_linkage.go):
+		// refused here, the same on SQLite and PostgreSQL.
+		return nil, kind.Errorf(kind.Invalid, "a container exported to OCCI needs a path of at most %d bytes; this one has %d", maxExportPath, len(c.Path))
 	}
 	size := c.AssignedSize
 	if f, ok := originOCCI(ctx); ok {

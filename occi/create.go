@@ -241,6 +241,14 @@ func (o *op) linkEnds(e *Entity, d EntityInput, pending map[string]*Entity) (map
 		return nil, kind.Errorf(kind.Invalid, "attribute %s is required for a link", AttrTarget)
 	}
 	e.Source, e.Target, e.TargetKind = o.localPath(d.Source), o.localPath(d.Target), d.TargetKind
+	// A target on another server is kept as given: within the columns
+	// that keep it (migrations/0002_occi.go), the same on every database.
+	if len(e.Target) > maxLocationBytes {
+		return nil, kind.Errorf(kind.Invalid, "link target is %d bytes long; at most %d are kept", len(e.Target), maxLocationBytes)
+	}
+	if len(e.TargetKind) > maxKindIDBytes {
+		return nil, kind.Errorf(kind.Invalid, "link target kind is %d bytes long; at most %d", len(e.TargetKind), maxKindIDBytes)
+	}
 	if err := o.checkLinkEnds(e, pending); err != nil {
 		return nil, err
 	}
@@ -409,22 +417,17 @@ func (o *op) linkInput(res *Entity, l LinkInput, pending map[string]*Entity) Ent
 	return ld
 }
 
-// checkFreeLocation refuses locations that are bound to categories or the
-// query interface.
+// checkFreeLocation applies the location rule (paths.go) to an entity's
+// location, and refuses one bound to a category.
 func (o *op) checkFreeLocation(loc string) error {
-	if !strings.HasPrefix(loc, "/") || strings.HasSuffix(loc, "/") {
-		return kind.Errorf(kind.Invalid, "entity location %s must be a path not ending in /", loc)
+	if err := o.checkLocation("entity location", loc, false); err != nil {
+		return err
 	}
-	for _, seg := range strings.Split(loc[1:], "/") {
-		if seg == "" || seg == "." || seg == ".." || strings.EqualFold(seg, "%2e") || strings.EqualFold(seg, "%2e%2e") {
-			return kind.Errorf(kind.Invalid, "entity location %s has an empty, . or .. segment", loc)
-		}
+	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil {
+		return kind.Errorf(kind.Conflict, "location %s is bound to a category", loc)
 	}
-	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || o.mixinTaken("", loc+"/") || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
-		return kind.Errorf(kind.Invalid, "location %s is reserved for a category or the query interface", loc)
-	}
-	if Reserved(loc) {
-		return kind.Errorf(kind.Invalid, "location %s is reserved for the server's operator endpoints (%s)", loc, strings.Join(ReservedPaths, ", "))
+	if o.mixinTaken("", loc+"/") {
+		return kind.Errorf(kind.Conflict, "location %s is a mixin's location", loc)
 	}
 	return nil
 }

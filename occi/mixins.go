@@ -369,6 +369,9 @@ func (o *op) checkNewMixin(c *Category) error {
 	if !validTerm(c.Term) || !validScheme(c.Scheme) {
 		return kind.Errorf(kind.Invalid, "mixin %q (scheme %q) is not a valid category: %s", clip(c.Term), clip(c.Scheme), grammar)
 	}
+	if p := titleProblem(c.Title); p != "" {
+		return kind.Errorf(kind.Invalid, "mixin %s: title %s", c.ID(), p)
+	}
 	if o.m.get(c.ID()) != nil || o.mixinTaken(c.ID(), "") {
 		return kind.Errorf(kind.Conflict, "category %s already exists", c.ID())
 	}
@@ -377,13 +380,16 @@ func (o *op) checkNewMixin(c *Category) error {
 	}
 	c.Location = o.localPath(c.Location)
 	if !strings.HasPrefix(c.Location, "/") {
-		return kind.Errorf(kind.Invalid, "mixin location %s must be on this server", c.Location)
+		return kind.Errorf(kind.Invalid, "mixin location %s must be on this server", clip(c.Location))
 	}
 	if !strings.HasSuffix(c.Location, "/") {
 		c.Location += "/"
 	}
-	if strings.HasPrefix(c.Location, "/-/") || strings.HasPrefix(c.Location, "/.well-known/") || c.Location == "/" || Reserved(c.Location) {
-		return kind.Errorf(kind.Invalid, "mixin location %s is reserved", c.Location)
+	if c.Location == "/" {
+		return kind.Errorf(kind.Conflict, "mixin location / is the server's root")
+	}
+	if err := o.checkLocation("mixin location", c.Location, true); err != nil {
+		return err
 	}
 	if o.m.at(c.Location) != nil || o.mixinTaken("", c.Location) {
 		return kind.Errorf(kind.Conflict, "location %s is already bound to a category", c.Location)

@@ -46,6 +46,10 @@ type Attribute struct {
 }
 
 // Check verifies that v suits the attribute and returns it normalised.
+// maxExactInteger is the largest integer a float64 holds exactly, with
+// all below it (2^53): the bound of integer attributes.
+const maxExactInteger = 1 << 53
+
 func (a *Attribute) Check(v any) (any, error) {
 	switch a.Type {
 	case TypeString:
@@ -75,6 +79,11 @@ func (a *Attribute) Check(v any) (any, error) {
 		}
 		if a.Integer && f != math.Trunc(f) {
 			return nil, fmt.Errorf("attribute %s must be an integer, got %v", a.Name, f)
+		}
+		if a.Integer && math.Abs(f) > maxExactInteger {
+			// Past 2^53 a float64 no longer holds every integer, and a
+			// backend's int would overflow: 1e20 cores became negative.
+			return nil, fmt.Errorf("attribute %s must be an integer between -2^53 and 2^53, got %v", a.Name, f)
 		}
 		if a.Min != nil && f < *a.Min {
 			return nil, fmt.Errorf("attribute %s must be at least %v, got %v", a.Name, *a.Min, f)

@@ -140,6 +140,14 @@ func readPayload(r *http.Request, m *model, unknown Class) (*payload, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkText("the request body", body); err != nil {
+		return nil, err
+	}
+	if isJSON(media) {
+		if err := checkJSONEscapes(body); err != nil {
+			return nil, err
+		}
+	}
 	hp, err := parseTextHeaders(r.Header)
 	if err == nil {
 		err = hp.settle(m, unknown)

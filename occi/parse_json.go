@@ -234,7 +234,12 @@ func (e *jsonEntity) doc(where string) (entityDoc, error) {
 		if ld.Target == "" {
 			return d, fmt.Errorf("%s.links[%d]: link has no target", where, i)
 		}
-		d.Links = append(d.Links, linkDoc{Target: ld.Target, TargetKind: ld.TargetKind, Self: ld.ID,
+		// A link's "id" is its occi.core.id (GFD.226 §3.1), not a
+		// location: the link is made at its kind's location under that id.
+		if ld.ID != "" {
+			ld.Attrs[AttrID] = ld.ID
+		}
+		d.Links = append(d.Links, linkDoc{Target: ld.Target, TargetKind: ld.TargetKind,
 			Kind: ld.Kind, Mixins: ld.Mixins, Attrs: ld.Attrs})
 	}
 	return d, nil

@@ -58,6 +58,9 @@ func parseTextHeaders(h http.Header) (*payload, error) {
 	var lines []textLine
 	for _, name := range []string{"Category", "Link", "X-Occi-Attribute", "X-Occi-Location"} {
 		for _, v := range h.Values(name) {
+			if err := checkText(name+" header", []byte(v)); err != nil {
+				return nil, err
+			}
 			lines = append(lines, textLine{name: name, value: v})
 		}
 	}

@@ -75,6 +75,16 @@ func float(v float64) *float64 { return &v }
 // standard returns the core and infrastructure categories (GFD.221 §4,
 // GFD.224 §3), with the actions OCCI 1.1 defined for storage (GFD.184
 // table 9) kept so that 1.1 clients are understood.
+// maxMemoryGiB and maxStorageGiB bound occi.compute.memory and
+// occi.storage.size (and resize's size) so that their bytes fit an int64
+// with room to spare (2^24 GiB = 2^54 bytes; 2^32 GiB = 2^62 bytes). The
+// volume backend's configured maximum (--max-volume-size) is checked
+// below this by the linkage.
+const (
+	maxMemoryGiB  = 1 << 24
+	maxStorageGiB = 1 << 32
+)
+
 func standard() []*Category {
 	id := str(AttrID, "Unique identifier of the entity", false)
 	id.Server = true
@@ -89,15 +99,17 @@ func standard() []*Category {
 	vlan := num("occi.network.vlan", "802.1q VLAN identifier", true)
 	vlan.Min, vlan.Max = float(0), float(4095)
 	cores := num("occi.compute.cores", "Number of virtual CPU cores", true)
-	cores.Min = float(1)
+	// Upper bounds keep what reaches a backend in range of its integers
+	// (bytes in an int64); a backend's own limits answer below them.
+	cores.Min, cores.Max = float(1), float(1<<20)
 	share := num("occi.compute.share", "Relative number of CPU shares", true)
 	share.Min = float(0)
 	memory := num("occi.compute.memory", "Maximum RAM in GiB", false)
-	memory.Min = float(0)
+	memory.Min, memory.Max = float(0), float(maxMemoryGiB)
 	speed := num("occi.compute.speed", "CPU clock frequency in GHz (OCCI 1.1)", false)
 	speed.Min = float(0)
 	size := num("occi.storage.size", "Storage size in GiB", false)
-	size.Required, size.Min = true, float(0)
+	size.Required, size.Min, size.Max = true, float(0), float(maxStorageGiB)
 	iface := str("occi.networkinterface.interface", "Identifier of the link's device interface", false)
 	mac := str("occi.networkinterface.mac", "MAC address of the link's device interface", true)
 	deviceid := str("occi.storagelink.deviceid", "Device identifier as defined by the provider", true)
@@ -122,7 +134,7 @@ func standard() []*Category {
 	backup := action(SchemeStorageAction, "backup", "Back the storage up (OCCI 1.1)")
 	snapshot := action(SchemeStorageAction, "snapshot", "Snapshot the storage (OCCI 1.1)")
 	resizeSize := num("size", "New size in GiB", false)
-	resizeSize.Required, resizeSize.Min = true, float(0)
+	resizeSize.Required, resizeSize.Min, resizeSize.Max = true, float(0), float(maxStorageGiB)
 	resize := action(SchemeStorageAction, "resize", "Resize the storage (OCCI 1.1)", resizeSize)
 
 	ids := func(cs ...*Category) []string {

@@ -31,6 +31,10 @@ type Config struct {
 	// Quotas limit what each project's entities use (none: no limits).
 	Quotas Quotas
 	Logger *slog.Logger
+	// Reserved are path prefixes other routers on the same mux own (the
+	// CDMI root): no entity and no mixin is located at or below one
+	// (409), so that what OCCI creates stays reachable through OCCI.
+	Reserved []string
 }
 
 // Server serves OCCI over HTTP: it parses and negotiates, calls its

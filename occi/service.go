@@ -38,6 +38,8 @@ type Service struct {
 	st      store
 	quotas  Quotas
 	log     *slog.Logger
+	// reserved are path prefixes other routers own (Config.Reserved).
+	reserved []string
 }
 
 // NewService prepares the OCCI service: it reads the template catalogue
@@ -62,7 +64,7 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 	cats = append(cats, cat.categories(kinds)...)
 	cats = append(cats, cfg.Categories...)
 	return &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats),
-		quotas: cfg.Quotas, log: cfg.Logger}, nil
+		quotas: cfg.Quotas, reserved: cfg.Reserved, log: cfg.Logger}, nil
 }
 
 // ---- context values -----------------------------------------------------

@@ -26,6 +26,7 @@ var (
 	ErrInvalid     = &kind.Error{Kind: kind.Invalid, Msg: "invalid request"}
 	ErrUnavailable = &kind.Error{Kind: kind.Unavailable, Msg: "storage backend unavailable"}
 	ErrUnsupported = &kind.Error{Kind: kind.Unsupported, Msg: "not supported by this backend"}
+	ErrNoSpace     = &kind.Error{Kind: kind.NoSpace, Msg: "storage backend out of space"}
 )
 
 // Objects stores values under opaque keys. Keys are chosen by the caller

@@ -118,14 +118,14 @@ func writeSeed(ctx context.Context, m cb.Machine, path string) error {
 		return fmt.Errorf("seed image: %w: %v", cb.ErrUnavailable, err)
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("seed image %s is left from an earlier machine: %w", path, cb.ErrExists)
+		return fmt.Errorf("seed image %s is left from an earlier machine: %w", filepath.Base(path), cb.ErrExists)
 	}
 	// -J -r: Joliet and Rock Ridge keep the names "user-data" and
 	// "meta-data" as they are (plain ISO 9660 would upper-case them).
 	out, err := exec.CommandContext(ctx, isoTool, "-quiet", "-output", path, "-volid", "cidata", "-joliet", "-rock", ud, md).CombinedOutput()
 	if err != nil {
 		_ = os.Remove(path)
-		return fmt.Errorf("seed image: %s: %w: %v: %s", isoTool, cb.ErrUnavailable, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("seed image: %s: %w: %v: %s", isoTool, cb.ErrUnavailable, err, toolOutput(out))
 	}
 	_ = os.Chmod(path, 0o644)
 	return nil

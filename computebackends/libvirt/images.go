@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -39,7 +40,7 @@ func (b *Backend) ConsoleLog(id string) ([]byte, error) {
 func (b *Backend) resolveImage(src string) (string, error) {
 	p := strings.TrimPrefix(src, "file://")
 	if strings.Contains(p, "://") {
-		return "", fmt.Errorf("image %q: only local files are supported (put the image in %s): %w", src, b.imageDir, cb.ErrUnsupported)
+		return "", fmt.Errorf("image %q: only local files are supported (put the image in the image folder, --image-dir): %w", src, cb.ErrUnsupported)
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(b.imageDir, p)
@@ -49,7 +50,7 @@ func (b *Backend) resolveImage(src string) (string, error) {
 	}
 	fi, err := os.Stat(p)
 	if err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("image %q: no such image file %s: %w", src, p, cb.ErrInvalid)
+		return "", fmt.Errorf("image %q: no such image file %s in the image folder: %w", src, filepath.Base(p), cb.ErrInvalid)
 	}
 	return p, nil
 }
@@ -76,19 +77,29 @@ type imageInfo struct {
 func qemuImg(ctx context.Context, args ...string) ([]byte, error) {
 	out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput()
 	if err != nil {
-		return out, fmt.Errorf("qemu-img %s: %w: %v: %s", args[0], cb.ErrUnavailable, err, strings.TrimSpace(string(out)))
+		return out, fmt.Errorf("qemu-img %s: %w: %v: %s", args[0], cb.ErrUnavailable, err, toolOutput(out))
 	}
 	return out, nil
+}
+
+// absPath is a file path in a tool's output.
+var absPath = regexp.MustCompile(`/[^\s:'"]*/([^\s:'"/]+)`)
+
+// toolOutput is what a failed tool printed, for a message that may reach
+// a client: file paths become their base names (the server's folders are
+// no client's business; the log has the command line).
+func toolOutput(out []byte) string {
+	return absPath.ReplaceAllString(strings.TrimSpace(string(out)), "$1")
 }
 
 func inspect(ctx context.Context, path string) (imageInfo, error) {
 	var info imageInfo
 	out, err := exec.CommandContext(ctx, "qemu-img", "info", "-U", "--output=json", path).Output()
 	if err != nil {
-		return info, fmt.Errorf("qemu-img info %s: %w: %v", path, cb.ErrInvalid, err)
+		return info, fmt.Errorf("qemu-img info %s: %w: %v", filepath.Base(path), cb.ErrInvalid, err)
 	}
 	if err := json.Unmarshal(out, &info); err != nil {
-		return info, fmt.Errorf("qemu-img info %s: %w: %v", path, cb.ErrUnavailable, err)
+		return info, fmt.Errorf("qemu-img info %s: %w: %v", filepath.Base(path), cb.ErrUnavailable, err)
 	}
 	return info, nil
 }
@@ -109,7 +120,7 @@ func createOverlay(ctx context.Context, base, path string, diskGiB float64) erro
 		args = append(args, fmt.Sprint(size))
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("overlay %s is left from an earlier machine: %w", path, cb.ErrExists)
+		return fmt.Errorf("overlay %s is left from an earlier machine: %w", filepath.Base(path), cb.ErrExists)
 	}
 	_, err = qemuImg(ctx, args...)
 	return err
@@ -130,7 +141,7 @@ func createBlank(ctx context.Context, path string, diskGiB float64) error {
 		return fmt.Errorf("disk size %g GiB is too small for a root disk (at least 1 MiB): %w", diskGiB, cb.ErrInvalid)
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("disk %s is left from an earlier machine: %w", path, cb.ErrExists)
+		return fmt.Errorf("disk %s is left from an earlier machine: %w", filepath.Base(path), cb.ErrExists)
 	}
 	_, err := qemuImg(ctx, "create", "-q", "-f", "qcow2", path, fmt.Sprint(size))
 	return err

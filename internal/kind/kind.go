@@ -37,6 +37,9 @@ const (
 	Unavailable
 	// Unsupported: this server or backend does not implement it.
 	Unsupported
+	// NoSpace: the backend has no room left for what was asked (a full
+	// file system, a quota); the request may succeed once space is freed.
+	NoSpace
 )
 
 var names = [...]string{
@@ -49,6 +52,7 @@ var names = [...]string{
 	Forbidden:       "forbidden",
 	Unavailable:     "unavailable",
 	Unsupported:     "not supported",
+	NoSpace:         "insufficient storage",
 }
 
 func (k Kind) String() string {

@@ -44,7 +44,7 @@ func TestMessageHidesInternalDetail(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	for k := Internal; k <= Unsupported; k++ {
+	for k := Internal; k <= NoSpace; k++ {
 		assert.NotContains(t, k.String(), "kind(", "every kind has a name")
 	}
 	assert.Equal(t, "kind(99)", Kind(99).String())

@@ -45,6 +45,7 @@ var statusOfKind = map[kind.Kind]int{
 	kind.Forbidden:       http.StatusForbidden,
 	kind.Unavailable:     http.StatusServiceUnavailable,
 	kind.Unsupported:     http.StatusNotImplemented,
+	kind.NoSpace:         http.StatusInsufficientStorage,
 	kind.Internal:        http.StatusInternalServerError,
 }
 

@@ -27,6 +27,7 @@ func TestStatusOfKinds(t *testing.T) {
 		kind.Forbidden:                         403,
 		kind.Unavailable:                       503,
 		kind.Unsupported:                       501,
+		kind.NoSpace:                           507,
 		errors.New("boom"):                     500,
 		Errorf(http.StatusNotAcceptable, "no"): 406,
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
@@ -75,9 +76,27 @@ func mapErr(op, key string, err error) error {
 		return fmt.Errorf("fs: %s %q: %w", op, key, storagebackends.ErrNotFound)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("fs: %s %q: %w", op, key, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("fs: %s %q: %w", op, key, storagebackends.ErrNoSpace)
+	case errors.Is(err, syscall.EFBIG):
+		return fmt.Errorf("fs: %s %q: larger than the file system holds: %w", op, key, storagebackends.ErrInvalid)
 	default:
-		return fmt.Errorf("fs: %s %q: %w: %v", op, key, storagebackends.ErrUnavailable, err)
+		return fmt.Errorf("fs: %s %q: %w: %s", op, key, storagebackends.ErrUnavailable, pathless(err))
 	}
+}
+
+// pathless is err's text without the file names os puts in it: the
+// message reaches clients (a 503 says why), the server's folders must not.
+func pathless(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Op + ": " + le.Err.Error()
+	}
+	return err.Error()
 }
 
 // ctxReader stops a copy when the context ends.

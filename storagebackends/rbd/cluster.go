@@ -192,6 +192,9 @@ func mapErr(op, name string, err error) error {
 			return fmt.Errorf("%s: %w (%v)", what, storagebackends.ErrInvalid, err)
 		case syscall.ENOTSUP, syscall.ENOSYS:
 			return fmt.Errorf("%s: %w (%v)", what, storagebackends.ErrUnsupported, err)
+		case syscall.ENOSPC, syscall.EDQUOT:
+			// A full cluster or a pool quota: 507, not "unavailable".
+			return fmt.Errorf("%s: %w (%v)", what, storagebackends.ErrNoSpace, err)
 		}
 	}
 	// ETIMEDOUT (an OSD or monitor gone past the op timeout), ENOTCONN,

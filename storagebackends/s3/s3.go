@@ -184,7 +184,7 @@ func mapErr(op, key string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	for _, kind := range []error{storagebackends.ErrInvalid, storagebackends.ErrNotFound, storagebackends.ErrExists, storagebackends.ErrUnavailable, storagebackends.ErrUnsupported} {
+	for _, kind := range []error{storagebackends.ErrInvalid, storagebackends.ErrNotFound, storagebackends.ErrExists, storagebackends.ErrUnavailable, storagebackends.ErrUnsupported, storagebackends.ErrNoSpace} {
 		if errors.Is(err, kind) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -196,6 +196,9 @@ func mapErr(op, key string, err error) error {
 			return fmt.Errorf("%s: %w (%s)", what, storagebackends.ErrNotFound, ae.ErrorCode())
 		case "InvalidRange", "InvalidArgument", "KeyTooLongError", "InvalidObjectName":
 			return fmt.Errorf("%s: %w (%s)", what, storagebackends.ErrInvalid, ae.ErrorCode())
+		case "QuotaExceeded":
+			// radosgw's bucket and user quotas: 507, not "unavailable".
+			return fmt.Errorf("%s: %w (%s)", what, storagebackends.ErrNoSpace, ae.ErrorCode())
 		case "PreconditionFailed":
 			return fmt.Errorf("%s: %w: %w", what, storagebackends.ErrUnavailable, errChanged)
 		}
@@ -209,6 +212,8 @@ func mapErr(op, key string, err error) error {
 			return fmt.Errorf("%s: %w", what, storagebackends.ErrInvalid)
 		case code == http.StatusPreconditionFailed:
 			return fmt.Errorf("%s: %w: %w", what, storagebackends.ErrUnavailable, errChanged)
+		case code == http.StatusInsufficientStorage:
+			return fmt.Errorf("%s: %w", what, storagebackends.ErrNoSpace)
 		}
 	}
 	// Everything else (refused connections, timeouts, 5xx, refused

@@ -143,6 +143,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.closeIfCloser(a.Volumes)
 	a.instrument(cfg, log)
+	maxVolume, _ := storagebackends.ParseSize(cfg.MaxVolumeSize) // checked by Config.fill
+	maxValue, _ := storagebackends.ParseSize(cfg.MaxValueSize)
+	a.Volumes = storagebackends.LimitVolumes(a.Volumes, maxVolume)
 
 	link, err := a.openLinkage(cfg, log)
 	if err != nil {
@@ -155,7 +158,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// data folder is where the values go anyway.
 		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
 		ExportHook: link, Disks: link,
-		Principal: cdmiPrincipal, // ACLs evaluated for the authenticated user (§16.1)
+		Principal:    cdmiPrincipal, // ACLs evaluated for the authenticated user (§16.1)
+		MaxValueSize: maxValue,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
@@ -163,6 +167,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	occiServer, err := occi.New(ctx, occi.Config{
 		DB: db, Compute: a.Compute, Volumes: link, Categories: linkage.Categories(),
 		BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Quotas: cfg.quotas, Logger: log,
+		Reserved: []string{cfg.CDMIRoot}, // CDMI's router serves it: an OCCI entity there would be unreachable
 	})
 	if err != nil {
 		return nil, fmt.Errorf("occi: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/occicdmi/occicdmi/occi"
+	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
 // Config is the whole configuration of a server process. Each field can be
@@ -67,6 +68,9 @@ type Config struct {
 	QuotaInstances string `json:"quota_instances"` // --quota-instances: how many computes a project may have
 	QuotaProjects  string `json:"quota_projects"`  // --quota-projects: "demo:cores=4,memory=8;other:instances=2"
 	quotas         occi.Quotas
+	// Limits (README "Limits"): sizes as "64GiB", "4TiB" or bytes.
+	MaxValueSize  string `json:"max_value_size"`  // --max-value-size: largest CDMI data object value
+	MaxVolumeSize string `json:"max_volume_size"` // --max-volume-size: largest block volume (OCCI storage, exported container)
 }
 
 // Defaults is the embedded configuration: one process, an SQLite file, files
@@ -85,8 +89,17 @@ func Defaults() Config {
 		CephPool:         "rbd",
 		CDMIRoot:         "/cdmi",
 		EnterpriseNumber: 32473, // IANA's example number (RFC 5612), the one the CDMI spec's IDs use
+		MaxValueSize:     DefaultMaxValueSize,
+		MaxVolumeSize:    DefaultMaxVolumeSize,
 	}
 }
+
+// The default limits: a value or a volume larger than these is refused
+// with 4xx before any backend is asked (README "Limits").
+const (
+	DefaultMaxValueSize  = "64GiB"
+	DefaultMaxVolumeSize = "4TiB"
+)
 
 // field binds a config field to its flag, environment variable and usage.
 type field struct {
@@ -129,6 +142,8 @@ func (c *Config) fields() []field {
 		{"tls-cert", "OCCICDMI_TLS_CERT", "serve HTTPS with this certificate (PEM; with --tls-key)", &c.TLSCert, nil},
 		{"tls-key", "OCCICDMI_TLS_KEY", "private key of --tls-cert (PEM)", &c.TLSKey, nil},
 		{"tls-client-ca", "OCCICDMI_TLS_CLIENT_CA", "CA certificates (PEM) of X.509 client certificates (with --x509-map)", &c.TLSClientCA, nil},
+		{"max-value-size", "OCCICDMI_MAX_VALUE_SIZE", "largest CDMI data object value, e.g. 64GiB (writes past it get 413)", &c.MaxValueSize, nil},
+		{"max-volume-size", "OCCICDMI_MAX_VOLUME_SIZE", "largest block volume, e.g. 4TiB (larger OCCI storage or exported containers get 400)", &c.MaxVolumeSize, nil},
 		{"x509-map", "OCCICDMI_X509_MAP", "JSON file mapping client certificate subject DNs to projects and roles", &c.X509Map, nil},
 		{"quota-cores", "OCCICDMI_QUOTA_CORES", "most cores a project's OCCI computes may have together (default: no limit)", &c.QuotaCores, nil},
 		{"quota-memory", "OCCICDMI_QUOTA_MEMORY", "most GiB of memory a project's OCCI computes may have together (default: no limit)", &c.QuotaMemory, nil},
@@ -235,6 +250,11 @@ func (c *Config) fill() error {
 		return fmt.Errorf("the CDMI root must not be %s: it is reserved for the operator endpoints", c.CDMIRoot)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	for _, l := range []struct{ name, v string }{{"max-value-size", c.MaxValueSize}, {"max-volume-size", c.MaxVolumeSize}} {
+		if n, err := storagebackends.ParseSize(l.v); err != nil || n <= 0 {
+			return fmt.Errorf("--%s %q: want a positive size such as 64GiB", l.name, l.v)
+		}
+	}
 	switch c.LogFormat {
 	case "text", "json", "auto":
 	default:

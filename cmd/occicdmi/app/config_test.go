@@ -45,12 +45,20 @@ func TestLoadRejectsBadInput(t *testing.T) {
 		"bad number":     {"--enterprise-number", "x"},
 		"cdmi at root":   {"--cdmi-root", "/"},
 		"bad log format": {"--log-format", "xml"},
+		"bad value size": {"--max-value-size", "lots"},
+		"zero volumes":   {"--max-volume-size", "0"},
+		"no unit match":  {"--max-volume-size", "4TB"},
 	} {
 		_, err := Load("t", args, env(nil), io.Discard)
 		assert.Error(t, err, name)
 	}
 	_, err := Load("t", nil, env(map[string]string{"OCCICDMI_ENTERPRISE_NUMBER": "many"}), io.Discard)
 	assert.Error(t, err)
+	cfg, err := Load("t", []string{"--max-value-size", "1GiB"}, env(map[string]string{"OCCICDMI_MAX_VOLUME_SIZE": "16TiB"}), io.Discard)
+	if assert.NoError(t, err) {
+		assert.Equal(t, "1GiB", cfg.MaxValueSize)
+		assert.Equal(t, "16TiB", cfg.MaxVolumeSize)
+	}
 }
 
 func TestRedact(t *testing.T) {

@@ -271,13 +271,13 @@ func TestReadyzBackendDown(t *testing.T) {
 	assert.Contains(t, body, "database: ok")
 }
 
-// The operator endpoints are reserved: OCCI refuses to create an entity
+// The operator endpoints are reserved (409, occi/paths.go): OCCI refuses to create an entity
 // or a mixin at or below them, with a message, and they keep serving.
 func TestReservedPaths(t *testing.T) {
 	_, srv, _ := newOpsApp(t, Defaults())
 	for _, p := range []string{"/metrics", "/healthz", "/readyz", "/metrics/vm1", "/healthz/a/b", "/readyz/x"} {
 		resp, body := send(t, "PUT", srv.URL+p, "text/plain", computeKind)
-		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "PUT %s: %s", p, body)
+		assert.Equal(t, http.StatusConflict, resp.StatusCode, "PUT %s: %s", p, body)
 		assert.Contains(t, body, "reserved", p)
 	}
 	for _, p := range []string{"/healthz/", "/metrics/x", "/readyz"} {
@@ -287,12 +287,12 @@ func TestReservedPaths(t *testing.T) {
 	}
 	resp, body := send(t, "POST", srv.URL+"/-/", "text/plain",
 		`Category: probe; scheme="http://example.com/occi/ops#"; class="mixin"; location="/healthz/"`)
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode, body)
 	assert.Contains(t, body, "reserved")
 	// An inline link may not take a reserved location either.
 	resp, body = send(t, "POST", srv.URL+"/compute/", "text/plain", computeKind+"\n"+
 		`Link: </network/nowhere>; rel="http://schemas.ogf.org/occi/infrastructure#network"; self="/metrics/link1"`)
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode, body)
 	assert.Contains(t, body, "reserved")
 
 	resp, body = send(t, "GET", srv.URL+"/healthz", "", "")
