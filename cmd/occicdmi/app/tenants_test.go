@@ -219,7 +219,7 @@ func TestTenantIsolation(t *testing.T) {
 		// A user mixin with red's mixin's identifier or location.
 		assert.Equal(t, http.StatusConflict, r.status("blue", "POST", "/-/", redTag))
 		assert.Equal(t, http.StatusConflict, r.status("blue", "POST", "/-/", `Category: other; scheme="http://blue.example/tags#"; class="mixin"; location="/mixins/redtag/"`))
-		assert.Equal(t, http.StatusBadRequest, r.status("blue", "PUT", "/mixins/redtag", kindNetwork), "an entity where red's mixin lives")
+		assert.Equal(t, http.StatusConflict, r.status("blue", "PUT", "/mixins/redtag", kindNetwork), "an entity where red's mixin lives: taken, as every reserved location (409)")
 		assert.Equal(t, []string{blueVM}, r.list("blue", "/compute/"), "nothing was made")
 	})
 	t.Run("PUT", func(t *testing.T) {
