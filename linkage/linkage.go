@@ -191,9 +191,12 @@ func originCDMI(ctx context.Context) (fromCDMI, bool) {
 	return f, ok
 }
 
-// linkAttrs are the attributes of the linkage mixin for a container.
+// linkAttrs are the attributes a storage backed by a container starts
+// with: the linkage mixin's, and occi.storage.state "online", since its
+// volume exists and can be attached from the start (OCCI 1.2
+// Infrastructure 3.3: the state is the server's to set).
 func linkAttrs(objectID, path string) map[string]any {
-	return map[string]any{AttrObjectID: objectID, AttrContainer: path}
+	return map[string]any{AttrObjectID: objectID, AttrContainer: path, "occi.storage.state": "online"}
 }
 
 // sweepAge is how old an OCCI-first container without its OCCI storage

@@ -71,16 +71,16 @@ func shareWithQEMU(dir, socket string) error {
 	return nil
 }
 
-// exportNBD serves the volume of an export (if it is not served yet) and
-// tells QEMU where: the socket, the export named by the container's
-// objectID.
+// exportNBD serves the volume of an export (if it is not served yet, and
+// the export is not offline) and tells QEMU where: the socket, the export
+// named by the container's objectID.
 func (l *Linkage) exportNBD(row *export) (cb.VolumeSource, error) {
 	if l.nbd == nil {
 		return cb.VolumeSource{}, kind.New(kind.Unavailable, "the NBD server is not running")
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.exported[row.ContainerID] {
+	if !l.exported[row.ContainerID] && !row.Offline { // online serves it again
 		dev := volumeDevice{vols: l.cfg.Volumes, name: row.Volume}
 		if err := l.nbd.Add(row.ContainerID, dev, false); err != nil && kind.Of(err) != kind.Exists {
 			return cb.VolumeSource{}, fmt.Errorf("serve %s over NBD: %w", row.Path, err)

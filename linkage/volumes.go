@@ -118,6 +118,9 @@ func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseOffline(row, link); err != nil {
+		return err
+	}
 	perms := row.permissions()
 	if len(perms) == 0 {
 		return nil
