@@ -106,7 +106,9 @@ func (s *Service) diskParent(ctx context.Context, db *gorm.DB, o, parent *object
 		parent = p
 	}
 	if !hasOCCIExport(parent) {
-		return nil, nil
+		if ok, err := s.isSnapshot(ctx, db, parent); err != nil || !ok {
+			return nil, err
+		}
 	}
 	return parent, nil
 }
@@ -353,6 +355,9 @@ func (s *Service) syncDiskRow(ctx context.Context, tx *gorm.DB, c *object, path 
 		return err
 	}
 	if !hasOCCIExport(c) {
+		if ok, err := s.isSnapshot(ctx, tx, c); err != nil || ok {
+			return err // a snapshot keeps its disk
+		}
 		if cur != nil && isDiskRow(cur) {
 			return tx.Delete(&object{}, "object_id = ?", cur.ObjectID).Error
 		}

@@ -123,7 +123,7 @@ func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 	default:
 		fs = append(fs,
 			field{"domainURI", s.root + "/cdmi_domains/default/"},
-			field{"capabilitiesURI", s.root + "/cdmi_capabilities/" + o.Type + "/"})
+			field{"capabilitiesURI", s.root + "/cdmi_capabilities/" + s.svc.capabilitiesName(o) + "/"})
 	}
 	status := o.Completion
 	if status == "" {

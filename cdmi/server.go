@@ -46,6 +46,9 @@ type Config struct {
 	// place (see disk.go). Without it, exported containers have no such
 	// object.
 	Disks Disks
+	// Snapshots, when set with Disks, gives containers exported to OCCI
+	// snapshots of their volume (clause 14, see snapshot.go).
+	Snapshots Snapshots
 }
 
 // DefaultMaxBodyValue is the default bound on a CDMI JSON body's value.

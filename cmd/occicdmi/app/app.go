@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// CDMI bodies spool large values to disk; /tmp may be tmpfs, the
 		// data folder is where the values go anyway.
 		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
-		ExportHook: link, Disks: link,
+		ExportHook: link, Disks: link, Snapshots: link,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
