@@ -19,6 +19,7 @@ package linkage
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -57,6 +58,17 @@ type Config struct {
 	// NBDSocket is the Unix socket the NBD server listens on (QEMU
 	// connects to it); "" serves no NBD.
 	NBDSocket string
+	// NBDListen is a TCP address (host:port) the NBD server listens on
+	// for a hypervisor on another host; QEMU is then told to dial it
+	// (NBDAddress) instead of the socket. TCP needs NBDTLS (STARTTLS is
+	// then required, NBD's FORCEDTLS mode) unless NBDPrivate says the
+	// operator named the address private.
+	NBDListen string
+	// NBDAddress is the host:port QEMU dials (default: the address
+	// NBDListen is bound to).
+	NBDAddress string
+	NBDTLS     *tls.Config
+	NBDPrivate bool
 	// StoragePath is the CDMI path (below the root, ending in "/") of the
 	// containers made for OCCI-first storage: "/occi-storage/" by default.
 	StoragePath string
@@ -72,6 +84,9 @@ type Linkage struct {
 	occi *occi.Service
 	cdmi *cdmi.Service
 	nbd  *nbd.Server
+	// nbdTCP is the address QEMU dials when NBD is served over TCP ("":
+	// the socket).
+	nbdTCP string
 
 	mu       sync.Mutex
 	exported map[string]bool // NBD exports being served, by container ID
@@ -89,7 +104,7 @@ func New(cfg Config) (*Linkage, error) {
 		cfg.StoragePath = "/occi-storage/"
 	}
 	l := &Linkage{cfg: cfg, log: cfg.Logger, exported: map[string]bool{}}
-	if cfg.NBDSocket != "" {
+	if cfg.NBDSocket != "" || cfg.NBDListen != "" {
 		if err := l.startNBD(); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package linkage
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -18,28 +19,62 @@ import (
 // socket is made reachable to it, and to no one else.
 const qemuGroup = "libvirt-qemu"
 
-// startNBD listens on the NBD socket and serves in the background.
+// startNBD listens on the NBD socket and, when configured, on TCP, and
+// serves in the background.
 func (l *Linkage) startNBD() error {
+	l.nbd = nbd.NewServer(nbd.Options{DisableList: true, TLS: l.cfg.NBDTLS, Logger: l.log})
+	var lns []net.Listener
+	fail := func(err error) error {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+		return err
+	}
+	if l.cfg.NBDSocket != "" {
+		ln, err := l.listenUnix()
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+	}
+	if l.cfg.NBDListen != "" {
+		ln, err := l.nbd.ListenTCP(l.cfg.NBDListen, l.cfg.NBDPrivate)
+		if err != nil {
+			return fail(fmt.Errorf("linkage: NBD over TCP: %w", err))
+		}
+		lns = append(lns, ln)
+		l.nbdTCP = l.cfg.NBDAddress
+		if l.nbdTCP == "" {
+			l.nbdTCP = ln.Addr().String()
+		}
+	}
+	for _, ln := range lns {
+		go func(ln net.Listener) {
+			if err := l.nbd.Serve(ln); err != nil && err != nbd.ErrServerClosed {
+				l.log.Error("NBD server stopped", "address", ln.Addr().String(), "err", err)
+			}
+		}(ln)
+	}
+	l.log.Info("serving volumes over NBD", "socket", l.cfg.NBDSocket, "tcp", l.cfg.NBDListen, "qemu_dials", l.nbdTCP,
+		"tls", l.cfg.NBDTLS != nil, "private", l.cfg.NBDPrivate)
+	return nil
+}
+
+// listenUnix listens on the NBD socket, reachable to QEMU.
+func (l *Linkage) listenUnix() (net.Listener, error) {
 	dir := filepath.Dir(l.cfg.NBDSocket)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("linkage: NBD socket folder: %w", err)
+		return nil, fmt.Errorf("linkage: NBD socket folder: %w", err)
 	}
 	ln, err := nbd.ListenUnix(l.cfg.NBDSocket)
 	if err != nil {
-		return fmt.Errorf("linkage: NBD socket: %w", err)
+		return nil, fmt.Errorf("linkage: NBD socket: %w", err)
 	}
 	if err := shareWithQEMU(dir, l.cfg.NBDSocket); err != nil {
 		_ = ln.Close()
-		return err
+		return nil, err
 	}
-	l.nbd = nbd.NewServer(nbd.Options{DisableList: true, Logger: l.log})
-	go func() {
-		if err := l.nbd.Serve(ln); err != nil && err != nbd.ErrServerClosed {
-			l.log.Error("NBD server stopped", "socket", l.cfg.NBDSocket, "err", err)
-		}
-	}()
-	l.log.Info("serving volumes over NBD", "socket", l.cfg.NBDSocket)
-	return nil
+	return ln, nil
 }
 
 // shareWithQEMU gives the socket and its folder to QEMU's group (0660 and
@@ -72,8 +107,9 @@ func shareWithQEMU(dir, socket string) error {
 }
 
 // exportNBD serves the volume of an export (if it is not served yet, and
-// the export is not offline) and tells QEMU where: the socket, the export
-// named by the container's objectID.
+// the export is not offline) and tells QEMU where: the TCP address when
+// NBD is served over TCP (with TLS unless private), else the socket; the
+// export is named by the container's objectID.
 func (l *Linkage) exportNBD(row *export) (cb.VolumeSource, error) {
 	if l.nbd == nil {
 		return cb.VolumeSource{}, kind.New(kind.Unavailable, "the NBD server is not running")
@@ -86,6 +122,9 @@ func (l *Linkage) exportNBD(row *export) (cb.VolumeSource, error) {
 			return cb.VolumeSource{}, fmt.Errorf("serve %s over NBD: %w", row.Path, err)
 		}
 		l.exported[row.ContainerID] = true
+	}
+	if l.nbdTCP != "" {
+		return cb.VolumeSource{Type: "nbd", Host: l.nbdTCP, TLS: l.cfg.NBDTLS != nil, Image: row.ContainerID, Format: "raw"}, nil
 	}
 	return cb.VolumeSource{Type: "nbd", Path: l.cfg.NBDSocket, Image: row.ContainerID, Format: "raw"}, nil
 }

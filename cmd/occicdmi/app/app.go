@@ -182,10 +182,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // openLinkage joins OCCI storage and CDMI containers over the volume
 // backend, serving volumes over NBD on a socket under the data folder.
 func (a *App) openLinkage(cfg Config, log *slog.Logger) (*linkage.Linkage, error) {
-	link, err := linkage.New(linkage.Config{
+	lc := linkage.Config{
 		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd",
 		NBDSocket: nbdSocketPath(cfg.DataDir), Logger: log,
-	})
+	}
+	if err := nbdConfig(cfg, &lc); err != nil {
+		return nil, err
+	}
+	link, err := linkage.New(lc)
 	if err != nil {
 		return nil, err
 	}
