@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/cdmi"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
@@ -35,12 +36,19 @@ type diskRig struct {
 
 func newDiskRig(t *testing.T, opts ...func(*Config)) *diskRig {
 	t.Helper()
+	return newDiskRigOn(t, testsupport.DB(t), t.TempDir(), opts...)
+}
+
+// newDiskRigOn is a rig on the database db, with its volumes and values
+// under shared (so that two rigs are two server processes sharing their
+// database and backends), and its NBD socket of its own.
+func newDiskRigOn(t *testing.T, db *gorm.DB, shared string, opts ...func(*Config)) *diskRig {
+	t.Helper()
 	ctx := context.Background()
-	db := testsupport.DB(t)
 	dir := t.TempDir()
-	vols, err := fs.NewVolumes(filepath.Join(dir, "volumes"))
+	vols, err := fs.NewVolumes(filepath.Join(shared, "volumes"))
 	require.NoError(t, err)
-	objs, err := fs.NewObjects(filepath.Join(dir, "objects"))
+	objs, err := fs.NewObjects(filepath.Join(shared, "objects"))
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := Config{DB: db, Volumes: vols, NBDSocket: filepath.Join(dir, "nbd.sock"), Logger: log}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -88,8 +89,9 @@ type Linkage struct {
 	// the socket).
 	nbdTCP string
 
-	mu       sync.Mutex
-	exported map[string]bool // NBD exports being served, by container ID
+	connected atomic.Bool // set once occi and cdmi are (the NBD server runs before)
+	mu        sync.Mutex
+	exported  map[string]bool // NBD exports being served, by container ID
 }
 
 // New prepares the linkage and starts its NBD server when configured.
@@ -117,6 +119,7 @@ func New(cfg Config) (*Linkage, error) {
 // before a restart.
 func (l *Linkage) Connect(ctx context.Context, o *occi.Service, c *cdmi.Service) error {
 	l.occi, l.cdmi = o, c
+	l.connected.Store(true)
 	if err := l.sweep(ctx); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ const qemuGroup = "libvirt-qemu"
 // startNBD listens on the NBD socket and, when configured, on TCP, and
 // serves in the background.
 func (l *Linkage) startNBD() error {
-	l.nbd = nbd.NewServer(nbd.Options{DisableList: true, TLS: l.cfg.NBDTLS, Logger: l.log})
+	l.nbd = nbd.NewServer(nbd.Options{DisableList: true, TLS: l.cfg.NBDTLS, Logger: l.log, Resolve: l.resolveNBD})
 	var lns []net.Listener
 	fail := func(err error) error {
 		for _, ln := range lns {
@@ -129,17 +129,47 @@ func (l *Linkage) exportNBD(row *export) (cb.VolumeSource, error) {
 	return cb.VolumeSource{Type: "nbd", Path: l.cfg.NBDSocket, Image: row.ContainerID, Format: "raw"}, nil
 }
 
-// unexportNBD stops serving a volume: its connections end.
+// unexportNBD stops serving a volume: its connections end. (It is called
+// also for exports another server process made, which this one may have
+// served through resolveNBD.)
 func (l *Linkage) unexportNBD(containerID string) {
 	if l.nbd == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.exported[containerID] {
-		l.nbd.Remove(containerID)
-		delete(l.exported, containerID)
+	l.nbd.Remove(containerID)
+	delete(l.exported, containerID)
+}
+
+// resolveNBD is asked before every NBD client is given an export: the
+// database, which every server process sharing it sees alike, says
+// whether the export exists, is exported over NBD, is online and has a
+// storagelink. So any process serves any live export (QEMU may reach
+// whichever the operator points it at), and none serves one whose link,
+// export or online state another process took away.
+func (l *Linkage) resolveNBD(ctx context.Context, name string) (nbd.Device, bool, error) {
+	if !l.connected.Load() {
+		return nil, false, kind.New(kind.Unavailable, "the linkage is not connected yet")
 	}
+	row, err := l.byContainer(ctx, nil, name)
+	if err != nil {
+		return nil, false, err
+	}
+	switch {
+	case row.Protocol != "NBD":
+		return nil, false, kind.Errorf(kind.NotFound, "%s is exported over OCCI/%s, not NBD", row.Path, row.Protocol)
+	case row.Offline:
+		return nil, false, kind.Errorf(kind.Conflict, "%s is offline", row.Path)
+	}
+	links, err := l.linksTo(ctx, row.StorageID)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(links) == 0 {
+		return nil, false, kind.Errorf(kind.NotFound, "no storagelink attaches %s", row.Path)
+	}
+	return volumeDevice{vols: l.cfg.Volumes, name: row.Volume}, false, nil
 }
 
 // reexport serves again, after a restart, the NBD volumes that have
