@@ -115,6 +115,15 @@ func TestOCCISnapshotIsACDMISnapshot(t *testing.T) {
 		uri := strings.TrimPrefix(s.(string), cdmiRoot())
 		assert.Equal(t, want, readRange(t, uri+diskName, 4096, 4096), "%s holds the volume's bytes", uri)
 	}
+	// §9.7: deleting the container deletes its snapshots, volume and all.
+	code, msg := cdmiDelete(t, path)
+	require.Equal(t, http.StatusNoContent, code, msg)
+	for _, s := range snaps {
+		code, _ = diskCDMIGet(t, strings.TrimPrefix(s.(string), cdmiRoot())+diskName, "")
+		assert.Equal(t, http.StatusNotFound, code)
+	}
+	resp, _ := occi(t, http.MethodGet, "/storage/"+id, "")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
 
 func writeRange(t *testing.T, disk string, off int, b []byte) {
