@@ -324,3 +324,24 @@ func (s *Server) putSnapshot(c *call, t *target, b *cdmiBody) error {
 	c.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// snapshotRows are the rows of a subtree that belong to the snapshots of
+// its exported containers (their cdmi_snapshots and all below): a copy of
+// the subtree leaves them out, as it leaves out the disks.
+func snapshotRows(all []object, exported map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for i := range all {
+		if all[i].Name == SnapshotsName && exported[all[i].ParentID] {
+			out[all[i].ObjectID] = true
+		}
+	}
+	for grew := len(out) > 0; grew; {
+		grew = false
+		for i := range all {
+			if !out[all[i].ObjectID] && out[all[i].ParentID] {
+				out[all[i].ObjectID], grew = true, true
+			}
+		}
+	}
+	return out
+}

@@ -139,3 +139,18 @@ func readRange(t *testing.T, disk string, off, n int) []byte {
 	require.Equal(t, http.StatusPartialContent, resp.StatusCode, "%s", out)
 	return out
 }
+
+// §9.2.5: a copy of an exported container is not exported (no disk, see
+// TestDiskGoesWithTheExport) and takes none of its snapshots either.
+func TestCopyLeavesTheSnapshotsOut(t *testing.T) {
+	path, _ := exportedContainer(t, diskMiB)
+	resp, out := cdmiPut(t, path, map[string]any{"snapshot": "s1"})
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, out)
+	dst := "/" + uniq("copy") + "/"
+	resp, out = cdmiPut(t, dst, map[string]any{"copy": cdmiRoot() + path})
+	require.Equal(t, http.StatusCreated, resp.StatusCode, out)
+	defer cdmiDelete(t, dst)
+	code, c := cdmiGet(t, dst+"?children")
+	require.Equal(t, http.StatusOK, code, c)
+	assert.Empty(t, c["children"], "no disk, no cdmi_snapshots in the copy")
+}
