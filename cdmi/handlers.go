@@ -164,7 +164,7 @@ func (s *Server) readContainer(c *call, o *object) error {
 			}
 		}
 		if o.Type == typeContainer && wanted(c.q, "snapshots") {
-			snaps, err := s.svc.snapshotURIs(c.ctx, o, c.r.URL.Path)
+			snaps, err := s.svc.snapshotURIs(c.ctx, o)
 			if err != nil {
 				return err
 			}

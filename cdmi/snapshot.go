@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"net/http"
+	"net/url"
 
 	"gorm.io/gorm"
 
@@ -259,9 +260,13 @@ func (s *Service) forgetSnapshots(ctx context.Context, ids []string) {
 }
 
 // snapshotURIs are the URIs of c's snapshots (the read's "snapshots").
-func (s *Service) snapshotURIs(ctx context.Context, c *object, base string) ([]string, error) {
+func (s *Service) snapshotURIs(ctx context.Context, c *object) ([]string, error) {
 	if s.cfg.Snapshots == nil || !hasOCCIExport(c) {
 		return nil, nil
+	}
+	base, err := s.pathOf(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := s.child(ctx, s.db, c.ObjectID, SnapshotsName)
 	if errors.Is(err, errNotFound) {
@@ -276,7 +281,7 @@ func (s *Service) snapshotURIs(ctx context.Context, c *object, base string) ([]s
 	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		out = append(out, base+SnapshotsName+"/"+n+"/")
+		out = append(out, base+SnapshotsName+"/"+url.PathEscape(n)+"/")
 	}
 	return out, nil
 }
