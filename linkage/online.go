@@ -16,7 +16,8 @@ import (
 //   - a storage starts online: its volume exists and can be attached at
 //     once (so clients that never send "online" keep working);
 //   - offline takes the volume out of use by computes: it is refused (409)
-//     while a running compute has the volume attached (pulling a disk from
+//     while a compute that is not stopped (running, suspended, in error)
+//     has the volume attached (pulling a disk from
 //     under a running guest loses its writes: stop the compute or delete
 //     the storagelink first); otherwise the NBD export stops being served,
 //     and starting a compute that links the storage, or hot-plugging it,
@@ -41,11 +42,8 @@ func (l *Linkage) SetOnline(ctx context.Context, storage string, online bool) er
 		return err
 	}
 	if !online {
-		for _, link := range links {
-			if link.Attrs["occi.storagelink.state"] == "active" {
-				return kind.Errorf(kind.Conflict, "%s is in use by the running compute %s (storagelink %s): stop the compute or delete the storagelink before taking the storage offline",
-					storageLocation(storage), link.Source, link.Location)
-			}
+		if err := l.refuseInUse(ctx, storage, links); err != nil {
+			return err
 		}
 	}
 	if err := database.Classify(l.db(ctx, nil).Model(row).Update("offline", !online).Error); err != nil {
@@ -59,6 +57,25 @@ func (l *Linkage) SetOnline(ctx context.Context, storage string, online bool) er
 	if row.Protocol == "NBD" && len(links) > 0 {
 		_, err := l.exportNBD(row)
 		return err
+	}
+	return nil
+}
+
+// refuseInUse refuses to take a volume offline while a compute that is
+// not stopped (running, suspended, or in error, where QEMU may still hold
+// the disk) links it.
+func (l *Linkage) refuseInUse(ctx context.Context, storage string, links []*occi.Entity) error {
+	for _, link := range links {
+		vm, err := l.occi.Get(ctx, link.Source)
+		if kind.Of(err) == kind.NotFound {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if st, _ := vm.Attrs["occi.compute.state"].(string); st != "inactive" {
+			return kind.Errorf(kind.Conflict, "%s is in use by the compute %s (%s; storagelink %s): stop the compute or delete the storagelink before taking the storage offline",
+				storageLocation(storage), link.Source, st, link.Location)
+		}
 	}
 	return nil
 }

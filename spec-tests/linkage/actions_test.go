@@ -53,6 +53,12 @@ func TestStorageOfflineRefusesAttaches(t *testing.T) {
 	_, body = occi(t, http.MethodGet, sto, "")
 	assert.Contains(t, body, `occi.storage.state="online"`, "a refused offline changes nothing")
 
+	// Suspended, QEMU still holds the disk: refused too.
+	resp, body = occi(t, http.MethodPost, vm+"?action=suspend", `Category: suspend; scheme="http://schemas.ogf.org/occi/infrastructure/compute/action#"; class="action"`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	code, out = storageAction(t, sto, "offline")
+	assert.Equal(t, http.StatusConflict, code, "offline under a suspended compute: %s", out)
+
 	resp, body = occi(t, http.MethodPost, vm+"?action=stop", stopAction+"\nX-OCCI-Attribute: method=\"poweroff\"")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	code, out = storageAction(t, sto, "offline")
