@@ -154,3 +154,41 @@ func TestCopyLeavesTheSnapshotsOut(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, c)
 	assert.Empty(t, c["children"], "no disk, no cdmi_snapshots in the copy")
 }
+
+// Clause 14: "the contents of the source container [are] restored to their
+// values at a previous point in time using a CDMI copy operation": a copy
+// of the snapshot's disk onto the container's disk (§8.2 "copy") writes
+// the snapshot's bytes back into the volume. A copy from a stored value,
+// or from a disk of another size, is refused (409) and writes nothing.
+func TestRestoreASnapshotByCopy(t *testing.T) {
+	path, _ := exportedContainer(t, diskMiB)
+	disk := path + diskName
+	before := diskBytes(8192, 3)
+	writeRange(t, disk, 0, before)
+	resp, out := cdmiPut(t, path, map[string]any{"snapshot": "good"})
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, out)
+	after := diskBytes(8192, 4)
+	writeRange(t, disk, 0, after)
+
+	copyOnto := func(src string) (*http.Response, []byte) {
+		b, _ := json.Marshal(map[string]any{"copy": cdmiRoot() + src})
+		return diskDo(t, http.MethodPut, disk, cdmiObjectHeader(), b)
+	}
+	other, _ := exportedContainer(t, 2*diskMiB)
+	resp2, out2 := copyOnto(other + diskName)
+	assert.Equal(t, http.StatusConflict, resp2.StatusCode, "another size: %s", out2)
+	plain := "/" + uniq("plain") + "/"
+	resp, pc := cdmiPut(t, plain, map[string]any{})
+	require.Equal(t, http.StatusCreated, resp.StatusCode, pc)
+	defer cdmiDelete(t, plain+"v")
+	defer cdmiDelete(t, plain)
+	r3, o3 := diskDo(t, http.MethodPut, plain+"v", http.Header{"Content-Type": {"application/octet-stream"}}, []byte("stored"))
+	require.Less(t, r3.StatusCode, 300, "%s", o3)
+	resp2, out2 = copyOnto(plain + "v")
+	assert.Equal(t, http.StatusConflict, resp2.StatusCode, "a stored value: %s", out2)
+	assert.Equal(t, after, readRange(t, disk, 0, 8192), "the refused copies wrote nothing")
+
+	resp2, out2 = copyOnto(path + "cdmi_snapshots/good/" + diskName)
+	require.Equal(t, http.StatusNoContent, resp2.StatusCode, "%s", out2)
+	assert.Equal(t, before, readRange(t, disk, 0, 8192), "the snapshot's bytes are back")
+}
