@@ -168,7 +168,17 @@ func (s *Service) unsupported(typ, name string) error {
 
 func (s *Service) capabilityObject(o *object) map[string]any {
 	if o.ObjectID == s.capsID {
-		return systemCapabilities(s.occiProtocols())
+		c := systemCapabilities(s.occiProtocols())
+		if s.cfg.Snapshots != nil && s.cfg.Disks != nil {
+			c["cdmi_snapshots"] = "true" // clause 14, on containers exported to OCCI
+		}
+		return c
+	}
+	if o.Name == occiCapabilities && o.ParentID == s.capIDs[typeContainer] {
+		if s.cfg.Snapshots == nil || s.cfg.Disks == nil {
+			return containerCapabilities(s.cfg.ExportHook != nil)
+		}
+		return occiContainerCapabilities()
 	}
 	return s.capabilitiesFor(o.Name)
 }

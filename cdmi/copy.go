@@ -138,9 +138,10 @@ func (cp *containerCopy) copyObjects(ctx context.Context, all []object) error {
 	for i := range all {
 		exported[all[i].ObjectID] = cp.s.cfg.Disks != nil && hasOCCIExport(&all[i])
 	}
+	snaps := snapshotRows(all, exported)
 	for _, o := range all {
-		if isDiskRow(&o) && exported[o.ParentID] {
-			continue // the copy is not exported: no volume, no disk (disk.go)
+		if isDiskRow(&o) && exported[o.ParentID] || snaps[o.ObjectID] {
+			continue // the copy is not exported: no volume, no disk, no snapshots (disk.go, snapshot.go)
 		}
 		n := o
 		n.ObjectID = cp.ids[o.ObjectID]

@@ -33,6 +33,10 @@ func (s *Service) deleteObject(ctx context.Context, who Principal, o *object, pa
 	if err != nil {
 		return err
 	}
+	snaps, err := s.subtreeContainers(ctx, o)
+	if err != nil {
+		return err
+	}
 	x, err := s.prepareUnexports(ctx, o)
 	if err != nil {
 		return err
@@ -51,6 +55,7 @@ func (s *Service) deleteObject(ctx context.Context, who Principal, o *object, pa
 		}
 		return err
 	}
+	s.forgetSnapshots(ctx, snaps)
 	for _, k := range keys {
 		if err := s.objs.Delete(context.WithoutCancel(ctx), k); err != nil {
 			s.log.Warn("cdmi: delete value (the start-up sweep will retry)", "key", k, "err", err)

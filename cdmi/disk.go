@@ -32,6 +32,9 @@ import (
 //   - its size is the volume's: it changes with the container's
 //     cdmi_assignedsize (or occi.storage.size on the OCCI side), never by a
 //     write;
+//   - a copy onto it ({"copy": "<another disk>"}) copies that disk's
+//     bytes in place when the sizes match: how a snapshot (snapshot.go) is
+//     restored; any other copy source is refused (409);
 //   - it cannot be deleted (409: delete the container, or remove its OCCI
 //     export), moved, copied into another object, made a reference or
 //     uploaded in parts (X-CDMI-Partial), and it keeps no metadata of its
@@ -106,7 +109,9 @@ func (s *Service) diskParent(ctx context.Context, db *gorm.DB, o, parent *object
 		parent = p
 	}
 	if !hasOCCIExport(parent) {
-		return nil, nil
+		if ok, err := s.isSnapshot(ctx, db, parent); err != nil || !ok {
+			return nil, err
+		}
 	}
 	return parent, nil
 }
@@ -154,13 +159,16 @@ func (s *Service) openDisk(ctx context.Context, parent, o *object) (*openedDisk,
 func (s *Service) writeDisk(ctx context.Context, who Principal, o *object, dk *openedDisk, d dataWrite) (*object, error) {
 	what := fmt.Sprintf("%s is the disk of the container %s (its OCCI volume)", DiskName, dk.container)
 	switch {
-	case d.copyURI != "" || d.moveURI != "" || d.reference != "":
-		return nil, kind.Errorf(kind.Conflict, "%s: its value is the volume's bytes; write them (a whole value of %d bytes, or a range), it cannot take copy, move or reference", what, dk.size)
+	case d.moveURI != "" || d.reference != "":
+		return nil, kind.Errorf(kind.Conflict, "%s: its value is the volume's bytes; write them (a whole value of %d bytes, or a range), or copy another disk of that size (a snapshot's); it cannot take move or reference", what, dk.size)
 	case d.partial:
 		return nil, kind.Errorf(kind.Conflict, "%s: a write goes to the volume at once; X-CDMI-Partial does not apply (write ranges instead)", what)
 	}
 	if meta := withoutIgnored(d.meta); len(meta) > 0 {
 		return nil, kind.Errorf(kind.Conflict, "%s: it keeps no metadata of its own, so metadata cannot be set on it (set it on the container; cdmi_assignedsize there resizes the disk)", what)
+	}
+	if d.copyURI != "" {
+		return s.restoreDisk(ctx, who, o, dk, d.copyURI, what)
 	}
 	if d.value == nil {
 		// Nothing the disk has changes (storage system metadata, mimetype
@@ -195,6 +203,44 @@ func (s *Service) writeDisk(ctx context.Context, who Principal, o *object, dk *o
 	if err := copyToDisk(ctx, dk, d.value, off, n); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	return s.touchDisk(ctx, o), nil
+}
+
+// restoreDisk copies another disk of the same size onto the disk o: how a
+// snapshot is restored (clause 14: "restored ... using a CDMI copy
+// operation", {"copy": ".../cdmi_snapshots/<name>/disk"}), or a disk is
+// cloned. Disk semantics: the bytes land as they are copied.
+func (s *Service) restoreDisk(ctx context.Context, who Principal, o *object, dk *openedDisk, uri, what string) (*object, error) {
+	src, err := s.sourceDataObject(ctx, who, uri, "copy", "cdmi_copy_dataobject", maskRead)
+	if err != nil {
+		return nil, err
+	}
+	from, err := s.openDisk(ctx, nil, src)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case from == nil:
+		return nil, kind.Errorf(kind.Conflict, "%s: it takes a copy of another disk only (a snapshot's, or another exported container's); %s is a stored value: write its bytes instead", what, uri)
+	case from.size != dk.size:
+		return nil, kind.Errorf(kind.Conflict, "%s: it is %d bytes and %s is %d: give the container the same cdmi_assignedsize first; nothing was written", what, dk.size, uri, from.size)
+	}
+	if err := s.require(typeDataObject, "cdmi_modify_value"); err != nil {
+		return nil, err
+	}
+	if err := s.allowed(who, o, writeMask(true, nil)); err != nil {
+		return nil, err
+	}
+	if src.ObjectID != o.ObjectID {
+		if err := copyToDisk(ctx, dk, &diskReader{ctx: ctx, d: from, end: from.size}, 0, dk.size); err != nil {
+			return nil, fmt.Errorf("%s: copy %s: %w", what, uri, err)
+		}
+	}
+	return s.touchDisk(ctx, o), nil
+}
+
+// touchDisk records a write of the disk o (its times and count).
+func (s *Service) touchDisk(ctx context.Context, o *object) *object {
 	now := time.Now().UTC()
 	err := s.db.WithContext(ctx).Model(&object{}).Where("object_id = ?", o.ObjectID).
 		Updates(map[string]any{"m_time": now, "a_time": now, "m_count": gorm.Expr("m_count + 1")}).Error
@@ -203,7 +249,7 @@ func (s *Service) writeDisk(ctx context.Context, who Principal, o *object, dk *o
 	}
 	out := *o
 	out.MTime, out.ATime, out.MCount = now, now, o.MCount+1
-	return &out, nil
+	return &out
 }
 
 // copyToDisk writes n bytes of r to d at off, a chunk at a time.
@@ -353,6 +399,9 @@ func (s *Service) syncDiskRow(ctx context.Context, tx *gorm.DB, c *object, path 
 		return err
 	}
 	if !hasOCCIExport(c) {
+		if ok, err := s.isSnapshot(ctx, tx, c); err != nil || ok {
+			return err // a snapshot keeps its disk
+		}
 		if cur != nil && isDiskRow(cur) {
 			return tx.Delete(&object{}, "object_id = ?", cur.ObjectID).Error
 		}

@@ -166,6 +166,15 @@ func (s *Server) readContainer(c *call, o *object) error {
 				fs = append(fs, field{"exports", ex})
 			}
 		}
+		if o.Type == typeContainer && wanted(c.q, "snapshots") {
+			snaps, err := s.svc.snapshotURIs(c.ctx, o)
+			if err != nil {
+				return err
+			}
+			if len(snaps) > 0 {
+				fs = append(fs, field{"snapshots", snaps})
+			}
+		}
 	}
 	crange, shown := "", any([]string{})
 	if wanted(c.q, "children") || wanted(c.q, "childrenrange") {

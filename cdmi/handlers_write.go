@@ -499,6 +499,9 @@ func (s *Server) putContainer(c *call, t *target, b *cdmiBody, isCDMI bool) erro
 			return invalidf("a container takes no %q", f)
 		}
 	}
+	if b.has("snapshot") && t.obj != nil {
+		return s.putSnapshot(c, t, b)
+	}
 	for _, f := range []string{"deserialize", "serialize", "snapshot"} {
 		if b.has(f) {
 			return s.svc.unsupported(typeContainer, "cdmi_"+f+"_container")

@@ -122,7 +122,7 @@ func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs = append(fs, field{"domainURI", domain}, field{"capabilitiesURI", s.root + "/cdmi_capabilities/" + o.Type + "/"})
+	fs = append(fs, field{"domainURI", domain}, field{"capabilitiesURI", s.root + "/cdmi_capabilities/" + s.svc.capabilitiesName(o) + "/"})
 	status := o.Completion
 	if status == "" {
 		status = "Complete"

@@ -55,6 +55,9 @@ type Config struct {
 	// are evaluated for it on every request (§16.1.6). Nil: every request
 	// acts as Administrator() (a server without authentication).
 	Principal func(*http.Request) Principal
+	// Snapshots, when set with Disks, gives containers exported to OCCI
+	// snapshots of their volume (clause 14, see snapshot.go).
+	Snapshots Snapshots
 }
 
 // DefaultMaxBodyValue is the default bound on a CDMI JSON body's value.

@@ -349,6 +349,11 @@ func (s *Service) ensureSystem(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.cfg.Snapshots != nil && s.cfg.Disks != nil {
+		if _, err = mk(s.capIDs[typeContainer], occiCapabilities, typeCapability); err != nil {
+			return err
+		}
+	}
 	if s.domainsID, err = mk(s.rootID, "cdmi_domains", typeDomain); err != nil {
 		return err
 	}

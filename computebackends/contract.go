@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -118,13 +119,15 @@ const (
 //     and port here; it is not supported yet.
 type VolumeSource struct {
 	Type       string   // "file", "rbd" or "nbd"
-	Path       string   // file: absolute path; nbd: absolute path of the Unix socket
+	Path       string   // file: absolute path; nbd: absolute path of the Unix socket (or Host)
 	Format     string   // "raw" (default) or "qcow2"
 	Pool       string   // rbd: pool name
 	Image      string   // rbd: image name; nbd: export name
 	Monitors   []string // rbd: "host:port" of the monitors
 	User       string   // rbd: cephx user, empty when cephx is off
 	ConfigFile string   // rbd: ceph.conf path, if the hypervisor should read it
+	Host       string   // nbd over TCP, for a remote hypervisor: "host:port" (instead of Path)
+	TLS        bool     // nbd over TCP: the hypervisor starts TLS (NBD_OPT_STARTTLS) with its own certificates
 }
 
 // Disk is a volume attached to a machine (an OCCI storagelink).
@@ -299,7 +302,11 @@ func (s VolumeSource) Validate() error {
 			return fmt.Errorf("rbd volume needs monitors or a ceph.conf: %w", ErrInvalid)
 		}
 	case "nbd":
-		if !filepath.IsAbs(s.Path) {
+		if s.Host != "" {
+			if host, port, err := net.SplitHostPort(s.Host); err != nil || host == "" || port == "" {
+				return fmt.Errorf("nbd volume over TCP needs host:port, got %q: %w", s.Host, ErrInvalid)
+			}
+		} else if !filepath.IsAbs(s.Path) {
 			return fmt.Errorf("nbd volume needs the absolute path of its Unix socket, got %q: %w", s.Path, ErrInvalid)
 		}
 		if s.Image == "" {

@@ -19,7 +19,7 @@ import (
 func (l *Linkage) Disk(ctx context.Context, containerID string) (cdmi.Disk, bool, error) {
 	row, err := l.byContainer(ctx, nil, containerID)
 	if kind.Of(err) == kind.NotFound {
-		return nil, false, nil
+		return l.snapshotDisk(ctx, containerID)
 	}
 	if err != nil {
 		return nil, false, err

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/cdmi"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
@@ -33,21 +34,32 @@ type diskRig struct {
 	url  string // the CDMI root's URL
 }
 
-func newDiskRig(t *testing.T) *diskRig {
+func newDiskRig(t *testing.T, opts ...func(*Config)) *diskRig {
+	t.Helper()
+	return newDiskRigOn(t, testsupport.DB(t), t.TempDir(), opts...)
+}
+
+// newDiskRigOn is a rig on the database db, with its volumes and values
+// under shared (so that two rigs are two server processes sharing their
+// database and backends), and its NBD socket of its own.
+func newDiskRigOn(t *testing.T, db *gorm.DB, shared string, opts ...func(*Config)) *diskRig {
 	t.Helper()
 	ctx := context.Background()
-	db := testsupport.DB(t)
 	dir := t.TempDir()
-	vols, err := fs.NewVolumes(filepath.Join(dir, "volumes"))
+	vols, err := fs.NewVolumes(filepath.Join(shared, "volumes"))
 	require.NoError(t, err)
-	objs, err := fs.NewObjects(filepath.Join(dir, "objects"))
+	objs, err := fs.NewObjects(filepath.Join(shared, "objects"))
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := New(Config{DB: db, Volumes: vols, NBDSocket: filepath.Join(dir, "nbd.sock"), Logger: log})
+	cfg := Config{DB: db, Volumes: vols, NBDSocket: filepath.Join(dir, "nbd.sock"), Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	l, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	cs, err := cdmi.New(ctx, cdmi.Config{DB: db, Objects: objs, Root: "/cdmi", EnterpriseNumber: 32473, Logger: log,
-		TempDir: dir, ExportHook: l, Disks: l})
+		TempDir: dir, ExportHook: l, Disks: l, Snapshots: l})
 	require.NoError(t, err)
 	osvc, err := occi.NewService(ctx, occi.Config{DB: db, Compute: sim.New(db), Volumes: l, Categories: Categories(), Logger: log})
 	require.NoError(t, err)
@@ -76,15 +88,17 @@ func (r *diskRig) do(t *testing.T, method, path string, body []byte, hdr ...stri
 	return resp, out
 }
 
-// attach links a new compute to the storage, so its NBD export is served.
-func (r *diskRig) attach(t *testing.T, id string) {
+// attach links a new compute to the storage, so its NBD export is
+// served; it answers the link's location.
+func (r *diskRig) attach(t *testing.T, id string) string {
 	t.Helper()
 	ctx := context.Background()
 	vm, err := r.occi.Create(ctx, occi.KindCompute, []occi.EntityInput{{}})
 	require.NoError(t, err)
-	_, err = r.occi.Create(ctx, occi.KindStorageLink, []occi.EntityInput{{Source: vm[0].Location, Target: "/storage/" + id}})
+	link, err := r.occi.Create(ctx, occi.KindStorageLink, []occi.EntityInput{{Source: vm[0].Location, Target: "/storage/" + id}})
 	require.NoError(t, err)
 	require.Contains(t, r.l.nbd.Exports(), id)
+	return link[0].Location
 }
 
 // Disk is the container's volume, for exported containers only.

@@ -19,9 +19,11 @@ package linkage
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -57,6 +59,17 @@ type Config struct {
 	// NBDSocket is the Unix socket the NBD server listens on (QEMU
 	// connects to it); "" serves no NBD.
 	NBDSocket string
+	// NBDListen is a TCP address (host:port) the NBD server listens on
+	// for a hypervisor on another host; QEMU is then told to dial it
+	// (NBDAddress) instead of the socket. TCP needs NBDTLS (STARTTLS is
+	// then required, NBD's FORCEDTLS mode) unless NBDPrivate says the
+	// operator named the address private.
+	NBDListen string
+	// NBDAddress is the host:port QEMU dials (default: the address
+	// NBDListen is bound to).
+	NBDAddress string
+	NBDTLS     *tls.Config
+	NBDPrivate bool
 	// StoragePath is the CDMI path (below the root, ending in "/") of the
 	// containers made for OCCI-first storage: "/occi-storage/" by default.
 	StoragePath string
@@ -78,9 +91,13 @@ type Linkage struct {
 	occi *occi.Service
 	cdmi *cdmi.Service
 	nbd  *nbd.Server
+	// nbdTCP is the address QEMU dials when NBD is served over TCP ("":
+	// the socket).
+	nbdTCP string
 
-	mu       sync.Mutex
-	exported map[string]bool // NBD exports being served, by container ID
+	connected atomic.Bool // set once occi and cdmi are (the NBD server runs before)
+	mu        sync.Mutex
+	exported  map[string]bool // NBD exports being served, by container ID
 }
 
 // New prepares the linkage and starts its NBD server when configured.
@@ -95,7 +112,7 @@ func New(cfg Config) (*Linkage, error) {
 		cfg.StoragePath = "/occi-storage/"
 	}
 	l := &Linkage{cfg: cfg, log: cfg.Logger, exported: map[string]bool{}}
-	if cfg.NBDSocket != "" {
+	if cfg.NBDSocket != "" || cfg.NBDListen != "" {
 		if err := l.startNBD(); err != nil {
 			return nil, err
 		}
@@ -108,6 +125,7 @@ func New(cfg Config) (*Linkage, error) {
 // before a restart.
 func (l *Linkage) Connect(ctx context.Context, o *occi.Service, c *cdmi.Service) error {
 	l.occi, l.cdmi = o, c
+	l.connected.Store(true)
 	if err := l.sweep(ctx); err != nil {
 		return err
 	}
@@ -208,9 +226,12 @@ func asAdmin(ctx context.Context) context.Context {
 	return occi.WithCaller(ctx, c)
 }
 
-// linkAttrs are the attributes of the linkage mixin for a container.
+// linkAttrs are the attributes a storage backed by a container starts
+// with: the linkage mixin's, and occi.storage.state "online", since its
+// volume exists and can be attached from the start (OCCI 1.2
+// Infrastructure 3.3: the state is the server's to set).
 func linkAttrs(objectID, path string) map[string]any {
-	return map[string]any{AttrObjectID: objectID, AttrContainer: path}
+	return map[string]any{AttrObjectID: objectID, AttrContainer: path, "occi.storage.state": "online"}
 }
 
 // sweepAge is how old an OCCI-first container without its OCCI storage

@@ -21,7 +21,10 @@ type export struct {
 	Volume      string
 	Permissions string // JSON list, "null" when the export gives none
 	Origin      string
-	CreatedAt   time.Time
+	// Offline is set by OCCI's offline action and cleared by online: an
+	// offline volume is attached to no compute (see SetOnline).
+	Offline   bool
+	CreatedAt time.Time
 }
 
 func (export) TableName() string { return "linkage_exports" }

@@ -107,13 +107,16 @@ func (l *Linkage) Resize(ctx context.Context, storage string, size int64) error 
 	return err
 }
 
-// Snapshot freezes the volume's bytes.
+// Snapshot takes the CDMI snapshot (clause 14) of the storage's container:
+// OCCI's snapshot and backup actions (GFD.184 §3.3 Table 9) freeze the
+// volume as <container>/cdmi_snapshots/<snapshot>/, whose disk is the
+// volume's bytes at that time, readable through CDMI.
 func (l *Linkage) Snapshot(ctx context.Context, storage, snapshot string) error {
 	row, err := l.byStorage(ctx, nil, storage)
 	if err != nil {
 		return err
 	}
-	return l.cfg.Volumes.Snapshot(ctx, row.Volume, snapshot)
+	return l.cdmi.Snapshot(ctx, cdmi.Administrator(), row.Path, snapshot)
 }
 
 // exportOf is the export a storagelink attaches: the container whose
@@ -138,6 +141,9 @@ func (l *Linkage) exportOf(ctx context.Context, link occi.StorageLink) (*export,
 func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 	row, err := l.exportOf(ctx, link)
 	if err != nil {
+		return err
+	}
+	if err := refuseOffline(row, link); err != nil {
 		return err
 	}
 	perms := row.permissions()

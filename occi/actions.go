@@ -257,6 +257,9 @@ func (o *op) storageAction(j job) error {
 	var err error
 	switch j.a.Term {
 	case "online", "offline":
+		if av, ok := vols.(Availability); ok {
+			err = av.SetOnline(o.ctx, e.ID, j.a.Term == "online")
+		}
 		changes["occi.storage.state"] = j.a.Term
 	case "backup", "snapshot":
 		if vols != nil {

@@ -36,6 +36,15 @@ type Volumes interface {
 	Detached(ctx context.Context, link StorageLink) error
 }
 
+// Availability is what Volumes implement when OCCI's online and offline
+// actions (GFD.224 §3.3 Table 8) reach the volume: offline takes it out of
+// use (it may refuse, kind.Conflict, while a running compute uses it),
+// online makes it attachable again. Volumes without it change the state
+// in OCCI's model only.
+type Availability interface {
+	SetOnline(ctx context.Context, storage string, online bool) error
+}
+
 // StorageLink is a storagelink as Volumes sees it.
 type StorageLink struct {
 	ID       string // the link's occi.core.id

@@ -20,12 +20,22 @@
 # power button is pressed (so graceful stop, ACPI reboot and PCI hot-unplug
 # meet a guest that answers).
 #
+# The linkage's in-guest check (spec-tests/linkage TestGuestSeesTheCDMIDisk):
+# at boot, every other virtio disk (vdb..vdz) whose first line is
+# "OCCICDMI-CHECK <token>" gets, at byte 1024, the line
+# "OCCICDMI-READ <token> <sha256 of its bytes 4096-69631>", written with
+# fsync, so a client of the volume (CDMI) sees the guest read what it
+# wrote and reads back what the guest wrote.
+#
 # Needs: apt-get (downloads, never installs, the kernel and busybox-static),
 # dpkg-deb, qemu-img. Rebuilding is skipped when the files exist.
 set -euo pipefail
 out="${1:?usage: $0 IMAGEDIR}"
 mkdir -p "$out"
-if [ -s "$out/tiny-linux.qcow2.initrd" ] && [ -s "$out/tiny-linux.qcow2.vmlinuz" ] && [ -s "$out/tiny-linux.qcow2" ] && [ -s "$out/empty.qcow2" ]; then
+# The stamp is this script's checksum: a changed guest is rebuilt.
+stamp="$(sha256sum "$0" | cut -d' ' -f1)"
+if [ -s "$out/tiny-linux.qcow2.initrd" ] && [ -s "$out/tiny-linux.qcow2.vmlinuz" ] && [ -s "$out/tiny-linux.qcow2" ] && [ -s "$out/empty.qcow2" ] &&
+	[ "$(cat "$out/tiny-linux.stamp" 2>/dev/null)" = "$stamp" ]; then
 	echo "guest-image: $out already has the images" >&2
 	exit 0
 fi
@@ -99,6 +109,18 @@ for d in /sys/class/input/event*; do
 		 echo "occicdmi-guest: power button, powering off"; sync; poweroff -f) &
 	fi
 done
+# The linkage's in-guest check (see the top of guest-image.sh).
+for b in /sys/block/vd[b-z]; do
+	[ -e "$b" ] || continue
+	d=/dev/$(basename "$b")
+	for i in 1 2 3 4 5; do [ -b "$d" ] && break; sleep 1; done # devtmpfs makes the node soon after the probe
+	line=$(dd if="$d" bs=512 count=1 2>/dev/null | head -n1)
+	case "$line" in "OCCICDMI-CHECK "*) ;; *) continue ;; esac
+	token=${line#OCCICDMI-CHECK }
+	sum=$(dd if="$d" bs=4096 skip=1 count=16 2>/dev/null | sha256sum | cut -d' ' -f1)
+	printf 'OCCICDMI-READ %s %s\n' "$token" "$sum" | dd of="$d" bs=512 seek=2 conv=notrunc,fsync 2>/dev/null
+	echo "occicdmi-guest: $(basename "$d") checked ($token)"
+done
 for n in /sys/class/net/eth*; do
 	[ -e "$n" ] && ip link set "$(basename "$n")" up && udhcpc -b -t 10 -i "$(basename "$n")" -s /usr/share/udhcpc/default.script >/dev/console 2>&1 &
 done
@@ -115,4 +137,5 @@ for f in tiny-linux.qcow2.initrd tiny-linux.qcow2.vmlinuz tiny-linux.qcow2 empty
 	chmod 0644 "$out/$f.tmp"
 	mv "$out/$f.tmp" "$out/$f"
 done
+echo "$stamp" >"$out/tiny-linux.stamp"
 echo "guest-image: built $out/tiny-linux.qcow2 (kernel $kver, modules: ${order[*]})" >&2

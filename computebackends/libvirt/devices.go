@@ -104,11 +104,7 @@ func diskXML(d cb.Disk, target string) (*libvirtxml.DomainDisk, error) {
 		// at the machine's next start, which fails, naming the socket,
 		// when nothing answers there.
 		disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: format, Cache: "none", Discard: "unmap"}
-		disk.Source = &libvirtxml.DomainDiskSource{Network: &libvirtxml.DomainDiskSourceNetwork{
-			Protocol: "nbd",
-			Name:     d.Source.Image,
-			Hosts:    []libvirtxml.DomainDiskSourceHost{{Transport: "unix", Socket: d.Source.Path}},
-		}}
+		disk.Source = &libvirtxml.DomainDiskSource{Network: nbdSource(d.Source)}
 	default:
 		return nil, fmt.Errorf("volume type %q (want file, rbd or nbd): %w", d.Source.Type, cb.ErrInvalid)
 	}
@@ -189,7 +185,7 @@ func (b *Backend) AttachDisk(ctx context.Context, machineID string, d cb.Disk) e
 	if err != nil {
 		return fmt.Errorf("libvirt: attach disk %q to %q: %w", d.ID, machineID, err)
 	}
-	if d.Source.Type == "file" || d.Source.Type == "nbd" {
+	if d.Source.Type == "file" || d.Source.Type == "nbd" && d.Source.Host == "" {
 		b.reachable(d.Source.Path)
 	}
 	doc, err := disk.Marshal()
@@ -462,4 +458,25 @@ func randomMAC() string {
 	var r [3]byte
 	_, _ = rand.Read(r[:])
 	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", r[0], r[1], r[2])
+}
+
+// nbdSource is the network source of an NBD volume: the Unix socket of a
+// local server, or host:port over TCP for a server on another host, with
+// tls='yes' when it requires TLS. libvirt then gives QEMU a tls-creds-x509
+// object (endpoint=client) made from qemu.conf's nbd_tls_x509_cert_dir
+// (default_tls_x509_cert_dir, /etc/pki/qemu, when unset): that folder
+// holds ca-cert.pem (the CA of the NBD server's certificate) and, when the
+// server verifies its clients, client-cert.pem and client-key.pem.
+func nbdSource(s cb.VolumeSource) *libvirtxml.DomainDiskSourceNetwork {
+	src := &libvirtxml.DomainDiskSourceNetwork{Protocol: "nbd", Name: s.Image}
+	if s.Host == "" {
+		src.Hosts = []libvirtxml.DomainDiskSourceHost{{Transport: "unix", Socket: s.Path}}
+		return src
+	}
+	host, port, _ := net.SplitHostPort(s.Host) // Validate checked it
+	src.Hosts = []libvirtxml.DomainDiskSourceHost{{Transport: "tcp", Name: host, Port: port}}
+	if s.TLS {
+		src.TLS = "yes"
+	}
+	return src
 }

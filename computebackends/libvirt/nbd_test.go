@@ -226,3 +226,25 @@ func TestNBDUnreachable(t *testing.T) {
 		})
 	}
 }
+
+// An NBD volume over TCP (a server on another host) is a network disk
+// with a tcp host, and tls='yes' when the server requires TLS (libvirt's
+// formatdomain "source ... tls"); an address that is no host:port is
+// refused.
+func TestNBDOverTCPDiskXML(t *testing.T) {
+	d, err := diskXML(cb.Disk{ID: "s1", Source: cb.VolumeSource{Type: "nbd", Host: "10.0.0.5:10809", TLS: true, Image: "EXP"}}, "vdb")
+	require.NoError(t, err)
+	doc, err := d.Marshal()
+	require.NoError(t, err)
+	for _, want := range []string{`protocol="nbd" name="EXP" tls="yes"`, `<host transport="tcp" name="10.0.0.5" port="10809">`} {
+		assert.Contains(t, doc, want)
+	}
+	d, err = diskXML(cb.Disk{ID: "s1", Source: cb.VolumeSource{Type: "nbd", Host: "[fd00::5]:10809", Image: "EXP"}}, "vdb")
+	require.NoError(t, err)
+	doc, err = d.Marshal()
+	require.NoError(t, err)
+	assert.NotContains(t, doc, "tls=")
+	assert.Contains(t, doc, `name="fd00::5" port="10809"`)
+	_, err = diskXML(cb.Disk{ID: "x", Source: cb.VolumeSource{Type: "nbd", Host: "10.0.0.5", Image: "EXP"}}, "vdb")
+	assert.ErrorIs(t, err, cb.ErrInvalid)
+}

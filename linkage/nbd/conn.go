@@ -263,19 +263,50 @@ func (c *conn) startTLS(data []byte) error {
 	return nil
 }
 
-// lookup finds the export name and, when attach is set, registers c on it
-// (under the same lock as Remove, so that an export being removed never
-// gains a connection).
+// lookup finds the export name (asking Options.Resolve first, when set)
+// and, when attach is set, registers c on it (under the same lock as
+// Remove, so that an export being removed never gains a connection).
 func (c *conn) lookup(name string, attach bool) *export {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	if c.s.closed {
+	for try := 0; ; try++ {
+		var (
+			dev      Device
+			readOnly bool
+		)
+		c.s.mu.Lock()
+		seen := c.s.removals
+		c.s.mu.Unlock()
+		if c.s.opts.Resolve != nil {
+			var err error
+			if dev, readOnly, err = c.s.opts.Resolve(c.ctx, name); err != nil {
+				c.s.log.Info("nbd: export refused", "export", name, "err", err)
+				return nil
+			}
+		}
+		c.s.mu.Lock()
+		if c.s.removals != seen && try < 3 {
+			c.s.mu.Unlock()
+			continue // a Remove came in between: what Resolve read may be stale
+		}
+		e := c.s.lookupLocked(name, dev, readOnly)
+		if e != nil && attach {
+			e.conns[c] = struct{}{}
+			c.exp = e
+		}
+		c.s.mu.Unlock()
+		return e
+	}
+}
+
+// lookupLocked is the export name, made from dev when Resolve gave one
+// and the name is not exported yet; nil once the server is closed.
+func (s *Server) lookupLocked(name string, dev Device, readOnly bool) *export {
+	if s.closed {
 		return nil
 	}
-	e := c.s.exports[name]
-	if e != nil && attach {
-		e.conns[c] = struct{}{}
-		c.exp = e
+	e := s.exports[name]
+	if e == nil && dev != nil && checkName(name) == nil {
+		e = &export{name: name, dev: dev, readOnly: readOnly, conns: map[*conn]struct{}{}}
+		s.exports[name] = e
 	}
 	return e
 }

@@ -99,6 +99,14 @@ type Options struct {
 	// Logger receives device errors and refused connections; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Resolve, when set, decides every time a client asks for an export
+	// (NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_EXPORT_NAME) whether name may be
+	// served now, and with which device: an error refuses it (the client
+	// hears "no such export"); a name not exported yet is then exported
+	// with the device it returns, as by Add. It lets state kept elsewhere
+	// (a database several servers share) say which exports exist. Without
+	// it, the exports are those Added.
+	Resolve func(ctx context.Context, name string) (dev Device, readOnly bool, err error)
 }
 
 const defaultMaxRequest = 32 << 20
@@ -114,6 +122,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closed    bool
+	removals  uint64         // Removes so far: a Resolve that raced one is redone
 	wg        sync.WaitGroup // connection goroutines
 }
 
@@ -207,6 +216,7 @@ func checkName(name string) error {
 // not exported does nothing.
 func (s *Server) Remove(name string) {
 	s.mu.Lock()
+	s.removals++ // also when not exported here: a Resolve under way must look again
 	e, ok := s.exports[name]
 	if !ok {
 		s.mu.Unlock()

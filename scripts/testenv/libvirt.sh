@@ -3,7 +3,8 @@
 #
 #   libvirt.sh up     install libvirt/QEMU/dnsmasq/tini if missing, start
 #                     virtlogd and libvirtd without systemd, build the tiny
-#                     guest image (scripts/guest-image.sh) and a catalogue
+#                     guest image (scripts/guest-image.sh), a catalogue and
+#                     the certificates of NBD over TLS (nbd-tls.sh)
 #   libvirt.sh env    print the variables the tests read (eval it)
 #   libvirt.sh down   stop the daemons this script started (by their PIDs) and
 #                     remove the occi-* domains and networks the tests left
@@ -76,6 +77,7 @@ up() {
 		answers || { echo "libvirt: libvirtd does not answer on $uri" >&2; exit 1; }
 	fi
 	"$here/../guest-image.sh" "$dir/images"
+	"$here/nbd-tls.sh" "$dir/nbd-tls"
 	cat >"$dir/catalogue.json" <<JSON
 {
   "os_templates": [
@@ -96,6 +98,7 @@ print_env() {
 	echo "export OCCICDMI_TEST_LIBVIRT=1"
 	echo "export OCCICDMI_IMAGE_DIR='$dir/images'"
 	echo "export OCCICDMI_TEST_LIBVIRT_CATALOGUE='$dir/catalogue.json'"
+	echo "export OCCICDMI_TEST_NBD_TLS='$dir/nbd-tls'"
 }
 
 down() {

@@ -61,10 +61,16 @@ func diskBytes(n int, seed byte) []byte {
 // advertised protocol, with cdmi_assignedsize size; it is deleted at the end.
 func exportedContainer(t *testing.T, size int) (path, id string) {
 	t.Helper()
+	return exportedOver(t, size, protocol(t))
+}
+
+// exportedOver is exportedContainer over the OCCI export protocol proto.
+func exportedOver(t *testing.T, size int, proto string) (path, id string) {
+	t.Helper()
 	path = "/" + uniq("disk") + "/"
 	resp, c := cdmiPut(t, path, map[string]any{
 		"metadata": map[string]any{"cdmi_assignedsize": fmt.Sprint(size)},
-		"exports":  map[string]any{"OCCI/" + protocol(t): map[string]any{}},
+		"exports":  map[string]any{"OCCI/" + proto: map[string]any{}},
 	})
 	require.Equal(t, http.StatusCreated, resp.StatusCode, c)
 	id, _ = c["objectID"].(string)

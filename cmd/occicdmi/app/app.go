@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// CDMI bodies spool large values to disk; /tmp may be tmpfs, the
 		// data folder is where the values go anyway.
 		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
-		ExportHook: link, Disks: link,
+		ExportHook: link, Disks: link, Snapshots: link,
 		Principal:    cdmiPrincipal, // ACLs evaluated for the authenticated user (§16.1)
 		MaxValueSize: maxValue,
 	})
@@ -188,11 +188,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // openLinkage joins OCCI storage and CDMI containers over the volume
 // backend, serving volumes over NBD on a socket under the data folder.
 func (a *App) openLinkage(cfg Config, log *slog.Logger) (*linkage.Linkage, error) {
-	link, err := linkage.New(linkage.Config{
+	lc := linkage.Config{
 		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd",
 		NBDSocket: nbdSocketPath(cfg.DataDir), Logger: log,
 		Principal: cdmiPrincipalOf, // owner of OCCI-first containers; deviceid attaches (§16.1)
-	})
+	}
+	if err := nbdConfig(cfg, &lc); err != nil {
+		return nil, err
+	}
+	link, err := linkage.New(lc)
 	if err != nil {
 		return nil, err
 	}

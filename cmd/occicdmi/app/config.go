@@ -42,6 +42,15 @@ type Config struct {
 	CephConf    string `json:"ceph_conf"`     // --ceph-conf (CEPH_CONF also read)
 	CephPool    string `json:"ceph_pool"`     // --ceph-pool
 
+	// NBD over TCP for a hypervisor on another host (nbd.go): with TLS on
+	// --nbd-listen, or plain on an address the operator names private.
+	NBDListen     string `json:"nbd_listen"`      // --nbd-listen host:port: NBD over TCP, TLS required
+	NBDPrivateNet string `json:"nbd_private_net"` // --nbd-private-net host:port: NBD over plain TCP on a private address
+	NBDAddress    string `json:"nbd_address"`     // --nbd-address host:port: what QEMU dials (default: the listen address)
+	NBDTLSCert    string `json:"nbd_tls_cert"`    // --nbd-tls-cert: the NBD server's certificate (PEM)
+	NBDTLSKey     string `json:"nbd_tls_key"`     // --nbd-tls-key: its key (PEM)
+	NBDTLSCA      string `json:"nbd_tls_ca"`      // --nbd-tls-ca: CAs of the hypervisors' client certificates (PEM; required then)
+
 	CDMIRoot         string `json:"cdmi_root"`         // --cdmi-root
 	EnterpriseNumber uint32 `json:"enterprise_number"` // --enterprise-number, in CDMI object IDs
 
@@ -130,6 +139,12 @@ func (c *Config) fields() []field {
 		{"s3-secret-key", "OCCICDMI_S3_SECRET_KEY", "S3 secret key", &c.S3SecretKey, nil},
 		{"ceph-conf", "OCCICDMI_CEPH_CONF", "ceph.conf path (default: $CEPH_CONF)", &c.CephConf, nil},
 		{"ceph-pool", "OCCICDMI_CEPH_POOL", "Ceph pool for RBD volumes and RADOS values", &c.CephPool, nil},
+		{"nbd-listen", "OCCICDMI_NBD_LISTEN", "serve volumes over NBD on this TCP address too, for a hypervisor on another host; TLS required (--nbd-tls-cert, --nbd-tls-key)", &c.NBDListen, nil},
+		{"nbd-private-net", "OCCICDMI_NBD_PRIVATE_NET", "serve volumes over NBD without TLS on this TCP address, which you vouch only trusted hosts reach", &c.NBDPrivateNet, nil},
+		{"nbd-address", "OCCICDMI_NBD_ADDRESS", "host:port the hypervisor dials for NBD (default: the NBD listen address)", &c.NBDAddress, nil},
+		{"nbd-tls-cert", "OCCICDMI_NBD_TLS_CERT", "certificate (PEM) of NBD over TCP", &c.NBDTLSCert, nil},
+		{"nbd-tls-key", "OCCICDMI_NBD_TLS_KEY", "private key (PEM) of --nbd-tls-cert", &c.NBDTLSKey, nil},
+		{"nbd-tls-ca", "OCCICDMI_NBD_TLS_CA", "CA certificates (PEM) the hypervisors' NBD client certificates must chain to (then required)", &c.NBDTLSCA, nil},
 		{"cdmi-root", "OCCICDMI_CDMI_ROOT", "path of the CDMI root container", &c.CDMIRoot, nil},
 		{"enterprise-number", "OCCICDMI_ENTERPRISE_NUMBER", "IANA enterprise number inside CDMI object IDs", nil, &c.EnterpriseNumber},
 		{"keystone-url", "OCCICDMI_KEYSTONE_URL", "Keystone identity v3 URL validating X-Auth-Token (e.g. http://keystone:5000/v3)", &c.KeystoneURL, nil},
@@ -261,6 +276,9 @@ func (c *Config) fill() error {
 		return fmt.Errorf("log format %q: want text, json or auto", c.LogFormat)
 	}
 	if err := c.checkQuotas(); err != nil {
+		return err
+	}
+	if err := c.checkNBD(); err != nil {
 		return err
 	}
 	return c.checkAuth()

@@ -1,0 +1,91 @@
+package linkage
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/cdmi"
+	"github.com/occicdmi/occicdmi/internal/database"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
+)
+
+// secondHandle opens db's database again, as another server process would:
+// the same PostgreSQL schema, or the same SQLite file.
+func secondHandle(t *testing.T, db *gorm.DB) *gorm.DB {
+	t.Helper()
+	var dsn string
+	if db.Dialector.Name() == "postgres" {
+		var schema string
+		require.NoError(t, db.Raw("SELECT current_schema()").Scan(&schema).Error)
+		dsn = os.Getenv(testsupport.PostgresEnv)
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + "search_path=" + schema
+	} else {
+		var rows []struct{ Name, File string }
+		require.NoError(t, db.Raw("PRAGMA database_list").Scan(&rows).Error)
+		require.NotEmpty(t, rows)
+		dsn = rows[0].File
+	}
+	other, err := database.Open(dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { database.Close(other) })
+	return other
+}
+
+// nbdSize is what nbdinfo says of an export on a socket ("" when refused).
+func nbdSize(socket, export string) string {
+	b, err := exec.Command("nbdinfo", "--size", "nbd+unix:///"+export+"?socket="+socket).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Two server processes on one database (issue 9 item 5: "two servers on
+// one PostgreSQL see the same linkage"), each with its own NBD socket: the
+// database, not the process that attached the link, says what is served.
+// Either serves an export the other attached (QEMU may be pointed at
+// either); a storagelink deleted or an offline taken through one stops
+// both from admitting new clients, and online through the other brings
+// it back.
+func TestTwoServersOneDatabase(t *testing.T) {
+	needTools(t, "nbdinfo", "nbdcopy")
+	db := testsupport.DB(t)
+	shared := t.TempDir()
+	a := newDiskRigOn(t, db, shared)
+	b := newDiskRigOn(t, secondHandle(t, db), shared)
+	ctx := context.Background()
+
+	c, _, err := a.cdmi.PutContainer(ctx, cdmi.Administrator(), "/vm/", exportChange("1048576"))
+	require.NoError(t, err)
+	_, err = b.occi.Get(ctx, "/storage/"+c.ObjectID)
+	require.NoError(t, err, "the other server sees the storage")
+	piece := strings.Repeat("two servers ", 100)
+	resp, out := b.do(t, http.MethodPut, "/vm/"+cdmi.DiskName, []byte(piece), "Content-Range", "bytes 4096-5295/*")
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "%s", out)
+
+	assert.Empty(t, nbdSize(a.l.cfg.NBDSocket, c.ObjectID), "no storagelink: not served")
+	link := a.attach(t, c.ObjectID)
+	assert.Equal(t, "1048576", nbdSize(a.l.cfg.NBDSocket, c.ObjectID), "served by the server that attached it")
+	readThroughNBD(t, b.l.cfg.NBDSocket, c.ObjectID, 4096, piece) // and by the other, the bytes either wrote
+
+	require.NoError(t, b.l.SetOnline(ctx, c.ObjectID, false))
+	assert.Empty(t, nbdSize(a.l.cfg.NBDSocket, c.ObjectID), "offline through the other server: refused here too")
+	require.NoError(t, a.l.SetOnline(ctx, c.ObjectID, true))
+	assert.Equal(t, "1048576", nbdSize(b.l.cfg.NBDSocket, c.ObjectID), "online again")
+
+	require.NoError(t, b.occi.Delete(ctx, link))
+	assert.Empty(t, nbdSize(a.l.cfg.NBDSocket, c.ObjectID), "the link deleted through the other server: the attaching one serves it no more")
+	assert.Empty(t, nbdSize(b.l.cfg.NBDSocket, c.ObjectID))
+}
