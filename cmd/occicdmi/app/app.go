@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -170,7 +171,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	a.Handler = routes(cdmiServer, occiServer, authn, a.ops, log)
+	g, err := newGuard(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.Handler = routes(cdmiServer, occiServer, authn, g, a.ops, log)
 	log.Info("occicdmi ready",
 		"compute", a.Compute.Name(), "compute_simulated", a.Compute.Simulated(),
 		"objects", cfg.Objects, "volumes", cfg.Volumes,
@@ -211,7 +216,7 @@ func nbdSocketPath(dataDir string) string {
 
 // routes builds the one router both protocols share. CDMI owns its root
 // prefix; OCCI owns the rest (entities may live at client-chosen paths).
-func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, ops *ops, log *slog.Logger) http.Handler {
+func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, g *guard, ops *ops, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
 	// Paths are matched as sent: CDMI names carry %2F, %25 and the like,
 	// which must not be decoded or cleaned into other names.
@@ -220,7 +225,7 @@ func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, ops *ops, log 
 	ops.routes(r) // /metrics, /healthz, /readyz: before OCCI's catch-all
 	c.Routes(r)
 	o.Routes(r)
-	return web.WithRequestID(ops.observe(withCommonHeaders(withRecover(authn.wrap(r), log))))
+	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(withRecover(authn.wrap(r), log)))))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {
@@ -286,14 +291,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer opsLn.close()
-	srv := &http.Server{
-		Addr:              cfg.Listen,
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		TLSConfig:         tc,
-	}
+	srv := newHTTPServer(cfg, a.Handler, tc)
 	errc := make(chan error, 1)
 	go func() { errc <- listenAndServe(srv, log) }()
 	log.Info("listening", "address", cfg.Listen, "tls", tc != nil)
@@ -309,6 +307,20 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer is the main listener's server. Bodies have no overall
+// timeout (a large upload may take hours); the guard's minimum rate bounds
+// them instead.
+func newHTTPServer(cfg Config, h http.Handler, tc *tls.Config) *http.Server {
+	return &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           h,
+		ReadHeaderTimeout: time.Duration(cfg.HeaderTimeout),
+		IdleTimeout:       time.Duration(cfg.IdleTimeout),
+		MaxHeaderBytes:    1 << 20,
+		TLSConfig:         tc,
+	}
 }
 
 // NewLogger returns the slog logger the configuration asks for.
