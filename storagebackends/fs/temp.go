@@ -11,18 +11,18 @@ import (
 // folder (storagebackends.TempRemover). A write in progress touches its
 // file as it goes, so age keeps another process's live writes.
 func (o *Objects) RemoveTemp(ctx context.Context, age time.Duration) (int, error) {
-	return removeOlder(ctx, o.tmp, age)
+	return RemoveOlder(ctx, o.tmp, age)
 }
 
 // RemoveTemp removes volumes and images a crash left half-built
 // (storagebackends.TempRemover).
 func (v *Volumes) RemoveTemp(ctx context.Context, age time.Duration) (int, error) {
-	return removeOlder(ctx, v.tmp, age)
+	return RemoveOlder(ctx, v.tmp, age)
 }
 
-// removeOlder removes the files of dir last modified more than age ago
-// (all of them for age 0).
-func removeOlder(ctx context.Context, dir string, age time.Duration) (int, error) {
+// RemoveOlder removes the files of dir last modified more than age ago
+// (all of them for age 0): the start-up clean-up of a temporary folder.
+func RemoveOlder(ctx context.Context, dir string, age time.Duration) (int, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, mapErr("list temporary files", dir, err)

@@ -51,6 +51,9 @@ type App struct {
 	Volumes storagebackends.Volumes
 	closers []func() error
 	ops     *ops // metrics, readiness, access log (ops.go)
+	// machines lists the compute backend's machines for start-up
+	// recovery (recover.go); nil when the backend cannot.
+	machines computebackends.Lister
 }
 
 // IsPostgres tells whether a database setting names PostgreSQL.
@@ -110,6 +113,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o750); err != nil {
 		return nil, fmt.Errorf("create the data folder: %w", err)
 	}
+	own, err := a.takeOwnership(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	db, err := OpenDB(cfg)
 	if err != nil {
 		return nil, err
@@ -143,6 +150,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.closeIfCloser(a.Volumes)
+	a.removeTemp(ctx, cfg, own, log)
+	a.machines, _ = a.Compute.(computebackends.Lister) // before instrument wraps it
 	a.instrument(cfg, log)
 
 	link, err := a.openLinkage(cfg, log)
@@ -154,8 +163,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		EnterpriseNumber: cfg.EnterpriseNumber, Logger: log,
 		// CDMI bodies spool large values to disk; /tmp may be tmpfs, the
 		// data folder is where the values go anyway.
-		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
-		ExportHook: link, Disks: link,
+		TempDir:         filepath.Join(cfg.DataDir, "tmp"),
+		ExclusiveValues: own.database,
+		ExportHook:      link, Disks: link,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
@@ -170,6 +180,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := link.Connect(ctx, occiServer.Service(), cdmiServer.Service()); err != nil {
 		return nil, err
 	}
+	a.recoverMachines(ctx, cfg, occiServer.Service(), own, log)
 
 	g, err := newGuard(cfg, log)
 	if err != nil {
