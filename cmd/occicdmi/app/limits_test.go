@@ -136,6 +136,40 @@ func TestSlowBodyIsCut(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, resp.StatusCode)
 }
 
+// The same cut on HTTP/2, where the deadline is the stream's.
+func TestSlowBodyIsCutHTTP2(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.BodyMinRate = 1000
+	cfg.BodyRateWindow = Duration(time.Second)
+	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer a.Close()
+	srv := httptest.NewUnstartedServer(a.Handler)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	client.Timeout = 60 * time.Second
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write(make([]byte, 64<<10)) }() // then nothing
+	req, err := http.NewRequest("PUT", srv.URL+"/cdmi/stalled", pr)
+	require.NoError(t, err)
+	req.ContentLength = 10 << 20
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := client.Do(req)
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "HTTP/2.0", resp.Proto)
+		assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, "%s", b)
+	}
+	require.Eventually(t, func() bool { return len(tempFiles(t, cfg.DataDir)) == 0 }, 30*time.Second, 50*time.Millisecond,
+		"temporary files left: %v", tempFiles(t, cfg.DataDir))
+}
+
 // assertCut checks what a cut client got: nothing (the connection closed)
 // or a 408 saying why.
 func assertCut(t *testing.T, answer string) {
