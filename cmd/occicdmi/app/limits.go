@@ -96,10 +96,8 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body := &rateBody{ReadCloser: r.Body, rc: http.NewResponseController(w), window: g.window, quota: g.minRate * int64(g.window/time.Second)}
-		if body.quota < g.minRate {
-			body.quota = g.minRate // a window under a second still asks for a second's bytes
-		}
+		body := &rateBody{ReadCloser: r.Body, rc: http.NewResponseController(w), window: g.window,
+			quota: max(1, int64(float64(g.minRate)*g.window.Seconds()))}
 		r.Body = body
 		next.ServeHTTP(&cutWriter{ResponseWriter: w, body: body}, r)
 		if !body.eof {
