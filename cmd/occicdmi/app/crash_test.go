@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -192,7 +194,9 @@ type history struct {
 
 func newHistory(t *testing.T, p *process, rng *rand.Rand) *history {
 	h := &history{client: &http.Client{Timeout: 30 * time.Second}, uploads: map[string]*upload{}, seed: rng.Uint64()}
-	status := h.send(p, "PUT", container, "application/cdmi-container", nil, strings.NewReader("{}"))
+	// Values inherit cdmi_value_hash (CDMI 1.1.1 §16.4): their cdmi_hash
+	// must agree with their bytes after every kill.
+	status := h.send(p, "PUT", container, "application/cdmi-container", nil, strings.NewReader(`{"metadata":{"cdmi_value_hash":"SHA256"}}`))
 	require.Equal(t, http.StatusCreated, status)
 	for i := range rangeObjects {
 		o := &rangeObject{want: randomBytes(rand.New(rand.NewPCG(h.seed, uint64(i))), rangeSize)}
@@ -402,6 +406,7 @@ func (h *history) verify(t *testing.T, p *process) {
 		switch {
 		case status == http.StatusOK:
 			assert.Equal(t, u.sum, sha256.Sum256(body), "%s: the value is whole (acknowledged: %v)", name, u.acked)
+			h.checkHash(t, p, container+name, body)
 			assert.False(t, u.gone, "%s: absent after an earlier kill, there now", name)
 			u.acked = true // there now: must stay
 		case status == http.StatusNotFound && !u.acked:
@@ -421,6 +426,7 @@ func (h *history) verify(t *testing.T, p *process) {
 		assert.True(t, bytes.Equal(body, o.want) || bytes.Equal(body, with),
 			"r-%d: every acknowledged range write is there, the one in flight whole or not at all (torn: %d bytes differ from before it, %d from after it)",
 			i, differing(body, o.want), differing(body, with))
+		h.checkHash(t, p, fmt.Sprintf("%sr-%d", container, i), body)
 		// What is there now is what later cycles build on (a tear is
 		// reported once, not again in every later cycle).
 		o.want, o.inflight = body, nil
@@ -429,6 +435,27 @@ func (h *history) verify(t *testing.T, p *process) {
 		status, _ := h.get(t, p, loc)
 		assert.Equal(t, http.StatusOK, status, "acknowledged compute %s", loc)
 	}
+}
+
+// checkHash compares the object's cdmi_hash (§16.3, Base16) with the
+// bytes read: a value and its metadata commit together or not at all.
+func (h *history) checkHash(t *testing.T, p *process, path string, body []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", p.url+path+"?metadata:cdmi_hash", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "application/cdmi-object")
+	req.Header.Set("X-CDMI-Specification-Version", "1.1.1")
+	resp, err := h.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var o struct {
+		Metadata struct {
+			Hash string `json:"cdmi_hash"`
+		} `json:"metadata"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&o))
+	sum := sha256.Sum256(body)
+	assert.True(t, strings.EqualFold(hex.EncodeToString(sum[:]), o.Metadata.Hash), "%s: cdmi_hash %q agrees with the bytes", path, o.Metadata.Hash)
 }
 
 func differing(a, b []byte) int {
