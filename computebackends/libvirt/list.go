@@ -17,7 +17,10 @@ const (
 )
 
 // Machines implements computebackends.Lister: the domains occicdmi
-// defined (named occi-..., described with their id), running or not.
+// defined (named occi-..., described with their id) with this backend's
+// image folder (their console file is in it), running or not. A libvirtd
+// shared with another deployment that keeps its images elsewhere does not
+// have its machines listed here.
 func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error {
 	var ids []string
 	err := b.call(ctx, "list machines", "", func(l *golibvirt.Libvirt) error {
@@ -37,6 +40,9 @@ func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error 
 			if dom.Unmarshal(doc) != nil {
 				continue
 			}
+			if !b.consoleIn(&dom) {
+				continue
+			}
 			id, ok := strings.CutPrefix(dom.Description, descriptionPrefix)
 			if id, ok2 := strings.CutSuffix(id, descriptionSuffix); ok && ok2 && DomainName(id) == d.Name {
 				ids = append(ids, id)
@@ -53,4 +59,18 @@ func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error 
 		}
 	}
 	return nil
+}
+
+// consoleIn tells whether dom writes its serial console where this
+// backend puts it.
+func (b *Backend) consoleIn(dom *libvirtxml.Domain) bool {
+	if dom.Devices == nil {
+		return false
+	}
+	for _, s := range dom.Devices.Serials {
+		if s.Source != nil && s.Source.File != nil && s.Source.File.Path == b.consolePath(dom.Name) {
+			return true
+		}
+	}
+	return false
 }
