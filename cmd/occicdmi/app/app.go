@@ -285,6 +285,9 @@ func (a *App) Close() error {
 
 // Serve runs the HTTP server until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.fill(); err != nil { // the parsed limits newHTTPServer uses
+		return err
+	}
 	if err := startAuth(cfg, log); err != nil {
 		return err
 	}
@@ -327,8 +330,8 @@ func newHTTPServer(cfg Config, h http.Handler, tc *tls.Config) *http.Server {
 	return &http.Server{
 		Addr:              cfg.Listen,
 		Handler:           h,
-		ReadHeaderTimeout: time.Duration(cfg.HeaderTimeout),
-		IdleTimeout:       time.Duration(cfg.IdleTimeout),
+		ReadHeaderTimeout: cfg.limits.headerTimeout,
+		IdleTimeout:       cfg.limits.idleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		TLSConfig:         tc,
 	}

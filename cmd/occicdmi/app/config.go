@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/occicdmi/occicdmi/occi"
 )
@@ -26,6 +25,19 @@ type Config struct {
 
 	OpsListen   string `json:"ops_listen"`   // --ops-listen: also serve /metrics, /healthz, /readyz here (default: off)
 	PprofListen string `json:"pprof_listen"` // --pprof-listen: serve net/http/pprof here (default: off)
+
+	// What one client can hold (limits.go, README "Limits"); durations as
+	// "30s", "2m".
+	HeaderTimeout  string `json:"header_timeout"`   // --header-timeout: to read a request's headers
+	IdleTimeout    string `json:"idle_timeout"`     // --idle-timeout: a keep-alive connection between requests
+	BodyMinRate    uint32 `json:"body_min_rate"`    // --body-min-rate: bytes/s a request body must keep up (0: no minimum)
+	BodyRateWindow string `json:"body_rate_window"` // --body-rate-window: waiting time over which the rate is measured
+	MaxUploads     uint32 `json:"max_uploads"`      // --max-uploads: requests with a body at once (0: no cap)
+	AllowedOrigins string `json:"allowed_origins"`  // --allowed-origins: web origins besides ours that may write from a browser
+	// RemoveOrphanVMs removes, at start-up, machines of the compute
+	// backend that no OCCI compute refers to (else they are only logged).
+	RemoveOrphanVMs bool `json:"remove_orphan_vms"` // --remove-orphan-vms
+	limits          limits
 
 	Compute    string `json:"compute"`     // --compute: sim or libvirt
 	LibvirtURI string `json:"libvirt_uri"` // --libvirt-uri
@@ -59,20 +71,6 @@ type Config struct {
 	TLSClientCA       string `json:"tls_client_ca"`       // --tls-client-ca: CAs of X.509 client certificates
 	X509Map           string `json:"x509_map"`            // --x509-map: subject DN -> project mapping file
 	InsecureNoAuth    bool   `json:"insecure_no_auth"`    // --insecure-no-auth: no authentication on any address
-
-	// Limits on what one client can hold (limits.go, README "Limits").
-	HeaderTimeout  Duration `json:"header_timeout"`   // --header-timeout: to read a request's headers
-	IdleTimeout    Duration `json:"idle_timeout"`     // --idle-timeout: a keep-alive connection between requests
-	BodyMinRate    uint32   `json:"body_min_rate"`    // --body-min-rate: bytes/s a request body must keep up (0: no minimum)
-	BodyRateWindow Duration `json:"body_rate_window"` // --body-rate-window: over which the minimum rate is measured
-	MaxUploads     uint32   `json:"max_uploads"`      // --max-uploads: requests with a body at once (0: no cap)
-	// AllowedOrigins are the web origins (scheme://host[:port]) besides
-	// the server's own that may send state-changing requests from a browser.
-	AllowedOrigins string `json:"allowed_origins"` // --allowed-origins: comma-separated
-
-	// RemoveOrphanVMs removes, at start-up, machines of the compute
-	// backend that no OCCI compute refers to (else they are only logged).
-	RemoveOrphanVMs bool `json:"remove_orphan_vms"` // --remove-orphan-vms
 }
 
 // Defaults is the embedded configuration: one process, an SQLite file, files
@@ -91,10 +89,10 @@ func Defaults() Config {
 		CephPool:         "rbd",
 		CDMIRoot:         "/cdmi",
 		EnterpriseNumber: 32473, // IANA's example number (RFC 5612), the one the CDMI spec's IDs use
-		HeaderTimeout:    Duration(30 * time.Second),
-		IdleTimeout:      Duration(2 * time.Minute),
+		HeaderTimeout:    "30s",
+		IdleTimeout:      "2m",
 		BodyMinRate:      1024,
-		BodyRateWindow:   Duration(20 * time.Second),
+		BodyRateWindow:   "20s",
 		MaxUploads:       256,
 	}
 }
@@ -102,54 +100,51 @@ func Defaults() Config {
 // field binds a config field to its flag, environment variable and usage.
 type field struct {
 	flag, env, usage string
-	v                flag.Value
+	str              *string
+	num              *uint32
 }
-
-func str(p *string) flag.Value { return (*stringValue)(p) }
-func num(p *uint32) flag.Value { return (*uint32Value)(p) }
 
 func (c *Config) fields() []field {
 	return []field{
-		{"listen", "OCCICDMI_LISTEN", "address to listen on", str(&c.Listen)},
-		{"data", "OCCICDMI_DATA", "folder for the SQLite file, values and volumes", str(&c.DataDir)},
-		{"database", "OCCICDMI_DATABASE", "SQLite file path, or a postgres:// URL (default: <data>/occicdmi.db)", str(&c.Database)},
-		{"base-url", "OCCICDMI_BASE_URL", "public base URL used in absolute locations (default: from each request's Host)", str(&c.BaseURL)},
-		{"log-format", "OCCICDMI_LOG_FORMAT", "text, json or auto (text on a terminal)", str(&c.LogFormat)},
-		{"ops-listen", "OCCICDMI_OPS_LISTEN", "also serve /metrics, /healthz and /readyz on this address (default: off; always on --listen too)", str(&c.OpsListen)},
-		{"pprof-listen", "OCCICDMI_PPROF_LISTEN", "serve net/http/pprof under /debug/pprof/ on this address (default: off; keep it on loopback)", str(&c.PprofListen)},
-		{"compute", "OCCICDMI_COMPUTE", "compute backend: sim or libvirt", str(&c.Compute)},
-		{"libvirt-uri", "OCCICDMI_LIBVIRT_URI", "libvirt URI: qemu:///system, qemu+tcp://host/system, qemu+tls://host/system", str(&c.LibvirtURI)},
-		{"image-dir", "OCCICDMI_IMAGE_DIR", "folder of base images and VM overlays (default: <data>/images)", str(&c.ImageDir)},
-		{"catalogue", "OCCICDMI_CATALOGUE", "OCCI os_tpl/resource_tpl catalogue file (default: built-in)", str(&c.Catalogue)},
-		{"objects", "OCCICDMI_OBJECTS", "object value backend: fs, s3 or rados", str(&c.Objects)},
-		{"volumes", "OCCICDMI_VOLUMES", "block volume backend: fs, rbd or s3", str(&c.Volumes)},
-		{"s3-endpoint", "OCCICDMI_S3_ENDPOINT", "S3 endpoint URL (path-style addressing)", str(&c.S3Endpoint)},
-		{"s3-region", "OCCICDMI_S3_REGION", "S3 region", str(&c.S3Region)},
-		{"s3-bucket", "OCCICDMI_S3_BUCKET", "S3 bucket", str(&c.S3Bucket)},
-		{"s3-access-key", "OCCICDMI_S3_ACCESS_KEY", "S3 access key (default: the SDK's credential chain)", str(&c.S3AccessKey)},
-		{"s3-secret-key", "OCCICDMI_S3_SECRET_KEY", "S3 secret key", str(&c.S3SecretKey)},
-		{"ceph-conf", "OCCICDMI_CEPH_CONF", "ceph.conf path (default: $CEPH_CONF)", str(&c.CephConf)},
-		{"ceph-pool", "OCCICDMI_CEPH_POOL", "Ceph pool for RBD volumes and RADOS values", str(&c.CephPool)},
-		{"cdmi-root", "OCCICDMI_CDMI_ROOT", "path of the CDMI root container", str(&c.CDMIRoot)},
-		{"enterprise-number", "OCCICDMI_ENTERPRISE_NUMBER", "IANA enterprise number inside CDMI object IDs", num(&c.EnterpriseNumber)},
-		{"keystone-url", "OCCICDMI_KEYSTONE_URL", "Keystone identity v3 URL validating X-Auth-Token (e.g. http://keystone:5000/v3)", str(&c.KeystoneURL)},
-		{"keystone-public-url", "OCCICDMI_KEYSTONE_PUBLIC_URL", "Keystone URL told to clients in WWW-Authenticate (default: --keystone-url)", str(&c.KeystonePublicURL)},
-		{"keystone-user", "OCCICDMI_KEYSTONE_USER", "Keystone service user validating tokens (default: each token validates itself)", str(&c.KeystoneUser)},
-		{"keystone-password", "OCCICDMI_KEYSTONE_PASSWORD", "password of the Keystone service user", str(&c.KeystonePassword)},
-		{"keystone-project", "OCCICDMI_KEYSTONE_PROJECT", "project of the Keystone service user", str(&c.KeystoneProject)},
-		{"keystone-domain", "OCCICDMI_KEYSTONE_DOMAIN", "domain of the Keystone service user and project (default: Default)", str(&c.KeystoneDomain)},
-		{"users-file", "OCCICDMI_USERS_FILE", "HTTP Basic users file (occicdmi users add|remove|list)", str(&c.UsersFile)},
-		{"tls-cert", "OCCICDMI_TLS_CERT", "serve HTTPS with this certificate (PEM; with --tls-key)", str(&c.TLSCert)},
-		{"tls-key", "OCCICDMI_TLS_KEY", "private key of --tls-cert (PEM)", str(&c.TLSKey)},
-		{"tls-client-ca", "OCCICDMI_TLS_CLIENT_CA", "CA certificates (PEM) of X.509 client certificates (with --x509-map)", str(&c.TLSClientCA)},
-		{"x509-map", "OCCICDMI_X509_MAP", "JSON file mapping client certificate subject DNs to projects and roles", str(&c.X509Map)},
-		{"header-timeout", "OCCICDMI_HEADER_TIMEOUT", "time a client has to send a request's headers", &c.HeaderTimeout},
-		{"idle-timeout", "OCCICDMI_IDLE_TIMEOUT", "time a keep-alive connection may wait for its next request", &c.IdleTimeout},
-		{"body-min-rate", "OCCICDMI_BODY_MIN_RATE", "bytes per second a request body must arrive at, measured over --body-rate-window; a slower one is cut (0: no minimum)", num(&c.BodyMinRate)},
-		{"body-rate-window", "OCCICDMI_BODY_RATE_WINDOW", "window over which --body-min-rate is measured (time the server waits on the client only)", &c.BodyRateWindow},
-		{"max-uploads", "OCCICDMI_MAX_UPLOADS", "requests with a body served at once; more answer 503 with Retry-After (0: no cap)", num(&c.MaxUploads)},
-		{"allowed-origins", "OCCICDMI_ALLOWED_ORIGINS", "comma-separated web origins (https://app.example.org) besides the server's own allowed to send POST/PUT/DELETE/PATCH from a browser", str(&c.AllowedOrigins)},
-		{"remove-orphan-vms", "OCCICDMI_REMOVE_ORPHAN_VMS", "at start-up, delete compute backend machines no OCCI compute refers to (default: only log them)", (*boolValue)(&c.RemoveOrphanVMs)},
+		{"listen", "OCCICDMI_LISTEN", "address to listen on", &c.Listen, nil},
+		{"data", "OCCICDMI_DATA", "folder for the SQLite file, values and volumes", &c.DataDir, nil},
+		{"database", "OCCICDMI_DATABASE", "SQLite file path, or a postgres:// URL (default: <data>/occicdmi.db)", &c.Database, nil},
+		{"base-url", "OCCICDMI_BASE_URL", "public base URL used in absolute locations (default: from each request's Host)", &c.BaseURL, nil},
+		{"log-format", "OCCICDMI_LOG_FORMAT", "text, json or auto (text on a terminal)", &c.LogFormat, nil},
+		{"ops-listen", "OCCICDMI_OPS_LISTEN", "also serve /metrics, /healthz and /readyz on this address (default: off; always on --listen too)", &c.OpsListen, nil},
+		{"pprof-listen", "OCCICDMI_PPROF_LISTEN", "serve net/http/pprof under /debug/pprof/ on this address (default: off; keep it on loopback)", &c.PprofListen, nil},
+		{"header-timeout", "OCCICDMI_HEADER_TIMEOUT", "time a client has to send a request's headers", &c.HeaderTimeout, nil},
+		{"idle-timeout", "OCCICDMI_IDLE_TIMEOUT", "time a keep-alive connection may wait for its next request", &c.IdleTimeout, nil},
+		{"body-min-rate", "OCCICDMI_BODY_MIN_RATE", "bytes per second a request body must arrive at, measured over --body-rate-window; a slower one is cut with 408 (0: no minimum)", nil, &c.BodyMinRate},
+		{"body-rate-window", "OCCICDMI_BODY_RATE_WINDOW", "time spent waiting for a request body over which --body-min-rate is measured", &c.BodyRateWindow, nil},
+		{"max-uploads", "OCCICDMI_MAX_UPLOADS", "requests with a body served at once; more answer 503 with Retry-After (0: no cap)", nil, &c.MaxUploads},
+		{"allowed-origins", "OCCICDMI_ALLOWED_ORIGINS", "comma-separated web origins (https://app.example.org) besides the server's own allowed to send POST/PUT/DELETE/PATCH from a browser", &c.AllowedOrigins, nil},
+		{"compute", "OCCICDMI_COMPUTE", "compute backend: sim or libvirt", &c.Compute, nil},
+		{"libvirt-uri", "OCCICDMI_LIBVIRT_URI", "libvirt URI: qemu:///system, qemu+tcp://host/system, qemu+tls://host/system", &c.LibvirtURI, nil},
+		{"image-dir", "OCCICDMI_IMAGE_DIR", "folder of base images and VM overlays (default: <data>/images)", &c.ImageDir, nil},
+		{"catalogue", "OCCICDMI_CATALOGUE", "OCCI os_tpl/resource_tpl catalogue file (default: built-in)", &c.Catalogue, nil},
+		{"objects", "OCCICDMI_OBJECTS", "object value backend: fs, s3 or rados", &c.Objects, nil},
+		{"volumes", "OCCICDMI_VOLUMES", "block volume backend: fs, rbd or s3", &c.Volumes, nil},
+		{"s3-endpoint", "OCCICDMI_S3_ENDPOINT", "S3 endpoint URL (path-style addressing)", &c.S3Endpoint, nil},
+		{"s3-region", "OCCICDMI_S3_REGION", "S3 region", &c.S3Region, nil},
+		{"s3-bucket", "OCCICDMI_S3_BUCKET", "S3 bucket", &c.S3Bucket, nil},
+		{"s3-access-key", "OCCICDMI_S3_ACCESS_KEY", "S3 access key (default: the SDK's credential chain)", &c.S3AccessKey, nil},
+		{"s3-secret-key", "OCCICDMI_S3_SECRET_KEY", "S3 secret key", &c.S3SecretKey, nil},
+		{"ceph-conf", "OCCICDMI_CEPH_CONF", "ceph.conf path (default: $CEPH_CONF)", &c.CephConf, nil},
+		{"ceph-pool", "OCCICDMI_CEPH_POOL", "Ceph pool for RBD volumes and RADOS values", &c.CephPool, nil},
+		{"cdmi-root", "OCCICDMI_CDMI_ROOT", "path of the CDMI root container", &c.CDMIRoot, nil},
+		{"enterprise-number", "OCCICDMI_ENTERPRISE_NUMBER", "IANA enterprise number inside CDMI object IDs", nil, &c.EnterpriseNumber},
+		{"keystone-url", "OCCICDMI_KEYSTONE_URL", "Keystone identity v3 URL validating X-Auth-Token (e.g. http://keystone:5000/v3)", &c.KeystoneURL, nil},
+		{"keystone-public-url", "OCCICDMI_KEYSTONE_PUBLIC_URL", "Keystone URL told to clients in WWW-Authenticate (default: --keystone-url)", &c.KeystonePublicURL, nil},
+		{"keystone-user", "OCCICDMI_KEYSTONE_USER", "Keystone service user validating tokens (default: each token validates itself)", &c.KeystoneUser, nil},
+		{"keystone-password", "OCCICDMI_KEYSTONE_PASSWORD", "password of the Keystone service user", &c.KeystonePassword, nil},
+		{"keystone-project", "OCCICDMI_KEYSTONE_PROJECT", "project of the Keystone service user", &c.KeystoneProject, nil},
+		{"keystone-domain", "OCCICDMI_KEYSTONE_DOMAIN", "domain of the Keystone service user and project (default: Default)", &c.KeystoneDomain, nil},
+		{"users-file", "OCCICDMI_USERS_FILE", "HTTP Basic users file (occicdmi users add|remove|list)", &c.UsersFile, nil},
+		{"tls-cert", "OCCICDMI_TLS_CERT", "serve HTTPS with this certificate (PEM; with --tls-key)", &c.TLSCert, nil},
+		{"tls-key", "OCCICDMI_TLS_KEY", "private key of --tls-cert (PEM)", &c.TLSKey, nil},
+		{"tls-client-ca", "OCCICDMI_TLS_CLIENT_CA", "CA certificates (PEM) of X.509 client certificates (with --x509-map)", &c.TLSClientCA, nil},
+		{"x509-map", "OCCICDMI_X509_MAP", "JSON file mapping client certificate subject DNs to projects and roles", &c.X509Map, nil},
 	}
 }
 
@@ -162,12 +157,18 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", getenv("OCCICDMI_CONFIG"), "JSON configuration file (env OCCICDMI_CONFIG)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication on any address, not only loopback (env OCCICDMI_INSECURE_NO_AUTH)")
+	removeOrphans := fs.Bool("remove-orphan-vms", false, "at start-up, delete compute backend machines no OCCI compute refers to (default: only log them) (env OCCICDMI_REMOVE_ORPHAN_VMS)")
 	// The flags write into a scratch copy; only the ones given are applied
 	// at the end, so that the environment and file are not overridden by
 	// flag defaults.
 	scratch := cfg
 	for _, f := range scratch.fields() {
-		fs.Var(f.v, f.flag, fmt.Sprintf("%s (env %s)", f.usage, f.env))
+		usage := fmt.Sprintf("%s (env %s)", f.usage, f.env)
+		if f.str != nil {
+			fs.StringVar(f.str, f.flag, *f.str, usage)
+		} else {
+			fs.Var((*uint32Value)(f.num), f.flag, usage)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -192,14 +193,21 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for i, f := range mine {
 		if v := getenv(f.env); v != "" {
-			if err := f.v.Set(v); err != nil {
-				return cfg, fmt.Errorf("%s=%q: %w", f.env, v, err)
+			if f.str != nil {
+				*f.str = v
+			} else {
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil {
+					return cfg, fmt.Errorf("%s=%q: not a number", f.env, v)
+				}
+				*f.num = uint32(n)
 			}
 		}
 		if given[f.flag] {
-			// The scratch copy parsed it; its String form sets ours.
-			if err := f.v.Set(theirs[i].v.String()); err != nil {
-				return cfg, fmt.Errorf("--%s: %w", f.flag, err)
+			if f.str != nil {
+				*f.str = *theirs[i].str
+			} else {
+				*f.num = *theirs[i].num
 			}
 		}
 	}
@@ -212,6 +220,16 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	}
 	if given["insecure-no-auth"] {
 		cfg.InsecureNoAuth = *noAuth
+	}
+	if v := getenv("OCCICDMI_REMOVE_ORPHAN_VMS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("OCCICDMI_REMOVE_ORPHAN_VMS=%q: not true or false", v)
+		}
+		cfg.RemoveOrphanVMs = b
+	}
+	if given["remove-orphan-vms"] {
+		cfg.RemoveOrphanVMs = *removeOrphans
 	}
 	if cfg.CephConf == "" {
 		cfg.CephConf = getenv("CEPH_CONF")
@@ -243,68 +261,11 @@ func (c *Config) fill() error {
 	default:
 		return fmt.Errorf("log format %q: want text, json or auto", c.LogFormat)
 	}
+	if err := c.checkLimits(); err != nil {
+		return err
+	}
 	return c.checkAuth()
 }
-
-type stringValue string
-
-func (v *stringValue) String() string {
-	if v == nil {
-		return ""
-	}
-	return string(*v)
-}
-
-func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
-
-type boolValue bool
-
-func (v *boolValue) String() string { return strconv.FormatBool(v != nil && bool(*v)) }
-
-func (v *boolValue) Set(s string) error {
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("not true or false: %q", s)
-	}
-	*v = boolValue(b)
-	return nil
-}
-
-// IsBoolFlag lets --remove-orphan-vms stand without a value.
-func (v *boolValue) IsBoolFlag() bool { return true }
-
-// Duration is a time.Duration written as Go writes one ("30s", "2m") in
-// flags, the environment and the config file.
-type Duration time.Duration
-
-func (d *Duration) String() string {
-	if d == nil {
-		return "0s"
-	}
-	return time.Duration(*d).String()
-}
-
-// Set parses "30s", "2m"; a negative duration is refused.
-func (d *Duration) Set(s string) error {
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("not a duration like 30s or 2m: %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// UnmarshalJSON reads a duration string from the config file.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is a string like \"30s\": %w", err)
-	}
-	return d.Set(s)
-}
-
-// MarshalJSON writes the duration as its string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 type uint32Value uint32
 

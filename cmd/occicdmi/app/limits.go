@@ -30,12 +30,36 @@ type guard struct {
 	log     *slog.Logger
 }
 
+// limits are the parsed durations of the configuration.
+type limits struct {
+	headerTimeout, idleTimeout, bodyRateWindow time.Duration
+}
+
+// checkLimits parses the durations of the limits (Config.fill).
+func (c *Config) checkLimits() error {
+	for _, d := range []struct {
+		flag, v string
+		to      *time.Duration
+	}{
+		{"header-timeout", c.HeaderTimeout, &c.limits.headerTimeout},
+		{"idle-timeout", c.IdleTimeout, &c.limits.idleTimeout},
+		{"body-rate-window", c.BodyRateWindow, &c.limits.bodyRateWindow},
+	} {
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v < 0 {
+			return fmt.Errorf("--%s %q: want a duration such as 30s or 2m", d.flag, d.v)
+		}
+		*d.to = v
+	}
+	if c.BodyMinRate > 0 && c.limits.bodyRateWindow <= 0 {
+		return fmt.Errorf("--body-rate-window must be positive with --body-min-rate %d", c.BodyMinRate)
+	}
+	return nil
+}
+
 func newGuard(cfg Config, log *slog.Logger) (*guard, error) {
 	g := &guard{baseURL: cfg.BaseURL, listen: cfg.Listen, origins: http.NewCrossOriginProtection(),
-		minRate: int64(cfg.BodyMinRate), window: time.Duration(cfg.BodyRateWindow), log: log}
-	if g.minRate > 0 && g.window <= 0 {
-		return nil, fmt.Errorf("--body-rate-window must be positive with --body-min-rate %d", g.minRate)
-	}
+		minRate: int64(cfg.BodyMinRate), window: cfg.limits.bodyRateWindow, log: log}
 	if cfg.MaxUploads > 0 {
 		g.uploads = make(chan struct{}, cfg.MaxUploads)
 	}

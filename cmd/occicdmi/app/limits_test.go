@@ -97,7 +97,7 @@ func tempFiles(t *testing.T, dataDir string) []string {
 func TestSlowBodyIsCut(t *testing.T) {
 	srv, cfg := limitsApp(t, func(c *Config) {
 		c.BodyMinRate = 1000
-		c.BodyRateWindow = Duration(time.Second)
+		c.BodyRateWindow = "1s"
 	})
 	t.Run("stalled", func(t *testing.T) {
 		c := startUpload(t, srv, "stalled", 10<<20, make([]byte, 64<<10))
@@ -141,7 +141,7 @@ func TestSlowBodyIsCutHTTP2(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.BodyMinRate = 1000
-	cfg.BodyRateWindow = Duration(time.Second)
+	cfg.BodyRateWindow = "1s"
 	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	defer a.Close()
@@ -216,8 +216,9 @@ func TestUploadCap(t *testing.T) {
 // connection open without a next request, is disconnected.
 func TestHeaderAndIdleTimeouts(t *testing.T) {
 	cfg := Defaults()
-	cfg.HeaderTimeout = Duration(200 * time.Millisecond)
-	cfg.IdleTimeout = Duration(200 * time.Millisecond)
+	cfg.HeaderTimeout = "200ms"
+	cfg.IdleTimeout = "200ms"
+	require.NoError(t, cfg.fill())
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config = newHTTPServer(cfg, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }), nil)
 	srv.Start()
@@ -251,10 +252,10 @@ func TestLimitsConfig(t *testing.T) {
 		env(map[string]string{"OCCICDMI_HEADER_TIMEOUT": "7s", "OCCICDMI_ALLOWED_ORIGINS": "https://a.example"}), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, uint32(10), cfg.BodyMinRate)
-	assert.Equal(t, Duration(3*time.Second), cfg.BodyRateWindow)
+	assert.Equal(t, 3*time.Second, cfg.limits.bodyRateWindow)
 	assert.Equal(t, uint32(5), cfg.MaxUploads)
-	assert.Equal(t, Duration(time.Minute), cfg.IdleTimeout)
-	assert.Equal(t, Duration(7*time.Second), cfg.HeaderTimeout)
+	assert.Equal(t, time.Minute, cfg.limits.idleTimeout)
+	assert.Equal(t, 7*time.Second, cfg.limits.headerTimeout)
 	assert.Equal(t, "https://a.example", cfg.AllowedOrigins)
 	assert.True(t, cfg.RemoveOrphanVMs)
 
@@ -262,9 +263,10 @@ func TestLimitsConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(`{"idle_timeout":"90s"}`), 0o600))
 	cfg, err = Load("t", []string{"--config", file}, env(nil), io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, Duration(90*time.Second), cfg.IdleTimeout)
+	assert.Equal(t, 90*time.Second, cfg.limits.idleTimeout)
 
-	for _, args := range [][]string{{"--idle-timeout", "soon"}, {"--idle-timeout", "-1s"}, {"--remove-orphan-vms=maybe"}} {
+	for _, args := range [][]string{{"--idle-timeout", "soon"}, {"--idle-timeout", "-1s"}, {"--remove-orphan-vms=maybe"},
+		{"--body-min-rate", "10", "--body-rate-window", "0s"}} {
 		_, err := Load("t", args, env(nil), io.Discard)
 		assert.Error(t, err, "%v", args)
 	}
