@@ -40,6 +40,9 @@ func systemCapabilities(occiProtocols map[string]string) map[string]any {
 		"cdmi_post_queue_by_ID":        "true",
 		"cdmi_create_reference_by_ID":  "true",
 		"cdmi_copy_dataobject_by_ID":   "true",
+		// Data and queue objects are written and read with multi-part MIME
+		// (multipart.go: §8.2.4, §8.3.5, §8.4.3, §9.6.4, §11.3.5, §11.6.3).
+		"cdmi_multipart_mime": "true",
 		// Network exports are recorded on containers and returned
 		// (§13.4, §13.7); the NFS server or iSCSI target that serves them
 		// is run outside this server.

@@ -28,6 +28,7 @@ type dataWrite struct {
 	partial   bool
 	charset   bool                       // a raw value declared charset=utf-8 (§6.2.3 Table 6)
 	extra     map[string]json.RawMessage // fields the standard does not define (§8.1)
+	multipart *multipartValue            // a multi-part MIME write (multipart_object.go)
 }
 
 // dataObjectWrite is one create or update of a data object on its way
@@ -236,6 +237,9 @@ func (w *dataObjectWrite) writeValue(ctx context.Context) error {
 	var err error
 	var v written
 	switch {
+	case d.multipart != nil && d.multipart.ranged:
+		v, err = s.writeParts(ctx, w.id, w.existing, d.multipart, w.alg)
+		w.newKey = v.Key
 	case d.rng != nil:
 		key := ""
 		if w.existing != nil {
@@ -398,7 +402,9 @@ func (w *dataObjectWrite) storedEncoding(old string, utf8 bool) string {
 	switch {
 	case w.copyFrom != nil:
 		return w.copyFrom.Encoding
-	case d.rng != nil:
+	case d.multipart != nil && !d.multipart.ranged:
+		return d.multipart.storedEncoding(utf8)
+	case d.rng != nil || d.multipart != nil:
 		// A range write keeps the encoding while the bytes still fit it.
 		if old == "" || (old == "utf-8" || old == "json") && !utf8 {
 			return "base64"

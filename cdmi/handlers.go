@@ -125,6 +125,9 @@ func (s *Server) handleGet(c *call) error {
 		}
 		return s.readDataObject(c, o)
 	case typeQueue:
+		if wantsMultipart(c.r, ctQueue) {
+			return s.readQueueMultipart(c, o)
+		}
 		return s.readQueue(c, o)
 	default:
 		return s.readContainer(c, o)
@@ -272,6 +275,9 @@ func (s *Server) readDataObject(c *call, o *object) error {
 	}
 	s.svc.touch(c.ctx, o)
 	c.w.Header().Set("Content-Type", ctObject)
+	if wantValue && wantsMultipart(c.r, ctObject) {
+		return s.writeMultipartRead(c, o, head)
+	}
 	if !wantValue {
 		c.w.Header().Set("Content-Length", fmt.Sprint(len(head)))
 		c.w.WriteHeader(http.StatusOK)

@@ -140,17 +140,18 @@ func (s *Server) readBody(c *call, maxValue int64) (*cdmiBody, error) {
 }
 
 // refuseMultipart answers 415 to a CDMI request whose body is multipart
-// MIME (§8.2.4, §8.4.3, §11.6.3 with cdmi_multipart_mime): this server
-// does not offer multi-part MIME (the capability is not advertised), and
-// storing the envelope as a value would be wrong. A non-CDMI PUT (no
-// version header, no CDMI media type) of a multipart value stays a value.
+// MIME of another kind than multipart/mixed, the one CDMI defines (§8.2.4,
+// §8.4.3, §11.6.3; multipart.go serves that one). A non-CDMI PUT (no
+// version header, no CDMI media type in Accept) of a multipart value
+// stays a value.
 func refuseMultipart(c *call) error {
-	if c.version == "" || !strings.HasPrefix(mediaType(c.r), "multipart/") {
+	mt := mediaType(c.r)
+	if !cdmiMultipart(c) || !strings.HasPrefix(mt, "multipart/") || mt == ctMultipartMixed {
 		return nil
 	}
 	return web.Errorf(http.StatusUnsupportedMediaType,
-		"%s bodies (CDMI multi-part MIME, §8.2.4) are not supported: cdmi_multipart_mime is not offered; send %s with the value in the JSON body, or the value alone in a non-CDMI PUT",
-		mediaType(c.r), ctObject)
+		"%s bodies are not CDMI: multi-part MIME (§8.2.4) is %s, with the CDMI JSON in the first part and the value in the next",
+		mt, ctMultipartMixed)
 }
 
 // readContainerBody is readBody for a container: CDMI 1.0.x clients create
@@ -199,6 +200,9 @@ func (s *Server) put(c *call, mustExist bool) error {
 	}
 	if t.obj != nil && t.obj.System && t.obj.ObjectID != s.svc.rootID {
 		return invalidf("%s is maintained by the server and cannot be changed", t.path)
+	}
+	if isMultipartMixed(c) {
+		return s.putMultipart(c, t)
 	}
 	mt := mediaType(c.r)
 	if err := checkRequestType(mt); err != nil {
@@ -557,6 +561,10 @@ func (s *Server) handlePost(c *call) error {
 		if t.obj == nil {
 			return kind.Errorf(kind.NotFound, "%s does not exist", t.path)
 		}
+		if t.obj.Type == typeQueue && mediaType(c.r) == ctMultipartMixed {
+			// An enqueue's body is CDMI with or without the version header.
+			return s.enqueueMultipart(c, t.obj)
+		}
 		if t.obj.Type == typeQueue {
 			return s.enqueue(c, t.obj)
 		}
@@ -569,6 +577,9 @@ func (s *Server) handlePost(c *call) error {
 	}
 	// The new object goes into t.obj (nil: by ID only), under its ID.
 	nt := &target{parent: t.obj, path: t.path, byID: t.obj == nil}
+	if isMultipartMixed(c) {
+		return s.putMultipart(c, nt)
+	}
 	if err := checkRequestType(mediaType(c.r)); err != nil {
 		return err
 	}

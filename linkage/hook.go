@@ -70,7 +70,7 @@ func (l *Linkage) createStorage(ctx context.Context, tx *gorm.DB, c cdmi.Contain
 	if size <= 0 {
 		size = DefaultSize
 	}
-	octx := occi.WithTx(withFromCDMI(ctx, fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
+	octx := occi.WithTx(withFromCDMI(asAdmin(ctx), fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
 	_, err := l.occi.Create(octx, occi.KindStorage, []occi.EntityInput{{
 		ID:     c.ObjectID,
 		Mixins: []string{MixinCDMI},
@@ -123,7 +123,7 @@ func (l *Linkage) CommitUnexport(ctx context.Context, tx *gorm.DB, c cdmi.Contai
 		return err
 	}
 	if _, ok := originOCCI(ctx); !ok {
-		octx := occi.WithTx(withFromCDMI(ctx, fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
+		octx := occi.WithTx(withFromCDMI(asAdmin(ctx), fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
 		if err := l.occi.Delete(octx, storageLocation(row.StorageID)); err != nil && kind.Of(err) != kind.NotFound {
 			return fmt.Errorf("delete the OCCI storage of %s: %w", c.Path, err)
 		}
@@ -137,7 +137,7 @@ func (l *Linkage) CommitUnexport(ctx context.Context, tx *gorm.DB, c cdmi.Contai
 
 // linksTo lists the storagelinks whose target is the storage.
 func (l *Linkage) linksTo(ctx context.Context, storageID string) ([]*occi.Entity, error) {
-	got, err := l.occi.List(ctx, occi.Query{Collection: occi.KindStorageLink,
+	got, err := l.occi.List(asAdmin(ctx), occi.Query{Collection: occi.KindStorageLink,
 		Attrs: map[string]any{"occi.core.target": storageLocation(storageID)}, Entities: true})
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (l *Linkage) resizeStorage(ctx context.Context, tx *gorm.DB, row *export, c
 	if _, ok := originOCCI(ctx); ok || c.AssignedSize <= 0 {
 		return nil
 	}
-	octx := occi.WithTx(withFromCDMI(ctx, fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
+	octx := occi.WithTx(withFromCDMI(asAdmin(ctx), fromCDMI{objectID: c.ObjectID, path: c.Path}), tx)
 	_, err := l.occi.Update(octx, storageLocation(row.StorageID), occi.EntityInput{
 		Attrs: map[string]any{"occi.storage.size": float64(c.AssignedSize) / (1 << 30)}})
 	if err != nil {

@@ -191,6 +191,17 @@ func originCDMI(ctx context.Context) (fromCDMI, bool) {
 	return f, ok
 }
 
+// asAdmin is ctx for the linkage's OCCI calls: they keep the two sides of
+// one object together whoever's it is, so they see every project, and what
+// they create (the OCCI storage of a CDMI-first container) belongs to the
+// project of the request that made the container (occi.CallerFrom: the
+// server puts the caller in every request's context, CDMI's too).
+func asAdmin(ctx context.Context) context.Context {
+	c, _ := occi.CallerFrom(ctx)
+	c.Admin = true
+	return occi.WithCaller(ctx, c)
+}
+
 // linkAttrs are the attributes of the linkage mixin for a container.
 func linkAttrs(objectID, path string) map[string]any {
 	return map[string]any{AttrObjectID: objectID, AttrContainer: path}
@@ -212,7 +223,7 @@ func (l *Linkage) sweep(ctx context.Context) error {
 		return fmt.Errorf("linkage: sweep: %w", err)
 	}
 	for _, row := range rows {
-		if _, err := l.occi.Get(ctx, storageLocation(row.StorageID)); kind.Of(err) != kind.NotFound {
+		if _, err := l.occi.Get(asAdmin(ctx), storageLocation(row.StorageID)); kind.Of(err) != kind.NotFound {
 			continue
 		}
 		l.log.Warn("removing a CDMI container whose OCCI storage never committed", "container", row.Path, "storage", row.StorageID)

@@ -95,6 +95,16 @@ func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
 		}
 		jobs = append(jobs, job{e, a, params})
 	}
+	// Resizes of a collection fit the quota together, or none is made.
+	var grown []*Entity
+	for _, j := range jobs {
+		if g := resized(j); g != nil {
+			grown = append(grown, g)
+		}
+	}
+	if err := o.preCheckQuota(grown); err != nil {
+		return nil, err
+	}
 	var saved []*Category
 	for i, j := range jobs {
 		c, err := o.perform(j)
@@ -275,9 +285,11 @@ func (o *op) storageAction(j job) error {
 			err = vols.Snapshot(o.ctx, e.ID, j.a.Term+"-"+time.Now().UTC().Format("20060102T150405.000000000"))
 		}
 	case "resize":
-		size := num64(j.params["size"])
+		size, was := num64(j.params["size"]), num64(e.Attrs["occi.storage.size"])
 		if vols != nil {
-			err = vols.Resize(o.ctx, e.ID, int64(size*gib))
+			if err = vols.Resize(o.ctx, e.ID, int64(size*gib)); err == nil {
+				o.later("resize volume back", func(ctx context.Context) error { return vols.Resize(ctx, e.ID, int64(was*gib)) })
+			}
 		}
 		changes["occi.storage.size"] = size
 	}
@@ -289,7 +301,26 @@ func (o *op) storageAction(j job) error {
 	}
 	changes["occi.storage.state.message"] = nil
 	delete(e.Attrs, "occi.storage.state.message")
-	return o.tx(func(tx *gorm.DB) error { return o.s.st.setAttrs(tx, e.Location, changes) })
+	return o.tx(func(tx *gorm.DB) error {
+		if err := o.checkQuota(tx, []*Entity{e}); err != nil {
+			return err
+		}
+		return o.s.st.setAttrs(tx, e.Location, changes)
+	})
+}
+
+// resized is the storage a resize job makes (nil for other jobs).
+func resized(j job) *Entity {
+	if j.a.Scheme != SchemeStorageAction || j.a.Term != "resize" {
+		return nil
+	}
+	g := *j.e
+	g.Attrs = make(map[string]any, len(j.e.Attrs))
+	for k, v := range j.e.Attrs {
+		g.Attrs[k] = v
+	}
+	g.Attrs["occi.storage.size"] = num64(j.params["size"])
+	return &g
 }
 
 // savedTemplate makes the os_tpl for an image "save" produced (GFD.224
@@ -300,12 +331,13 @@ func (o *op) savedTemplate(e *Entity, img cb.Image) *Category {
 		term = "saved-" + e.ID[:min(8, len(e.ID))]
 	}
 	base := term
-	for i := 2; o.m.get(SchemeOSTemplate+term) != nil || o.m.at(osTemplateLocation(term)) != nil; i++ {
+	for i := 2; o.m.get(SchemeOSTemplate+term) != nil || o.m.at(osTemplateLocation(term)) != nil ||
+		o.mixinTaken(SchemeOSTemplate+term, osTemplateLocation(term)); i++ {
 		term = fmt.Sprintf("%s-%d", base, i)
 	}
 	c := &Category{Scheme: SchemeOSTemplate, Term: term, Title: img.Title, Class: ClassMixin,
 		Depends: []string{MixinOSTpl}, Applies: []string{KindCompute}, Location: osTemplateLocation(term),
-		User: true, Image: img.Source}
+		User: true, Image: img.Source, project: e.Project}
 	o.m.user[c.ID()] = c
 	o.m.ulo[c.Location] = c
 	return c
@@ -316,11 +348,11 @@ func (o *op) diskLinks(e *Entity) ([]*Entity, error) {
 	if !o.m.isA(e.Kind, KindCompute) {
 		return nil, nil
 	}
-	locs, err := o.s.st.links(o.db, []string{e.Location}, false)
+	locs, err := o.s.st.links(o.db, everyone, []string{e.Location}, false)
 	if err != nil {
 		return nil, dbErr(err)
 	}
-	links, err := o.s.st.entities(o.db, locs)
+	links, err := o.s.st.entities(o.db, everyone, locs)
 	if err != nil {
 		return nil, dbErr(err)
 	}

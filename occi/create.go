@@ -71,12 +71,15 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 	}
 	// Existing ids and locations are refused before any backend call.
 	for _, e := range order {
-		if _, err := o.s.st.entity(o.db, e.Location); err == nil {
+		if _, err := o.s.st.entity(o.db, everyone, e.Location); err == nil {
 			return nil, kind.Errorf(kind.Conflict, "an entity already exists at %s", e.Location)
 		}
-		if _, err := o.s.st.locationByID(o.db, e.ID); err == nil {
+		if _, err := o.s.st.locationByID(o.db, everyone, e.ID); err == nil {
 			return nil, kind.Errorf(kind.Conflict, "an entity with id %s already exists", e.ID)
 		}
+	}
+	if err := o.preCheckQuota(order); err != nil {
+		return nil, err
 	}
 	pending := map[string]*Entity{}
 	for _, e := range order {
@@ -89,6 +92,9 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 		}
 	}
 	if err := o.tx(func(tx *gorm.DB) error {
+		if err := o.checkQuota(tx, order); err != nil {
+			return err
+		}
 		for _, e := range order {
 			if err := o.s.st.insert(tx, e); err != nil {
 				return err
@@ -161,7 +167,7 @@ func (o *op) buildEntity(d EntityInput, kindHint, loc string, pending map[string
 	if err != nil {
 		return nil, err
 	}
-	e := &Entity{ID: d.ID, Kind: kindID, Mixins: mixins}
+	e := &Entity{ID: d.ID, Kind: kindID, Mixins: mixins, Project: o.who.Project}
 	if e.ID == "" {
 		e.ID = newUUID()
 	} else if !idRe.MatchString(e.ID) {
@@ -184,6 +190,9 @@ func (o *op) buildEntity(d EntityInput, kindHint, loc string, pending map[string
 		return nil, err
 	}
 	e.Attrs = all
+	if err := o.ownMixins(e.Project, e.Mixins); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -250,14 +259,25 @@ func (o *op) resolve(loc string, pending map[string]*Entity) (*Entity, error) {
 	if e := pending[loc]; e != nil {
 		return e, nil
 	}
-	return o.s.st.entity(o.db, loc)
+	return o.s.st.entity(o.db, o.sc, loc)
 }
 
-// resolveEnd finds one end of a link; a missing one is Invalid.
+// resolveAny finds an entity among pending ones or in the store, whoever's
+// it is: the ends of a link being provisioned, which were checked when the
+// link was made (a link an administrator made may cross projects).
+func (o *op) resolveAny(loc string, pending map[string]*Entity) (*Entity, error) {
+	if e := pending[loc]; e != nil {
+		return e, nil
+	}
+	return o.s.st.entity(o.db, everyone, loc)
+}
+
+// resolveEnd finds one end of a link; a missing one, or another
+// project's, is NotFound.
 func (o *op) resolveEnd(what, loc string, pending map[string]*Entity) (*Entity, error) {
 	e, err := o.resolve(loc, pending)
 	if errors.Is(err, errNotFound) {
-		return nil, kind.Errorf(kind.Invalid, "link %s %s does not exist", what, loc)
+		return nil, kind.Errorf(kind.NotFound, "link %s %s does not exist", what, loc)
 	} else if err != nil {
 		return nil, dbErr(err)
 	}
@@ -276,6 +296,7 @@ func (o *op) checkLinkEnds(e *Entity, pending map[string]*Entity) error {
 		return err
 	}
 	e.SourceKind = src.Kind
+	e.Project = src.Project // a link is its source's project's (see Caller)
 	var tgt *Entity
 	if strings.HasPrefix(e.Target, "/") {
 		if tgt, err = o.resolveEnd("target", e.Target, pending); err != nil {
@@ -314,7 +335,7 @@ func (o *op) linkDefaults(e *Entity, attrs map[string]any, pending map[string]*E
 	switch {
 	case o.m.isA(e.Kind, KindNetworkInterface):
 		if _, ok := out["occi.networkinterface.interface"]; !ok {
-			n, _ := o.s.st.links(o.db, []string{e.Source}, false)
+			n, _ := o.s.st.links(o.db, everyone, []string{e.Source}, false)
 			count := len(n)
 			for _, p := range pending {
 				if p.Source == e.Source && p != e {
@@ -399,7 +420,7 @@ func (o *op) checkFreeLocation(loc string) error {
 			return kind.Errorf(kind.Invalid, "entity location %s has an empty, . or .. segment", loc)
 		}
 	}
-	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
+	if o.m.at(loc) != nil || o.m.at(loc+"/") != nil || o.mixinTaken("", loc+"/") || strings.HasPrefix(loc, "/-/") || strings.HasPrefix(loc, "/.well-known/") {
 		return kind.Errorf(kind.Invalid, "location %s is reserved for a category or the query interface", loc)
 	}
 	if Reserved(loc) {

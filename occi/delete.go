@@ -73,11 +73,11 @@ func (o *op) withLinks(locs []string) ([]*Entity, error) {
 			resources = append(resources, e.Location)
 		}
 	}
-	from, err := o.s.st.links(o.db, resources, false)
+	from, err := o.s.st.links(o.db, everyone, resources, false)
 	if err != nil {
 		return nil, dbErr(err)
 	}
-	to, err := o.s.st.links(o.db, resources, true)
+	to, err := o.s.st.links(o.db, everyone, resources, true)
 	if err != nil {
 		return nil, dbErr(err)
 	}

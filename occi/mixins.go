@@ -129,7 +129,7 @@ func (o *op) memberLocations(members Members) ([]string, error) {
 			out = append(out, o.localPath(id))
 			continue
 		}
-		loc, err := o.s.st.locationByID(o.db, normID(id))
+		loc, err := o.s.st.locationByID(o.db, o.sc, normID(id))
 		if errors.Is(err, errNotFound) {
 			return nil, kind.Errorf(kind.Invalid, "no entity has id %s", id)
 		} else if err != nil {
@@ -154,6 +154,14 @@ func (o *op) associate(mixin *Category, locs []string, replace bool) error {
 			return err
 		}
 		changes = append(changes, ne)
+	}
+	if err := o.preCheckQuota(changes); err != nil {
+		return err
+	}
+	for i, e := range es {
+		if err := o.retemplate(e, changes[i]); err != nil {
+			return err
+		}
 	}
 	if replace {
 		// Members left out of the new collection leave the mixin.
@@ -200,8 +208,8 @@ func (o *op) existing(locs []string) ([]*Entity, error) {
 	return es, nil
 }
 
-// joining answers e as a member of mixin, rebuilding or resizing its
-// machine when a template changes.
+// joining answers e as a member of mixin (see retemplate for its
+// machine).
 func (o *op) joining(mixin *Category, e *Entity) (*Entity, error) {
 	if !o.applies(mixin, e.Kind) {
 		return nil, kind.Errorf(kind.Invalid, "mixin %s does not apply to %s (kind %s)", mixin.ID(), e.Location, e.Kind)
@@ -216,17 +224,27 @@ func (o *op) joining(mixin *Category, e *Entity) (*Entity, error) {
 	if err != nil {
 		return nil, kind.Errorf(kind.Of(err), "%s: %w", e.Location, err)
 	}
+	if err := o.ownMixins(e.Project, ms); err != nil {
+		return nil, err
+	}
 	ne := *e
 	ne.Mixins, ne.Attrs = ms, attrs
-	o.syncState(e)
-	if err := o.rebuild(e, &ne); err != nil {
-		return nil, err
-	}
-	if err := o.resize(e, &ne); err != nil {
-		o.rollback()
-		return nil, err
-	}
 	return &ne, nil
+}
+
+// retemplate rebuilds or resizes e's machine when joining a mixin changes
+// its template (ne is e as it will be).
+func (o *op) retemplate(e, ne *Entity) error {
+	o.syncState(e)
+	if err := o.rebuild(e, ne); err != nil {
+		o.rollback()
+		return err
+	}
+	if err := o.resize(e, ne); err != nil {
+		o.rollback()
+		return err
+	}
+	return nil
 }
 
 // without computes entities after leaving mixin: the attributes only the
@@ -255,9 +273,13 @@ func (o *op) without(mixin *Category, locs []string) ([]*Entity, error) {
 	return out, nil
 }
 
-// replaceAll stores changed entities in one transaction.
+// replaceAll stores changed entities in one transaction, within the
+// quotas.
 func (o *op) replaceAll(changes []*Entity) error {
 	return o.tx(func(tx *gorm.DB) error {
+		if err := o.checkQuota(tx, changes); err != nil {
+			return err
+		}
 		for _, e := range changes {
 			if err := o.s.st.replace(tx, e); err != nil {
 				return err
@@ -321,7 +343,7 @@ func (o *op) addMixins(cs []*Category) error {
 		if err := o.checkNewMixin(c); err != nil {
 			return err
 		}
-		c.Actions, c.Parent, c.User = nil, "", true
+		c.Actions, c.Parent, c.User, c.project = nil, "", true, o.who.Project
 		o.m.user[c.ID()] = c
 		o.m.ulo[c.Location] = c
 	}
@@ -347,7 +369,7 @@ func (o *op) checkNewMixin(c *Category) error {
 	if !validTerm(c.Term) || !validScheme(c.Scheme) {
 		return kind.Errorf(kind.Invalid, "mixin %q (scheme %q) is not a valid category: %s", clip(c.Term), clip(c.Scheme), grammar)
 	}
-	if o.m.get(c.ID()) != nil {
+	if o.m.get(c.ID()) != nil || o.mixinTaken(c.ID(), "") {
 		return kind.Errorf(kind.Conflict, "category %s already exists", c.ID())
 	}
 	if c.Location == "" {
@@ -363,10 +385,11 @@ func (o *op) checkNewMixin(c *Category) error {
 	if strings.HasPrefix(c.Location, "/-/") || strings.HasPrefix(c.Location, "/.well-known/") || c.Location == "/" || Reserved(c.Location) {
 		return kind.Errorf(kind.Invalid, "mixin location %s is reserved", c.Location)
 	}
-	if o.m.at(c.Location) != nil {
+	if o.m.at(c.Location) != nil || o.mixinTaken("", c.Location) {
 		return kind.Errorf(kind.Conflict, "location %s is already bound to a category", c.Location)
 	}
-	if e, err := o.list(filter{Prefix: c.Location, Limit: 1}); err == nil && len(e) > 0 {
+	// Any project's entities: locations are one namespace (see Caller).
+	if e, err := o.s.st.list(o.db, everyone, filter{Prefix: c.Location, Limit: 1}); err == nil && len(e) > 0 {
 		return kind.Errorf(kind.Conflict, "location %s already holds entities", c.Location)
 	}
 	// A rel (depends) naming a category this server does not know is
@@ -384,6 +407,16 @@ func (o *op) checkNewMixin(c *Category) error {
 		}
 	}
 	return nil
+}
+
+// mixinTaken tells whether any project's user mixin has the type
+// identifier id or the location loc ("" for neither): they are one
+// namespace, though another project's mixins are not shown (see Caller).
+func (o *op) mixinTaken(id, loc string) bool {
+	taken, err := o.s.st.userMixinTaken(o.db, id, loc)
+	// A failed read lets the insert decide: its unique index refuses a
+	// duplicate as Conflict.
+	return err == nil && taken
 }
 
 // deleteMixins removes user-defined mixins and their associations.

@@ -137,6 +137,7 @@ type Category struct {
 	User       bool     // a user-defined mixin, kept in the database
 	Image      string   // os_tpl: where the backend finds the image
 	Template   *ResourceTemplate
+	project    string // a user mixin: the project it belongs to (see Caller)
 }
 
 // ID is the category's type identifier: scheme followed by term.
@@ -177,6 +178,8 @@ type Entity struct {
 	// Actions lists the type identifiers of the actions the entity's
 	// current state allows, filled when rendering.
 	Actions []string
+	// Project is the project the entity belongs to (see Caller).
+	Project string
 }
 
 var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -109,13 +109,15 @@ func TestJSONStorageLinkAndPutBack(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.Contains(t, body, "occi.compute.cores=4")
 
-	// A standalone storagelink from JSON; a second one to a missing storage is a 400.
+	// A standalone storagelink from JSON; a second one to a missing storage
+	// is a 404, as one to another project's storage is (nothing tells the
+	// two apart, see Caller).
 	vm := r.create("/compute/", computeCat)
 	link := `{"kind":"http://schemas.ogf.org/occi/infrastructure#storagelink","source":{"location":"` + vm + `"},"target":{"location":"` + sto + `"}}`
 	resp, body = r.do("POST", "/storagelink/", link, "Content-Type: application/occi+json")
 	require.Equal(t, 201, resp.StatusCode, body)
 	resp, body = r.do("POST", "/storagelink/", strings.Replace(link, sto, "/storage/missing", 1), "Content-Type: application/occi+json")
-	assert.Equal(t, 400, resp.StatusCode, body)
+	assert.Equal(t, 404, resp.StatusCode, body)
 	assert.Contains(t, body, "/storage/missing")
 }
 

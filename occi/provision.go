@@ -129,8 +129,8 @@ func (o *op) provisionStorage(e *Entity) error {
 
 func (o *op) attachInterface(e *Entity, pending map[string]*Entity) error {
 	be := o.s.compute
-	src, _ := o.resolve(e.Source, pending)
-	tgt, _ := o.resolve(e.Target, pending)
+	src, _ := o.resolveAny(e.Source, pending)
+	tgt, _ := o.resolveAny(e.Target, pending)
 	nic := cb.Interface{ID: e.ID, NetworkID: tgt.ID, MAC: strv(e.Attrs["occi.networkinterface.mac"]),
 		Address: strv(e.Attrs["occi.networkinterface.address"])}
 	got, err := be.AttachInterface(o.ctx, src.ID, nic)
@@ -147,8 +147,8 @@ func (o *op) attachInterface(e *Entity, pending map[string]*Entity) error {
 
 func (o *op) attachDisk(e *Entity, pending map[string]*Entity) error {
 	be := o.s.compute
-	src, _ := o.resolve(e.Source, pending)
-	tgt, _ := o.resolve(e.Target, pending)
+	src, _ := o.resolveAny(e.Source, pending)
+	tgt, _ := o.resolveAny(e.Target, pending)
 	disk := cb.Disk{ID: e.ID}
 	if mp := strv(e.Attrs["occi.storagelink.mountpoint"]); strings.HasPrefix(mp, "/dev/") {
 		disk.Target = strings.TrimPrefix(mp, "/dev/")
@@ -260,7 +260,7 @@ func (o *op) detachAll(es []*Entity) error {
 		if !e.IsLink() || (leaving[e.Source] && o.m.isA(e.SourceKind, KindCompute)) {
 			continue
 		}
-		src, err := o.s.st.entity(o.db, e.Source)
+		src, err := o.s.st.entity(o.db, everyone, e.Source)
 		if err != nil {
 			continue
 		}
@@ -286,7 +286,7 @@ func (o *op) volumeDetached(link, compute *Entity) error {
 	if vols == nil {
 		return nil
 	}
-	tgt, err := o.s.st.entity(o.db, link.Target)
+	tgt, err := o.s.st.entity(o.db, everyone, link.Target)
 	if err != nil {
 		return nil // the storage is gone already
 	}
@@ -302,11 +302,11 @@ func (o *op) authorizeDisks(e *Entity) error {
 	if vols == nil {
 		return nil
 	}
-	locs, err := o.s.st.links(o.db, []string{e.Location}, false)
+	locs, err := o.s.st.links(o.db, everyone, []string{e.Location}, false)
 	if err != nil {
 		return database.Classify(err)
 	}
-	links, err := o.s.st.entities(o.db, locs)
+	links, err := o.s.st.entities(o.db, everyone, locs)
 	if err != nil {
 		return database.Classify(err)
 	}
@@ -314,7 +314,7 @@ func (o *op) authorizeDisks(e *Entity) error {
 		if !o.m.isA(l.Kind, KindStorageLink) || l.Source != e.Location {
 			continue
 		}
-		tgt, err := o.s.st.entity(o.db, l.Target)
+		tgt, err := o.s.st.entity(o.db, everyone, l.Target)
 		if err != nil {
 			continue
 		}

@@ -28,7 +28,9 @@ type Config struct {
 	// the catalogue's (the linkage's, which names a storage's CDMI
 	// container).
 	Categories []*Category
-	Logger     *slog.Logger
+	// Quotas limit what each project's entities use (none: no limits).
+	Quotas Quotas
+	Logger *slog.Logger
 }
 
 // Server serves OCCI over HTTP: it parses and negotiates, calls its

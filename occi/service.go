@@ -36,6 +36,7 @@ type Service struct {
 	volumes Volumes
 	reg     *registry
 	st      store
+	quotas  Quotas
 	log     *slog.Logger
 }
 
@@ -60,7 +61,8 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 	}
 	cats = append(cats, cat.categories(kinds)...)
 	cats = append(cats, cfg.Categories...)
-	return &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats), log: cfg.Logger}, nil
+	return &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats),
+		quotas: cfg.Quotas, log: cfg.Logger}, nil
 }
 
 // ---- context values -----------------------------------------------------
@@ -143,11 +145,13 @@ func (s *Service) handle(ctx context.Context) *gorm.DB {
 	return s.db.WithContext(ctx)
 }
 
+// loadModel loads the model: the provider's categories and the user
+// mixins the context's caller sees.
 func (s *Service) loadModel(ctx context.Context, db *gorm.DB) (*model, error) {
 	if m, _ := ctx.Value(modelKey{}).(*model); m != nil {
 		return m, nil
 	}
-	users, err := s.st.userMixins(db)
+	users, err := s.st.userMixins(db, callerOf(ctx).scope())
 	if err != nil {
 		return nil, dbErr(err)
 	}
@@ -171,12 +175,18 @@ type op struct {
 	m    *model
 	base string
 	j    *joined // the caller's transaction, nil when none
+	who  Caller  // whom the call acts for
+	sc   scope   // the entities who sees
 	// undo holds compensations for backend calls made so far, run in
 	// reverse when a later step fails.
 	undo []func()
 }
 
 func (s *Service) begin(ctx context.Context) (*op, error) {
+	who := callerOf(ctx)
+	if err := who.check(); err != nil {
+		return nil, err
+	}
 	db := s.handle(ctx)
 	m, err := s.loadModel(ctx, db)
 	if err != nil {
@@ -184,7 +194,7 @@ func (s *Service) begin(ctx context.Context) (*op, error) {
 	}
 	base, _ := ctx.Value(baseKey{}).(string)
 	j, _ := ctx.Value(txKey{}).(*joined)
-	return &op{s: s, ctx: ctx, db: db, m: m, base: base, j: j}, nil
+	return &op{s: s, ctx: ctx, db: db, m: m, base: base, j: j, who: who, sc: who.scope()}, nil
 }
 
 func (o *op) rollback() {
@@ -261,9 +271,10 @@ func backendErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// entityAt loads the entity at loc (NotFound "no entity at loc").
+// entityAt loads the entity at loc (NotFound "no entity at loc", also
+// when it is another project's).
 func (o *op) entityAt(loc string) (*Entity, error) {
-	e, err := o.s.st.entity(o.db, loc)
+	e, err := o.s.st.entity(o.db, o.sc, loc)
 	if errors.Is(err, errNotFound) {
 		return nil, kind.Errorf(kind.NotFound, "no entity at %s", loc)
 	} else if err != nil {
@@ -272,24 +283,25 @@ func (o *op) entityAt(loc string) (*Entity, error) {
 	return e, nil
 }
 
-// entities loads entities in bulk (missing ones are skipped).
+// entities loads entities in bulk (missing ones and other projects' are
+// skipped).
 func (o *op) entities(locs []string) ([]*Entity, error) {
-	es, err := o.s.st.entities(o.db, locs)
+	es, err := o.s.st.entities(o.db, o.sc, locs)
 	return es, dbErr(err)
 }
 
-// linksOf loads the links whose source (or target, with targets) is one
-// of locs.
+// linksOf loads the caller's links whose source (or target, with
+// targets) is one of locs.
 func (o *op) linksOf(locs []string, targets bool) ([]*Entity, error) {
-	ls, err := o.s.st.links(o.db, locs, targets)
+	ls, err := o.s.st.links(o.db, o.sc, locs, targets)
 	if err != nil {
 		return nil, dbErr(err)
 	}
 	return o.entities(ls)
 }
 
-// list lists the locations f selects.
+// list lists the locations f selects among the caller's entities.
 func (o *op) list(f filter) ([]string, error) {
-	locs, err := o.s.st.list(o.db, f)
+	locs, err := o.s.st.list(o.db, o.sc, f)
 	return locs, dbErr(err)
 }

@@ -177,7 +177,7 @@ func TestServiceErrorKinds(t *testing.T) {
 	_, err = s.Create(ctx, KindCompute, []EntityInput{{Attrs: map[string]any{"occi.compute.cores": "many"}}})
 	assert.Equal(t, kind.Invalid, kind.Of(err))
 	_, err = s.Create(ctx, "", []EntityInput{{Kind: KindStorageLink, Source: "/compute/nope", Target: "/storage/nope"}})
-	assert.Equal(t, kind.Invalid, kind.Of(err))
+	assert.Equal(t, kind.NotFound, kind.Of(err), "a missing link end, like another project's")
 	assert.Equal(t, kind.Forbidden, kind.Of(s.DeleteMixins(ctx, []string{MixinOSTpl})))
 	_, err = s.List(ctx, Query{Prefix: "/nothing/"})
 	assert.Equal(t, kind.NotFound, kind.Of(err))

@@ -25,6 +25,7 @@ type entityRow struct {
 	Target     string
 	SourceKind string
 	TargetKind string
+	Project    string
 	CreatedAt  time.Time
 }
 
@@ -57,6 +58,7 @@ type userMixinRow struct {
 	Attributes string
 	Image      string
 	Origin     string
+	Project    string
 	CreatedAt  time.Time
 }
 
@@ -94,15 +96,16 @@ func decodeValue(s string) any {
 	return v
 }
 
-func (store) userMixins(db *gorm.DB) ([]*Category, error) {
+// userMixins loads the user mixins sc sees.
+func (store) userMixins(db *gorm.DB, sc scope) ([]*Category, error) {
 	var rows []userMixinRow
-	if err := db.Find(&rows).Error; err != nil {
+	if err := sc.where(db).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read user mixins: %w", err)
 	}
 	out := make([]*Category, 0, len(rows))
 	for _, r := range rows {
 		c := &Category{Scheme: r.Scheme, Term: r.Term, Title: r.Title, Class: ClassMixin,
-			Location: r.Location, User: true, Image: r.Image}
+			Location: r.Location, User: true, Image: r.Image, project: r.Project}
 		_ = json.Unmarshal([]byte(r.Depends), &c.Depends)
 		_ = json.Unmarshal([]byte(r.Applies), &c.Applies)
 		_ = json.Unmarshal([]byte(r.Attributes), &c.Attributes)
@@ -111,13 +114,32 @@ func (store) userMixins(db *gorm.DB) ([]*Category, error) {
 	return out, nil
 }
 
+// userMixinTaken tells whether a user mixin of any project has the type
+// identifier id or the location loc ("" matches nothing).
+func (store) userMixinTaken(db *gorm.DB, id, loc string) (bool, error) {
+	var n int64
+	q := db.Model(&userMixinRow{})
+	switch {
+	case id != "" && loc != "":
+		q = q.Where("id = ? OR location = ?", id, loc)
+	case id != "":
+		q = q.Where("id = ?", id)
+	case loc != "":
+		q = q.Where("location = ?", loc)
+	default:
+		return false, nil
+	}
+	err := q.Count(&n).Error
+	return n > 0, err
+}
+
 func (store) addUserMixin(db *gorm.DB, c *Category, origin string) error {
 	dep, _ := json.Marshal(c.Depends)
 	app, _ := json.Marshal(c.Applies)
 	attrs, _ := json.Marshal(c.Attributes)
 	return db.Create(&userMixinRow{ID: c.ID(), Scheme: c.Scheme, Term: c.Term, Title: c.Title, Location: c.Location,
 		Depends: string(dep), Applies: string(app), Attributes: string(attrs), Image: c.Image, Origin: origin,
-		CreatedAt: time.Now().UTC()}).Error
+		Project: c.project, CreatedAt: time.Now().UTC()}).Error
 }
 
 func (store) deleteUserMixin(db *gorm.DB, id string) error {
@@ -130,9 +152,9 @@ func (store) deleteUserMixin(db *gorm.DB, id string) error {
 // errNotFound is the store's "no such row"; the service names what is missing.
 var errNotFound = kind.New(kind.NotFound, "not found")
 
-// entity loads one entity with its attributes and mixins.
-func (s store) entity(db *gorm.DB, location string) (*Entity, error) {
-	es, err := s.entities(db, []string{location})
+// entity loads one entity that sc sees, with its attributes and mixins.
+func (s store) entity(db *gorm.DB, sc scope, location string) (*Entity, error) {
+	es, err := s.entities(db, sc, []string{location})
 	if err != nil {
 		return nil, err
 	}
@@ -143,17 +165,18 @@ func (s store) entity(db *gorm.DB, location string) (*Entity, error) {
 }
 
 // entities loads entities in bulk, in the order of locations, skipping
-// missing ones: three queries per chunk, never one per entity.
-func (store) entities(db *gorm.DB, locations []string) ([]*Entity, error) {
+// missing ones and those sc does not see: three queries per chunk, never
+// one per entity.
+func (store) entities(db *gorm.DB, sc scope, locations []string) ([]*Entity, error) {
 	byLoc := make(map[string]*Entity, len(locations))
 	for i := 0; i < len(locations); i += chunk {
 		part := locations[i:min(i+chunk, len(locations))]
 		// Rows are scanned by hand: listings read many thousands, and
 		// gorm's reflective scan doubled the time of a 10k JSON listing.
-		err := scanRows(db.Model(&entityRow{}).Select("location", "id", "kind", "source", "target", "source_kind", "target_kind").
-			Where("location IN ?", part), func(sc func(...any) error) error {
+		err := scanRows(sc.where(db.Model(&entityRow{}).Select("location", "id", "kind", "source", "target", "source_kind", "target_kind", "project").
+			Where("location IN ?", part)), func(scan func(...any) error) error {
 			e := &Entity{Attrs: map[string]any{}}
-			if err := sc(&e.Location, &e.ID, &e.Kind, &e.Source, &e.Target, &e.SourceKind, &e.TargetKind); err != nil {
+			if err := scan(&e.Location, &e.ID, &e.Kind, &e.Source, &e.Target, &e.SourceKind, &e.TargetKind, &e.Project); err != nil {
 				return err
 			}
 			byLoc[e.Location] = e
@@ -215,19 +238,19 @@ func scanRows(q *gorm.DB, fn func(scan func(...any) error) error) error {
 	return rows.Err()
 }
 
-// entityByID finds the location of the entity with id.
-func (store) locationByID(db *gorm.DB, id string) (string, error) {
+// locationByID finds the location of the entity with id that sc sees.
+func (store) locationByID(db *gorm.DB, sc scope, id string) (string, error) {
 	var r entityRow
-	err := db.Select("location").Where("id = ?", id).Take(&r).Error
+	err := sc.where(db.Select("location").Where("id = ?", id)).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return "", errNotFound
 	}
 	return r.Location, err
 }
 
-// links lists the locations of links whose source (or target, when
-// targets is true) is one of locations.
-func (store) links(db *gorm.DB, locations []string, targets bool) ([]string, error) {
+// links lists the locations of the links sc sees whose source (or
+// target, when targets is true) is one of locations.
+func (store) links(db *gorm.DB, sc scope, locations []string, targets bool) ([]string, error) {
 	var out []string
 	col := "source"
 	if targets {
@@ -236,7 +259,7 @@ func (store) links(db *gorm.DB, locations []string, targets bool) ([]string, err
 	for i := 0; i < len(locations); i += chunk {
 		part := locations[i:min(i+chunk, len(locations))]
 		var ls []string
-		if err := db.Model(&entityRow{}).Where(col+" IN ?", part).Order("location").Pluck("location", &ls).Error; err != nil {
+		if err := sc.where(db.Model(&entityRow{}).Where(col+" IN ?", part)).Order("location").Pluck("location", &ls).Error; err != nil {
 			return nil, fmt.Errorf("read links: %w", err)
 		}
 		out = append(out, ls...)
@@ -262,9 +285,10 @@ func escapeLike(s string) string {
 	return r.Replace(s)
 }
 
-// list returns the locations of matching entities in location order.
-func (store) list(db *gorm.DB, f filter) ([]string, error) {
-	q := db.Model(&entityRow{})
+// list returns the locations of matching entities sc sees, in location
+// order.
+func (store) list(db *gorm.DB, sc scope, f filter) ([]string, error) {
+	q := sc.where(db.Model(&entityRow{}))
 	if f.Kinds != nil {
 		q = q.Where("kind IN ?", f.Kinds)
 	}
@@ -307,7 +331,7 @@ func (store) list(db *gorm.DB, f filter) ([]string, error) {
 // insert writes a new entity with its attributes and mixins.
 func (s store) insert(db *gorm.DB, e *Entity) error {
 	row := entityRow{Location: e.Location, ID: e.ID, Kind: e.Kind, Source: e.Source, Target: e.Target,
-		SourceKind: e.SourceKind, TargetKind: e.TargetKind, CreatedAt: time.Now().UTC()}
+		SourceKind: e.SourceKind, TargetKind: e.TargetKind, Project: e.Project, CreatedAt: time.Now().UTC()}
 	if err := db.Create(&row).Error; err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return kind.Errorf(kind.Conflict, "an entity already exists at %s or with id %s", e.Location, e.ID)

@@ -35,9 +35,14 @@ func (o *op) rebuild(prev, next *Entity) error {
 	if st := stateOf(prev); st != "inactive" {
 		return kind.Errorf(kind.Conflict, "changing the os_tpl of %s rebuilds it: its state is %s, stop it first", prev.Location, st)
 	}
-	links, err := o.linksOf([]string{prev.Location}, false)
+	// Every link of the machine goes back on it, whoever's it is.
+	locs, err := o.s.st.links(o.db, everyone, []string{prev.Location}, false)
 	if err != nil {
-		return err
+		return dbErr(err)
+	}
+	links, err := o.s.st.entities(o.db, everyone, locs)
+	if err != nil {
+		return dbErr(err)
 	}
 	if err := be.DeleteMachine(o.ctx, prev.ID); err != nil && !errors.Is(err, cb.ErrNotFound) {
 		return backendErr("delete machine for rebuild", err)

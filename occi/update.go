@@ -33,7 +33,7 @@ func (s *Service) Replace(ctx context.Context, loc string, in EntityInput) (e *E
 	if err != nil {
 		return nil, false, err
 	}
-	prev, err := o.s.st.entity(o.db, loc)
+	prev, err := o.s.st.entity(o.db, o.sc, loc)
 	if errors.Is(err, errNotFound) {
 		if err := o.checkFreeLocation(loc); err != nil {
 			return nil, false, err
@@ -68,6 +68,9 @@ func (o *op) change(prev *Entity, d EntityInput, replace bool) (*Entity, error) 
 			return nil, err
 		}
 	}
+	if err := o.preCheckQuota([]*Entity{e}); err != nil {
+		return nil, err
+	}
 	if err := o.rebuild(prev, e); err != nil {
 		return nil, err
 	}
@@ -82,6 +85,9 @@ func (o *op) change(prev *Entity, d EntityInput, replace bool) (*Entity, error) 
 		}
 	}
 	if err := o.tx(func(tx *gorm.DB) error {
+		if err := o.checkQuota(tx, []*Entity{e}); err != nil {
+			return err
+		}
 		if err := o.s.st.replace(tx, e); err != nil {
 			return err
 		}
@@ -131,8 +137,11 @@ func (o *op) changed(prev *Entity, d EntityInput, replace bool) (*Entity, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := o.ownMixins(prev.Project, mixins); err != nil {
+		return nil, err
+	}
 	return &Entity{ID: prev.ID, Location: prev.Location, Kind: prev.Kind, Mixins: mixins, Attrs: attrs,
-		Source: prev.Source, Target: prev.Target, SourceKind: prev.SourceKind, TargetKind: prev.TargetKind}, nil
+		Source: prev.Source, Target: prev.Target, SourceKind: prev.SourceKind, TargetKind: prev.TargetKind, Project: prev.Project}, nil
 }
 
 // newLinks builds the links of a partial update that the resource does not

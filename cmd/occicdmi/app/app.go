@@ -172,7 +172,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	occiServer, err := occi.New(ctx, occi.Config{
 		DB: db, Compute: a.Compute, Volumes: link, Categories: linkage.Categories(),
-		BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Logger: log,
+		BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Quotas: cfg.quotas, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("occi: %w", err)
@@ -236,7 +236,7 @@ func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, g *guard, ops 
 	ops.routes(r) // /metrics, /healthz, /readyz: before OCCI's catch-all
 	c.Routes(r)
 	o.Routes(r)
-	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(withRecover(authn.wrap(r), log)))))
+	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(withRecover(authn.wrap(withOCCICaller(r)), log)))))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {

@@ -71,6 +71,15 @@ type Config struct {
 	TLSClientCA       string `json:"tls_client_ca"`       // --tls-client-ca: CAs of X.509 client certificates
 	X509Map           string `json:"x509_map"`            // --x509-map: subject DN -> project mapping file
 	InsecureNoAuth    bool   `json:"insecure_no_auth"`    // --insecure-no-auth: no authentication on any address
+
+	// Per-project OCCI quotas (tenants.go): the limit of every project,
+	// empty for none, and the projects whose limits differ.
+	QuotaCores     string `json:"quota_cores"`     // --quota-cores: cores of a project's computes
+	QuotaMemory    string `json:"quota_memory"`    // --quota-memory: GiB of memory of a project's computes
+	QuotaStorage   string `json:"quota_storage"`   // --quota-storage: GiB of a project's storage
+	QuotaInstances string `json:"quota_instances"` // --quota-instances: how many computes a project may have
+	QuotaProjects  string `json:"quota_projects"`  // --quota-projects: "demo:cores=4,memory=8;other:instances=2"
+	quotas         occi.Quotas
 }
 
 // Defaults is the embedded configuration: one process, an SQLite file, files
@@ -145,6 +154,11 @@ func (c *Config) fields() []field {
 		{"tls-key", "OCCICDMI_TLS_KEY", "private key of --tls-cert (PEM)", &c.TLSKey, nil},
 		{"tls-client-ca", "OCCICDMI_TLS_CLIENT_CA", "CA certificates (PEM) of X.509 client certificates (with --x509-map)", &c.TLSClientCA, nil},
 		{"x509-map", "OCCICDMI_X509_MAP", "JSON file mapping client certificate subject DNs to projects and roles", &c.X509Map, nil},
+		{"quota-cores", "OCCICDMI_QUOTA_CORES", "most cores a project's OCCI computes may have together (default: no limit)", &c.QuotaCores, nil},
+		{"quota-memory", "OCCICDMI_QUOTA_MEMORY", "most GiB of memory a project's OCCI computes may have together (default: no limit)", &c.QuotaMemory, nil},
+		{"quota-storage", "OCCICDMI_QUOTA_STORAGE", "most GiB a project's OCCI storage may have together (default: no limit)", &c.QuotaStorage, nil},
+		{"quota-instances", "OCCICDMI_QUOTA_INSTANCES", "most OCCI computes a project may have (default: no limit)", &c.QuotaInstances, nil},
+		{"quota-projects", "OCCICDMI_QUOTA_PROJECTS", `per-project quotas overriding the --quota-* ones, e.g. "demo:cores=4,memory=8;other:instances=2" (projects by Keystone project ID, else name)`, &c.QuotaProjects, nil},
 	}
 }
 
@@ -262,6 +276,9 @@ func (c *Config) fill() error {
 		return fmt.Errorf("log format %q: want text, json or auto", c.LogFormat)
 	}
 	if err := c.checkLimits(); err != nil {
+		return err
+	}
+	if err := c.checkQuotas(); err != nil {
 		return err
 	}
 	return c.checkAuth()
