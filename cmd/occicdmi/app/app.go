@@ -103,6 +103,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	g, err := newGuard(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	a := &App{}
 	ok := false
 	defer func() {
@@ -182,10 +186,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.recoverMachines(ctx, cfg, occiServer.Service(), own, log)
 
-	g, err := newGuard(cfg, log)
-	if err != nil {
-		return nil, err
-	}
 	a.Handler = routes(cdmiServer, occiServer, authn, g, a.ops, log)
 	log.Info("occicdmi ready",
 		"compute", a.Compute.Name(), "compute_simulated", a.Compute.Simulated(),
