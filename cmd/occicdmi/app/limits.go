@@ -200,3 +200,6 @@ func (w *cutWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *cutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes a handler's flush on (a streamed answer to an upload).
+func (w *cutWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
