@@ -23,3 +23,34 @@ func (s *Service) HasMachine(ctx context.Context, id string) (bool, error) {
 	}
 	return false, nil
 }
+
+// Computes calls fn with the id of every compute entity (of any project),
+// a page at a time, for start-up recovery to find computes whose machine a
+// crash took away (between a delete's backend call and its commit).
+func (s *Service) Computes(ctx context.Context, fn func(id string) error) error {
+	m, err := s.loadModel(ctx, s.db.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	const page = 500
+	after := ""
+	for {
+		var rows []entityRow
+		err := s.db.WithContext(ctx).Select("location, id, kind").Where("location > ?", after).
+			Order("location").Limit(page).Find(&rows).Error
+		if err != nil {
+			return dbErr(err)
+		}
+		for _, r := range rows {
+			if m.isA(r.Kind, KindCompute) {
+				if err := fn(r.ID); err != nil {
+					return err
+				}
+			}
+		}
+		if len(rows) < page {
+			return nil
+		}
+		after = rows[len(rows)-1].Location
+	}
+}

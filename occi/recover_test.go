@@ -100,4 +100,8 @@ func TestHasMachine(t *testing.T) {
 	ok, err = s.HasMachine(ctx, "orphan")
 	require.NoError(t, err)
 	assert.False(t, ok)
+
+	var ids []string
+	require.NoError(t, s.Computes(ctx, func(id string) error { ids = append(ids, id); return nil }))
+	assert.Equal(t, []string{es[0].ID}, ids, "Computes names the computes only")
 }

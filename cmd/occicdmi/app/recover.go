@@ -114,6 +114,7 @@ func (a *App) recoverMachines(ctx context.Context, cfg Config, svc *occi.Service
 	if l == nil {
 		return
 	}
+	reportLostMachines(ctx, a.Compute, svc, log)
 	orphans, err := findOrphans(ctx, l, svc)
 	if err != nil {
 		log.Warn("start-up recovery: could not compare the compute backend's machines with OCCI's", "err", err)
@@ -158,6 +159,30 @@ func (a *App) recoverMachines(ctx context.Context, cfg Config, svc *occi.Service
 		}
 		a.removeMachines(rctx, gone, log)
 	}()
+}
+
+// reportLostMachines logs the computes whose machine the backend no longer
+// has: a crash between a delete's backend call and its commit (the compute
+// then shows state error; deleting it again completes the delete), or a
+// machine removed outside occicdmi. It stops at the first other failure,
+// so a backend that is down costs one timeout, not one per compute.
+func reportLostMachines(ctx context.Context, be computebackends.Backend, svc *occi.Service, log *slog.Logger) {
+	errStop := errors.New("stop")
+	err := svc.Computes(ctx, func(id string) error {
+		_, err := be.MachineStatus(ctx, id)
+		switch {
+		case errors.Is(err, computebackends.ErrNotFound):
+			log.Warn("start-up recovery: an OCCI compute has no machine in the compute backend (a crash during its delete, or removed outside occicdmi); delete it again",
+				"id", id, "compute", be.Name())
+		case err != nil:
+			log.Warn("start-up recovery: could not check the computes' machines", "err", err)
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		log.Warn("start-up recovery: could not list the computes", "err", err)
+	}
 }
 
 func findOrphans(ctx context.Context, l computebackends.Lister, svc *occi.Service) ([]string, error) {

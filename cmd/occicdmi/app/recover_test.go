@@ -76,6 +76,11 @@ func plantLeftovers(t *testing.T, a *App, dataDir string) (orphan, value, live s
 	require.NoError(t, a.Objects.Put(ctx, value, strings.NewReader("unreferenced"), -1))
 	orphan = "orphan-machine"
 	require.NoError(t, a.Compute.CreateMachine(ctx, computebackends.Machine{ID: orphan}))
+
+	// A compute whose machine a crash during its delete took away.
+	status, loc, body = do(t, "POST", srv.URL+"/compute/", "text/plain", computeBody, nil)
+	require.Equal(t, http.StatusCreated, status, body)
+	require.NoError(t, a.Compute.DeleteMachine(ctx, loc[strings.LastIndex(loc, "/")+1:]))
 	return orphan, value, live
 }
 
@@ -98,6 +103,7 @@ func TestStartupRecoveryAlone(t *testing.T) {
 	assert.True(t, l.machines[orphan], "without --remove-orphan-vms an orphan is only reported")
 	assert.Contains(t, logs.String(), "has no OCCI compute")
 	assert.Contains(t, logs.String(), orphan)
+	assert.Contains(t, logs.String(), "an OCCI compute has no machine", "a compute whose machine is gone is reported")
 	require.NoError(t, a.Close())
 
 	cfg.RemoveOrphanVMs = true
