@@ -105,6 +105,17 @@ func TestSweep(t *testing.T) {
 	assert.NoError(t, err, "young keys may be another process's write in flight")
 	_, body := ts.do("GET", "/cdmi/kept", "")
 	assert.Equal(t, "value", body)
+
+	// A server alone on its values (issue 12 item 11: a restart after a
+	// crash leaves nothing) sweeps the young ones too, never a live one.
+	ts.cdmi.svc.cfg.ExclusiveValues = true
+	n, err = ts.cdmi.svc.sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = ts.cdmi.svc.objs.Size(ctx, young)
+	assert.Error(t, err)
+	_, body = ts.do("GET", "/cdmi/kept", "")
+	assert.Equal(t, "value", body)
 }
 
 // CDMI 2.0: PATCH updates, never creates; ?value=..&metadata=.. queries.

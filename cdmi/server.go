@@ -42,6 +42,12 @@ type Config struct {
 	MaxValueSize int64
 	// TempDir holds spooled CDMI body values (default os.TempDir()).
 	TempDir string
+	// ExclusiveValues says no other process writes values into Objects
+	// (one server on its own SQLite file): the start-up sweep then removes
+	// every value no row refers to at once. Otherwise it leaves values
+	// younger than an hour, which may be another process's write in
+	// flight.
+	ExclusiveValues bool
 	// ExportHook, when set, gives OCCI exports (CDMI 1.1.1 §13.6) their
 	// effect. Without it, containers refuse OCCI exports with 400.
 	ExportHook ExportHook

@@ -297,7 +297,7 @@ func (s *Service) sweep(ctx context.Context) (int, error) {
 	var dead []string
 	cutoff := time.Now().Add(-sweepAge)
 	err := s.objs.List(ctx, "cdmi/", func(key string, _ int64) error {
-		if t, ok := valueKeyTime(key); ok && !live[key] && t.Before(cutoff) {
+		if t, ok := valueKeyTime(key); ok && !live[key] && (s.cfg.ExclusiveValues || t.Before(cutoff)) {
 			dead = append(dead, key)
 		}
 		return nil

@@ -156,6 +156,15 @@ type Network struct {
 	Allocation string // "dynamic" or "static"
 }
 
+// Lister is implemented by backends that can name every machine they
+// hold. Start-up recovery compares the list with OCCI's computes: a crash
+// between a machine's creation and its entity's commit leaves a machine
+// nobody sees (with libvirt, a real VM).
+type Lister interface {
+	// Machines calls fn with the id (Machine.ID) of every machine.
+	Machines(ctx context.Context, fn func(id string) error) error
+}
+
 // Backend is the compute contract. Every method that changes something either
 // takes effect or returns an error wrapping one of the kinds above; a backend
 // never reports success for an action it did not perform, and a refused or

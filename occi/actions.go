@@ -47,7 +47,9 @@ func (s *Service) Act(ctx context.Context, loc string, inv Invocation) (*ActResu
 // ActAll triggers an action on every member of a collection (q's
 // Collection or Prefix; filters and paging are ignored). Every member's
 // state is checked before any backend call, so a refused action changes
-// nothing.
+// nothing. A backend failure on one member stops there; its error (of the
+// failure's kind) names the members already changed, the one that failed
+// and the ones not attempted, since a start or stop done cannot be undone.
 func (s *Service) ActAll(ctx context.Context, q Query, inv Invocation) (*ActResult, error) {
 	o, err := s.begin(ctx)
 	if err != nil {
@@ -104,8 +106,11 @@ func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
 		return nil, err
 	}
 	var saved []*Category
-	for _, j := range jobs {
+	for i, j := range jobs {
 		c, err := o.perform(j)
+		if err != nil && len(jobs) > 1 {
+			return nil, partial(jobs, i, err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +129,23 @@ func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
 		return &ActResult{Entity: e}, nil
 	}
 	return &ActResult{Locations: locs}, nil
+}
+
+// partial reports a collection action that failed at jobs[failed]: which
+// members it changed, which one failed and why, which it did not try.
+func partial(jobs []job, failed int, err error) error {
+	locs := func(js []job) string {
+		if len(js) == 0 {
+			return "none"
+		}
+		out := make([]string, len(js))
+		for i, j := range js {
+			out[i] = j.e.Location
+		}
+		return strings.Join(out, ", ")
+	}
+	return kind.Errorf(kind.Of(err), "%s stopped at member %d of %d: %w; done (changed): %s; not attempted: %s",
+		jobs[failed].a.Term, failed+1, len(jobs), err, locs(jobs[:failed]), locs(jobs[failed+1:]))
 }
 
 // resolveAction finds the action a request triggers: the query's term

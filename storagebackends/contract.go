@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -68,6 +69,17 @@ type Objects interface {
 	Copy(ctx context.Context, dst, src string) error
 	// List calls fn for every key starting with prefix, in no particular order.
 	List(ctx context.Context, prefix string, fn func(key string, size int64) error) error
+}
+
+// TempRemover is implemented by backends that stage writes where readers
+// do not look (fs's temporary files, S3's multipart uploads). A crash in
+// the middle of a write leaves the staged part there; start-up recovery
+// calls RemoveTemp to take it away.
+type TempRemover interface {
+	// RemoveTemp removes staged writes untouched for longer than age and
+	// tells how many it removed. age 0 removes all of them: the caller
+	// knows no other process is writing.
+	RemoveTemp(ctx context.Context, age time.Duration) (int, error)
 }
 
 // VolumeAccess tells a hypervisor how to reach a volume.

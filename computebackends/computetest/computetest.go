@@ -87,6 +87,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) cb.Backend, o Options) {
 	t.Run("Disks", func(t *testing.T) { s.testDisks(t, newBackend(t)) })
 	t.Run("Interfaces", func(t *testing.T) { s.testInterfaces(t, newBackend(t)) })
 	t.Run("Networks", func(t *testing.T) { s.testNetworks(t, newBackend(t)) })
+	t.Run("Machines", func(t *testing.T) { s.testMachines(t, newBackend(t)) })
 }
 
 type suite struct{ o Options }
@@ -117,6 +118,28 @@ func (s *suite) machine(t *testing.T, b cb.Backend, prefix string) string {
 		}
 	})
 	return id
+}
+
+// testMachines checks a Lister: every machine is listed by its id (one
+// that is not a plain name too), a deleted one no longer.
+func (s *suite) testMachines(t *testing.T, b cb.Backend) {
+	l, ok := b.(cb.Lister)
+	if !ok {
+		t.Skip("the backend does not list its machines (computebackends.Lister)")
+	}
+	plain := s.machine(t, b, "list")
+	odd := NewID("list/odd id")
+	require.NoError(t, b.CreateMachine(ctxT(t), s.o.Machine(odd)))
+	listed := func() map[string]bool {
+		seen := map[string]bool{}
+		require.NoError(t, l.Machines(ctxT(t), func(id string) error { seen[id] = true; return nil }))
+		return seen
+	}
+	seen := listed()
+	assert.True(t, seen[plain], "%s listed", plain)
+	assert.True(t, seen[odd], "%s listed", odd)
+	require.NoError(t, b.DeleteMachine(ctxT(t), odd))
+	assert.False(t, listed()[odd], "a deleted machine is not listed")
 }
 
 func state(t *testing.T, b cb.Backend, id string) cb.State {

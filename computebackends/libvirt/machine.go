@@ -140,7 +140,7 @@ func (b *Backend) domainSkeleton(m cb.Machine, name string) (*libvirtxml.Domain,
 		Name:        name,
 		UUID:        domainUUID(m.ID),
 		Title:       m.Hostname,
-		Description: "OCCI compute " + m.ID + " (occicdmi)",
+		Description: descriptionPrefix + m.ID + descriptionSuffix,
 		Memory:      &libvirtxml.DomainMemory{Value: memMiB, Unit: "MiB"},
 		VCPU:        &libvirtxml.DomainVCPU{Value: cores},
 		OS: &libvirtxml.DomainOS{

@@ -222,6 +222,22 @@ func (b *Backend) DeleteMachine(ctx context.Context, id string) error {
 	return nil
 }
 
+// Machines implements computebackends.Lister. The ids are read first and
+// fn called after, so fn may use the database (SQLite writes on one
+// connection).
+func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error {
+	var ids []string
+	if err := b.db.WithContext(ctx).Model(&machineRow{}).Order("id").Pluck("id", &ids).Error; err != nil {
+		return dbErr("list", "", err)
+	}
+	for _, id := range ids {
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MachineStatus implements computebackends.Backend.
 func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, error) {
 	var row machineRow

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -166,7 +167,11 @@ func validRequestID(id string) bool {
 
 // BaseURL is the scheme and authority locations are made absolute with:
 // configured when given, else the request's own. X-Forwarded-Proto (first
-// value, any case) is honoured behind a TLS-terminating proxy.
+// value, any case) is honoured behind a TLS-terminating proxy. Without a
+// configured base the request's Host is used as sent, so the server must
+// refuse a Host it does not know before any handler runs (KnownHost):
+// a forged Host would otherwise become the Location and the links in
+// bodies (host header poisoning).
 func BaseURL(r *http.Request, configured string) string {
 	if configured != "" {
 		return strings.TrimRight(configured, "/")
@@ -180,4 +185,43 @@ func BaseURL(r *http.Request, configured string) string {
 		scheme = p
 	}
 	return scheme + "://" + r.Host
+}
+
+// KnownHost tells whether a request's Host may be used to derive locations
+// when no base URL is configured: a loopback name or address (development,
+// tests), the host of the listening address when it names one, or the
+// local address the connection really arrived on (a Host naming the
+// server's own IP is no forgery). Ports are not compared: only the host
+// decides where a client is sent.
+func KnownHost(r *http.Request, listen string) bool {
+	host := hostOnly(r.Host)
+	if host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip != nil && ip.IsLoopback() {
+		return true
+	}
+	if lh := hostOnly(listen); lh != "" && strings.EqualFold(lh, host) {
+		if lip := net.ParseIP(lh); lip == nil || !lip.IsUnspecified() {
+			return true
+		}
+	}
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && ip != nil {
+		if la, ok := local.(*net.TCPAddr); ok && la.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOnly is the host part of host[:port] or [v6]:port, without brackets.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 }

@@ -2,10 +2,12 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -108,4 +110,31 @@ func TestAnswerClassifiesDatabaseFailures(t *testing.T) {
 	status, msg := Answer(rec, httptest.NewRequest("GET", "/", nil), slog.New(slog.NewTextHandler(io.Discard, nil)), err)
 	assert.Equal(t, 503, status)
 	assert.NotContains(t, msg, "57P01")
+}
+
+// Without a configured base URL only Hosts the server can vouch for derive
+// locations (issue 12 item 9): loopback, the listening host, and the
+// address the connection arrived on.
+func TestKnownHost(t *testing.T) {
+	local := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 8080}
+	for _, c := range []struct {
+		host, listen string
+		want         bool
+	}{
+		{"127.0.0.1:8080", "127.0.0.1:8080", true},
+		{"localhost:9", "0.0.0.0:8080", true},
+		{"[::1]:8080", ":8080", true},
+		{"cloud.example.org:8080", "cloud.example.org:8080", true},
+		{"192.0.2.7:8080", ":8080", true},
+		{"192.0.2.7", "", true},
+		{"0.0.0.0:8080", "0.0.0.0:8080", false},
+		{"evil.example", ":8080", false},
+		{"192.0.2.8:8080", ":8080", false},
+		{"", "127.0.0.1:8080", false},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = c.host
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, net.Addr(local)))
+		assert.Equal(t, c.want, KnownHost(r, c.listen), "Host %q, listen %q", c.host, c.listen)
+	}
 }

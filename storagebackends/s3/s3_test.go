@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/assert"
@@ -64,4 +65,38 @@ func TestCreatesBucket(t *testing.T) {
 	assert.Equal(t, int32(1), *lc.Rules[0].AbortIncompleteMultipartUpload.DaysAfterInitiation)
 	_, err = s3.Open(ctx, o)
 	require.NoError(t, err, "opening an existing bucket")
+}
+
+// A crash in the middle of a multipart Put leaves the upload open;
+// RemoveTemp aborts it at start-up (issue 12 item 11), but not one younger
+// than age, which may be another process's Put in progress. Its own
+// bucket, so that age 0 aborts nobody else's upload.
+func TestRemoveTempAbortsUnfinishedUploads(t *testing.T) {
+	o := options(t)
+	o.S3Bucket = "occicdmi-" + strings.TrimSuffix(storagetest.Prefix(), "-")
+	ctx := context.Background()
+	b, err := s3.Open(ctx, o)
+	require.NoError(t, err)
+	c := direct(t)
+	t.Cleanup(func() { _, _ = c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &o.S3Bucket}) })
+	key := "values/torn"
+	_, err = c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: &o.S3Bucket, Key: &key})
+	require.NoError(t, err)
+	other := "volumes/not-a-value"
+	up, err := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: &o.S3Bucket, Key: &other})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = c.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &o.S3Bucket, Key: &other, UploadId: up.UploadId})
+	})
+
+	n, err := b.Objects().RemoveTemp(ctx, time.Hour)
+	require.NoError(t, err)
+	assert.Zero(t, n, "a young upload may be a Put in progress")
+	n, err = b.Objects().RemoveTemp(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "only the values' upload is aborted")
+	out, err := c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: &o.S3Bucket})
+	require.NoError(t, err)
+	require.Len(t, out.Uploads, 1)
+	assert.Equal(t, other, *out.Uploads[0].Key)
 }

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,6 +51,9 @@ type App struct {
 	Volumes storagebackends.Volumes
 	closers []func() error
 	ops     *ops // metrics, readiness, access log (ops.go)
+	// machines lists the compute backend's machines for start-up
+	// recovery (recover.go); nil when the backend cannot.
+	machines computebackends.Lister
 }
 
 // IsPostgres tells whether a database setting names PostgreSQL.
@@ -99,6 +103,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	g, err := newGuard(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	a := &App{}
 	ok := false
 	defer func() {
@@ -108,6 +116,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}()
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o750); err != nil {
 		return nil, fmt.Errorf("create the data folder: %w", err)
+	}
+	own, err := a.takeOwnership(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	db, err := OpenDB(cfg)
 	if err != nil {
@@ -142,6 +154,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.closeIfCloser(a.Volumes)
+	a.removeTemp(ctx, cfg, own, log)
+	a.machines, _ = a.Compute.(computebackends.Lister) // before instrument wraps it
 	a.instrument(cfg, log)
 	maxVolume, _ := storagebackends.ParseSize(cfg.MaxVolumeSize) // checked by Config.fill
 	maxValue, _ := storagebackends.ParseSize(cfg.MaxValueSize)
@@ -158,8 +172,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// data folder is where the values go anyway.
 		TempDir:    filepath.Join(cfg.DataDir, "tmp"),
 		ExportHook: link, Disks: link, Snapshots: link,
-		Principal:    cdmiPrincipal, // ACLs evaluated for the authenticated user (§16.1)
-		MaxValueSize: maxValue,
+		Principal:       cdmiPrincipal, // ACLs evaluated for the authenticated user (§16.1)
+		MaxValueSize:    maxValue,
+		ExclusiveValues: own.database,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
@@ -175,8 +190,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := link.Connect(ctx, occiServer.Service(), cdmiServer.Service()); err != nil {
 		return nil, err
 	}
+	a.recoverMachines(ctx, cfg, occiServer.Service(), own, log)
 
-	a.Handler = routes(cdmiServer, occiServer, authn, a.ops, log)
+	a.Handler = routes(cdmiServer, occiServer, authn, g, a.ops, log)
 	log.Info("occicdmi ready",
 		"compute", a.Compute.Name(), "compute_simulated", a.Compute.Simulated(),
 		"objects", cfg.Objects, "volumes", cfg.Volumes,
@@ -222,7 +238,7 @@ func nbdSocketPath(dataDir string) string {
 
 // routes builds the one router both protocols share. CDMI owns its root
 // prefix; OCCI owns the rest (entities may live at client-chosen paths).
-func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, ops *ops, log *slog.Logger) http.Handler {
+func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, g *guard, ops *ops, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
 	// Paths are matched as sent: CDMI names carry %2F, %25 and the like,
 	// which must not be decoded or cleaned into other names.
@@ -231,7 +247,7 @@ func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, ops *ops, log 
 	ops.routes(r) // /metrics, /healthz, /readyz: before OCCI's catch-all
 	c.Routes(r)
 	o.Routes(r)
-	return web.WithRequestID(ops.observe(withCommonHeaders(withRecover(authn.wrap(withOCCICaller(r)), log))))
+	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(withRecover(authn.wrap(withOCCICaller(r)), log)))))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {
@@ -280,6 +296,9 @@ func (a *App) Close() error {
 
 // Serve runs the HTTP server until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.fill(); err != nil { // the parsed limits newHTTPServer uses
+		return err
+	}
 	if err := startAuth(cfg, log); err != nil {
 		return err
 	}
@@ -297,14 +316,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer opsLn.close()
-	srv := &http.Server{
-		Addr:              cfg.Listen,
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		TLSConfig:         tc,
-	}
+	srv := newHTTPServer(cfg, a.Handler, tc)
 	errc := make(chan error, 1)
 	go func() { errc <- listenAndServe(srv, log) }()
 	log.Info("listening", "address", cfg.Listen, "tls", tc != nil)
@@ -320,6 +332,20 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer is the main listener's server. Bodies have no overall
+// timeout (a large upload may take hours); the guard's minimum rate bounds
+// them instead.
+func newHTTPServer(cfg Config, h http.Handler, tc *tls.Config) *http.Server {
+	return &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           h,
+		ReadHeaderTimeout: cfg.limits.headerTimeout,
+		IdleTimeout:       cfg.limits.idleTimeout,
+		MaxHeaderBytes:    1 << 20,
+		TLSConfig:         tc,
+	}
 }
 
 // NewLogger returns the slog logger the configuration asks for.

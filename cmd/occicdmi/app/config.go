@@ -27,6 +27,19 @@ type Config struct {
 	OpsListen   string `json:"ops_listen"`   // --ops-listen: also serve /metrics, /healthz, /readyz here (default: off)
 	PprofListen string `json:"pprof_listen"` // --pprof-listen: serve net/http/pprof here (default: off)
 
+	// What one client can hold (limits.go, README "Limits"); durations as
+	// "30s", "2m".
+	HeaderTimeout  string `json:"header_timeout"`   // --header-timeout: to read a request's headers
+	IdleTimeout    string `json:"idle_timeout"`     // --idle-timeout: a keep-alive connection between requests
+	BodyMinRate    uint32 `json:"body_min_rate"`    // --body-min-rate: bytes/s a request body must keep up (0: no minimum)
+	BodyRateWindow string `json:"body_rate_window"` // --body-rate-window: waiting time over which the rate is measured
+	MaxUploads     uint32 `json:"max_uploads"`      // --max-uploads: requests with a body at once (0: no cap)
+	AllowedOrigins string `json:"allowed_origins"`  // --allowed-origins: web origins besides ours that may write from a browser
+	// RemoveOrphanVMs removes, at start-up, machines of the compute
+	// backend that no OCCI compute refers to (else they are only logged).
+	RemoveOrphanVMs bool `json:"remove_orphan_vms"` // --remove-orphan-vms
+	limits          limits
+
 	Compute    string `json:"compute"`     // --compute: sim or libvirt
 	LibvirtURI string `json:"libvirt_uri"` // --libvirt-uri
 	ImageDir   string `json:"image_dir"`   // --image-dir: base images and overlays for libvirt
@@ -100,6 +113,11 @@ func Defaults() Config {
 		EnterpriseNumber: 32473, // IANA's example number (RFC 5612), the one the CDMI spec's IDs use
 		MaxValueSize:     DefaultMaxValueSize,
 		MaxVolumeSize:    DefaultMaxVolumeSize,
+		HeaderTimeout:    "30s",
+		IdleTimeout:      "2m",
+		BodyMinRate:      1024,
+		BodyRateWindow:   "20s",
+		MaxUploads:       256,
 	}
 }
 
@@ -126,6 +144,12 @@ func (c *Config) fields() []field {
 		{"log-format", "OCCICDMI_LOG_FORMAT", "text, json or auto (text on a terminal)", &c.LogFormat, nil},
 		{"ops-listen", "OCCICDMI_OPS_LISTEN", "also serve /metrics, /healthz and /readyz on this address (default: off; always on --listen too)", &c.OpsListen, nil},
 		{"pprof-listen", "OCCICDMI_PPROF_LISTEN", "serve net/http/pprof under /debug/pprof/ on this address (default: off; keep it on loopback)", &c.PprofListen, nil},
+		{"header-timeout", "OCCICDMI_HEADER_TIMEOUT", "time a client has to send a request's headers", &c.HeaderTimeout, nil},
+		{"idle-timeout", "OCCICDMI_IDLE_TIMEOUT", "time a keep-alive connection may wait for its next request", &c.IdleTimeout, nil},
+		{"body-min-rate", "OCCICDMI_BODY_MIN_RATE", "bytes per second a request body must arrive at, measured over --body-rate-window; a slower one is cut with 408 (0: no minimum)", nil, &c.BodyMinRate},
+		{"body-rate-window", "OCCICDMI_BODY_RATE_WINDOW", "time spent waiting for a request body over which --body-min-rate is measured", &c.BodyRateWindow, nil},
+		{"max-uploads", "OCCICDMI_MAX_UPLOADS", "requests with a body served at once; more answer 503 with Retry-After (0: no cap)", nil, &c.MaxUploads},
+		{"allowed-origins", "OCCICDMI_ALLOWED_ORIGINS", "comma-separated web origins (https://app.example.org) besides the server's own allowed to send POST/PUT/DELETE/PATCH from a browser", &c.AllowedOrigins, nil},
 		{"compute", "OCCICDMI_COMPUTE", "compute backend: sim or libvirt", &c.Compute, nil},
 		{"libvirt-uri", "OCCICDMI_LIBVIRT_URI", "libvirt URI: qemu:///system, qemu+tcp://host/system, qemu+tls://host/system", &c.LibvirtURI, nil},
 		{"image-dir", "OCCICDMI_IMAGE_DIR", "folder of base images and VM overlays (default: <data>/images)", &c.ImageDir, nil},
@@ -177,6 +201,7 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", getenv("OCCICDMI_CONFIG"), "JSON configuration file (env OCCICDMI_CONFIG)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication on any address, not only loopback (env OCCICDMI_INSECURE_NO_AUTH)")
+	removeOrphans := fs.Bool("remove-orphan-vms", false, "at start-up, delete compute backend machines no OCCI compute refers to (default: only log them) (env OCCICDMI_REMOVE_ORPHAN_VMS)")
 	// The flags write into a scratch copy; only the ones given are applied
 	// at the end, so that the environment and file are not overridden by
 	// flag defaults.
@@ -240,6 +265,16 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	if given["insecure-no-auth"] {
 		cfg.InsecureNoAuth = *noAuth
 	}
+	if v := getenv("OCCICDMI_REMOVE_ORPHAN_VMS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("OCCICDMI_REMOVE_ORPHAN_VMS=%q: not true or false", v)
+		}
+		cfg.RemoveOrphanVMs = b
+	}
+	if given["remove-orphan-vms"] {
+		cfg.RemoveOrphanVMs = *removeOrphans
+	}
 	if cfg.CephConf == "" {
 		cfg.CephConf = getenv("CEPH_CONF")
 	}
@@ -274,6 +309,9 @@ func (c *Config) fill() error {
 	case "text", "json", "auto":
 	default:
 		return fmt.Errorf("log format %q: want text, json or auto", c.LogFormat)
+	}
+	if err := c.checkLimits(); err != nil {
+		return err
 	}
 	if err := c.checkQuotas(); err != nil {
 		return err
