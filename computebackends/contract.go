@@ -212,6 +212,13 @@ type Backend interface {
 	Close() error
 }
 
+// Pinger is a backend that can tell whether it can serve now, by a real
+// round trip to what runs the machines (libvirtd), bounded by ctx. /readyz
+// asks it; a nil answer means reachable, any error that it is not.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Options carries what a registered backend may need to open. Backends
 // ignore the fields that do not concern them. (The server's database is not
 // among them: sim, the backend that keeps its state there, is made with

@@ -133,6 +133,16 @@ type Volumes interface {
 	Access(ctx context.Context, name string) (VolumeAccess, error)
 }
 
+// Pinger is a backend (Objects or Volumes) that can tell whether it can
+// serve now, by a real round trip to its store (a file-system write check,
+// a HEAD of the bucket, a pool stat), bounded by ctx. /readyz asks it; a nil
+// answer means the backend's store is there and usable, any error that it
+// is not. Every backend of this module is one; a wrapper without it is
+// probed by a cheap lookup instead.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Options carries a backend's settings; each backend reads the fields that
 // concern it.
 type Options struct {

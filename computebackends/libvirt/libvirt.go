@@ -256,6 +256,14 @@ func kindOf(e golibvirt.Error) error {
 	}
 }
 
+// Ping asks libvirtd its version over the connection (dialing one when
+// there is none): a daemon that is down or hangs fails it
+// (computebackends.Pinger).
+func (b *Backend) Ping(ctx context.Context) error {
+	_, err := b.version(ctx)
+	return err
+}
+
 func (b *Backend) version(ctx context.Context) (string, error) {
 	var v uint64
 	err := b.call(ctx, "version", "", func(l *golibvirt.Libvirt) (err error) {

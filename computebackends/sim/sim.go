@@ -68,6 +68,10 @@ func (b *Backend) Simulated() bool { return true }
 // Close implements computebackends.Backend.
 func (b *Backend) Close() error { return nil }
 
+// Ping is always up: sim runs nothing, and its state is in the server's
+// database, which /readyz checks on its own (computebackends.Pinger).
+func (b *Backend) Ping(context.Context) error { return nil }
+
 func dbErr(op, id string, err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("sim: %s %q: %w", op, id, cb.ErrNotFound)

@@ -418,3 +418,24 @@ func (k *Keystone) login(ctx context.Context) (string, time.Time, error) {
 	}
 	return tok, exp, nil
 }
+
+// Ping asks Keystone for its v3 endpoint's version document (GET URL, no
+// token needed): anything but a 200 there means tokens cannot be validated
+// now. /readyz asks it.
+func (k *Keystone) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.cfg.URL, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return k.unavailable(err, "reaching the v3 endpoint")
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != http.StatusOK {
+		return k.unavailable(fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(body)), "the v3 endpoint")
+	}
+	return nil
+}

@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.closeIfCloser(a.Volumes)
 	a.removeTemp(ctx, cfg, own, log)
 	a.machines, _ = a.Compute.(computebackends.Lister) // before instrument wraps it
-	a.instrument(cfg, log)
+	a.instrument(cfg, log, authn.readyChecks()...)
 	maxVolume, _ := storagebackends.ParseSize(cfg.MaxVolumeSize) // checked by Config.fill
 	maxValue, _ := storagebackends.ParseSize(cfg.MaxValueSize)
 	a.Volumes = storagebackends.LimitVolumes(a.Volumes, maxVolume)
@@ -247,7 +247,8 @@ func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, g *guard, ops 
 	ops.routes(r) // /metrics, /healthz, /readyz: before OCCI's catch-all
 	c.Routes(r)
 	o.Routes(r)
-	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(withRecover(authn.wrap(withOCCICaller(r)), log)))))
+	authenticated := withRecover(authn.wrap(withOCCICaller(r)), log)
+	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(ops.public(authenticated)))))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {

@@ -152,11 +152,21 @@ func devPrincipal() *auth.Principal {
 
 // authenticator is the middleware: the configured mechanisms in order.
 type authenticator struct {
-	chain      auth.Chain // empty: no authentication configured
-	challenges []string   // WWW-Authenticate values of a 401
-	how        string     // what a 401 without credentials tells the client to send
-	insecure   bool       // --insecure-no-auth: no loopback rule
+	chain      auth.Chain     // empty: no authentication configured
+	challenges []string       // WWW-Authenticate values of a 401
+	how        string         // what a 401 without credentials tells the client to send
+	insecure   bool           // --insecure-no-auth: no loopback rule
+	keystone   *auth.Keystone // nil without --keystone-url; /readyz asks it
 	log        *slog.Logger
+}
+
+// readyChecks are what /readyz asks of the authentication: Keystone's v3
+// endpoint when configured (the users and mapping files are read locally).
+func (a *authenticator) readyChecks() []readyCheck {
+	if a.keystone == nil {
+		return nil
+	}
+	return []readyCheck{{"keystone", "", a.keystone.Ping}}
 }
 
 // newAuthenticator opens the mechanisms cfg configures.
@@ -173,6 +183,7 @@ func newAuthenticator(cfg Config, log *slog.Logger) (*authenticator, error) {
 			return nil, err
 		}
 		a.chain = append(a.chain, k)
+		a.keystone = k
 		public := cfg.KeystonePublicURL
 		if public == "" {
 			public = cfg.KeystoneURL

@@ -26,6 +26,9 @@ type Config struct {
 
 	OpsListen   string `json:"ops_listen"`   // --ops-listen: also serve /metrics, /healthz, /readyz here (default: off)
 	PprofListen string `json:"pprof_listen"` // --pprof-listen: serve net/http/pprof here (default: off)
+	// MetricsPublic serves /metrics on the main listener without
+	// credentials (/healthz and /readyz always are).
+	MetricsPublic bool `json:"metrics_public"` // --metrics-public
 
 	// What one client can hold (limits.go, README "Limits"); durations as
 	// "30s", "2m".
@@ -202,6 +205,7 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	configFile := fs.String("config", getenv("OCCICDMI_CONFIG"), "JSON configuration file (env OCCICDMI_CONFIG)")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve without authentication on any address, not only loopback (env OCCICDMI_INSECURE_NO_AUTH)")
 	removeOrphans := fs.Bool("remove-orphan-vms", false, "at start-up, delete compute backend machines no OCCI compute refers to (default: only log them) (env OCCICDMI_REMOVE_ORPHAN_VMS)")
+	metricsPublic := fs.Bool("metrics-public", false, "serve /metrics on --listen without credentials when authentication is on (default: credentials needed, as for everything but /healthz and /readyz) (env OCCICDMI_METRICS_PUBLIC)")
 	// The flags write into a scratch copy; only the ones given are applied
 	// at the end, so that the environment and file are not overridden by
 	// flag defaults.
@@ -255,25 +259,25 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 			}
 		}
 	}
-	if v := getenv("OCCICDMI_INSECURE_NO_AUTH"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, fmt.Errorf("OCCICDMI_INSECURE_NO_AUTH=%q: not true or false", v)
+	for _, b := range []struct {
+		flag, env string
+		given     *bool
+		field     *bool
+	}{
+		{"insecure-no-auth", "OCCICDMI_INSECURE_NO_AUTH", noAuth, &cfg.InsecureNoAuth},
+		{"remove-orphan-vms", "OCCICDMI_REMOVE_ORPHAN_VMS", removeOrphans, &cfg.RemoveOrphanVMs},
+		{"metrics-public", "OCCICDMI_METRICS_PUBLIC", metricsPublic, &cfg.MetricsPublic},
+	} {
+		if v := getenv(b.env); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return cfg, fmt.Errorf("%s=%q: not true or false", b.env, v)
+			}
+			*b.field = on
 		}
-		cfg.InsecureNoAuth = b
-	}
-	if given["insecure-no-auth"] {
-		cfg.InsecureNoAuth = *noAuth
-	}
-	if v := getenv("OCCICDMI_REMOVE_ORPHAN_VMS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, fmt.Errorf("OCCICDMI_REMOVE_ORPHAN_VMS=%q: not true or false", v)
+		if given[b.flag] {
+			*b.field = *b.given
 		}
-		cfg.RemoveOrphanVMs = b
-	}
-	if given["remove-orphan-vms"] {
-		cfg.RemoveOrphanVMs = *removeOrphans
 	}
 	if cfg.CephConf == "" {
 		cfg.CephConf = getenv("CEPH_CONF")

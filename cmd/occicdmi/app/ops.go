@@ -7,7 +7,10 @@ package app
 //
 // /metrics, /healthz and /readyz are reserved on the main listener (OCCI
 // refuses to create entities there, occi.ReservedPaths) and are served
-// too on --ops-listen when given; pprof only ever on --pprof-listen.
+// too on --ops-listen when given; pprof only ever on --pprof-listen. On the
+// main listener /healthz and /readyz need no credentials (a kubelet or a
+// load balancer has none; they tell nothing but "ok" or which component is
+// not ready), /metrics needs them unless --metrics-public.
 
 import (
 	"context"
@@ -47,26 +50,30 @@ const (
 // ops is a server's operator view: its metrics, its readiness checks and
 // what classifies its requests.
 type ops struct {
-	metrics  *metrics.Metrics
-	log      *slog.Logger
-	cdmiRoot string
-	checks   []readyCheck
+	metrics       *metrics.Metrics
+	scrape        http.Handler // the metrics in the exposition format
+	metricsPublic bool         // --metrics-public
+	log           *slog.Logger
+	cdmiRoot      string
+	checks        []readyCheck
 
 	mu   sync.Mutex
 	down map[string]bool // checks down at their last run, to log changes only
 }
 
-// readyCheck is one thing /readyz asks: the database or a backend.
+// readyCheck is one thing /readyz asks: the database, a backend or
+// Keystone. The prober is told name only; the log also gets detail.
 type readyCheck struct {
-	name string
-	ping func(ctx context.Context) error
+	name, detail string
+	ping         func(ctx context.Context) error
 }
 
 // instrument wraps the app's backends in metrics decorators (timed calls,
 // failures counted by kind; results and errors unchanged), registers the
-// counts computed at scrape time and sets up the readiness checks. The
-// backends' closers were registered before, on the backends themselves.
-func (a *App) instrument(cfg Config, log *slog.Logger) {
+// counts computed at scrape time and sets up the readiness checks (extra:
+// those of the authentication, Keystone's). The backends' closers were
+// registered before, on the backends themselves.
+func (a *App) instrument(cfg Config, log *slog.Logger, extra ...readyCheck) {
 	m := metrics.New()
 	a.Compute = m.Compute(cfg.Compute, a.Compute)
 	a.Objects = m.Objects(cfg.Objects, a.Objects)
@@ -85,13 +92,14 @@ func (a *App) instrument(cfg Config, log *slog.Logger) {
 				err := db.WithContext(ctx).Table("linkage_exports").Count(&n).Error
 				return n, err
 			}))
-	o := &ops{metrics: m, log: log, cdmiRoot: cfg.CDMIRoot, down: map[string]bool{}}
-	o.checks = []readyCheck{
-		{"database", func(ctx context.Context) error { return pingDB(ctx, db) }},
-		{"compute (" + cfg.Compute + ")", pingOf(a.Compute)},
-		{"objects (" + cfg.Objects + ")", pingOf(a.Objects)},
-		{"volumes (" + cfg.Volumes + ")", pingOf(a.Volumes)},
-	}
+	o := &ops{metrics: m, scrape: m.Handler(log), metricsPublic: cfg.MetricsPublic,
+		log: log, cdmiRoot: cfg.CDMIRoot, down: map[string]bool{}}
+	o.checks = append([]readyCheck{
+		{"database", "", func(ctx context.Context) error { return pingDB(ctx, db) }},
+		{"compute", cfg.Compute, pingOf(a.Compute)},
+		{"objects", cfg.Objects, pingOf(a.Objects)},
+		{"volumes", cfg.Volumes, pingOf(a.Volumes)},
+	}, extra...)
 	a.ops = o
 }
 
@@ -104,7 +112,8 @@ func pingDB(ctx context.Context, db *gorm.DB) error {
 }
 
 // pingOf is v's Ping (the metrics decorators have one: the backend's own,
-// else a cheap lookup), or nothing to check.
+// storagebackends.Pinger or computebackends.Pinger, else a cheap lookup),
+// or nothing to check.
 func pingOf(v any) func(ctx context.Context) error {
 	if p, ok := v.(metrics.Pinger); ok {
 		return p.Ping
@@ -117,7 +126,7 @@ func pingOf(v any) func(ctx context.Context) error {
 // at a reserved path.
 func (o *ops) routes(r *mux.Router) {
 	get := []string{http.MethodGet, http.MethodHead}
-	r.Path(pathMetrics).Methods(get...).Handler(o.metrics.Handler(o.log))
+	r.Path(pathMetrics).Methods(get...).Handler(o.scrape)
 	r.Path(pathHealthz).Methods(get...).Handler(http.HandlerFunc(healthz))
 	r.Path(pathReadyz).Methods(get...).Handler(http.HandlerFunc(o.readyz))
 }
@@ -130,6 +139,31 @@ func (o *ops) handler() http.Handler {
 	return web.WithRequestID(o.observe(withCommonHeaders(r)))
 }
 
+// public serves itself the operator endpoints the main listener answers
+// without credentials, GET or HEAD of /healthz and /readyz (and /metrics
+// with --metrics-public), and hands every other request to next (which
+// authenticates).
+func (o *ops) public(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			switch r.URL.EscapedPath() {
+			case pathHealthz:
+				healthz(w, r)
+				return
+			case pathReadyz:
+				o.readyz(w, r)
+				return
+			case pathMetrics:
+				if o.metricsPublic {
+					o.scrape.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // healthz answers 200 while the process serves HTTP at all.
 func healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -137,10 +171,11 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
-// readyz runs every check at once and answers 200 when all pass, else 503
-// naming the ones that failed. The reasons (which may name internal
-// addresses) go to the log, once when a check goes down and once when it
-// is back.
+// readyz runs every check at once and answers 200 "ok" when all pass,
+// else 503 "not ready: " and the names of the ones that failed (database,
+// compute, objects, volumes, keystone). The reasons (which may name
+// internal addresses) go to the log, once when a check goes down and once
+// when it is back.
 func (o *ops) readyz(w http.ResponseWriter, r *http.Request) {
 	errs := make([]error, len(o.checks))
 	var wg sync.WaitGroup
@@ -154,39 +189,37 @@ func (o *ops) readyz(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	wg.Wait()
-	var b strings.Builder
-	ready := true
+	var down []string
 	for i, c := range o.checks {
 		if errs[i] != nil {
-			ready = false
-			fmt.Fprintf(&b, "%s: down\n", c.name)
-		} else {
-			fmt.Fprintf(&b, "%s: ok\n", c.name)
+			down = append(down, c.name)
 		}
-		o.noteCheck(r.Context(), c.name, errs[i])
+		o.noteCheck(r.Context(), c, errs[i])
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if !ready {
+	if len(down) > 0 {
 		w.Header().Set("Retry-After", web.RetryAfterSeconds)
 		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "not ready: "+strings.Join(down, ", ")+"\n")
+		return
 	}
-	_, _ = io.WriteString(w, b.String())
+	_, _ = io.WriteString(w, "ok\n")
 }
 
-func (o *ops) noteCheck(ctx context.Context, name string, err error) {
+func (o *ops) noteCheck(ctx context.Context, c readyCheck, err error) {
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return // the prober hung up: no verdict
 	}
 	o.mu.Lock()
-	was := o.down[name]
-	o.down[name] = err != nil
+	was := o.down[c.name]
+	o.down[c.name] = err != nil
 	o.mu.Unlock()
 	switch {
 	case err != nil && !was:
-		o.log.WarnContext(ctx, "readiness: "+name+" is down", "err", err)
+		o.log.WarnContext(ctx, "readiness: "+c.name+" is down", "backend", c.detail, "err", err)
 	case err == nil && was:
-		o.log.InfoContext(ctx, "readiness: "+name+" is back")
+		o.log.InfoContext(ctx, "readiness: "+c.name+" is back", "backend", c.detail)
 	}
 }
 

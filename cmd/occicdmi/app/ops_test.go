@@ -225,19 +225,14 @@ func TestReadyzDatabaseClosed(t *testing.T) {
 	a, srv, logs := newOpsApp(t, Defaults())
 	resp, body := send(t, "GET", srv.URL+"/readyz", "", "")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	assert.Contains(t, body, "database: ok")
-	assert.Contains(t, body, "compute (sim): ok")
-	assert.Contains(t, body, "objects (fs): ok")
-	assert.Contains(t, body, "volumes (fs): ok")
+	assert.Equal(t, "ok\n", body)
 
 	sqlDB, err := a.DB.DB()
 	require.NoError(t, err)
 	require.NoError(t, sqlDB.Close())
 	resp, body = send(t, "GET", srv.URL+"/readyz", "", "")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	assert.Contains(t, body, "database: down")
-	assert.Contains(t, body, "objects (fs): ok")
-	assert.NotContains(t, body, "closed", "the reason is logged, not told")
+	assert.Equal(t, "not ready: database\n", body, "the reason is logged, not told")
 	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
 	var warned bool
 	for _, l := range logs.lines(t) {
@@ -264,11 +259,10 @@ func (downVolumes) Ping(context.Context) error {
 func TestReadyzBackendDown(t *testing.T) {
 	a, srv, _ := newOpsApp(t, Defaults())
 	m := metrics.New()
-	a.ops.checks = append(a.ops.checks, readyCheck{"volumes (ceph)", pingOf(m.Volumes("rbd", downVolumes{}))})
+	a.ops.checks = append(a.ops.checks, readyCheck{"volumes", "rbd", pingOf(m.Volumes("rbd", downVolumes{}))})
 	resp, body := send(t, "GET", srv.URL+"/readyz", "", "")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	assert.Contains(t, body, "volumes (ceph): down")
-	assert.Contains(t, body, "database: ok")
+	assert.Equal(t, "not ready: volumes\n", body)
 }
 
 // The operator endpoints are reserved (409, occi/paths.go): OCCI refuses to create an entity
@@ -463,10 +457,11 @@ func TestOpsAndPprofListeners(t *testing.T) {
 	assert.Empty(t, Defaults().PprofListen)
 }
 
-// With authentication configured, the operator endpoints on the main
-// listener want credentials like everything else (the 401 is counted and
-// logged like any answer); --ops-listen is where unauthenticated probes and
-// scrapers go.
+// With authentication configured, /healthz and /readyz on the main
+// listener answer probes without credentials (a kubelet or a load balancer
+// has none), with nothing but "ok" or the name of what is not ready.
+// /metrics wants credentials like everything else (the 401 is counted and
+// logged like any answer); --ops-listen serves all three without.
 func TestOpsEndpointsBehindAuthentication(t *testing.T) {
 	users := filepath.Join(t.TempDir(), "users")
 	require.NoError(t, auth.AddUser(users, "ops", "s3cret", []string{"admin"}, []string{"admin"}))
@@ -474,9 +469,28 @@ func TestOpsEndpointsBehindAuthentication(t *testing.T) {
 	cfg.UsersFile = users
 	a, srv, logs := newOpsApp(t, cfg)
 
-	resp, _ := send(t, "GET", srv.URL+"/metrics", "", "", "X-Request-ID", "anon-1")
+	for _, p := range []string{"/healthz", "/readyz"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			resp, body := send(t, method, srv.URL+p, "", "")
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "%s %s without credentials: %s", method, p, body)
+			assert.Empty(t, resp.Header.Get("WWW-Authenticate"), p)
+			if method == "GET" {
+				assert.Equal(t, "ok\n", body, p)
+			}
+		}
+	}
+	// Other methods there, and paths below them, are OCCI's: authenticated.
+	resp, _ := send(t, "PUT", srv.URL+"/healthz", "text/plain", computeKind)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	req, err := http.NewRequest("GET", srv.URL+"/healthz", nil)
+	resp, _ = send(t, "GET", srv.URL+"/readyz/x", "", "")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	resp, _ = send(t, "GET", srv.URL+"/metrics", "", "", "X-Request-ID", "anon-1")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.NotEmpty(t, resp.Header.Get("WWW-Authenticate"))
+	resp, _ = send(t, "GET", srv.URL+"/metrics", "", "", "Authorization", "Basic b3BzOndyb25n") // ops:wrong
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	req, err := http.NewRequest("GET", srv.URL+"/metrics", nil)
 	require.NoError(t, err)
 	req.SetBasicAuth("ops", "s3cret")
 	r, err := http.DefaultClient.Do(req)
@@ -484,13 +498,27 @@ func TestOpsEndpointsBehindAuthentication(t *testing.T) {
 	r.Body.Close()
 	assert.Equal(t, http.StatusOK, r.StatusCode)
 
+	// A component down: 503 naming it, the reason only in the log.
+	m := metrics.New()
+	a.ops.checks = append(a.ops.checks, readyCheck{"volumes", "rbd", pingOf(m.Volumes("rbd", downVolumes{}))})
+	resp, body := send(t, "GET", srv.URL+"/readyz", "", "")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "not ready: volumes\n", body)
+
 	cfg.OpsListen = "127.0.0.1:0"
 	l, err := a.listenOps(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer l.close()
-	fams := scrape(t, "http://"+l.opsAddr.String()+"/metrics")
+	ops := "http://" + l.opsAddr.String()
+	resp, _ = send(t, "GET", ops+"/healthz", "", "")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, _ = send(t, "GET", ops+"/readyz", "", "")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	fams := scrape(t, ops+"/metrics")
 	v, _ := value(fams, "occicdmi_http_requests_total", map[string]string{"protocol": "ops", "operation": "GET metrics", "code": "401"})
-	assert.Equal(t, 1.0, v)
+	assert.Equal(t, 2.0, v)
+	v, _ = value(fams, "occicdmi_http_requests_total", map[string]string{"protocol": "ops", "operation": "GET healthz", "code": "200"})
+	assert.Equal(t, 2.0, v, "unauthenticated probes are counted too")
 	var logged bool
 	for _, l := range logs.lines(t) {
 		if l["msg"] == "request" && l["request_id"] == "anon-1" {
@@ -499,4 +527,29 @@ func TestOpsEndpointsBehindAuthentication(t *testing.T) {
 		}
 	}
 	assert.True(t, logged)
+}
+
+// --metrics-public opens /metrics on the main listener too; the rest still
+// wants credentials.
+func TestMetricsPublic(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users")
+	require.NoError(t, auth.AddUser(users, "ops", "s3cret", []string{"admin"}, []string{"admin"}))
+	cfg := Defaults()
+	cfg.UsersFile, cfg.MetricsPublic = users, true
+	_, srv, _ := newOpsApp(t, cfg)
+	fams := scrape(t, srv.URL+"/metrics")
+	_, ok := value(fams, "occicdmi_vms", nil)
+	assert.True(t, ok)
+	resp, _ := send(t, "GET", srv.URL+"/-/", "", "")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	cfg, err := Load("t", []string{"--metrics-public"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, cfg.MetricsPublic)
+	cfg, err = Load("t", nil, env(map[string]string{"OCCICDMI_METRICS_PUBLIC": "true"}), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, cfg.MetricsPublic)
+	_, err = Load("t", nil, env(map[string]string{"OCCICDMI_METRICS_PUBLIC": "maybe"}), io.Discard)
+	assert.ErrorContains(t, err, "OCCICDMI_METRICS_PUBLIC")
+	assert.False(t, Defaults().MetricsPublic)
 }
