@@ -228,9 +228,10 @@ func (b *Backend) call(ctx context.Context, op, id string, fn func(l *golibvirt.
 	var lerr golibvirt.Error
 	if !errors.As(err, &lerr) {
 		// Not an answer from libvirtd: the connection broke mid-call.
-		if !c.IsConnected() {
-			b.drop(c)
-		}
+		// Forget it even when go-libvirt has not noticed yet (a write
+		// that failed with EPIPE leaves IsConnected true for a while), so
+		// that the next call dials afresh instead of failing again.
+		b.drop(c)
 		return fmt.Errorf("libvirt: %s %q: %w: lost libvirtd at %s: %v", op, id, cb.ErrUnavailable, b.uri.Redacted(), err)
 	}
 	return fmt.Errorf("libvirt: %s %q: %w: %s", op, id, kindOf(lerr), lerr.Message)
@@ -258,9 +259,14 @@ func kindOf(e golibvirt.Error) error {
 
 // Ping asks libvirtd its version over the connection (dialing one when
 // there is none): a daemon that is down or hangs fails it
-// (computebackends.Pinger).
+// (computebackends.Pinger). A connection that broke while the daemon was
+// away fails its first call; Ping then asks once more, on a fresh one, so
+// that a daemon that is back reads as up.
 func (b *Backend) Ping(ctx context.Context) error {
 	_, err := b.version(ctx)
+	if errors.Is(err, cb.ErrUnavailable) && ctx.Err() == nil {
+		_, err = b.version(ctx)
+	}
 	return err
 }
 

@@ -11,15 +11,22 @@ import (
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
-// ping asks the cluster for the pool's statistics through ioctx (a round
-// trip to the monitors) and looks the pool up by name (a deleted pool
-// fails, though an open IOContext outlives it). librados bounds the calls
+// ping asks the cluster for the pool's statistics through ioctx and for
+// its latest OSD map (round trips to the monitors), and looks the pool up
+// there by name (a deleted pool fails, though an open IOContext outlives
+// it). librados bounds the calls
 // by its op timeouts; ctx ends the wait sooner, the call finishing aside.
 func (c *Cluster) ping(ctx context.Context, ioctx *rados.IOContext) error {
 	done := make(chan error, 1)
 	go func() {
 		if _, err := ioctx.GetPoolStats(); err != nil {
 			done <- mapErr("stat pool", c.pool, err)
+			return
+		}
+		// The pool lookup reads this client's copy of the OSD map: bring
+		// it up to date first (a round trip to the monitors).
+		if err := c.conn.WaitForLatestOSDMap(); err != nil {
+			done <- mapErr("read the OSD map for pool", c.pool, err)
 			return
 		}
 		_, err := c.conn.GetPoolByName(c.pool)
