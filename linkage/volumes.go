@@ -137,7 +137,9 @@ func (l *Linkage) exportOf(ctx context.Context, link occi.StorageLink) (*export,
 // caller reach, or, for a container named by deviceid, the caller's CDMI
 // access to it (§16.1.6: it may read and write it; one it may not see is
 // 404). With one, the compute must be in it; the OCCI side has let the
-// caller reach that compute (its project's).
+// caller reach that compute (its project's), and the export's storage
+// must be of that project too: a compute URI of another project in the
+// list grants nothing (see sameProject).
 func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 	row, err := l.exportOf(ctx, link)
 	if err != nil {
@@ -153,6 +155,9 @@ func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 		}
 		return l.cdmi.Authorize(ctx, l.principal(ctx), "/cdmi_objectid/"+row.ContainerID+"/", cdmi.AccessRead|cdmi.AccessWrite)
 	}
+	if err := l.sameProject(ctx, row, link); err != nil {
+		return err
+	}
 	for _, p := range perms {
 		if samePath(p, link.Compute) {
 			return nil
@@ -160,6 +165,31 @@ func (l *Linkage) Authorize(ctx context.Context, link occi.StorageLink) error {
 	}
 	return kind.Errorf(kind.Forbidden, "the CDMI container %s (objectID %s) does not permit %s to attach it: add the compute to its OCCI/%s export's permissions (CDMI 13.1)",
 		row.Path, row.ContainerID, link.Compute, row.Protocol)
+}
+
+// sameProject refuses, as if the container did not exist (404: nothing
+// of it leaks), a caller of another project than the export's storage's
+// (OCCI tenancy: the caller reaches only its own project's computes, so
+// the compute is of the caller's project). An export's permissions are
+// set by whoever may write the container, and its owners cannot see, let
+// alone vouch for, another project's computes; a compute URI of another
+// project in them grants nothing. Sharing a volume across projects takes
+// a CDMI grant to the principal instead (an export without permissions,
+// and an ACL letting the other user read and write the container), or an
+// administrator, who is not held to projects.
+func (l *Linkage) sameProject(ctx context.Context, row *export, link occi.StorageLink) error {
+	c, ok := occi.CallerFrom(ctx)
+	if !ok || c.Admin {
+		return nil // the server itself, or an administrator
+	}
+	st, err := l.occi.Get(asAdmin(ctx), storageLocation(row.StorageID))
+	if err != nil {
+		return err
+	}
+	if st.Project == c.Project {
+		return nil
+	}
+	return kind.Errorf(kind.NotFound, "%s does not exist", "/cdmi_objectid/"+row.ContainerID+"/")
 }
 
 // samePath compares a compute URI from an export's permissions with a
