@@ -247,8 +247,8 @@ func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, g *guard, ops 
 	ops.routes(r) // /metrics, /healthz, /readyz: before OCCI's catch-all
 	c.Routes(r)
 	o.Routes(r)
-	authenticated := withRecover(authn.wrap(withOCCICaller(r)), log)
-	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(ops.public(authenticated)))))
+	// The probes (ops.public) are answered before authentication.
+	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(withRecover(ops.public(authn.wrap(withOCCICaller(r))), log)))))
 }
 
 func withCommonHeaders(next http.Handler) http.Handler {
