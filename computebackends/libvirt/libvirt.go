@@ -24,11 +24,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -228,13 +231,22 @@ func (b *Backend) call(ctx context.Context, op, id string, fn func(l *golibvirt.
 	var lerr golibvirt.Error
 	if !errors.As(err, &lerr) {
 		// Not an answer from libvirtd: the connection broke mid-call.
-		// Forget it even when go-libvirt has not noticed yet (a write
+		// Forget it, also when go-libvirt has not noticed yet (a write
 		// that failed with EPIPE leaves IsConnected true for a while), so
 		// that the next call dials afresh instead of failing again.
-		b.drop(c)
+		if !c.IsConnected() || brokenConn(err) {
+			b.drop(c)
+		}
 		return fmt.Errorf("libvirt: %s %q: %w: lost libvirtd at %s: %v", op, id, cb.ErrUnavailable, b.uri.Redacted(), err)
 	}
 	return fmt.Errorf("libvirt: %s %q: %w: %s", op, id, kindOf(lerr), lerr.Message)
+}
+
+// brokenConn tells a transport failure of the connection itself (the
+// daemon went away under it) from other errors of a call.
+func brokenConn(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // kindOf maps a libvirt error code to a contract kind.
