@@ -57,8 +57,10 @@ type ops struct {
 	cdmiRoot      string
 	checks        []readyCheck
 
-	mu   sync.Mutex
-	down map[string]bool // checks down at their last run, to log changes only
+	mu      sync.Mutex
+	down    map[string]bool // checks down at their last run, to log changes only
+	running *probeRun       // the run of the checks in progress, if any
+	waiting int             // requests waiting for running (tests watch it)
 }
 
 // readyCheck is one thing /readyz asks: the database, a backend or
@@ -171,30 +173,20 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
-// readyz runs every check at once and answers 200 "ok" when all pass,
-// else 503 "not ready: " and the names of the ones that failed (database,
-// compute, objects, volumes, keystone). The reasons (which may name
-// internal addresses) go to the log, once when a check goes down and once
-// when it is back.
+// readyz answers 200 "ok" when every check passes, else 503 "not ready: "
+// and the names of the ones that failed (database, compute, objects,
+// volumes, keystone). The reasons (which may name internal addresses) go
+// to the log, once when a check goes down and once when it is back.
 func (o *ops) readyz(w http.ResponseWriter, r *http.Request) {
-	errs := make([]error, len(o.checks))
-	var wg sync.WaitGroup
-	for i, c := range o.checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-			defer cancel()
-			errs[i] = c.ping(ctx)
-		}()
+	results, ok := o.probe(r.Context())
+	if !ok {
+		return // the prober hung up
 	}
-	wg.Wait()
 	var down []string
-	for i, c := range o.checks {
-		if errs[i] != nil {
-			down = append(down, c.name)
+	for _, res := range results {
+		if res.err != nil {
+			down = append(down, res.check.name)
 		}
-		o.noteCheck(r.Context(), c, errs[i])
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -207,10 +199,75 @@ func (o *ops) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
-func (o *ops) noteCheck(ctx context.Context, c readyCheck, err error) {
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return // the prober hung up: no verdict
+// probeRun is one run of the readiness checks.
+type probeRun struct {
+	done    chan struct{} // closed when results are in
+	results []probeResult
+}
+
+type probeResult struct {
+	check readyCheck
+	err   error
+}
+
+// probe runs every check at once, each within readyTimeout. /readyz needs
+// no credentials, so requests that come while a run is in progress share
+// its results instead of starting their own: however many probers there
+// are, the database and the backends get one set of checks at a time.
+// The run is not tied to the request that started it (the others wait for
+// it too); ok is false when ctx ends first.
+func (o *ops) probe(ctx context.Context) (results []probeResult, ok bool) {
+	o.mu.Lock()
+	run := o.running
+	if run != nil {
+		o.waiting++
+		o.mu.Unlock()
+		defer func() {
+			o.mu.Lock()
+			o.waiting--
+			o.mu.Unlock()
+		}()
+		select {
+		case <-run.done:
+			return run.results, true
+		case <-ctx.Done():
+			return nil, false
+		}
 	}
+	run = &probeRun{done: make(chan struct{})}
+	o.running = run
+	o.mu.Unlock()
+	run.results = o.runChecks(context.WithoutCancel(ctx))
+	o.mu.Lock()
+	o.running = nil
+	o.mu.Unlock()
+	close(run.done)
+	return run.results, ctx.Err() == nil
+}
+
+// runChecks runs the checks in parallel and notes their verdicts (logged
+// with ctx's request ID).
+func (o *ops) runChecks(ctx context.Context) []probeResult {
+	results := make([]probeResult, len(o.checks))
+	var wg sync.WaitGroup
+	for i, c := range o.checks {
+		results[i].check = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, readyTimeout)
+			defer cancel()
+			results[i].err = c.ping(cctx)
+		}()
+	}
+	wg.Wait()
+	for _, res := range results {
+		o.noteCheck(ctx, res.check, res.err)
+	}
+	return results
+}
+
+func (o *ops) noteCheck(ctx context.Context, c readyCheck, err error) {
 	o.mu.Lock()
 	was := o.down[c.name]
 	o.down[c.name] = err != nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -152,4 +154,55 @@ func TestReadyzKeystone(t *testing.T) {
 	off.Store(false)
 	resp, body = send(t, "GET", srv.URL+"/readyz", "", "")
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+}
+
+// Probers that come while a run of the checks is in progress share its
+// results: /readyz needs no credentials, so however many probers there
+// are, the backends get one set of checks at a time.
+func TestReadyzProbersShareARun(t *testing.T) {
+	a, srv, _ := newOpsApp(t, basicUsersConfig(t))
+	var calls atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	a.ops.checks = append(a.ops.checks, readyCheck{"objects", "slow", func(ctx context.Context) error {
+		if calls.Add(1) == 1 {
+			close(entered)
+		}
+		<-release
+		return nil
+	}})
+	type answer struct {
+		status int
+		body   string
+	}
+	answers := make(chan answer, 3)
+	get := func() {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			answers <- answer{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answers <- answer{resp.StatusCode, string(b)}
+	}
+	go get()
+	<-entered
+	go get()
+	go get()
+	require.Eventually(t, func() bool {
+		a.ops.mu.Lock()
+		defer a.ops.mu.Unlock()
+		return a.ops.waiting == 2
+	}, 10*time.Second, 5*time.Millisecond, "the later probers wait for the run in progress")
+	close(release)
+	for range 3 {
+		got := <-answers
+		assert.Equal(t, http.StatusOK, got.status, got.body)
+		assert.Equal(t, "ok\n", got.body)
+	}
+	assert.Equal(t, int32(1), calls.Load(), "one run for the three")
+
+	resp, _ := send(t, "GET", srv.URL+"/readyz", "", "")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, int32(2), calls.Load(), "a prober after the run gets a run of its own")
 }
