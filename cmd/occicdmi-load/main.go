@@ -17,6 +17,9 @@
 //	                  or in /usr/sbin; "none": Go's http.FileServer)
 //	--scenarios LIST  comma-separated subset of the rows below (default: all)
 //	--keep            keep what this run created on an external server
+//	--cpuprofile FILE write a CPU profile of the occicdmi rounds to FILE (the
+//	                  baselines are not run then; the load client is in the
+//	                  profile too, under net/http's client functions)
 //
 // Each round measures occicdmi and then its baseline for --duration, so a
 // machine that gets busier mid-run shifts both; the table gives the median
@@ -58,6 +61,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -79,6 +83,7 @@ type options struct {
 	nginx     string
 	scenarios []scenario
 	keep      bool
+	profile   string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -94,6 +99,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.nginx, "nginx", findNginx(), `nginx binary for the file-server baselines ("none": Go's file server)`)
 	fs.StringVar(&sc, "scenarios", strings.Join(scenarioNames(), ","), "rows to run")
 	fs.BoolVar(&o.keep, "keep", false, "keep what this run created on an external server")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the occicdmi rounds to this file (no baselines)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -136,11 +142,16 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	defer e.close(out)
+	prof, err := newProfiler(o.profile)
+	if err != nil {
+		return err
+	}
+	defer prof.finish()
 	fmt.Fprintf(out, "occicdmi at %s (%s), compute collection %s\n", e.target, map[bool]string{true: "external", false: "in process"}[e.external], e.computes)
 	fmt.Fprintf(out, "clients %d, %d rounds of %s per row and server, CPUs %d, GOMAXPROCS %d\n\n", o.clients, o.rounds, o.duration, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	var rows []row
 	for _, s := range o.scenarios {
-		r, err := runScenario(e, s)
+		r, err := runScenario(e, s, prof)
 		if errors.Is(err, errSkipped) {
 			fmt.Fprintf(out, "%s: skipped: %v\n", s.name, err)
 			continue
@@ -160,7 +171,7 @@ func run(args []string, out io.Writer) error {
 var errSkipped = errors.New("skipped")
 
 // runScenario prepares s and measures its pair for the rounds asked.
-func runScenario(e *env, s scenario) (row, error) {
+func runScenario(e *env, s scenario, prof *profiler) (row, error) {
 	p, err := s.prepare(e)
 	if err != nil {
 		return row{}, err
@@ -171,9 +182,55 @@ func runScenario(e *env, s scenario) (row, error) {
 		clients = p.clients
 	}
 	r := row{work: s.work(e.o), baseline: p.baseName, bytes: p.bytes, inProcess: !e.external}
+	if prof != nil {
+		r.baseline = "not run with --cpuprofile"
+	}
 	for i := 0; i < e.o.rounds; i++ {
+		if err := prof.start(); err != nil {
+			return r, err
+		}
 		r.server = append(r.server, measure(clients, e.o.duration, p.server, p.onLocation))
-		r.base = append(r.base, measure(clients, e.o.duration, p.baseline, nil))
+		if prof == nil {
+			r.base = append(r.base, measure(clients, e.o.duration, p.baseline, nil))
+		}
 	}
 	return r, nil
+}
+
+// profiler writes one CPU profile from the first occicdmi round to the
+// end of the run. pprof cannot pause, so with a profile the baselines are
+// not run at all; the set-up of later rows (a listing's population) is in
+// it too, so profile one row at a time.
+type profiler struct {
+	f       *os.File
+	started bool
+}
+
+func newProfiler(path string) (*profiler, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &profiler{f: f}, nil
+}
+
+func (p *profiler) start() error {
+	if p == nil || p.started {
+		return nil
+	}
+	p.started = true
+	return pprof.StartCPUProfile(p.f)
+}
+
+func (p *profiler) finish() {
+	if p == nil {
+		return
+	}
+	if p.started {
+		pprof.StopCPUProfile()
+	}
+	_ = p.f.Close()
 }

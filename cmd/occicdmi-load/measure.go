@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -46,8 +47,9 @@ type result struct {
 	bytes    int64
 	elapsed  time.Duration
 	firstErr string
-	allocs   uint64 // heap objects allocated in this process during the round
-	alloc    uint64 // heap bytes allocated in this process during the round
+	allocs   uint64        // heap objects allocated in this process during the round
+	alloc    uint64        // heap bytes allocated in this process during the round
+	cpu      time.Duration // CPU time (user and system) this process spent in the round
 }
 
 // measure runs clients loops until d has passed; each loop does one op at
@@ -61,7 +63,7 @@ func measure(clients int, d time.Duration, do op, onLocation func(string)) resul
 		nbytes   atomic.Int64
 		firstErr atomic.Value
 	)
-	before := heapCounters()
+	before, cpu0 := heapCounters(), cpuTime()
 	start := time.Now()
 	deadline := start.Add(d)
 	for i := 0; i < clients; i++ {
@@ -92,7 +94,7 @@ func measure(clients int, d time.Duration, do op, onLocation func(string)) resul
 	wg.Wait()
 	after := heapCounters()
 	res := result{lat: all, errors: errs.Load(), bytes: nbytes.Load(), elapsed: time.Since(start),
-		allocs: after[0] - before[0], alloc: after[1] - before[1]}
+		allocs: after[0] - before[0], alloc: after[1] - before[1], cpu: cpuTime() - cpu0}
 	if v, ok := firstErr.Load().(string); ok {
 		res.firstErr = v
 	}
@@ -106,6 +108,17 @@ func heapCounters() [2]uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s)
 	return [2]uint64{s[0].Value.Uint64(), s[1].Value.Uint64()}
+}
+
+// cpuTime is the CPU time this process has used. With the server in
+// process, its growth per request is what a request costs whatever else
+// the machine runs, which throughput on a shared machine is not.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rate is requests/s, or MB/s for a transfer scenario.
@@ -166,19 +179,22 @@ func (r row) summary() (server, base, ratio float64, p50 time.Duration) {
 	return median(s), median(b), median(q), time.Duration(median(l))
 }
 
-// perRequest is occicdmi's heap allocation per request over every round.
-func (r row) perRequest() (objects, bytes float64, ok bool) {
+// perRequest is what one occicdmi request cost this process over every
+// round: heap objects and bytes allocated, CPU time.
+func (r row) perRequest() (objects, bytes float64, cpu time.Duration, ok bool) {
 	var n int
 	var objs, b uint64
+	var c time.Duration
 	for _, s := range r.server {
 		n += len(s.lat) + int(s.errors)
 		objs += s.allocs
 		b += s.alloc
+		c += s.cpu
 	}
 	if !r.inProcess || n == 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	return float64(objs) / float64(n), float64(b) / float64(n), true
+	return float64(objs) / float64(n), float64(b) / float64(n), c / time.Duration(n), true
 }
 
 func (r row) errors() (n int64, first string) {
@@ -191,7 +207,7 @@ func (r row) errors() (n int64, first string) {
 	return n, first
 }
 
-const tableHeader = "| work | occicdmi | p50 | alloc/req | baseline | ratio | errors |\n|---|---:|---:|---:|---|---:|---:|\n"
+const tableHeader = "| work | occicdmi | p50 | CPU/req | alloc/req | baseline | ratio | errors |\n|---|---:|---:|---:|---:|---|---:|---:|\n"
 
 // markdown renders the row as a line of a Markdown table.
 func (r row) markdown() string {
@@ -200,13 +216,14 @@ func (r row) markdown() string {
 	if r.bytes {
 		unit = "MB/s"
 	}
-	alloc := "-"
-	if objs, bytes, ok := r.perRequest(); ok {
+	alloc, cpu := "-", "-"
+	if objs, bytes, c, ok := r.perRequest(); ok {
 		alloc = fmt.Sprintf("%s, %s", humanCount(objs), humanBytes(bytes))
+		cpu = fmtDur(c)
 	}
 	n, _ := r.errors()
-	return fmt.Sprintf("| %s | %s %s | %s | %s | %s %s (%s) | %.3f | %d |\n",
-		r.work, humanCount(s), unit, fmtDur(p50), alloc, humanCount(b), unit, r.baseline, q, n)
+	return fmt.Sprintf("| %s | %s %s | %s | %s | %s | %s %s (%s) | %.3f | %d |\n",
+		r.work, humanCount(s), unit, fmtDur(p50), cpu, alloc, humanCount(b), unit, r.baseline, q, n)
 }
 
 func humanCount(v float64) string {
