@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +43,7 @@ func TestMeasure(t *testing.T) {
 	defer srv.Close()
 	var locs atomic.Int64
 	start := time.Now()
-	res := measure(srv.Client(), 4, 200*time.Millisecond, getter(srv.URL, "text/plain"), func(string) { locs.Add(1) })
+	res := measure(4, 200*time.Millisecond, httpOp(srv.Client(), getter(srv.URL, "text/plain")), func(string) { locs.Add(1) })
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("measure ran %s for a 200ms duration", el)
 	}
@@ -68,5 +72,61 @@ func TestBaseline(t *testing.T) {
 	}
 	if s.status != 201 || len(s.body) != 1234 || s.contentType != "text/plain" || s.location == "" {
 		t.Errorf("baseline answered %d %q %d bytes location %q", s.status, s.contentType, len(s.body), s.location)
+	}
+}
+
+// The fsync baseline stores each body durably under a fresh name and
+// answers like the sample.
+func TestFsyncBaseline(t *testing.T) {
+	dir := t.TempDir()
+	u, stop, err := startFsyncBaseline(dir, sample{status: 201, contentType: "application/cdmi-object", body: make([]byte, 10)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for i := 0; i < 2; i++ {
+		s, err := do(http.DefaultClient, "PUT", u+"/x", strings.NewReader("hello"))
+		if err != nil || s.status != 201 || len(s.body) != 10 {
+			t.Fatalf("PUT answered %+v, %v", s, err)
+		}
+	}
+	for _, name := range []string{"v1", "v2"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != "hello" {
+			t.Errorf("%s holds %q, %v", name, b, err)
+		}
+	}
+}
+
+// The whole tool runs every row against an in-process server, with tiny
+// counts and no thresholds: a smoke test that it works, not a benchmark.
+func TestRunSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and runs every row")
+	}
+	nginx := findNginx()
+	if nginx == "" {
+		nginx = "none"
+	}
+	var out bytes.Buffer
+	err := run([]string{"--duration", "20ms", "--rounds", "1", "--clients", "2", "--computes", "3",
+		"--big-size", "65536", "--nginx", nginx}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, s := range scenarios {
+		if s.name == "s3-get" && strings.Contains(out.String(), "s3-get: skipped") {
+			continue
+		}
+		line := ""
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, "| "+s.work(options{computes: 3, bigSize: 65536})+" |") {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Errorf("no row for %s in\n%s", s.name, out.String())
+		} else if !strings.HasSuffix(line, "| 0 |") {
+			t.Errorf("%s had errors: %s\n%s", s.name, line, out.String())
+		}
 	}
 }

@@ -5,18 +5,21 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
 	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -48,27 +51,61 @@ func Open(dsn string) (*gorm.DB, error) {
 		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
 	}
 	_ = f.Close()
-	// WAL lets readers go on while a write commits; busy_timeout makes a
-	// second writer wait instead of failing; foreign keys are off by default
-	// in SQLite. synchronous(FULL): an acknowledged write survives a power
-	// loss, not only a crash of the process (NORMAL in WAL mode may lose
-	// the last commits then).
-	db, err := gorm.Open(sqlite.Open(dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"), gcfg)
+	return openSQLite(dsn, gcfg)
+}
+
+// openSQLite opens the file with the read pool beside the single writer
+// (see sqlitePool). The driver is mattn/go-sqlite3 (SQLite's C library
+// through cgo): it keeps a prepared statement compiled, where the pure-Go
+// modernc driver compiles the SQL again on every execution; measured on a
+// primary-key read through gorm, 22 µs of CPU against 40 µs.
+//
+// WAL lets readers go on while a write commits; busy_timeout makes a
+// second writer wait instead of failing; foreign keys are off by default
+// in SQLite. synchronous(FULL): an acknowledged write survives a power
+// loss, not only a crash of the process (NORMAL in WAL mode may lose the
+// last commits then). cache_size gives each connection a 16 MiB page
+// cache (2 MiB by default).
+func openSQLite(dsn string, gcfg *gorm.Config) (*gorm.DB, error) {
+	params := "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_synchronous=FULL&_cache_size=-16384"
+	writer, err := sql.Open("sqlite3", dsn+params)
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, err
-	}
 	// SQLite allows one writer at a time; one connection turns lock
 	// contention into queueing instead of SQLITE_BUSY errors.
-	sqlDB.SetMaxOpenConns(1)
+	writer.SetMaxOpenConns(1)
+	// Readers never write (query_only), so they need no lock but WAL's
+	// snapshot.
+	readers, err := sql.Open("sqlite3", dsn+params+"&_query_only=1")
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
+	}
+	n := readConns()
+	readers.SetMaxOpenConns(n)
+	readers.SetMaxIdleConns(n)
+	pool := newSQLitePool(writer, readers)
+	db, err := gorm.Open(sqlite.Dialector{DSN: dsn, Conn: pool}, gcfg)
+	if err != nil {
+		_ = pool.close()
+		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
+	}
 	return db, nil
+}
+
+// readConns sizes the read pool: two per core the process may use, so
+// both cores stay busy while some readers wait on the disk.
+func readConns() int {
+	return min(max(2*runtime.GOMAXPROCS(0), 2), 16)
 }
 
 // Close closes db's connections.
 func Close(db *gorm.DB) {
+	if p, ok := db.ConnPool.(*sqlitePool); ok {
+		_ = p.close()
+		return
+	}
 	if sqlDB, err := db.DB(); err == nil {
 		_ = sqlDB.Close()
 	}
