@@ -241,8 +241,7 @@ const sweepAge = 10 * time.Minute
 
 // sweep removes what a crash between the two commits of an OCCI-first
 // storage left: a container exported to OCCI (and its volume) whose OCCI
-// storage never committed. (A volume made by a prepare phase whose commit
-// never came has no row to find it by; the volume backends cannot list.)
+// storage never committed; then the volumes no row names (sweepVolumes).
 func (l *Linkage) sweep(ctx context.Context) error {
 	var rows []export
 	err := l.cfg.DB.WithContext(ctx).Where("origin = ? AND created_at < ?", originOfOCCI, time.Now().Add(-sweepAge)).Find(&rows).Error
@@ -258,5 +257,5 @@ func (l *Linkage) sweep(ctx context.Context) error {
 			return fmt.Errorf("linkage: sweep %s: %w", row.Path, err)
 		}
 	}
-	return nil
+	return l.sweepVolumes(ctx)
 }
