@@ -95,9 +95,10 @@ type Linkage struct {
 	// the socket).
 	nbdTCP string
 
-	connected atomic.Bool // set once occi and cdmi are (the NBD server runs before)
-	mu        sync.Mutex
-	exported  map[string]bool // NBD exports being served, by container ID
+	connected     atomic.Bool // set once occi and cdmi are (the NBD server runs before)
+	mu            sync.Mutex
+	exported      map[string]bool // NBD exports being served, by container ID
+	storagePathMu sync.Mutex      // one maker of StoragePath's container at a time (ensureStoragePath)
 }
 
 // New prepares the linkage and starts its NBD server when configured.
