@@ -110,6 +110,9 @@ func (l *Linkage) Resize(ctx context.Context, storage string, size int64) error 
 	if err != nil {
 		return err
 	}
+	if err := l.refuseLiveResize(ctx, row, size); err != nil {
+		return err
+	}
 	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, size); err != nil {
 		return fmt.Errorf("resize the volume of %s: %w", row.Path, err)
 	}
