@@ -170,11 +170,8 @@ func (l *Linkage) resizeForContainer(ctx context.Context, row *export, c cdmi.Co
 	if was == c.AssignedSize {
 		return nil, nil
 	}
-	if err := l.refuseLiveResize(ctx, row, c.AssignedSize); err != nil {
+	if err := l.resizeVolume(ctx, row, c.AssignedSize); err != nil {
 		return nil, err
-	}
-	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, c.AssignedSize); err != nil {
-		return nil, fmt.Errorf("resize the volume of %s: %w", c.Path, err)
 	}
 	return func(ctx context.Context) error { return l.cfg.Volumes.ResizeVolume(ctx, row.Volume, was) }, nil
 }

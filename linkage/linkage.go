@@ -29,6 +29,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/cdmi"
+	cb "github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/internal/kind"
 	"github.com/occicdmi/occicdmi/linkage/nbd"
 	"github.com/occicdmi/occicdmi/occi"
@@ -53,6 +54,11 @@ const DefaultSize = 1 << 30
 type Config struct {
 	DB      *gorm.DB
 	Volumes storagebackends.Volumes
+	// Compute is the compute backend OCCI uses: a running compute whose
+	// RBD disk grows is told so through it when it is a cb.DiskResizer
+	// (nil: none is, a resize of a volume a running compute links is
+	// refused).
+	Compute cb.Backend
 	// RBD says the volumes live in Ceph, so QEMU can open them itself
 	// (OCCI/RBD) beside NBD.
 	RBD bool

@@ -110,11 +110,8 @@ func (l *Linkage) Resize(ctx context.Context, storage string, size int64) error 
 	if err != nil {
 		return err
 	}
-	if err := l.refuseLiveResize(ctx, row, size); err != nil {
+	if err := l.resizeVolume(ctx, row, size); err != nil {
 		return err
-	}
-	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, size); err != nil {
-		return fmt.Errorf("resize the volume of %s: %w", row.Path, err)
 	}
 	_, _, err = l.cdmi.PutContainer(withFromOCCI(ctx, fromOCCI{storage: storage, size: size}), cdmi.Administrator(), row.Path, cdmi.ContainerChange{
 		Metadata: map[string]any{"cdmi_assignedsize": sizeString(size)}, MetadataNames: []string{"cdmi_assignedsize"}})

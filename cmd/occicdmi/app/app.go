@@ -205,7 +205,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // backend, serving volumes over NBD on a socket under the data folder.
 func (a *App) openLinkage(cfg Config, log *slog.Logger) (*linkage.Linkage, error) {
 	lc := linkage.Config{
-		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd",
+		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd", Compute: a.Compute,
 		NBDSocket: nbdSocketPath(cfg.DataDir), Logger: log,
 		Principal: cdmiPrincipalOf, // owner of OCCI-first containers; deviceid attaches (§16.1)
 	}
