@@ -54,11 +54,11 @@ const DefaultSize = 1 << 30
 type Config struct {
 	DB      *gorm.DB
 	Volumes storagebackends.Volumes
-	// Compute is the compute backend OCCI uses: a running compute whose
-	// RBD disk grows is told so through it when it is a cb.DiskResizer
-	// (nil: none is, a resize of a volume a running compute links is
-	// refused).
-	Compute cb.Backend
+	// DiskResizer is the compute backend OCCI uses, when it can give a
+	// running machine a new disk size: a running compute whose RBD disk
+	// grows is told through it. Nil: a resize of a volume a running
+	// compute links is refused.
+	DiskResizer cb.DiskResizer
 	// RBD says the volumes live in Ceph, so QEMU can open them itself
 	// (OCCI/RBD) beside NBD.
 	RBD bool

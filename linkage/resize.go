@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	cb "github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -66,7 +65,6 @@ func (l *Linkage) liveDisks(ctx context.Context, row *export, size int64) ([]liv
 // cannotFollow says why a compute in state st cannot be given the new
 // size while it runs ("" when it can).
 func (l *Linkage) cannotFollow(row *export, st string, was, size int64) string {
-	_, resizer := l.cfg.Compute.(cb.DiskResizer)
 	switch {
 	case st != "active":
 		return "a compute that is not running or stopped may still hold the disk"
@@ -74,7 +72,7 @@ func (l *Linkage) cannotFollow(row *export, st string, was, size int64) string {
 		return "a disk is not shrunk under a running guest"
 	case row.Protocol == "NBD":
 		return "over OCCI/NBD a running guest cannot see a new size (QEMU's NBD client learns it at connect)"
-	case row.Protocol != "RBD" || !resizer:
+	case row.Protocol != "RBD" || l.cfg.DiskResizer == nil:
 		return "this compute backend cannot give a running guest a new disk size"
 	}
 	return ""
@@ -96,7 +94,7 @@ func (l *Linkage) resizeVolume(ctx context.Context, row *export, size int64) err
 		return fmt.Errorf("resize the volume of %s: %w", row.Path, err)
 	}
 	for _, d := range live {
-		err := l.cfg.Compute.(cb.DiskResizer).ResizeDisk(ctx, d.machine, d.link, size)
+		err := l.cfg.DiskResizer.ResizeDisk(ctx, d.machine, d.link, size)
 		if err != nil {
 			if berr := l.cfg.Volumes.ResizeVolume(context.WithoutCancel(ctx), row.Volume, was); berr != nil {
 				l.log.Warn("linkage: give a volume its size back", "volume", row.Volume, "err", berr)
