@@ -2,6 +2,7 @@ package linkage
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,4 +61,57 @@ func TestResizeOfAVolumeInUseIsRefused(t *testing.T) {
 	size, err = r.l.cfg.Volumes.VolumeSize(ctx, c.ObjectID)
 	require.NoError(t, err)
 	assert.EqualValues(t, 2097152, size)
+}
+
+// resizerFunc is a compute backend's disk resize, for the tests.
+type resizerFunc func(ctx context.Context, machineID, diskID string, size int64) error
+
+func (f resizerFunc) ResizeDisk(ctx context.Context, machineID, diskID string, size int64) error {
+	return f(ctx, machineID, diskID, size)
+}
+
+// Over OCCI/RBD, with a compute backend that can resize disks, a volume
+// grows under a running compute: the volume first, then the compute is
+// told (its machine and the storagelink's disk, the new size). When the
+// compute cannot be told, the volume gets its old size back and the
+// resize fails with the backend's kind.
+func TestRBDVolumeGrowsUnderARunningCompute(t *testing.T) {
+	var told []string
+	fail := false
+	resizer := resizerFunc(func(_ context.Context, machine, disk string, size int64) error {
+		if fail {
+			return kind.New(kind.Unavailable, "hypervisor down")
+		}
+		told = append(told, fmt.Sprint(machine, " ", disk, " ", size))
+		return nil
+	})
+	r := newDiskRig(t, func(c *Config) { c.RBD, c.DiskResizer = true, resizer })
+	ctx, admin := context.Background(), cdmi.Administrator()
+	c, _, err := r.cdmi.PutContainer(ctx, admin, "/vm/", cdmi.ContainerChange{
+		Metadata: map[string]any{"cdmi_assignedsize": "1048576"}, Exports: map[string]any{"OCCI/RBD": map[string]any{}}})
+	require.NoError(t, err)
+	vm, err := r.occi.Create(ctx, occi.KindCompute, []occi.EntityInput{{}})
+	require.NoError(t, err)
+	link, err := r.occi.Create(ctx, occi.KindStorageLink, []occi.EntityInput{{Source: vm[0].Location, Target: "/storage/" + c.ObjectID}})
+	require.NoError(t, err)
+	_, err = r.occi.Act(ctx, vm[0].Location, occi.Invocation{Term: "start"})
+	require.NoError(t, err)
+	volSize := func() int64 {
+		n, err := r.l.cfg.Volumes.VolumeSize(ctx, c.ObjectID)
+		require.NoError(t, err)
+		return n
+	}
+
+	_, _, err = r.cdmi.PutContainer(ctx, admin, "/vm/", cdmi.ContainerChange{Metadata: map[string]any{"cdmi_assignedsize": "2097152"}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2097152, volSize())
+	assert.Equal(t, []string{fmt.Sprint(vm[0].ID, " ", link[0].ID, " ", 2097152)}, told, "the running compute was told")
+
+	_, _, err = r.cdmi.PutContainer(ctx, admin, "/vm/", cdmi.ContainerChange{Metadata: map[string]any{"cdmi_assignedsize": "1048576"}})
+	assert.Equal(t, kind.Conflict, kind.Of(err), "no shrink under a running guest: %v", err)
+
+	fail = true
+	_, err = r.occi.Update(ctx, "/storage/"+c.ObjectID, occi.EntityInput{Attrs: map[string]any{"occi.storage.size": 4194304.0 / (1 << 30)}})
+	assert.Equal(t, kind.Unavailable, kind.Of(err), "%v", err)
+	assert.EqualValues(t, 2097152, volSize(), "the volume got its old size back")
 }
