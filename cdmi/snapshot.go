@@ -32,8 +32,14 @@ import (
 //     welcome); it cannot be written (409). A snapshot with the same name
 //     is replaced. The update carries the snapshot field alone (400
 //     otherwise: nothing else is changed half way).
-//   - a container holding objects other than its disk is not snapshotted
-//     (409): a snapshot here copies the volume, not stored values.
+//   - the container's other contents (data objects, queues with their
+//     values, subcontainers, all below; clause 14: "a container and all
+//     of its contents") are copied into the snapshot container as they
+//     are at that time, with their metadata (ACLs included) and owners,
+//     values duplicated in the backend; those copies are ordinary
+//     objects. A subcontainer with an OCCI export of its own is copied
+//     without its disk and snapshots, as a container copy is (§9.2.5:
+//     exports are not copied).
 //   - deleting a snapshot's container deletes the frozen copy; deleting
 //     the source container deletes its snapshots with it (§9.7).
 //   - the container's read shows the snapshots' URIs ("snapshots").
@@ -76,9 +82,6 @@ func (s *Service) Snapshot(ctx context.Context, who Principal, path, name string
 	if err := s.allowed(who, c, maskAppend); err != nil {
 		return err
 	}
-	if err := s.onlyDisk(ctx, c, path); err != nil {
-		return err
-	}
 	id, err := newObjectID(s.cfg.EnterpriseNumber)
 	if err != nil {
 		return err
@@ -87,16 +90,22 @@ func (s *Service) Snapshot(ctx context.Context, who Principal, path, name string
 	if err != nil {
 		return fmt.Errorf("snapshot %s of %s: %w", name, path, err)
 	}
-	var replaced []string
-	size, err := s.snapshotSize(ctx, id)
+	var replaced, oldKeys []string
+	contents, err := s.copyContents(ctx, who, c, id)
 	if err == nil {
-		err = s.inTx(ctx, func(tx *gorm.DB) error {
-			var err error
-			replaced, err = s.recordSnapshot(ctx, tx, c, id, name, size)
-			return err
-		})
+		var size int64
+		if size, err = s.snapshotSize(ctx, id); err == nil {
+			err = s.inTx(ctx, func(tx *gorm.DB) error {
+				var err error
+				replaced, oldKeys, err = s.recordSnapshot(ctx, tx, c, id, name, size, contents)
+				return err
+			})
+		}
 	}
 	if err != nil {
+		if contents != nil {
+			s.deleteKeys(ctx, contents.newKeys)
+		}
 		if undo != nil {
 			if uerr := undo(context.WithoutCancel(ctx)); uerr != nil {
 				s.log.Warn("cdmi: undo a snapshot", "snapshot", id, "err", uerr)
@@ -104,6 +113,7 @@ func (s *Service) Snapshot(ctx context.Context, who Principal, path, name string
 		}
 		return err
 	}
+	s.deleteKeys(ctx, oldKeys)
 	s.forgetSnapshots(ctx, replaced)
 	return nil
 }
@@ -117,63 +127,105 @@ func checkSnapshotName(name string) error {
 	return nil
 }
 
-// onlyDisk refuses to snapshot a container holding objects other than its
-// disk (and its snapshots): the snapshot copies the volume only.
-func (s *Service) onlyDisk(ctx context.Context, c *object, path string) error {
-	var names []string
-	err := s.db.WithContext(ctx).Model(&object{}).Where("parent_id = ? AND name NOT IN ?", c.ObjectID, []string{DiskName, SnapshotsName}).
-		Limit(3).Pluck("name", &names).Error
+// copyContents copies what c holds besides its disk and snapshots (what
+// who may read of it) for the snapshot container snapID: the rows, made
+// with fresh objectIDs below snapID (not written yet), and the values,
+// duplicated in the backend (deleted unless the rows commit). The rows
+// keep their owners: a snapshot is the container as it was.
+func (s *Service) copyContents(ctx context.Context, who Principal, c *object, snapID string) (*containerCopy, error) {
+	all, err := s.subtree(ctx, s.db, c.ObjectID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(names) > 0 {
-		return kind.Errorf(kind.Conflict, "snapshot: %s holds objects other than its disk (%s): a snapshot of a container exported to OCCI copies its volume only; move them elsewhere first",
-			path, strings.Join(names, ", "))
+	all = s.readableSubtree(who, all, c.ObjectID)
+	cp := &containerCopy{s: s, who: who, src: c, t: &target{parent: c, name: SnapshotsName}}
+	if err := cp.chooseIDs(all); err != nil {
+		return nil, err
 	}
-	return nil
+	cp.ids[c.ObjectID] = snapID // c's copy is the snapshot container (recordSnapshot)
+	err = cp.copyObjects(ctx, all)
+	if err == nil {
+		err = cp.copyQueueValues(ctx, all)
+	}
+	if err != nil {
+		s.deleteKeys(ctx, cp.newKeys)
+		return nil, err
+	}
+	owner := make(map[string]string, len(all))
+	for i := range all {
+		owner[cp.ids[all[i].ObjectID]] = all[i].Owner
+	}
+	rows := cp.rows[:0]
+	for _, r := range cp.rows {
+		if r.ObjectID != snapID {
+			r.Owner = owner[r.ObjectID]
+			rows = append(rows, r)
+		}
+	}
+	cp.rows = rows
+	return cp, nil
 }
 
 // recordSnapshot writes the rows of snapshot id of c in tx: cdmi_snapshots/
 // (made on the first snapshot), the snapshot's container (with c's
-// metadata) and its disk. A snapshot of that name is deleted; the ids of
-// its subtree are returned.
-func (s *Service) recordSnapshot(ctx context.Context, tx *gorm.DB, c *object, id, name string, size int64) ([]string, error) {
+// metadata), its disk and the copies of c's other contents. A snapshot of
+// that name is deleted; the ids of its subtree and the value keys its
+// rows held are returned (to remove once tx commits).
+func (s *Service) recordSnapshot(ctx context.Context, tx *gorm.DB, c *object, id, name string, size int64, contents *containerCopy) (replaced, oldKeys []string, err error) {
 	if err := s.lockParent(ctx, tx, c); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir, err := s.snapshotsDir(ctx, tx, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var replaced []string
 	if old, err := s.child(ctx, tx, dir.ObjectID, name); err == nil {
 		all, err := s.subtree(ctx, tx, old.ObjectID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if _, err := s.deleteRows(ctx, tx, old, nil); err != nil {
-			return nil, err
+		if oldKeys, err = s.deleteRows(ctx, tx, old, nil); err != nil {
+			return nil, nil, err
 		}
 		for i := range all {
 			replaced = append(replaced, all[i].ObjectID)
 		}
 	} else if !errors.Is(err, errNotFound) {
-		return nil, err
+		return nil, nil, err
 	}
+	if err := s.createSnapshotRows(ctx, tx, c, dir, id, name, size); err != nil {
+		return nil, nil, err
+	}
+	if len(contents.rows) > 0 {
+		if err := tx.CreateInBatches(contents.rows, 100).Error; err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(contents.qvals) > 0 {
+		if err := tx.Create(&contents.qvals).Error; err != nil {
+			return nil, nil, err
+		}
+	}
+	return replaced, oldKeys, nil
+}
+
+// createSnapshotRows inserts the snapshot container id (in dir) and its
+// disk, the frozen volume of size bytes.
+func (s *Service) createSnapshotRows(ctx context.Context, tx *gorm.DB, c, dir *object, id, name string, size int64) error {
 	now := time.Now().UTC()
 	snap := object{ObjectID: id, ParentID: dir.ObjectID, Name: name, Type: typeContainer, Owner: c.Owner,
 		Completion: "Complete", CTime: now, ATime: now, MTime: now, Metadata: c.Metadata}
 	if err := tx.Create(&snap).Error; err != nil {
-		return nil, err
+		return err
 	}
 	diskID, err := newObjectID(s.cfg.EnterpriseNumber)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	disk := object{ObjectID: diskID, ParentID: id, Name: DiskName, Type: typeDataObject, Mimetype: diskMimetype,
 		Encoding: "base64", Size: size, Owner: c.Owner, Completion: "Complete", CTime: now, ATime: now, MTime: now}
 	disk.setMetadata(map[string]any{"cdmi_acl": s.inheritedACL(ctx, tx, &snap, false)})
-	return replaced, tx.Create(&disk).Error
+	return tx.Create(&disk).Error
 }
 
 // snapshotsDir is c's cdmi_snapshots container, made when missing.

@@ -165,6 +165,21 @@ type Lister interface {
 	Machines(ctx context.Context, fn func(id string) error) error
 }
 
+// DiskResizer is implemented by backends that can bring a volume's new
+// size to a running machine. The volume itself is resized first (by its
+// storage backend); ResizeDisk then tells the hypervisor, whose guest sees
+// a capacity change (virtio-blk's config change). Only transports whose
+// hypervisor driver can follow a size change take it (libvirt: RBD, where
+// QEMU's block resize reaches the image; not NBD, whose size QEMU learns
+// only at connect).
+type DiskResizer interface {
+	// ResizeDisk gives the disk diskID (as AttachDisk named it) of the
+	// running machine size bytes. A machine that is not running is
+	// ErrConflict, a disk it does not have ErrNotFound, a transport that
+	// cannot follow ErrUnsupported.
+	ResizeDisk(ctx context.Context, machineID, diskID string, size int64) error
+}
+
 // Backend is the compute contract. Every method that changes something either
 // takes effect or returns an error wrapping one of the kinds above; a backend
 // never reports success for an action it did not perform, and a refused or

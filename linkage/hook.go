@@ -40,10 +40,16 @@ func (l *Linkage) PrepareExport(ctx context.Context, c cdmi.Container, e cdmi.OC
 	if size <= 0 {
 		size = DefaultSize
 	}
-	if err := l.cfg.Volumes.CreateVolume(ctx, c.ObjectID, size); err != nil {
+	err := l.makeVolume(ctx, c.ObjectID, func() error { return l.cfg.Volumes.CreateVolume(ctx, c.ObjectID, size) })
+	if err != nil {
 		return nil, fmt.Errorf("create the volume of %s: %w", c.Path, err)
 	}
-	return func(ctx context.Context) error { return l.cfg.Volumes.DeleteVolume(ctx, c.ObjectID) }, nil
+	return func(ctx context.Context) error {
+		if err := l.cfg.Volumes.DeleteVolume(ctx, c.ObjectID); err != nil {
+			return err
+		}
+		return l.forgetPending(ctx, nil, c.ObjectID)
+	}, nil
 }
 
 // CommitExport records the export and, for a container made in CDMI, its
@@ -65,6 +71,9 @@ func (l *Linkage) CommitExport(ctx context.Context, tx *gorm.DB, c cdmi.Containe
 	}
 	if err := l.db(ctx, tx).Create(row).Error; err != nil {
 		return database.Classify(err)
+	}
+	if err := l.forgetPending(ctx, tx, row.Volume); err != nil {
+		return err
 	}
 	if fromOCCISide {
 		return nil
@@ -170,8 +179,8 @@ func (l *Linkage) resizeForContainer(ctx context.Context, row *export, c cdmi.Co
 	if was == c.AssignedSize {
 		return nil, nil
 	}
-	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, c.AssignedSize); err != nil {
-		return nil, fmt.Errorf("resize the volume of %s: %w", c.Path, err)
+	if err := l.resizeVolume(ctx, row, c.AssignedSize); err != nil {
+		return nil, err
 	}
 	return func(ctx context.Context) error { return l.cfg.Volumes.ResizeVolume(ctx, row.Volume, was) }, nil
 }

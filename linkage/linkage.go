@@ -29,6 +29,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/cdmi"
+	cb "github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/internal/kind"
 	"github.com/occicdmi/occicdmi/linkage/nbd"
 	"github.com/occicdmi/occicdmi/occi"
@@ -53,6 +54,11 @@ const DefaultSize = 1 << 30
 type Config struct {
 	DB      *gorm.DB
 	Volumes storagebackends.Volumes
+	// DiskResizer is the compute backend OCCI uses, when it can give a
+	// running machine a new disk size: a running compute whose RBD disk
+	// grows is told through it. Nil: a resize of a volume a running
+	// compute links is refused.
+	DiskResizer cb.DiskResizer
 	// RBD says the volumes live in Ceph, so QEMU can open them itself
 	// (OCCI/RBD) beside NBD.
 	RBD bool
@@ -95,9 +101,10 @@ type Linkage struct {
 	// the socket).
 	nbdTCP string
 
-	connected atomic.Bool // set once occi and cdmi are (the NBD server runs before)
-	mu        sync.Mutex
-	exported  map[string]bool // NBD exports being served, by container ID
+	connected     atomic.Bool // set once occi and cdmi are (the NBD server runs before)
+	mu            sync.Mutex
+	exported      map[string]bool // NBD exports being served, by container ID
+	storagePathMu sync.Mutex      // one maker of StoragePath's container at a time (ensureStoragePath)
 }
 
 // New prepares the linkage and starts its NBD server when configured.
@@ -241,8 +248,7 @@ const sweepAge = 10 * time.Minute
 
 // sweep removes what a crash between the two commits of an OCCI-first
 // storage left: a container exported to OCCI (and its volume) whose OCCI
-// storage never committed. (A volume made by a prepare phase whose commit
-// never came has no row to find it by; the volume backends cannot list.)
+// storage never committed; then the volumes no row names (sweepVolumes).
 func (l *Linkage) sweep(ctx context.Context) error {
 	var rows []export
 	err := l.cfg.DB.WithContext(ctx).Where("origin = ? AND created_at < ?", originOfOCCI, time.Now().Add(-sweepAge)).Find(&rows).Error
@@ -258,5 +264,5 @@ func (l *Linkage) sweep(ctx context.Context) error {
 			return fmt.Errorf("linkage: sweep %s: %w", row.Path, err)
 		}
 	}
-	return nil
+	return l.sweepVolumes(ctx)
 }

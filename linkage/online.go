@@ -42,7 +42,7 @@ func (l *Linkage) SetOnline(ctx context.Context, storage string, online bool) er
 		return err
 	}
 	if !online {
-		if err := l.refuseInUse(ctx, storage, links); err != nil {
+		if err := l.refuseInUse(ctx, storage, links, "stop the compute or delete the storagelink before taking the storage offline"); err != nil {
 			return err
 		}
 	}
@@ -61,20 +61,20 @@ func (l *Linkage) SetOnline(ctx context.Context, storage string, online bool) er
 	return nil
 }
 
-// refuseInUse refuses to take a volume offline while a compute that is
-// not stopped (running, suspended, or in error, where QEMU may still hold
-// the disk) links it.
-func (l *Linkage) refuseInUse(ctx context.Context, storage string, links []*occi.Entity) error {
+// refuseInUse refuses a change (taking the volume offline, resizing it)
+// while a compute that is not stopped (running, suspended, or in error,
+// where QEMU may still hold the disk) links it; advice says what to do.
+func (l *Linkage) refuseInUse(ctx context.Context, storage string, links []*occi.Entity, advice string) error {
 	for _, link := range links {
-		vm, err := l.occi.Get(ctx, link.Source)
+		vm, err := l.occi.Get(asAdmin(ctx), link.Source)
 		if kind.Of(err) == kind.NotFound {
 			continue
 		} else if err != nil {
 			return err
 		}
 		if st, _ := vm.Attrs["occi.compute.state"].(string); st != "inactive" {
-			return kind.Errorf(kind.Conflict, "%s is in use by the compute %s (%s; storagelink %s): stop the compute or delete the storagelink before taking the storage offline",
-				storageLocation(storage), link.Source, st, link.Location)
+			return kind.Errorf(kind.Conflict, "%s is in use by the compute %s (%s; storagelink %s): %s",
+				storageLocation(storage), link.Source, st, link.Location, advice)
 		}
 	}
 	return nil

@@ -40,16 +40,29 @@ func (l *Linkage) TakeSnapshot(ctx context.Context, containerID, snapshotID stri
 	if err != nil {
 		return nil, err
 	}
-	if err := l.cfg.Volumes.Snapshot(ctx, row.Volume, snapshotID); err != nil {
-		return nil, fmt.Errorf("snapshot the volume of %s: %w", row.Path, err)
-	}
-	if err := l.cfg.Volumes.Clone(ctx, row.Volume, snapshotID, snapshotID); err != nil {
-		return nil, fmt.Errorf("copy the snapshot of %s's volume: %w", row.Path, err)
+	err = l.makeVolume(ctx, snapshotID, func() error {
+		if err := l.cfg.Volumes.Snapshot(ctx, row.Volume, snapshotID); err != nil {
+			return fmt.Errorf("snapshot the volume of %s: %w", row.Path, err)
+		}
+		if err := l.cfg.Volumes.Clone(ctx, row.Volume, snapshotID, snapshotID); err != nil {
+			return fmt.Errorf("copy the snapshot of %s's volume: %w", row.Path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	snap := &snapshot{ContainerID: snapshotID, SourceID: containerID, Volume: snapshotID}
-	if err := database.Classify(l.cfg.DB.WithContext(ctx).Create(snap).Error); err != nil {
+	err = l.cfg.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(snap).Error; err != nil {
+			return err
+		}
+		return l.forgetPending(ctx, tx, snapshotID)
+	})
+	if err != nil {
 		_ = l.cfg.Volumes.DeleteVolume(context.WithoutCancel(ctx), snapshotID)
-		return nil, err
+		_ = l.forgetPending(context.WithoutCancel(ctx), nil, snapshotID)
+		return nil, database.Classify(err)
 	}
 	return func(ctx context.Context) error { return l.ForgetSnapshots(ctx, []string{snapshotID}) }, nil
 }

@@ -60,13 +60,24 @@ var storagePathACL = []any{
 }
 
 // ensureStoragePath makes the parent container of OCCI-first storage.
+// The first storages made at once race to make it: in this process they
+// take turns (storagePathMu), and a create that fails because another
+// server made it meanwhile is a success when the container is there on a
+// second look.
 func (l *Linkage) ensureStoragePath(ctx context.Context) error {
-	if _, err := l.cdmi.Container(ctx, cdmi.Administrator(), l.cfg.StoragePath); err == nil {
+	admin := cdmi.Administrator()
+	there := func() bool { _, err := l.cdmi.Container(ctx, admin, l.cfg.StoragePath); return err == nil }
+	if there() {
 		return nil
 	}
-	_, _, err := l.cdmi.PutContainer(ctx, cdmi.Administrator(), l.cfg.StoragePath, cdmi.ContainerChange{
+	l.storagePathMu.Lock()
+	defer l.storagePathMu.Unlock()
+	if there() {
+		return nil
+	}
+	_, _, err := l.cdmi.PutContainer(ctx, admin, l.cfg.StoragePath, cdmi.ContainerChange{
 		Metadata: map[string]any{"cdmi_acl": storagePathACL}})
-	if err != nil && kind.Of(err) != kind.Conflict {
+	if err != nil && !there() {
 		return fmt.Errorf("create the CDMI container %s: %w", l.cfg.StoragePath, err)
 	}
 	return nil
@@ -99,8 +110,8 @@ func (l *Linkage) Resize(ctx context.Context, storage string, size int64) error 
 	if err != nil {
 		return err
 	}
-	if err := l.cfg.Volumes.ResizeVolume(ctx, row.Volume, size); err != nil {
-		return fmt.Errorf("resize the volume of %s: %w", row.Path, err)
+	if err := l.resizeVolume(ctx, row, size); err != nil {
+		return err
 	}
 	_, _, err = l.cdmi.PutContainer(withFromOCCI(ctx, fromOCCI{storage: storage, size: size}), cdmi.Administrator(), row.Path, cdmi.ContainerChange{
 		Metadata: map[string]any{"cdmi_assignedsize": sizeString(size)}, MetadataNames: []string{"cdmi_assignedsize"}})

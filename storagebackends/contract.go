@@ -131,6 +131,13 @@ type Volumes interface {
 	// Access tells a hypervisor how to attach the volume; ErrUnsupported
 	// when the backend's volumes cannot be attached.
 	Access(ctx context.Context, name string) (VolumeAccess, error)
+	// ListVolumes calls fn for every volume (not its snapshots, not a
+	// volume still being built), in no particular order, with the time it
+	// was made, or later where the backend keeps no creation time (the
+	// last change of the file or meta object): a crash's leftover looks
+	// younger than it is, never older. Start-up recovery finds by it the
+	// volumes no database row names.
+	ListVolumes(ctx context.Context, fn func(name string, made time.Time) error) error
 }
 
 // Pinger is a backend (Objects or Volumes) that can tell whether it can

@@ -480,3 +480,28 @@ func nbdSource(s cb.VolumeSource) *libvirtxml.DomainDiskSourceNetwork {
 	}
 	return src
 }
+
+// ResizeDisk tells QEMU the RBD disk of a running domain has a new size
+// (virDomainBlockResize, QMP block_resize: QEMU's rbd driver resizes the
+// image to it, a no-op when the storage backend already did, and the guest
+// gets a capacity change). NBD disks are refused: QEMU's NBD client learns
+// the size at connect only ("Cannot grow NBD nodes").
+func (b *Backend) ResizeDisk(ctx context.Context, machineID, diskID string, size int64) error {
+	dom, st, _, live, err := b.devices(ctx, "resize disk", machineID)
+	if err != nil {
+		return err
+	}
+	if !active(st) {
+		return fmt.Errorf("libvirt: resize disk %q of %q: the machine is not running: %w", diskID, machineID, cb.ErrConflict)
+	}
+	disk := findDisk(live, Alias(diskID))
+	if disk == nil || disk.Target == nil {
+		return fmt.Errorf("libvirt: resize disk %q of %q: %w", diskID, machineID, cb.ErrNotFound)
+	}
+	if disk.Source == nil || disk.Source.Network == nil || disk.Source.Network.Protocol != "rbd" {
+		return fmt.Errorf("libvirt: resize disk %q of %q: only RBD disks follow a new size while the machine runs: %w", diskID, machineID, cb.ErrUnsupported)
+	}
+	return b.call(ctx, "resize disk", machineID, func(l *golibvirt.Libvirt) error {
+		return l.DomainBlockResize(dom, disk.Target.Dev, uint64(size), golibvirt.DomainBlockResizeBytes)
+	})
+}

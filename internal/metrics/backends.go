@@ -332,3 +332,11 @@ func (v *volumes) Access(ctx context.Context, name string) (storagebackends.Volu
 	v.o.done("Access", start, err)
 	return acc, err
 }
+
+// ListVolumes is timed with the calls of fn.
+func (v *volumes) ListVolumes(ctx context.Context, fn func(name string, made time.Time) error) error {
+	start := time.Now()
+	err := v.b.ListVolumes(ctx, fn)
+	v.o.done("ListVolumes", start, err)
+	return err
+}

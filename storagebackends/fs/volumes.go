@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
@@ -460,4 +462,50 @@ func (v *Volumes) Access(_ context.Context, name string) (storagebackends.Volume
 		return storagebackends.VolumeAccess{}, fmt.Errorf("fs: volume %q: %w", name, storagebackends.ErrNotFound)
 	}
 	return storagebackends.VolumeAccess{Type: "file", Path: p, Format: "raw"}, nil
+}
+
+// ListVolumes reads the volume folder a batch of entries at a time; the
+// time is the file's last change (the file system keeps no portable
+// creation time).
+func (v *Volumes) ListVolumes(ctx context.Context, fn func(name string, made time.Time) error) error {
+	d, err := os.Open(v.root)
+	if err != nil {
+		return mapErr("list volumes", v.root, err)
+	}
+	defer d.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := d.ReadDir(256)
+		for _, e := range entries {
+			if err := v.listed(e, fn); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return mapErr("list volumes", v.root, err)
+		}
+	}
+}
+
+func (v *Volumes) listed(e fs.DirEntry, fn func(name string, made time.Time) error) error {
+	esc, ok := strings.CutSuffix(e.Name(), ".img")
+	if !ok || !e.Type().IsRegular() {
+		return nil
+	}
+	name, err := url.PathUnescape(esc)
+	if err != nil {
+		return nil // not a name this store made
+	}
+	info, err := e.Info()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // deleted meanwhile
+	} else if err != nil {
+		return mapErr("list volumes", name, err)
+	}
+	return fn(name, info.ModTime())
 }

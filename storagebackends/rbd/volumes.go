@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -386,4 +388,46 @@ func (v *Volumes) Access(_ context.Context, name string) (storagebackends.Volume
 		Type: "rbd", Format: "raw", Pool: v.c.pool, Image: escape(name),
 		Monitors: v.c.monitors(), User: v.c.user(), ConfigFile: v.c.confFile,
 	}, nil
+}
+
+// ListVolumes lists the pool's images (librbd answers the whole list at
+// once: names only, a few dozen bytes each), without the temporary ones
+// CreateFromImage fills, and asks each its creation time.
+func (v *Volumes) ListVolumes(ctx context.Context, fn func(name string, made time.Time) error) error {
+	names, err := rbd.GetImageNames(v.ioctx)
+	if err != nil {
+		return mapErr("list volumes", v.c.pool, err)
+	}
+	for _, esc := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name, err := url.PathUnescape(esc)
+		if err != nil || strings.HasPrefix(esc, ".tmp-") {
+			continue // not an image this store made, or one being filled
+		}
+		made, err := v.created(esc)
+		if errors.Is(err, storagebackends.ErrNotFound) {
+			continue // deleted meanwhile
+		} else if err != nil {
+			return err
+		}
+		if err := fn(name, made); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *Volumes) created(esc string) (time.Time, error) {
+	img, err := rbd.OpenImageReadOnly(v.ioctx, esc, rbd.NoSnapshot)
+	if err != nil {
+		return time.Time{}, mapErr("list volumes", esc, err)
+	}
+	defer img.Close()
+	ts, err := img.GetCreateTimestamp()
+	if err != nil {
+		return time.Time{}, mapErr("list volumes", esc, err)
+	}
+	return time.Unix(ts.Sec, ts.Nsec), nil
 }

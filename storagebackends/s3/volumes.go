@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -555,4 +557,40 @@ func (v *Volumes) WriteAt(ctx context.Context, name string, p []byte, off int64)
 func (v *Volumes) Access(_ context.Context, name string) (storagebackends.VolumeAccess, error) {
 	return storagebackends.VolumeAccess{}, fmt.Errorf("s3: volume %q: S3 chunk volumes cannot be attached to a VM (use --volumes fs or rbd): %w",
 		name, storagebackends.ErrUnsupported)
+}
+
+// ListVolumes lists the volume folders (one level, by delimiter, so no
+// chunk key is listed) and asks each for its meta object: a folder without
+// one is a volume half made or half deleted, none yet or any more. The time
+// is the meta's last write (creation, or the last resize).
+func (v *Volumes) ListVolumes(ctx context.Context, fn func(name string, made time.Time) error) error {
+	pages := s3.NewListObjectsV2Paginator(v.b.client, &s3.ListObjectsV2Input{
+		Bucket: &v.b.bucket, Prefix: &v.prefix, Delimiter: aws.String("/")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return mapErr("list volumes", v.prefix, err)
+		}
+		for _, p := range page.CommonPrefixes {
+			if err := v.listed(ctx, aws.ToString(p.Prefix), fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (v *Volumes) listed(ctx context.Context, dir string, fn func(name string, made time.Time) error) error {
+	name, err := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(dir, v.prefix), "/"))
+	if err != nil {
+		return nil // not a folder this store made
+	}
+	key := dir + "meta"
+	out, err := v.b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &v.b.bucket, Key: &key})
+	if isKind(err, storagebackends.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return mapErr("list volumes", name, err)
+	}
+	return fn(name, aws.ToTime(out.LastModified))
 }

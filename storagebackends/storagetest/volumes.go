@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func RunVolumes(t *testing.T, open func(t *testing.T) storagebackends.Volumes) {
 	t.Run("FromImage", func(t *testing.T) { testFromImage(t, open(t)) })
 	t.Run("ConcurrentWrites", func(t *testing.T) { testVolumeConcurrent(t, open(t)) })
 	t.Run("Errors", func(t *testing.T) { testVolumeErrors(t, open(t)) })
+	t.Run("List", func(t *testing.T) { testListVolumes(t, open(t)) })
 }
 
 func newVolume(t *testing.T, v storagebackends.Volumes, name string, size int64) {
@@ -259,4 +261,46 @@ func testVolumeErrors(t *testing.T, v storagebackends.Volumes) {
 		assert.NotEmpty(t, acc.Type)
 		assert.Equal(t, "raw", acc.Format)
 	}
+}
+
+// testListVolumes: ListVolumes names every volume by the name it was made
+// with (escaping undone), not its snapshots, not a deleted one, with a
+// time of making; an error of fn stops the listing and is returned.
+func testListVolumes(t *testing.T, v storagebackends.Volumes) {
+	p := Prefix()
+	before := time.Now().Add(-time.Hour) // backend clocks may differ a little from ours
+	plain, odd, gone, clone := p+"plain", p+"a/b@c d%", p+"gone", p+"clone"
+	newVolume(t, v, plain, 1<<20)
+	newVolume(t, v, odd, 1<<20)
+	newVolume(t, v, gone, 1<<20)
+	require.NoError(t, v.Snapshot(ctxT(t), plain, "snap"))
+	require.NoError(t, v.Clone(ctxT(t), plain, "snap", clone))
+	t.Cleanup(func() { deleteVolume(v, clone) })
+	require.NoError(t, v.DeleteVolume(ctxT(t), gone))
+
+	seen := map[string]time.Time{}
+	require.NoError(t, v.ListVolumes(ctxT(t), func(name string, made time.Time) error {
+		if strings.HasPrefix(name, p) {
+			seen[name] = made
+		}
+		return nil
+	}))
+	assert.ElementsMatch(t, []string{plain, odd, clone}, keysOf(seen), "the volumes made, by their names; no snapshot, no deleted volume")
+	for name, made := range seen {
+		assert.True(t, made.After(before) && made.Before(time.Now().Add(time.Hour)), "%q was made at %v, not near now", name, made)
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	err := v.ListVolumes(ctxT(t), func(string, time.Time) error { calls++; return stop })
+	assert.ErrorIs(t, err, stop)
+	assert.Equal(t, 1, calls, "the listing stops at fn's error")
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -54,6 +54,9 @@ type App struct {
 	// machines lists the compute backend's machines for start-up
 	// recovery (recover.go); nil when the backend cannot.
 	machines computebackends.Lister
+	// resizer gives running machines new disk sizes (the linkage's live
+	// RBD resize); nil when the backend cannot.
+	resizer computebackends.DiskResizer
 }
 
 // IsPostgres tells whether a database setting names PostgreSQL.
@@ -156,6 +159,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.closeIfCloser(a.Volumes)
 	a.removeTemp(ctx, cfg, own, log)
 	a.machines, _ = a.Compute.(computebackends.Lister) // before instrument wraps it
+	a.resizer, _ = a.Compute.(computebackends.DiskResizer)
 	a.instrument(cfg, log, authn.readyChecks()...)
 	maxVolume, _ := storagebackends.ParseSize(cfg.MaxVolumeSize) // checked by Config.fill
 	maxValue, _ := storagebackends.ParseSize(cfg.MaxValueSize)
@@ -205,7 +209,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // backend, serving volumes over NBD on a socket under the data folder.
 func (a *App) openLinkage(cfg Config, log *slog.Logger) (*linkage.Linkage, error) {
 	lc := linkage.Config{
-		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd",
+		DB: a.DB, Volumes: a.Volumes, RBD: cfg.Volumes == "rbd", DiskResizer: a.resizer,
 		NBDSocket: nbdSocketPath(cfg.DataDir), Logger: log,
 		Principal: cdmiPrincipalOf, // owner of OCCI-first containers; deviceid attaches (§16.1)
 	}
