@@ -34,6 +34,8 @@ type Service struct {
 
 	rootID, capsID, domainsID, defaultDomainID string
 	capIDs                                     map[string]string // by object type
+
+	accesses *accessLog // cdmi_atime and cdmi_acount not written yet (access.go)
 }
 
 // NewService prepares the CDMI service: it creates the root container, the
@@ -60,6 +62,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("cdmi: root %q must start with /", cfg.Root)
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root}
+	s.accesses = newAccessLog(cfg.DB, s.log.Warn)
 	if err := s.ensureSystem(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}

@@ -397,11 +397,3 @@ func (s *Service) subtree(ctx context.Context, db *gorm.DB, id string) ([]object
 	}
 	return out, nil
 }
-
-func (s *Service) touch(ctx context.Context, o *object) {
-	err := s.db.WithContext(ctx).Model(&object{}).Where("object_id = ?", o.ObjectID).
-		Updates(map[string]any{"a_time": time.Now().UTC(), "a_count": gorm.Expr("a_count + 1")}).Error
-	if err != nil {
-		s.log.Warn("cdmi: update access time", "object", o.ObjectID, "err", err)
-	}
-}
