@@ -192,3 +192,32 @@ func TestAccessFlushFailureKeepsAccesses(t *testing.T) {
 	_, n := storedAccess(t, svc.db, created.ObjectID)
 	assert.Equal(t, n0+1, n)
 }
+
+// A read costs one statement per path segment (the walk) and nothing
+// more: the rendering takes the parent and the lineage from the walk.
+func TestReadStatements(t *testing.T) {
+	ts := newTestServer(t)
+	for _, p := range []string{"/cdmi/a/", "/cdmi/a/b/"} {
+		resp, body := ts.do("PUT", p, "{}", cdmiHdr(ctContainer)...)
+		require.Equal(t, 201, resp.StatusCode, body)
+	}
+	for _, p := range []string{"/cdmi/v", "/cdmi/a/b/v"} {
+		resp, body := ts.do("PUT", p, `{"value":"hello"}`, cdmiHdr(ctObject)...)
+		require.Equal(t, 201, resp.StatusCode, body)
+	}
+	sql := recordSQL(t, ts.cdmi.svc.db)
+	for _, c := range []struct {
+		path string
+		hdr  []string
+		want int
+	}{
+		{"/cdmi/v", cdmiHdr(ctObject), 1},
+		{"/cdmi/v", nil, 1},
+		{"/cdmi/a/b/v", cdmiHdr(ctObject), 3},
+		{"/cdmi/a/b/v", nil, 3},
+	} {
+		resp, body := ts.do("GET", c.path, "", c.hdr...)
+		require.Equal(t, 200, resp.StatusCode, body)
+		assert.Len(t, sql.take(), c.want, "GET %s %v", c.path, c.hdr)
+	}
+}

@@ -67,9 +67,10 @@ func (s *Service) pathOf(ctx context.Context, o *object) (string, error) {
 	return s.uriOf(ctx, s.db, o)
 }
 
-// objectByID reads one object's row.
+// objectByID reads one object's row (a container the request's path walk
+// read is not read again).
 func (s *Service) objectByID(ctx context.Context, id string) (*object, error) {
-	return s.byID(ctx, s.db, id)
+	return s.cachedByID(ctx, s.db, id)
 }
 
 // countChildren is the number of children a container lists to the

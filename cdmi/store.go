@@ -211,7 +211,7 @@ func (s *Service) lineage(ctx context.Context, db *gorm.DB, o *object) (names []
 			n += "/"
 		}
 		names = append(names, n)
-		p, err := s.byID(ctx, db, cur.ParentID)
+		p, err := s.cachedByID(ctx, db, cur.ParentID)
 		if err != nil {
 			return nil, false, err
 		}
