@@ -88,7 +88,7 @@ func (s *Service) writeDataObject(ctx context.Context, who Principal, parent *ob
 	if err := w.writeValue(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := s.commitWrite(ctx, w.commit); err != nil {
+	if err := s.commitWrite(ctx, s.inGroupTx, w.commit); err != nil {
 		s.deleteKeys(ctx, []string{w.newKey})
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", w.name)
@@ -532,10 +532,10 @@ func (w *dataObjectWrite) storedEncoding(old string, utf8 bool) string {
 // name (PostgreSQL runs them side by side). Run again, the commit finds the
 // other's row and adopts it as an update (204) where it can, else answers
 // 409 (issue 12 item 2).
-func (s *Service) commitWrite(ctx context.Context, commit func(tx *gorm.DB) error) error {
-	err := s.inTx(ctx, commit)
+func (s *Service) commitWrite(ctx context.Context, inTx func(context.Context, func(*gorm.DB) error) error, commit func(tx *gorm.DB) error) error {
+	err := inTx(ctx, commit)
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		err = s.inTx(ctx, commit)
+		err = inTx(ctx, commit)
 	}
 	return err
 }

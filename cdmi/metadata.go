@@ -141,7 +141,7 @@ func (s *Service) inheritedValueHash(ctx context.Context, p *object) (string, er
 		if p.ParentID == "" {
 			return "", nil
 		}
-		np, err := s.byID(ctx, s.db, p.ParentID)
+		np, err := s.cachedByID(ctx, s.db, p.ParentID) // walked by the request's path
 		if err != nil {
 			return "", err
 		}

@@ -167,8 +167,8 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 		if cur, err = s.byID(ctx, s.db, s.rootID); err != nil {
 			return nil, err
 		}
+		walked(ctx, cur) // the real row: the stand-in above has no metadata
 	}
-	walked(ctx, cur)
 	if len(segs) > 0 && segs[0] == "cdmi_objectid" {
 		if len(segs) == 1 {
 			return nil, kind.Errorf(kind.NotFound, "%s/cdmi_objectid/ lists nothing; name an object ID", s.root)

@@ -101,7 +101,7 @@ func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 		}
 		fs = append(fs, field{"objectName", name}, field{"parentURI", parent})
 	} else if o.ParentID != "" {
-		parent, err := s.svc.objectByID(ctx, o.ParentID)
+		parent, err := s.svc.parentOf(ctx, o)
 		if err != nil {
 			return nil, err
 		}

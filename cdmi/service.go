@@ -35,7 +35,8 @@ type Service struct {
 	rootID, capsID, domainsID, defaultDomainID string
 	capIDs                                     map[string]string // by object type
 
-	accesses *accessLog // cdmi_atime and cdmi_acount not written yet (access.go)
+	accesses *accessLog   // cdmi_atime and cdmi_acount not written yet (access.go)
+	group    *groupCommit // data object commits on SQLite (groupcommit.go); nil on PostgreSQL
 }
 
 // NewService prepares the CDMI service: it creates the root container, the
@@ -63,6 +64,9 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root}
 	s.accesses = newAccessLog(cfg.DB, s.log.Warn)
+	if cfg.DB.Dialector.Name() == "sqlite" {
+		s.group = &groupCommit{db: cfg.DB}
+	}
 	if err := s.ensureSystem(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}

@@ -211,6 +211,11 @@ func (s *Service) lineage(ctx context.Context, db *gorm.DB, o *object) (names []
 			n += "/"
 		}
 		names = append(names, n)
+		if cur.ParentID == s.rootID {
+			// The root's row tells nothing more: no need to read it.
+			cur = &object{ObjectID: s.rootID}
+			continue
+		}
 		p, err := s.cachedByID(ctx, db, cur.ParentID)
 		if err != nil {
 			return nil, false, err
