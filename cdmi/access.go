@@ -155,7 +155,10 @@ func (a *accessLog) flushCtx(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// autocommit: each update commits on its own, so one written is not
+	// put back when a later one fails.
+	autocommit := a.db.Dialector.Name() == "postgres"
+	write := func(tx *gorm.DB) error {
 		for id, p := range batch {
 			// An object deleted meanwhile matches no row: nothing to do.
 			err := tx.Exec(`UPDATE cdmi_objects SET a_count = a_count + ?,
@@ -164,9 +167,24 @@ func (a *accessLog) flushCtx(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if autocommit {
+				delete(batch, id)
+			}
 		}
 		return nil
-	})
+	}
+	var err error
+	if autocommit {
+		// One statement at a time, each its own transaction: the flush
+		// never holds one row's lock while waiting for another's, so it
+		// cannot deadlock with a write (parent, then child) or with
+		// another server's flush. PostgreSQL batches the commits' WAL
+		// flushes itself.
+		err = write(a.db.WithContext(ctx))
+	} else {
+		// SQLite: one transaction, one fsync for the whole batch.
+		err = a.db.WithContext(ctx).Transaction(write)
+	}
 	if err != nil {
 		a.putBack(batch)
 		return fmt.Errorf("%d objects: %w", len(batch), database.Classify(err))
