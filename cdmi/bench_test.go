@@ -1,14 +1,13 @@
 package cdmi
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
-	"strings"
+
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,52 +141,4 @@ func BenchmarkLarge(b *testing.B) {
 	run("PUT/baseline-nethttp-file", func(b *testing.B) { put(b, putSrv.URL+"/", largeSize) })
 	run("GET/cdmi", func(b *testing.B) { get(b, ts.URL+"/cdmi/large", largeSize) })
 	run("GET/baseline-http.FileServer", func(b *testing.B) { get(b, fileSrv.URL+"/baseline", largeSize) })
-}
-
-func BenchmarkSmall(b *testing.B) {
-	ts := newTestServer(b)
-	body := `{"mimetype":"application/octet-stream","value":"` + strings.Repeat("x", 4096) + `"}`
-	hdr := map[string]string{"Content-Type": ctObject, "X-CDMI-Specification-Version": "1.1.1"}
-	do := func(b *testing.B, method, url, body string, want int) {
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			b.Fatalf("%s %s: %s", method, url, resp.Status)
-		}
-	}
-	var seq atomic.Int64 // names stay fresh across the benchmark's runs
-	b.Run("create-4KiB", func(b *testing.B) {
-		b.SetBytes(4096)
-		for range b.N {
-			do(b, "PUT", fmt.Sprintf("%s/cdmi/s%d", ts.URL, seq.Add(1)), body, 201)
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "objects/s")
-	})
-	do(b, "PUT", ts.URL+"/cdmi/r", body, 201)
-	b.Run("read-4KiB", func(b *testing.B) {
-		b.SetBytes(4096)
-		for range b.N {
-			get(b, ts.URL+"/cdmi/r", 4096)
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "objects/s")
-	})
-	dir := b.TempDir()
-	os.WriteFile(filepath.Join(dir, "r"), []byte(strings.Repeat("x", 4096)), 0o600)
-	fileSrv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	defer fileSrv.Close()
-	b.Run("read-4KiB/baseline-http.FileServer", func(b *testing.B) {
-		b.SetBytes(4096)
-		for range b.N {
-			get(b, fileSrv.URL+"/r", 4096)
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "objects/s")
-	})
 }

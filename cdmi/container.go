@@ -67,7 +67,7 @@ func (s *Service) writeContainer(ctx context.Context, who Principal, t *target, 
 	if err := w.prepareExports(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := s.commitWrite(ctx, w.commit); err != nil {
+	if err := s.commitWrite(ctx, s.inTx, w.commit); err != nil {
 		w.exports.undo(ctx, s.log)
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", w.name)

@@ -52,6 +52,7 @@ type dataObjectWrite struct {
 	newKey             string   // a key this write created: deleted unless the row commits
 	oldKeys            []string // keys the committed row no longer refers to
 	created            bool
+	row                *object // the row as the commit wrote it
 }
 
 // writeDataObject creates or updates a data object. Values go to the
@@ -88,7 +89,7 @@ func (s *Service) writeDataObject(ctx context.Context, who Principal, parent *ob
 	if err := w.writeValue(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := s.commitWrite(ctx, w.commit); err != nil {
+	if err := s.commitWrite(ctx, s.inGroupTx, w.commit); err != nil {
 		s.deleteKeys(ctx, []string{w.newKey})
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return nil, false, kind.Errorf(kind.Conflict, "%q was created by another request at the same time; retry", w.name)
@@ -96,11 +97,9 @@ func (s *Service) writeDataObject(ctx context.Context, who Principal, parent *ob
 		return nil, false, err
 	}
 	s.deleteKeys(ctx, w.oldKeys)
-	o, err := s.byID(ctx, s.db, w.id)
-	if err != nil {
-		return nil, false, err
-	}
-	return o, w.created, nil
+	// The row as committed (its times at the database's precision, see
+	// apply): no need to read it back.
+	return w.row, w.created, nil
 }
 
 // resolveSources finds the objects "copy", "move" and "reference" name,
@@ -333,6 +332,7 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 		return err
 	}
 	w.apply(o)
+	w.row = o
 	if w.created && cur == nil && w.moveFrom == nil {
 		return tx.Create(o).Error
 	}
@@ -441,7 +441,7 @@ func (w *dataObjectWrite) baseRow(ctx context.Context, tx *gorm.DB, cur *object)
 		w.created = false
 		return &o, nil
 	}
-	o := object{ObjectID: w.id, Name: w.name, Type: typeDataObject, Owner: w.who.Name, CTime: time.Now().UTC()}
+	o := object{ObjectID: w.id, Name: w.name, Type: typeDataObject, Owner: w.who.Name, CTime: dbNow()}
 	if w.parent != nil {
 		o.ParentID, o.DomainID = w.parent.ObjectID, w.parent.DomainID // §10: the parent's domain
 	}
@@ -493,7 +493,7 @@ func (w *dataObjectWrite) apply(o *object) {
 	if d.partial {
 		o.Completion = "Processing"
 	}
-	now := time.Now().UTC()
+	now := dbNow()
 	o.MTime, o.ATime = now, now
 	if !w.created {
 		o.MCount++
@@ -532,10 +532,15 @@ func (w *dataObjectWrite) storedEncoding(old string, utf8 bool) string {
 // name (PostgreSQL runs them side by side). Run again, the commit finds the
 // other's row and adopts it as an update (204) where it can, else answers
 // 409 (issue 12 item 2).
-func (s *Service) commitWrite(ctx context.Context, commit func(tx *gorm.DB) error) error {
-	err := s.inTx(ctx, commit)
+func (s *Service) commitWrite(ctx context.Context, inTx func(context.Context, func(*gorm.DB) error) error, commit func(tx *gorm.DB) error) error {
+	err := inTx(ctx, commit)
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		err = s.inTx(ctx, commit)
+		err = inTx(ctx, commit)
 	}
 	return err
 }
+
+// dbNow is the time now as the database keeps it (PostgreSQL to the
+// microsecond), so that a row answered as written is what a later read
+// finds.
+func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

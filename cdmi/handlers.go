@@ -69,7 +69,7 @@ func (s *Server) serve(fn func(*call) error) http.Handler {
 			return
 		}
 		who := s.principalOf(r)
-		c := &call{w: w, r: r, ctx: withViewer(r.Context(), who), version: v, who: who}
+		c := &call{w: w, r: r, ctx: withViewer(withWalkCache(r.Context()), who), version: v, who: who}
 		if c.isCDMI() {
 			hv := v
 			if hv == "" {

@@ -38,6 +38,7 @@ func newTestServer(t testing.TB, mod ...func(*Config)) *testServer {
 	}
 	s, err := New(context.Background(), cfg)
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) }) // before the database closes
 	r := mux.NewRouter()
 	r.SkipClean(true)
 	r.UseEncodedPath()

@@ -141,7 +141,7 @@ func (s *Service) inheritedValueHash(ctx context.Context, p *object) (string, er
 		if p.ParentID == "" {
 			return "", nil
 		}
-		np, err := s.byID(ctx, s.db, p.ParentID)
+		np, err := s.cachedByID(ctx, s.db, p.ParentID) // walked by the request's path
 		if err != nil {
 			return "", err
 		}
@@ -198,9 +198,10 @@ func (s *Service) renderMetadata(ctx context.Context, db *gorm.DB, o *object, pr
 	}
 	m["cdmi_size"] = strconv.FormatInt(size, 10)
 	m["cdmi_ctime"] = cdmiTime(o.CTime)
-	m["cdmi_atime"] = cdmiTime(o.ATime)
+	atime, acount := s.accesses.merged(o) // with the accesses not written yet
+	m["cdmi_atime"] = cdmiTime(atime)
 	m["cdmi_mtime"] = cdmiTime(o.MTime)
-	m["cdmi_acount"] = strconv.FormatInt(o.ACount, 10)
+	m["cdmi_acount"] = strconv.FormatInt(acount, 10)
 	m["cdmi_mcount"] = strconv.FormatInt(o.MCount, 10)
 	m["cdmi_owner"] = o.Owner
 	for k := range m {

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -64,6 +67,45 @@ func withoutViewer(ctx context.Context) context.Context {
 func (s *Service) hiddenFrom(ctx context.Context, o *object) bool {
 	who, ok := ctx.Value(viewerKey{}).(Principal)
 	return ok && s.hidden(who, o)
+}
+
+// walkKey carries, in a request's context, the containers the request's
+// path walk read (walkCache): what renders the answer (the parent's ID and
+// URI, the object's lineage) takes them from there instead of reading the
+// rows again. They are as fresh as the walk, the same request's, and only
+// the reads outside a transaction use them (cachedByID).
+type walkKey struct{}
+
+type walkCache struct {
+	mu   sync.Mutex
+	byID map[string]*object
+}
+
+func withWalkCache(ctx context.Context) context.Context {
+	return context.WithValue(ctx, walkKey{}, &walkCache{byID: map[string]*object{}})
+}
+
+// walked records a container a path walk went through.
+func walked(ctx context.Context, o *object) {
+	if c, ok := ctx.Value(walkKey{}).(*walkCache); ok {
+		c.mu.Lock()
+		c.byID[o.ObjectID] = o
+		c.mu.Unlock()
+	}
+}
+
+// cachedByID is byID, from the request's walk when it read the row (only
+// for reads on s.db, never inside a transaction).
+func (s *Service) cachedByID(ctx context.Context, db *gorm.DB, id string) (*object, error) {
+	if c, ok := ctx.Value(walkKey{}).(*walkCache); ok && db == s.db {
+		c.mu.Lock()
+		o := c.byID[id]
+		c.mu.Unlock()
+		if o != nil {
+			return o, nil
+		}
+	}
+	return s.byID(ctx, db, id)
 }
 
 // target is what a request's path names.
@@ -125,6 +167,7 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 		if cur, err = s.byID(ctx, s.db, s.rootID); err != nil {
 			return nil, err
 		}
+		walked(ctx, cur) // the real row: the stand-in above has no metadata
 	}
 	if len(segs) > 0 && segs[0] == "cdmi_objectid" {
 		if len(segs) == 1 {
@@ -153,6 +196,7 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 			return t, nil
 		}
 		cur, segs = o, segs[2:]
+		walked(ctx, cur)
 	} else if len(segs) == 0 {
 		t.obj = cur
 		return t, nil
@@ -183,6 +227,7 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 			return nil, kind.Errorf(kind.NotFound, "container %q does not exist", name)
 		}
 		cur = o
+		walked(ctx, cur)
 	}
 	return t, nil
 }

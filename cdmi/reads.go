@@ -67,9 +67,14 @@ func (s *Service) pathOf(ctx context.Context, o *object) (string, error) {
 	return s.uriOf(ctx, s.db, o)
 }
 
-// objectByID reads one object's row.
-func (s *Service) objectByID(ctx context.Context, id string) (*object, error) {
-	return s.byID(ctx, s.db, id)
+// parentOf is o's parent as its rendering needs it (its ID and URI): the
+// root without reading its row, a container the request's path walk read
+// without reading it again.
+func (s *Service) parentOf(ctx context.Context, o *object) (*object, error) {
+	if o.ParentID == s.rootID {
+		return &object{ObjectID: s.rootID, Type: typeContainer, System: true}, nil
+	}
+	return s.cachedByID(ctx, s.db, o.ParentID)
 }
 
 // countChildren is the number of children a container lists to the

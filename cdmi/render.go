@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -101,7 +102,7 @@ func (s *Server) commonFields(ctx context.Context, o *object) (fields, error) {
 		}
 		fs = append(fs, field{"objectName", name}, field{"parentURI", parent})
 	} else if o.ParentID != "" {
-		parent, err := s.svc.objectByID(ctx, o.ParentID)
+		parent, err := s.svc.parentOf(ctx, o)
 		if err != nil {
 			return nil, err
 		}
@@ -177,6 +178,9 @@ func (j *jsonStringWriter) Write(p []byte) (int, error) {
 		p = append(j.carry, p...)
 		j.carry = nil
 	}
+	if want := len(p) + len(p)/8 + 16; cap(j.buf) < want {
+		j.buf = make([]byte, 0, want) // most bytes need no escape: one allocation
+	}
 	j.buf = j.buf[:0]
 	for len(p) > 0 {
 		c := p[0]
@@ -249,14 +253,14 @@ func streamFrom(w io.Writer, rc io.Reader, rng Range, enc string) error {
 	var err error
 	switch enc {
 	case "json":
-		_, err = io.Copy(w, rc)
+		_, err = pooledCopy(w, rc)
 		return err
 	case "base64":
 		if _, err := io.WriteString(w, `"`); err != nil {
 			return err
 		}
 		e := base64.NewEncoder(base64.StdEncoding, w)
-		if _, err := io.Copy(e, rc); err != nil {
+		if _, err := pooledCopy(e, rc); err != nil {
 			return err
 		}
 		if err := e.Close(); err != nil {
@@ -269,7 +273,7 @@ func streamFrom(w io.Writer, rc io.Reader, rng Range, enc string) error {
 			return err
 		}
 		j := &jsonStringWriter{w: w}
-		if _, err := io.Copy(j, rc); err != nil {
+		if _, err := pooledCopy(j, rc); err != nil {
 			return err
 		}
 		if err := j.Close(); err != nil {
@@ -278,4 +282,14 @@ func streamFrom(w io.Writer, rc io.Reader, rng Range, enc string) error {
 		_, err = io.WriteString(w, `"`)
 		return err
 	}
+}
+
+// copyBufs are the buffers values stream through: one per request
+// otherwise (io.Copy's 32 KiB), more than a small value itself.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func pooledCopy(w io.Writer, r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(w, r, *bp)
 }

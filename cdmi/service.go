@@ -34,6 +34,9 @@ type Service struct {
 
 	rootID, capsID, domainsID, defaultDomainID string
 	capIDs                                     map[string]string // by object type
+
+	accesses *accessLog   // cdmi_atime and cdmi_acount not written yet (access.go)
+	group    *groupCommit // data object commits on SQLite (groupcommit.go); nil on PostgreSQL
 }
 
 // NewService prepares the CDMI service: it creates the root container, the
@@ -60,6 +63,10 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("cdmi: root %q must start with /", cfg.Root)
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root}
+	s.accesses = newAccessLog(cfg.DB, s.log.Warn)
+	if cfg.DB.Dialector.Name() == "sqlite" {
+		s.group = &groupCommit{db: cfg.DB}
+	}
 	if err := s.ensureSystem(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}

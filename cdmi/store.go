@@ -211,7 +211,12 @@ func (s *Service) lineage(ctx context.Context, db *gorm.DB, o *object) (names []
 			n += "/"
 		}
 		names = append(names, n)
-		p, err := s.byID(ctx, db, cur.ParentID)
+		if cur.ParentID == s.rootID {
+			// The root's row tells nothing more: no need to read it.
+			cur = &object{ObjectID: s.rootID}
+			continue
+		}
+		p, err := s.cachedByID(ctx, db, cur.ParentID)
 		if err != nil {
 			return nil, false, err
 		}
@@ -396,12 +401,4 @@ func (s *Service) subtree(ctx context.Context, db *gorm.DB, id string) ([]object
 		return nil, fmt.Errorf("list the subtree: %w", err)
 	}
 	return out, nil
-}
-
-func (s *Service) touch(ctx context.Context, o *object) {
-	err := s.db.WithContext(ctx).Model(&object{}).Where("object_id = ?", o.ObjectID).
-		Updates(map[string]any{"a_time": time.Now().UTC(), "a_count": gorm.Expr("a_count + 1")}).Error
-	if err != nil {
-		s.log.Warn("cdmi: update access time", "object", o.ObjectID, "err", err)
-	}
 }

@@ -25,13 +25,15 @@ func init() {
 
 // Objects keeps each value in one file named after its key.
 type Objects struct {
-	root string // holds the values
-	tmp  string // holds values being written; same file system, so rename is atomic
+	root     string // holds the values
+	tmp      string // holds values being written; same file system, so rename is atomic
+	rootSync *dirSyncer
 }
 
 // NewObjects opens (creating if needed) an object store rooted at dir.
 func NewObjects(dir string) (*Objects, error) {
 	o := &Objects{root: filepath.Join(dir, "v"), tmp: filepath.Join(dir, "tmp")}
+	o.rootSync = newDirSyncer(o.root)
 	for _, d := range []string{o.root, o.tmp} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("fs: create %s: %w: %v", d, storagebackends.ErrUnavailable, err)
@@ -143,7 +145,7 @@ func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	if err := os.Rename(f.Name(), p); err != nil {
 		return mapErr("put", key, err)
 	}
-	return mapErr("put", key, syncDir(o.root))
+	return mapErr("put", key, o.rootSync.sync())
 }
 
 type limitedFile struct {
@@ -250,7 +252,7 @@ func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io
 	if err := os.Rename(f.Name(), dp); err != nil {
 		return mapErr("put range", dst, err)
 	}
-	return mapErr("put range", dst, syncDir(o.root))
+	return mapErr("put range", dst, o.rootSync.sync())
 }
 
 // patchedCopy fills f with in's bytes and then length bytes of r at off.

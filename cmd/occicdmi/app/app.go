@@ -183,6 +183,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}
+	a.closers = append(a.closers, cdmiServer.Close) // pending access times, before the database closes
 	occiServer, err := occi.New(ctx, occi.Config{
 		DB: db, Compute: a.Compute, Volumes: link, Categories: linkage.Categories(),
 		BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Quotas: cfg.quotas, Logger: log,
