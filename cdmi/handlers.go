@@ -160,11 +160,8 @@ func (s *Server) readContainer(c *call, o *object) error {
 			}
 			fs = append(fs, field{"metadata", md})
 		}
-		if o.Exports != "" {
-			var ex map[string]any
-			if json.Unmarshal([]byte(o.Exports), &ex) == nil && len(ex) > 0 {
-				fs = append(fs, field{"exports", ex})
-			}
+		if ex := s.exportsOf(c, o); len(ex) > 0 {
+			fs = append(fs, field{"exports", ex})
 		}
 		if o.Type == typeContainer && wanted(c.q, "snapshots") {
 			snaps, err := s.svc.snapshotURIs(c.ctx, o)

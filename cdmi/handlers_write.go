@@ -478,11 +478,8 @@ func (s *Server) answerWrite(c *call, o *object, created bool) error {
 		fs = append(fs, field{"mimetype", o.Mimetype}, field{"metadata", md})
 	case typeContainer:
 		fs = append(fs, field{"metadata", md})
-		if o.Exports != "" {
-			var ex map[string]any
-			if json.Unmarshal([]byte(o.Exports), &ex) == nil && len(ex) > 0 {
-				fs = append(fs, field{"exports", ex})
-			}
+		if ex := s.exportsOf(c, o); len(ex) > 0 {
+			fs = append(fs, field{"exports", ex})
 		}
 		fs = append(fs, field{"childrenrange", ""}, field{"children", []string{}})
 	case typeQueue:

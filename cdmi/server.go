@@ -100,6 +100,14 @@ type ExportHook interface {
 	CommitUnexport(ctx context.Context, tx *gorm.DB, c Container, e OCCIExport) error
 }
 
+// ExportLocator is what an ExportHook may also do: name the OCCI entity
+// a container's OCCI export is (a path on the server, e.g. /storage/<id>;
+// "" when none), so that reads show where the OCCI side of the object is
+// (the export's "location", beside §13.6's identifier and permissions).
+type ExportLocator interface {
+	OCCILocation(ctx context.Context, containerID string) (string, error)
+}
+
 // Undo reverses what a Prepare did. It runs with a context the request's
 // end does not cancel; its error is logged.
 type Undo func(ctx context.Context) error

@@ -164,6 +164,19 @@ func (l *Linkage) linksTo(ctx context.Context, storageID string) ([]*occi.Entity
 
 func storageLocation(id string) string { return "/storage/" + id }
 
+// OCCILocation is the OCCI storage a container's export is
+// (cdmi.ExportLocator): "" when the container has no export row (yet).
+func (l *Linkage) OCCILocation(ctx context.Context, containerID string) (string, error) {
+	row, err := l.byContainer(ctx, nil, containerID)
+	if kind.Of(err) == kind.NotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return storageLocation(row.StorageID), nil
+}
+
 func sizeString(n int64) string { return strconv.FormatInt(n, 10) }
 
 // resizeForContainer gives the volume the container's new

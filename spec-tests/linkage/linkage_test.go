@@ -169,6 +169,13 @@ func cdmiFirstFlow(t *testing.T, proto string) {
 	ex, _ := c["exports"].(map[string]any)
 	got, _ := ex["OCCI/"+proto].(map[string]any)
 	assert.Equal(t, id, got["identifier"], "§13.6: the identifier is the container's objectID")
+	// Issue 9 item 1: the response and ?exports show where the OCCI side is.
+	assert.Equal(t, harness.URL(t)+"/storage/"+id, got["location"], "the PUT's answer names the OCCI storage: %v", ex)
+	code, sel := cdmiGet(t, path+"?exports")
+	require.Equal(t, http.StatusOK, code, sel)
+	selEx, _ := sel["exports"].(map[string]any)
+	selGot, _ := selEx["OCCI/"+proto].(map[string]any)
+	assert.Equal(t, harness.URL(t)+"/storage/"+id, selGot["location"], "?exports names the OCCI storage: %v", sel)
 
 	// The same object on the OCCI side, with its size and its container.
 	resp, body := occi(t, http.MethodGet, "/storage/"+id, "")
@@ -238,6 +245,7 @@ func TestOCCIFirstStorageIsAContainer(t *testing.T) {
 		}
 	}
 	assert.Equal(t, id, got["identifier"], "§13.6: exported to OCCI, identified by the objectID: %v", ex)
+	assert.Equal(t, harness.URL(t)+strings.TrimPrefix(sto, harness.URL(t)), got["location"], "the export names its OCCI storage: %v", ex)
 	meta, _ := c["metadata"].(map[string]any)
 	assert.Equal(t, "67108864", meta["cdmi_assignedsize"])
 
