@@ -339,7 +339,11 @@ func benchList(b *testing.B, n int) {
 	}))
 	for _, accept := range []string{"text/uri-list", "text/plain", "application/occi+json"} {
 		resp, body := r.do("GET", "/compute/", "", "Accept: "+accept)
-		if got := strings.Count(body, "/compute/"); resp.StatusCode != 200 || got != n {
+		entry := "/compute/"
+		if accept == "application/occi+json" {
+			entry = `"kind":"` + KindCompute + `"`
+		}
+		if got := strings.Count(body, entry); resp.StatusCode != 200 || got != n {
 			b.Fatalf("%s listing: %s, %d entries", accept, resp.Status, got)
 		}
 		name := strings.ReplaceAll(accept, "/", "-")

@@ -274,9 +274,9 @@ func backendErr(what string, err error) error {
 }
 
 // entityAt loads the entity at loc (NotFound "no entity at loc", also
-// when it is another project's).
-func (o *op) entityAt(loc string) (*Entity, error) {
-	e, err := o.s.st.entity(o.db, o.sc, loc)
+// when it is another project's), withLinks with a resource's links.
+func (o *op) entityAt(loc string, withLinks bool) (*Entity, error) {
+	e, err := o.s.st.entity(o.db, o.sc, loc, withLinks)
 	if errors.Is(err, errNotFound) {
 		return nil, kind.Errorf(kind.NotFound, "no entity at %s", loc)
 	} else if err != nil {
