@@ -133,20 +133,45 @@ func (store) userMixinTaken(db *gorm.DB, id, loc string) (bool, error) {
 	return n > 0, err
 }
 
-func (store) addUserMixin(db *gorm.DB, c *Category, origin string) error {
+func (s store) addUserMixin(db *gorm.DB, c *Category, origin string) error {
 	dep, _ := json.Marshal(c.Depends)
 	app, _ := json.Marshal(c.Applies)
 	attrs, _ := json.Marshal(c.Attributes)
-	return db.Create(&userMixinRow{ID: c.ID(), Scheme: c.Scheme, Term: c.Term, Title: c.Title, Location: c.Location,
+	if err := db.Create(&userMixinRow{ID: c.ID(), Scheme: c.Scheme, Term: c.Term, Title: c.Title, Location: c.Location,
 		Depends: string(dep), Applies: string(app), Attributes: string(attrs), Image: c.Image, Origin: origin,
-		Project: c.project, CreatedAt: time.Now().UTC()}).Error
+		Project: c.project, CreatedAt: time.Now().UTC()}).Error; err != nil {
+		return err
+	}
+	return s.bumpMixinVersion(db)
 }
 
-func (store) deleteUserMixin(db *gorm.DB, id string) error {
+func (s store) deleteUserMixin(db *gorm.DB, id string) error {
 	if err := db.Where("mixin = ?", id).Delete(&memberRow{}).Error; err != nil {
 		return err
 	}
-	return db.Where("id = ?", id).Delete(&userMixinRow{}).Error
+	if err := db.Where("id = ?", id).Delete(&userMixinRow{}).Error; err != nil {
+		return err
+	}
+	return s.bumpMixinVersion(db)
+}
+
+// bumpMixinVersion moves the user mixins' version (migration 0014) in
+// the transaction that changes them: every server process sharing the
+// database re-reads the mixins when it sees the version move (mixinCache).
+func (store) bumpMixinVersion(db *gorm.DB) error {
+	if err := db.Exec("UPDATE occi_mixin_versions SET version = version + 1 WHERE id = 1").Error; err != nil {
+		return fmt.Errorf("bump the mixin version: %w", err)
+	}
+	return nil
+}
+
+// mixinVersion reads the user mixins' version.
+func (store) mixinVersion(db *gorm.DB) (int64, error) {
+	var v int64
+	if err := db.Raw("SELECT version FROM occi_mixin_versions WHERE id = 1").Row().Scan(&v); err != nil {
+		return 0, fmt.Errorf("read the mixin version: %w", err)
+	}
+	return v, nil
 }
 
 // errNotFound is the store's "no such row"; the service names what is missing.
