@@ -407,8 +407,14 @@ func (s store) pageQuery(db *gorm.DB, sc scope, f filter, k keyset) *gorm.DB {
 
 // pageLocations answers one page of the locations f selects.
 func (s store) pageLocations(db *gorm.DB, sc scope, f filter, k keyset) ([]string, error) {
-	var out []string
-	if err := s.pageQuery(db, sc, f, k).Pluck("location", &out).Error; err != nil {
+	out := make([]string, 0, k.Limit)
+	err := scanRows(s.pageQuery(db, sc, f, k), func(scan func(...any) error) error {
+		var l string
+		err := scan(&l)
+		out = append(out, l)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list entities: %w", err)
 	}
 	return out, nil
