@@ -43,7 +43,8 @@ const (
 
 // streamPage is how many entities a streamed listing reads at a time:
 // what it holds in memory, and how long it holds a database connection.
-const streamPage = 1000
+// A variable so that tests page through small listings.
+var streamPage = 1000
 
 // Listing is a collection's members, in location order.
 type Listing struct {

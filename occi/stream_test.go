@@ -15,6 +15,13 @@ import (
 	"github.com/occicdmi/occicdmi/computebackends/sim"
 )
 
+// smallPages makes stream pages small for the test.
+func smallPages(t *testing.T) {
+	old := streamPage
+	streamPage = 40
+	t.Cleanup(func() { streamPage = old })
+}
+
 // insertComputes stores n computes straight through the store, the even
 // ones red's and the odd ones blue's, every third with 4 cores, each with
 // a link out of it.
@@ -47,6 +54,7 @@ func insertComputes(t *testing.T, db *gorm.DB, n int) {
 // the caller's project's (the tenancy filter) and what the attribute
 // filter selects (GFD.223 §3.1, §6.2).
 func TestEachPagesThroughTheListing(t *testing.T) {
+	smallPages(t)
 	db := testDB(t)
 	n := 2*streamPage + 101
 	insertComputes(t, db, n)
@@ -98,6 +106,7 @@ func TestEachPagesThroughTheListing(t *testing.T) {
 // text/plain a line each, JSON one valid document with every resource
 // and its links.
 func TestStreamedRenderings(t *testing.T) {
+	smallPages(t)
 	r := newRig(t, Config{})
 	n := streamPage + 7
 	insertComputes(t, r.db, n)
