@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/occicdmi/occicdmi/cdmi"
 	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/testsupport"
+	"github.com/occicdmi/occicdmi/occi"
 )
 
 // secondHandle opens db's database again, as another server process would:
@@ -71,6 +73,14 @@ func TestTwoServersOneDatabase(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.occi.Get(ctx, "/storage/"+c.ObjectID)
 	require.NoError(t, err, "the other server sees the storage")
+	// User mixins are cached per process (issue 13): one created through
+	// a is in b's query interface though b's cache was warm.
+	tag := &occi.Category{Scheme: "http://two.example/t#", Term: "shared", Class: occi.ClassMixin}
+	require.NoError(t, a.occi.AddMixins(ctx, []*occi.Category{tag}))
+	cats, err := b.occi.Categories(ctx, nil)
+	require.NoError(t, err)
+	assert.True(t, slices.ContainsFunc(cats, func(c *occi.Category) bool { return c.ID() == tag.ID() }),
+		"the other server sees the mixin")
 	piece := strings.Repeat("two servers ", 100)
 	resp, out := b.do(t, http.MethodPut, "/vm/"+cdmi.DiskName, []byte(piece), "Content-Range", "bytes 4096-5295/*")
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, "%s", out)

@@ -35,7 +35,7 @@ func (s *Service) Act(ctx context.Context, loc string, inv Invocation) (*ActResu
 	if err != nil {
 		return nil, err
 	}
-	if _, err := o.entityAt(loc); err != nil {
+	if _, err := o.entityAt(loc, false); err != nil {
 		return nil, err
 	}
 	if inv.Term == "" {
@@ -122,7 +122,7 @@ func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
 		return &ActResult{Saved: saved}, nil
 	}
 	if len(jobs) == 1 && len(locs) == 1 {
-		e, err := o.full(jobs[0].e)
+		e, err := o.full(jobs[0].e, false)
 		if err != nil {
 			return nil, err
 		}

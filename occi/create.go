@@ -71,7 +71,7 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 	}
 	// Existing ids and locations are refused before any backend call.
 	for _, e := range order {
-		if _, err := o.s.st.entity(o.db, everyone, e.Location); err == nil {
+		if _, err := o.s.st.entity(o.db, everyone, e.Location, false); err == nil {
 			return nil, kind.Errorf(kind.Conflict, "an entity already exists at %s", e.Location)
 		}
 		if _, err := o.s.st.locationByID(o.db, everyone, e.ID); err == nil {
@@ -267,7 +267,7 @@ func (o *op) resolve(loc string, pending map[string]*Entity) (*Entity, error) {
 	if e := pending[loc]; e != nil {
 		return e, nil
 	}
-	return o.s.st.entity(o.db, o.sc, loc)
+	return o.s.st.entity(o.db, o.sc, loc, false)
 }
 
 // resolveAny finds an entity among pending ones or in the store, whoever's
@@ -277,7 +277,7 @@ func (o *op) resolveAny(loc string, pending map[string]*Entity) (*Entity, error)
 	if e := pending[loc]; e != nil {
 		return e, nil
 	}
-	return o.s.st.entity(o.db, everyone, loc)
+	return o.s.st.entity(o.db, everyone, loc, false)
 }
 
 // resolveEnd finds one end of a link; a missing one, or another

@@ -16,7 +16,7 @@ func (s *Service) Delete(ctx context.Context, loc string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := o.entityAt(loc); err != nil {
+	if _, err := o.entityAt(loc, false); err != nil {
 		return err
 	}
 	return o.remove([]string{loc})

@@ -10,18 +10,23 @@ func (s *Service) Get(ctx context.Context, loc string) (*Entity, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := o.entityAt(loc)
+	e, err := o.entityAt(loc, true)
 	if err != nil {
 		return nil, err
 	}
-	return o.full(e)
+	return o.full(e, true)
 }
 
-// full loads what an entity's rendering shows: its links, its live state
-// and the actions that state allows.
-func (o *op) full(e *Entity) (*Entity, error) {
+// full loads what an entity's rendering shows: its links (unless
+// haveLinks: they came with it), its live state and the actions that
+// state allows.
+func (o *op) full(e *Entity, haveLinks bool) (*Entity, error) {
 	o.syncState(e)
-	if !e.IsLink() {
+	if haveLinks {
+		for _, l := range e.Links {
+			o.fillActions(l)
+		}
+	} else if !e.IsLink() {
 		links, err := o.linksOf([]string{e.Location}, false)
 		if err != nil {
 			return nil, err
@@ -37,7 +42,7 @@ func (o *op) full(e *Entity) (*Entity, error) {
 
 // current loads an entity for a change, with its live state.
 func (o *op) current(loc string) (*Entity, error) {
-	e, err := o.entityAt(loc)
+	e, err := o.entityAt(loc, false)
 	if err != nil {
 		return nil, err
 	}

@@ -129,11 +129,14 @@ func (s *Server) handlePath() http.Handler {
 			s.fail(w, r, rq.media, err)
 			return
 		}
-		if resp.status == http.StatusMethodNotAllowed {
+		switch {
+		case resp.status == http.StatusMethodNotAllowed:
 			s.methodNotAllowed(w, r, rq.media, resp.allow)
-			return
+		case resp.stream != nil:
+			s.stream(w, r, rq, resp)
+		default:
+			rq.write(w, resp)
 		}
-		rq.write(w, resp)
 	})
 }
 
@@ -153,6 +156,9 @@ func (s *Server) kindCollection(rq *request, r *http.Request, k *Category) (*res
 		if resp != nil {
 			isLinkKind := rq.m.isA(k.ID(), KindLink)
 			resp.wantRes, resp.wantLinks = !isLinkKind, isLinkKind
+			if resp.stream != nil {
+				resp.stream.onlyResources, resp.stream.onlyLinks = !isLinkKind, isLinkKind
+			}
 		}
 		return resp, err
 	case http.MethodPost:
@@ -210,8 +216,7 @@ func (s *Server) mixinCollection(rq *request, r *http.Request, m *Category) (*re
 		if err != nil {
 			return nil, err
 		}
-		base.Entities = isJSON(rq.media)
-		return listed(s.svc.List(rq.ctx, base))
+		return s.listing(rq, base)
 	}
 	return notAllowed("GET, HEAD, POST, PUT, DELETE"), nil
 }
@@ -286,8 +291,19 @@ func (s *Server) list(rq *request, r *http.Request, base Query) (*response, erro
 	if base.Page, base.Number, err = page(r.URL.Query()); err != nil {
 		return nil, err
 	}
-	base.Entities = isJSON(rq.media)
-	return listed(s.svc.List(rq.ctx, base))
+	return s.listing(rq, base)
+}
+
+// listing answers the members of q: streamed (see stream.go), but for
+// text/occi, whose members go in headers, and a GFD.223 §5 page, whose
+// resources and links must come from one pass over the listing (a page
+// holds at most MaxPageSize).
+func (s *Server) listing(rq *request, q Query) (*response, error) {
+	if rq.media == mediaOCCI || q.Number > 0 {
+		q.Entities = isJSON(rq.media)
+		return listed(s.svc.List(rq.ctx, q))
+	}
+	return &response{status: http.StatusOK, stream: &streamed{query: q}}, nil
 }
 
 // filterHeaders reads the filter a client sent as a rendering in the

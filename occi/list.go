@@ -30,7 +30,21 @@ type Query struct {
 	// Entities loads the entities themselves (with their links), not
 	// only their locations.
 	Entities bool
+	// Only narrows the listing to resources (OnlyResources) or links
+	// (OnlyLinks); "" lists both.
+	Only string
 }
+
+// Sorts of entities a Query may be narrowed to.
+const (
+	OnlyResources = "resources"
+	OnlyLinks     = "links"
+)
+
+// streamPage is how many entities a streamed listing reads at a time:
+// what it holds in memory, and how long it holds a database connection.
+// A variable so that tests page through small listings.
+var streamPage = 1000
 
 // Listing is a collection's members, in location order.
 type Listing struct {
@@ -45,20 +59,123 @@ func (s *Service) List(ctx context.Context, q Query) (*Listing, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := o.filter(q)
+	f, err := o.query(q)
 	if err != nil {
 		return nil, err
+	}
+	return o.listing(f, q.Entities)
+}
+
+// query checks q and turns it into the store's filter.
+func (o *op) query(q Query) (filter, error) {
+	f, err := o.filter(q)
+	if err != nil {
+		return f, err
 	}
 	// An unbound path is the union of what lies below it (GFD.223 §3.1);
 	// with nothing below it, it does not exist.
 	if q.Collection == "" && q.Prefix != "" && q.Prefix != "/" {
 		if any, err := o.list(filter{Prefix: q.Prefix, Limit: 1}); err != nil {
-			return nil, err
+			return f, err
 		} else if len(any) == 0 {
-			return nil, kind.Errorf(kind.NotFound, "nothing at %s", q.Prefix)
+			return f, kind.Errorf(kind.NotFound, "nothing at %s", q.Prefix)
 		}
 	}
-	return o.listing(f, q.Entities)
+	return f, nil
+}
+
+// EachLocation calls fn with the location of each entity q selects, in
+// location order, as List would list them; an error fn answers stops the
+// listing and is answered. Locations are read streamPage at a time, each
+// page its own statement: memory is bounded by a page, no database
+// connection waits on fn, and entities created or deleted during the
+// listing may or may not be in it.
+func (s *Service) EachLocation(ctx context.Context, q Query, fn func(loc string) error) error {
+	o, f, err := s.beginListing(ctx, q)
+	if err != nil {
+		return err
+	}
+	return f.pages(func(k keyset) (string, int, error) {
+		locs, err := o.s.st.pageLocations(o.db, o.sc, f.filter, k)
+		if err != nil {
+			return "", 0, dbErr(err)
+		}
+		for _, l := range locs {
+			if err := fn(l); err != nil {
+				return "", 0, err
+			}
+		}
+		return last(locs), len(locs), nil
+	})
+}
+
+// Each calls fn with each entity q selects (q.Entities is implied), in
+// location order, with its links when it is a resource and the actions
+// it allows, as List would list them; paged as EachLocation. A listing
+// calls no backend.
+func (s *Service) Each(ctx context.Context, q Query, fn func(*Entity) error) error {
+	o, f, err := s.beginListing(ctx, q)
+	if err != nil {
+		return err
+	}
+	return f.pages(func(k keyset) (string, int, error) {
+		var at string
+		n := 0
+		err := o.s.st.pageEntities(o.db, o.sc, f.filter, k, true, func(e *Entity) error {
+			o.fillActions(e)
+			for _, l := range e.Links {
+				o.fillActions(l)
+			}
+			at, n = e.Location, n+1
+			return fn(e)
+		})
+		if err != nil && kind.Of(err) == kind.Internal {
+			err = dbErr(err)
+		}
+		return at, n, err
+	})
+}
+
+func last(xs []string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return xs[len(xs)-1]
+}
+
+func (s *Service) beginListing(ctx context.Context, q Query) (*op, pager, error) {
+	o, err := s.begin(ctx)
+	if err != nil {
+		return nil, pager{}, err
+	}
+	f, err := o.query(q)
+	return o, pager{filter: f}, err
+}
+
+// pager reads a filter's listing in keyset pages of streamPage, within
+// the filter's own page (Limit, Offset) when it has one.
+type pager struct{ filter filter }
+
+// pages calls read for each page until one comes back short; read
+// answers the page's last location and how many it held.
+func (p pager) pages(read func(keyset) (string, int, error)) error {
+	k := keyset{Offset: p.filter.Offset}
+	left := p.filter.Limit
+	for {
+		k.Limit = streamPage
+		if p.filter.Limit > 0 {
+			k.Limit = min(streamPage, left)
+		}
+		at, n, err := read(k)
+		if err != nil {
+			return err
+		}
+		left -= n
+		if n < k.Limit || (p.filter.Limit > 0 && left <= 0) {
+			return nil
+		}
+		k = keyset{After: at}
+	}
 }
 
 // filter turns a query into the store's filter: the collection's own
@@ -76,7 +193,7 @@ func (o *op) filter(q Query) (filter, error) {
 			f.Mixin = c.ID()
 		}
 	}
-	f.Prefix = q.Prefix
+	f.Prefix, f.Only = q.Prefix, q.Only
 	for _, id := range q.Categories {
 		if err := o.narrow(&f, id); err != nil {
 			return f, err

@@ -260,7 +260,7 @@ func (o *op) detachAll(es []*Entity) error {
 		if !e.IsLink() || (leaving[e.Source] && o.m.isA(e.SourceKind, KindCompute)) {
 			continue
 		}
-		src, err := o.s.st.entity(o.db, everyone, e.Source)
+		src, err := o.s.st.entity(o.db, everyone, e.Source, false)
 		if err != nil {
 			continue
 		}
@@ -286,7 +286,7 @@ func (o *op) volumeDetached(link, compute *Entity) error {
 	if vols == nil {
 		return nil
 	}
-	tgt, err := o.s.st.entity(o.db, everyone, link.Target)
+	tgt, err := o.s.st.entity(o.db, everyone, link.Target, false)
 	if err != nil {
 		return nil // the storage is gone already
 	}
@@ -314,7 +314,7 @@ func (o *op) authorizeDisks(e *Entity) error {
 		if !o.m.isA(l.Kind, KindStorageLink) || l.Source != e.Location {
 			continue
 		}
-		tgt, err := o.s.st.entity(o.db, everyone, l.Target)
+		tgt, err := o.s.st.entity(o.db, everyone, l.Target, false)
 		if err != nil {
 			continue
 		}

@@ -18,8 +18,9 @@ type response struct {
 	wantLinks  bool      // JSON: keep "links" even when empty
 	categories []*Category
 	noContent  bool
-	queryIface bool   // categories form the query interface's collection
-	allow      string // with status 405
+	queryIface bool      // categories form the query interface's collection
+	allow      string    // with status 405
+	stream     *streamed // a listing to stream
 }
 
 func entityResponse(e *Entity, err error) (*response, error) {

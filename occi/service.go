@@ -36,6 +36,7 @@ type Service struct {
 	volumes Volumes
 	reg     *registry
 	st      store
+	mixins  mixinCache
 	quotas  Quotas
 	log     *slog.Logger
 	// reserved are path prefixes other routers own (Config.Reserved).
@@ -153,16 +154,64 @@ func (s *Service) loadModel(ctx context.Context, db *gorm.DB) (*model, error) {
 	if m, _ := ctx.Value(modelKey{}).(*model); m != nil {
 		return m, nil
 	}
-	users, err := s.st.userMixins(db, callerOf(ctx).scope())
+	_, joined := ctx.Value(txKey{}).(*joined)
+	users, err := s.mixins.get(db, s.st, !joined)
 	if err != nil {
 		return nil, dbErr(err)
 	}
+	sc := callerOf(ctx).scope()
+	// The maps are the request's own: calls add the mixins they create.
 	m := &model{registry: s.reg, user: map[string]*Category{}, ulo: map[string]*Category{}}
 	for _, c := range users {
-		m.user[c.ID()] = c
-		m.ulo[c.Location] = c
+		if sc.all || c.project == sc.project {
+			m.user[c.ID()] = c
+			m.ulo[c.Location] = c
+		}
 	}
 	return m, nil
+}
+
+// mixinCache keeps every project's user mixins in memory with the version
+// (migration 0014) they were read at; a request reads the version, one
+// cheap statement, and the mixins only when it moved. Every change bumps
+// the version in its own transaction, so another server process's change
+// is seen by the first request after it commits. The Categories are
+// shared between requests and never changed.
+type mixinCache struct {
+	mu      sync.Mutex
+	loaded  bool
+	version int64
+	all     []*Category
+}
+
+// get answers every project's user mixins. keep is false inside a
+// caller's transaction: what it reads there may be uncommitted, so it is
+// neither taken from the cache nor kept in it.
+func (c *mixinCache) get(db *gorm.DB, st store, keep bool) ([]*Category, error) {
+	if !keep {
+		return st.userMixins(db, everyone)
+	}
+	v, err := st.mixinVersion(db)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.loaded && c.version == v {
+		all := c.all
+		c.mu.Unlock()
+		return all, nil
+	}
+	c.mu.Unlock()
+	// Read after the version: a change committed in between makes the
+	// next request, which sees a newer version, read them again.
+	all, err := st.userMixins(db, everyone)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.loaded, c.version, c.all = true, v, all
+	c.mu.Unlock()
+	return all, nil
 }
 
 // ---- one call's work ---------------------------------------------------------
@@ -274,9 +323,9 @@ func backendErr(what string, err error) error {
 }
 
 // entityAt loads the entity at loc (NotFound "no entity at loc", also
-// when it is another project's).
-func (o *op) entityAt(loc string) (*Entity, error) {
-	e, err := o.s.st.entity(o.db, o.sc, loc)
+// when it is another project's), withLinks with a resource's links.
+func (o *op) entityAt(loc string, withLinks bool) (*Entity, error) {
+	e, err := o.s.st.entity(o.db, o.sc, loc, withLinks)
 	if errors.Is(err, errNotFound) {
 		return nil, kind.Errorf(kind.NotFound, "no entity at %s", loc)
 	} else if err != nil {

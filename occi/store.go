@@ -133,85 +133,78 @@ func (store) userMixinTaken(db *gorm.DB, id, loc string) (bool, error) {
 	return n > 0, err
 }
 
-func (store) addUserMixin(db *gorm.DB, c *Category, origin string) error {
+func (s store) addUserMixin(db *gorm.DB, c *Category, origin string) error {
 	dep, _ := json.Marshal(c.Depends)
 	app, _ := json.Marshal(c.Applies)
 	attrs, _ := json.Marshal(c.Attributes)
-	return db.Create(&userMixinRow{ID: c.ID(), Scheme: c.Scheme, Term: c.Term, Title: c.Title, Location: c.Location,
+	if err := db.Create(&userMixinRow{ID: c.ID(), Scheme: c.Scheme, Term: c.Term, Title: c.Title, Location: c.Location,
 		Depends: string(dep), Applies: string(app), Attributes: string(attrs), Image: c.Image, Origin: origin,
-		Project: c.project, CreatedAt: time.Now().UTC()}).Error
+		Project: c.project, CreatedAt: time.Now().UTC()}).Error; err != nil {
+		return err
+	}
+	return s.bumpMixinVersion(db)
 }
 
-func (store) deleteUserMixin(db *gorm.DB, id string) error {
+func (s store) deleteUserMixin(db *gorm.DB, id string) error {
 	if err := db.Where("mixin = ?", id).Delete(&memberRow{}).Error; err != nil {
 		return err
 	}
-	return db.Where("id = ?", id).Delete(&userMixinRow{}).Error
+	if err := db.Where("id = ?", id).Delete(&userMixinRow{}).Error; err != nil {
+		return err
+	}
+	return s.bumpMixinVersion(db)
+}
+
+// bumpMixinVersion moves the user mixins' version (migration 0014) in
+// the transaction that changes them: every server process sharing the
+// database re-reads the mixins when it sees the version move (mixinCache).
+func (store) bumpMixinVersion(db *gorm.DB) error {
+	if err := db.Exec("UPDATE occi_mixin_versions SET version = version + 1 WHERE id = 1").Error; err != nil {
+		return fmt.Errorf("bump the mixin version: %w", err)
+	}
+	return nil
+}
+
+// mixinVersion reads the user mixins' version.
+func (store) mixinVersion(db *gorm.DB) (int64, error) {
+	var v int64
+	if err := db.Raw("SELECT version FROM occi_mixin_versions WHERE id = 1").Row().Scan(&v); err != nil {
+		return 0, fmt.Errorf("read the mixin version: %w", err)
+	}
+	return v, nil
 }
 
 // errNotFound is the store's "no such row"; the service names what is missing.
 var errNotFound = kind.New(kind.NotFound, "not found")
 
-// entity loads one entity that sc sees, with its attributes and mixins.
-func (s store) entity(db *gorm.DB, sc scope, location string) (*Entity, error) {
-	es, err := s.entities(db, sc, []string{location})
+// entity loads one entity that sc sees, with its attributes and mixins
+// and, withLinks, a resource's links with theirs: one query.
+func (s store) entity(db *gorm.DB, sc scope, location string, withLinks bool) (*Entity, error) {
+	var e *Entity
+	sub := sc.where(db.Model(&entityRow{}).Select("location").Where("location = ?", location))
+	err := s.load(db, sc, sub, withLinks, func(x *Entity) error { e = x; return nil })
 	if err != nil {
 		return nil, err
 	}
-	if len(es) == 0 {
+	if e == nil {
 		return nil, errNotFound
 	}
-	return es[0], nil
+	return e, nil
 }
 
 // entities loads entities in bulk, in the order of locations, skipping
 // missing ones and those sc does not see: three queries per chunk, never
 // one per entity.
-func (store) entities(db *gorm.DB, sc scope, locations []string) ([]*Entity, error) {
+func (s store) entities(db *gorm.DB, sc scope, locations []string) ([]*Entity, error) {
 	byLoc := make(map[string]*Entity, len(locations))
 	for i := 0; i < len(locations); i += chunk {
 		part := locations[i:min(i+chunk, len(locations))]
-		// Rows are scanned by hand: listings read many thousands, and
-		// gorm's reflective scan doubled the time of a 10k JSON listing.
-		err := scanRows(sc.where(db.Model(&entityRow{}).Select("location", "id", "kind", "source", "target", "source_kind", "target_kind", "project").
-			Where("location IN ?", part)), func(scan func(...any) error) error {
-			e := &Entity{Attrs: map[string]any{}}
-			if err := scan(&e.Location, &e.ID, &e.Kind, &e.Source, &e.Target, &e.SourceKind, &e.TargetKind, &e.Project); err != nil {
-				return err
-			}
+		es, err := s.entitiesWhere(db, sc, "location IN ?", part)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
 			byLoc[e.Location] = e
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read entities: %w", err)
-		}
-		err = scanRows(db.Model(&attrRow{}).Select("location", "name", "value").Where("location IN ?", part),
-			func(sc func(...any) error) error {
-				var loc, name, value string
-				if err := sc(&loc, &name, &value); err != nil {
-					return err
-				}
-				if e := byLoc[loc]; e != nil {
-					e.Attrs[name] = decodeValue(value)
-				}
-				return nil
-			})
-		if err != nil {
-			return nil, fmt.Errorf("read attributes: %w", err)
-		}
-		err = scanRows(db.Model(&memberRow{}).Select("location", "mixin").Where("location IN ?", part).Order("mixin"),
-			func(sc func(...any) error) error {
-				var loc, mixin string
-				if err := sc(&loc, &mixin); err != nil {
-					return err
-				}
-				if e := byLoc[loc]; e != nil {
-					e.Mixins = append(e.Mixins, mixin)
-				}
-				return nil
-			})
-		if err != nil {
-			return nil, fmt.Errorf("read mixins: %w", err)
 		}
 	}
 	out := make([]*Entity, 0, len(byLoc))
@@ -219,6 +212,61 @@ func (store) entities(db *gorm.DB, sc scope, locations []string) ([]*Entity, err
 		if e := byLoc[l]; e != nil {
 			out = append(out, e)
 		}
+	}
+	return out, nil
+}
+
+// entitiesWhere loads, in location order, the entities sc sees whose
+// location meets cond ("location IN ?" with a list or a subquery), with
+// their attributes and mixins: three queries.
+func (store) entitiesWhere(db *gorm.DB, sc scope, cond string, arg any) ([]*Entity, error) {
+	var out []*Entity
+	byLoc := map[string]*Entity{}
+	// Rows are scanned by hand: listings read many thousands, and
+	// gorm's reflective scan doubled the time of a 10k JSON listing.
+	err := scanRows(sc.where(db.Model(&entityRow{}).Select("location", "id", "kind", "source", "target", "source_kind", "target_kind", "project").
+		Where(cond, arg)).Order("location"), func(scan func(...any) error) error {
+		e := &Entity{Attrs: map[string]any{}}
+		if err := scan(&e.Location, &e.ID, &e.Kind, &e.Source, &e.Target, &e.SourceKind, &e.TargetKind, &e.Project); err != nil {
+			return err
+		}
+		byLoc[e.Location] = e
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read entities: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	err = scanRows(db.Model(&attrRow{}).Select("location", "name", "value").Where(cond, arg),
+		func(sc func(...any) error) error {
+			var loc, name, value string
+			if err := sc(&loc, &name, &value); err != nil {
+				return err
+			}
+			if e := byLoc[loc]; e != nil {
+				e.Attrs[name] = decodeValue(value)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read attributes: %w", err)
+	}
+	err = scanRows(db.Model(&memberRow{}).Select("location", "mixin").Where(cond, arg).Order("mixin"),
+		func(sc func(...any) error) error {
+			var loc, mixin string
+			if err := sc(&loc, &mixin); err != nil {
+				return err
+			}
+			if e := byLoc[loc]; e != nil {
+				e.Mixins = append(e.Mixins, mixin)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read mixins: %w", err)
 	}
 	return out, nil
 }
@@ -276,6 +324,7 @@ type filter struct {
 	Source string         // occi.core.source
 	Target string         // occi.core.target
 	Attrs  map[string]any // attribute equals
+	Only   string         // OnlyResources, OnlyLinks or "" for both
 	Limit  int            // 0 for all
 	Offset int
 }
@@ -285,9 +334,9 @@ func escapeLike(s string) string {
 	return r.Replace(s)
 }
 
-// list returns the locations of matching entities sc sees, in location
-// order.
-func (store) list(db *gorm.DB, sc scope, f filter) ([]string, error) {
+// selection is the query of the entities f selects that sc sees (no
+// order, no page).
+func (store) selection(db *gorm.DB, sc scope, f filter) *gorm.DB {
 	q := sc.where(db.Model(&entityRow{}))
 	if f.Kinds != nil {
 		q = q.Where("kind IN ?", f.Kinds)
@@ -304,6 +353,12 @@ func (store) list(db *gorm.DB, sc scope, f filter) ([]string, error) {
 	if f.Target != "" {
 		q = q.Where("target = ?", f.Target)
 	}
+	switch f.Only {
+	case OnlyResources:
+		q = q.Where("source = ''")
+	case OnlyLinks:
+		q = q.Where("source <> ''")
+	}
 	if f.Mixin != "" {
 		q = q.Where("location IN (?)", db.Model(&memberRow{}).Select("location").Where("mixin = ?", f.Mixin))
 	}
@@ -317,7 +372,13 @@ func (store) list(db *gorm.DB, sc scope, f filter) ([]string, error) {
 		q = q.Where("location IN (?)", db.Model(&attrRow{}).Select("location").
 			Where("name = ? AND value_key = ? AND value = ?", name, key, value))
 	}
-	q = q.Order("location")
+	return q
+}
+
+// list returns the locations of matching entities sc sees, in location
+// order.
+func (s store) list(db *gorm.DB, sc scope, f filter) ([]string, error) {
+	q := s.selection(db, sc, f).Order("location")
 	if f.Limit > 0 {
 		q = q.Limit(f.Limit).Offset(f.Offset)
 	}
@@ -326,6 +387,81 @@ func (store) list(db *gorm.DB, sc scope, f filter) ([]string, error) {
 		return nil, fmt.Errorf("list entities: %w", err)
 	}
 	return out, nil
+}
+
+// keyset is one page of a listing read by location: the entities after
+// location After (all when ""), skipping Offset of them, at most Limit.
+type keyset struct {
+	After         string
+	Offset, Limit int
+}
+
+// pageQuery selects the locations of one page of f.
+func (s store) pageQuery(db *gorm.DB, sc scope, f filter, k keyset) *gorm.DB {
+	q := s.selection(db, sc, f).Select("location")
+	if k.After != "" {
+		q = q.Where("location > ?", k.After)
+	}
+	return q.Order("location").Limit(k.Limit).Offset(k.Offset)
+}
+
+// pageLocations answers one page of the locations f selects.
+func (s store) pageLocations(db *gorm.DB, sc scope, f filter, k keyset) ([]string, error) {
+	out := make([]string, 0, k.Limit)
+	err := scanRows(s.pageQuery(db, sc, f, k), func(scan func(...any) error) error {
+		var l string
+		err := scan(&l)
+		out = append(out, l)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list entities: %w", err)
+	}
+	return out, nil
+}
+
+// pageEntities calls fn with each entity of one page of f, complete with
+// attributes, mixins and (withLinks) the links of resources: three
+// queries for the page's entities and three for their links, each
+// selecting by a subquery, whatever the page's size. (One UNION ALL of
+// all six, as a GET does, made SQLite sort the page's rows, ten times
+// slower.)
+func (s store) pageEntities(db *gorm.DB, sc scope, f filter, k keyset, withLinks bool, fn func(*Entity) error) error {
+	page := s.pageQuery(db, sc, f, k)
+	es, err := s.entitiesWhere(db, sc, "location IN (?)", page)
+	if err != nil || len(es) == 0 {
+		return err
+	}
+	if withLinks {
+		links, err := s.entitiesWhere(db, sc, "location IN (?)",
+			sc.where(db.Model(&entityRow{}).Select("location").Where("source IN (?)", page)))
+		if err != nil {
+			return err
+		}
+		attachLinks(es, links)
+	}
+	for _, e := range es {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachLinks puts each link in its source resource among es.
+func attachLinks(es, links []*Entity) {
+	if len(links) == 0 {
+		return
+	}
+	byLoc := make(map[string]*Entity, len(es))
+	for _, e := range es {
+		byLoc[e.Location] = e
+	}
+	for _, l := range links {
+		if src := byLoc[l.Source]; src != nil {
+			src.Links = append(src.Links, l)
+		}
+	}
 }
 
 // insert writes a new entity with its attributes and mixins.

@@ -33,7 +33,7 @@ func (s *Service) Replace(ctx context.Context, loc string, in EntityInput) (e *E
 	if err != nil {
 		return nil, false, err
 	}
-	prev, err := o.s.st.entity(o.db, o.sc, loc)
+	prev, err := o.s.st.entity(o.db, o.sc, loc, false)
 	if errors.Is(err, errNotFound) {
 		if err := o.checkFreeLocation(loc); err != nil {
 			return nil, false, err
@@ -100,7 +100,7 @@ func (o *op) change(prev *Entity, d EntityInput, replace bool) (*Entity, error) 
 	}); err != nil {
 		return nil, err
 	}
-	return o.full(e)
+	return o.full(e, false)
 }
 
 // changed validates an update against the entity it changes and answers

@@ -1,0 +1,108 @@
+package occi
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/occicdmi/occicdmi/computebackends/sim"
+	"github.com/occicdmi/occicdmi/internal/database"
+	"github.com/occicdmi/occicdmi/internal/testsupport"
+)
+
+// otherHandle opens db's database again, as another server process would:
+// the same PostgreSQL schema, or the same SQLite file.
+func otherHandle(t *testing.T, db *gorm.DB) *gorm.DB {
+	t.Helper()
+	var dsn string
+	if db.Dialector.Name() == "postgres" {
+		var schema string
+		require.NoError(t, db.Raw("SELECT current_schema()").Scan(&schema).Error)
+		dsn = os.Getenv(testsupport.PostgresEnv)
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + "search_path=" + schema
+	} else {
+		var rows []struct{ Name, File string }
+		require.NoError(t, db.Raw("PRAGMA database_list").Scan(&rows).Error)
+		require.NotEmpty(t, rows)
+		dsn = rows[0].File
+	}
+	other, err := database.Open(dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { database.Close(other) })
+	return other
+}
+
+func hasCategory(t *testing.T, s *Service, ctx context.Context, id string) bool {
+	t.Helper()
+	cats, err := s.Categories(ctx, nil)
+	require.NoError(t, err)
+	for _, c := range cats {
+		if c.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Each server process keeps the user mixins in memory (mixinCache): a
+// mixin created or deleted through one server is seen by the next request
+// to another on the same database (GFD.223 §6.4, the query interface),
+// and by an entity GET there. The second server's cache is warm before
+// each change, so only the version counter can tell it.
+func TestMixinCacheTwoServers(t *testing.T) {
+	db := testDB(t)
+	other := otherHandle(t, db)
+	a, err := NewService(context.Background(), Config{DB: db, Compute: sim.New(db), Logger: discardLogger()})
+	require.NoError(t, err)
+	b, err := NewService(context.Background(), Config{DB: other, Compute: sim.New(other), Logger: discardLogger()})
+	require.NoError(t, err)
+	red := WithCaller(context.Background(), Caller{Project: "red"})
+	blue := WithCaller(context.Background(), Caller{Project: "blue"})
+	tag := &Category{Scheme: "http://red.example/t#", Term: "tag", Class: ClassMixin}
+	id := tag.ID()
+
+	assert.False(t, hasCategory(t, b, red, id), "warm b's cache without the mixin")
+	require.NoError(t, a.AddMixins(red, []*Category{tag}))
+	assert.True(t, hasCategory(t, b, red, id), "b sees the mixin a created")
+	assert.False(t, hasCategory(t, b, blue, id), "from the cache, still only to its project")
+
+	es, err := b.Create(red, KindCompute, []EntityInput{{Mixins: []string{id}}})
+	require.NoError(t, err, "b accepts the mixin a created")
+	e, err := a.Get(red, es[0].Location)
+	require.NoError(t, err)
+	assert.Contains(t, e.Mixins, id)
+
+	require.NoError(t, a.DeleteMixins(red, []string{id}))
+	assert.False(t, hasCategory(t, b, red, id), "b sees the mixin a deleted gone")
+	e, err = b.Get(red, es[0].Location)
+	require.NoError(t, err)
+	assert.NotContains(t, e.Mixins, id)
+	_, err = b.Create(red, KindCompute, []EntityInput{{Mixins: []string{id}}})
+	assert.Error(t, err, "b refuses the deleted mixin")
+}
+
+// A mixin made inside a caller's transaction that rolls back is not kept
+// by the cache: the next request does not see it.
+func TestMixinCacheRollback(t *testing.T) {
+	db := testDB(t)
+	s, err := NewService(context.Background(), Config{DB: db, Compute: sim.New(db), Logger: discardLogger()})
+	require.NoError(t, err)
+	tag := &Category{Scheme: "http://rolled.example/t#", Term: "back", Class: ClassMixin}
+	err = db.Transaction(func(tx *gorm.DB) error {
+		ctx := WithTx(context.Background(), tx)
+		require.NoError(t, s.AddMixins(ctx, []*Category{tag}))
+		assert.True(t, hasCategory(t, s, ctx, tag.ID()), "seen inside the transaction")
+		return assert.AnError
+	})
+	require.ErrorIs(t, err, assert.AnError)
+	assert.False(t, hasCategory(t, s, context.Background(), tag.ID()))
+}
