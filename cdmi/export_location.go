@@ -35,9 +35,33 @@ func (s *Server) exportsOf(c *call, o *object) map[string]any {
 			s.log.WarnContext(c.ctx, "cdmi: the OCCI location of an export", "container", o.ObjectID, "err", err)
 			continue
 		}
+		base := web.BaseURL(c.r, s.cfg.BaseURL)
 		if path != "" {
-			spec["location"] = web.BaseURL(c.r, s.cfg.BaseURL) + path
+			spec["location"] = base + path
 		}
+		s.attachedAsPermissions(c, loc, o.ObjectID, base, spec)
 	}
 	return ex
+}
+
+// attachedAsPermissions renders, in an export without a permissions list
+// of its own (OCCI-first storage: ownership decides), the computes the
+// volume is attached to as its "permissions" (issue 9 item 2).
+func (s *Server) attachedAsPermissions(c *call, loc ExportLocator, containerID, base string, spec map[string]any) {
+	computes, shown, err := loc.OCCIAttached(c.ctx, containerID)
+	if err != nil {
+		s.log.WarnContext(c.ctx, "cdmi: the computes attached to an export", "container", containerID, "err", err)
+		return
+	}
+	if !shown {
+		return
+	}
+	perms := make([]any, 0, len(computes))
+	for _, p := range computes {
+		if strings.HasPrefix(p, "/") {
+			p = base + p
+		}
+		perms = append(perms, p)
+	}
+	spec["permissions"] = perms
 }

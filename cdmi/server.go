@@ -103,9 +103,13 @@ type ExportHook interface {
 // ExportLocator is what an ExportHook may also do: name the OCCI entity
 // a container's OCCI export is (a path on the server, e.g. /storage/<id>;
 // "" when none), so that reads show where the OCCI side of the object is
-// (the export's "location", beside §13.6's identifier and permissions).
+// (the export's "location", beside §13.6's identifier and permissions);
+// and, for an export whose client gave no permissions list (ownership
+// decides who attaches), the computes attached now (paths; shown is
+// false when the export has its own list, which is rendered as given).
 type ExportLocator interface {
 	OCCILocation(ctx context.Context, containerID string) (string, error)
+	OCCIAttached(ctx context.Context, containerID string) (computes []string, shown bool, err error)
 }
 
 // Undo reverses what a Prepare did. It runs with a context the request's

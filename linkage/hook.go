@@ -3,6 +3,7 @@ package linkage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"gorm.io/gorm"
@@ -175,6 +176,31 @@ func (l *Linkage) OCCILocation(ctx context.Context, containerID string) (string,
 		return "", err
 	}
 	return storageLocation(row.StorageID), nil
+}
+
+// OCCIAttached lists the computes a container's volume is linked to, for
+// the export of an OCCI-first storage without a permissions list of its
+// own (cdmi.ExportLocator): there, ownership decides who attaches, and the
+// export shows who has (each compute once).
+func (l *Linkage) OCCIAttached(ctx context.Context, containerID string) ([]string, bool, error) {
+	row, err := l.byContainer(ctx, nil, containerID)
+	if kind.Of(err) == kind.NotFound {
+		return nil, false, nil
+	}
+	if err != nil || row.Origin != originOfOCCI || row.permissions() != nil {
+		return nil, false, err
+	}
+	links, err := l.linksTo(ctx, row.StorageID)
+	if err != nil {
+		return nil, false, err
+	}
+	computes := make([]string, 0, len(links))
+	for _, link := range links {
+		if !slices.Contains(computes, link.Source) {
+			computes = append(computes, link.Source)
+		}
+	}
+	return computes, true, nil
 }
 
 func sizeString(n int64) string { return strconv.FormatInt(n, 10) }

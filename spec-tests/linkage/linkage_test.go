@@ -246,8 +246,25 @@ func TestOCCIFirstStorageIsAContainer(t *testing.T) {
 	}
 	assert.Equal(t, id, got["identifier"], "§13.6: exported to OCCI, identified by the objectID: %v", ex)
 	assert.Equal(t, harness.URL(t)+strings.TrimPrefix(sto, harness.URL(t)), got["location"], "the export names its OCCI storage: %v", ex)
+	assert.Equal(t, []any{}, got["permissions"], "no compute is attached yet: %v", ex)
 	meta, _ := c["metadata"].(map[string]any)
 	assert.Equal(t, "67108864", meta["cdmi_assignedsize"])
+
+	// Issue 9 item 2: without a permissions list, ownership decides, and the
+	// export shows the computes attached.
+	vm := newCompute(t)
+	resp, body = newLink(t, vm, strings.TrimPrefix(sto, harness.URL(t)), "vdb")
+	link := created(t, resp, body)
+	code, c = cdmiGet(t, strings.TrimPrefix(container, cdmiRoot())+"?exports")
+	require.Equal(t, http.StatusOK, code, c)
+	for key, v := range c["exports"].(map[string]any) {
+		if strings.HasPrefix(key, "OCCI/") {
+			got, _ = v.(map[string]any)
+		}
+	}
+	assert.Equal(t, []any{harness.URL(t) + strings.TrimPrefix(vm, harness.URL(t))}, got["permissions"], "the attached compute: %v", c)
+	resp, body = occi(t, http.MethodDelete, link, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 
 	resp, body = occi(t, http.MethodDelete, sto, "")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
