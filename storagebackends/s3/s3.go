@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -217,8 +218,14 @@ func mapErr(op, key string, err error) error {
 		}
 	}
 	// Everything else (refused connections, timeouts, 5xx, refused
-	// credentials) means the store cannot serve us now.
-	return fmt.Errorf("%s: %w: %v", what, storagebackends.ErrUnavailable, err)
+	// credentials) means the store cannot serve us now. The SDK's text
+	// names the request's URL (endpoint, bucket, key): it may reach a
+	// client's answer, so the URLs are cut out (the endpoint is in the
+	// start-up log).
+	return fmt.Errorf("%s: %w: %s", what, storagebackends.ErrUnavailable, urlInText.ReplaceAllString(err.Error(), "<endpoint>"))
 }
+
+// urlInText finds the URLs, quoted or not, in an SDK error's text.
+var urlInText = regexp.MustCompile(`"?https?://[^\s"]*"?`)
 
 func isKind(err, kind error) bool { return errors.Is(mapErr("", "", err), kind) }
