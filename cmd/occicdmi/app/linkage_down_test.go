@@ -57,7 +57,9 @@ func TestLinkageVolumeBackendDown(t *testing.T) {
 	_, _ = rand.Read(b[:])
 	cfg.S3Bucket = "occicdmi-down-" + hex.EncodeToString(b[:])
 	_, srv, _ := newOpsApp(t, cfg) // creates the bucket through the proxy
-	t.Cleanup(func() { emptyAndDeleteBucket(t.Context(), s3Client(t, Config{S3Endpoint: endpoint, S3Region: cfg.S3Region, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey}), cfg.S3Bucket) })
+	t.Cleanup(func() {
+		emptyAndDeleteBucket(t.Context(), s3Client(t, Config{S3Endpoint: endpoint, S3Region: cfg.S3Region, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey}), cfg.S3Bucket)
+	})
 
 	creds := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:s3cret")), "X-CDMI-Specification-Version", "1.1.1"}
 	exported := `{"metadata": {"cdmi_assignedsize": "1048576"}, "exports": {"OCCI/NBD": {}}}`
