@@ -7,11 +7,14 @@
 #   postgres.sh down   stop the server (pg_ctl stop: the postmaster's PID)
 #
 # State: $OCCICDMI_TESTENV/postgres (data/, run/ for the socket, log).
-# Port: $OCCICDMI_TESTENV_PG_PORT, default 55432 (not 5432, so a system
-# PostgreSQL on the machine is left alone). Up twice is fine.
+# Port: $OCCICDMI_TESTENV_PG_PORT, default 25432 (not 5432, so a system
+# PostgreSQL on the machine is left alone; below Linux's ephemeral range
+# 32768-60999, so that no client socket can hold the port while the
+# database-restart test has it down: 55432 once failed CI so). Up twice is
+# fine.
 set -euo pipefail
 dir="${OCCICDMI_TESTENV:-/tmp/occicdmi-testenv}/postgres"
-port="${OCCICDMI_TESTENV_PG_PORT:-55432}"
+port="${OCCICDMI_TESTENV_PG_PORT:-25432}"
 bin=/usr/lib/postgresql/15/bin
 user=occicdmi
 password=occicdmi

@@ -129,6 +129,16 @@ func restartPostgres(t *testing.T) {
 	out, err := exec.Command(script, "down").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	time.Sleep(3 * time.Second)
-	out, err = exec.Command(script, "up").CombinedOutput()
+	// The start is tried again a few times: the port can be held for a
+	// moment by a socket of the machine (the database is what this test
+	// disturbs, not the script).
+	for try := 1; ; try++ {
+		out, err = exec.Command(script, "up").CombinedOutput()
+		if err == nil || try == 5 {
+			break
+		}
+		t.Logf("PostgreSQL start %d failed, trying again: %v: %s", try, err, out)
+		time.Sleep(2 * time.Second)
+	}
 	require.NoError(t, err, "%s", out)
 }
