@@ -17,8 +17,11 @@ import (
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
+// Name is the backend's name in the registries (--objects, --volumes).
+const Name = "fs"
+
 func init() {
-	storagebackends.RegisterObjects("fs", func(_ context.Context, o storagebackends.Options) (storagebackends.Objects, error) {
+	storagebackends.RegisterObjects(Name, func(_ context.Context, o storagebackends.Options) (storagebackends.Objects, error) {
 		return NewObjects(filepath.Join(o.DataDir, "objects"))
 	})
 }

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	storagebackends.RegisterVolumes("fs", func(_ context.Context, o storagebackends.Options) (storagebackends.Volumes, error) {
+	storagebackends.RegisterVolumes(Name, func(_ context.Context, o storagebackends.Options) (storagebackends.Volumes, error) {
 		return NewVolumes(filepath.Join(o.DataDir, "volumes"))
 	})
 }

@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		ExportHook: link, Disks: link, Snapshots: link,
 		Principal:       cdmiPrincipal, // ACLs evaluated for the authenticated user (§16.1)
 		MaxValueSize:    maxValue,
-		ExclusiveValues: own.database,
+		ExclusiveValues: own.valuesAlone(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/computebackends/sim"
 	"github.com/occicdmi/occicdmi/occi"
 	"github.com/occicdmi/occicdmi/storagebackends"
 	"github.com/occicdmi/occicdmi/storagebackends/fs"
@@ -38,6 +39,22 @@ var orphanGrace = 10 * time.Minute
 type ownership struct {
 	dataDir  bool // no other process uses the data folder
 	database bool // no other process uses the database (SQLite only)
+}
+
+// valuesAlone says no other process writes values where this one does:
+// only when they are files in this process's own data folder and their
+// references in its own SQLite file. A bucket or a pool may be shared by
+// servers of other databases, whose values this database does not know:
+// sweeping every value it does not name there would delete theirs.
+func (o ownership) valuesAlone(cfg Config) bool {
+	return o.dataDir && o.database && cfg.Objects == fs.Name
+}
+
+// machinesAlone says no other process makes machines where this one does:
+// only the simulated backend keeps them in this process's own database. A
+// libvirtd may be shared by servers of other databases.
+func (o ownership) machinesAlone(cfg Config) bool {
+	return o.database && cfg.Compute == sim.Name
 }
 
 // lockFile takes an exclusive advisory lock on path for the life of the
@@ -90,7 +107,7 @@ func (a *App) removeTemp(ctx context.Context, cfg Config, own ownership, log *sl
 		name string
 		v    any
 		fs   bool
-	}{{"objects", a.Objects, cfg.Objects == "fs"}, {"volumes", a.Volumes, cfg.Volumes == "fs"}} {
+	}{{"objects", a.Objects, cfg.Objects == fs.Name}, {"volumes", a.Volumes, cfg.Volumes == fs.Name}} {
 		if r, ok := b.v.(storagebackends.TempRemover); ok {
 			m, rerr := r.RemoveTemp(ctx, age(b.fs))
 			n += m
@@ -122,12 +139,12 @@ func (a *App) recoverMachines(ctx context.Context, cfg Config, svc *occi.Service
 	}
 	for _, id := range orphans {
 		log.Warn("start-up recovery: a machine of the compute backend has no OCCI compute (a crash between its creation and its commit)",
-			"id", id, "compute", a.Compute.Name(), "removed", cfg.RemoveOrphanVMs && own.database)
+			"id", id, "compute", a.Compute.Name(), "removed", cfg.RemoveOrphanVMs && own.machinesAlone(cfg))
 	}
 	if len(orphans) == 0 || !cfg.RemoveOrphanVMs {
 		return
 	}
-	if own.database {
+	if own.machinesAlone(cfg) {
 		a.removeMachines(ctx, orphans, log)
 		return
 	}
