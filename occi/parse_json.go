@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -171,12 +172,53 @@ func jsonCollections(top map[string]json.RawMessage) (*payload, error) {
 func strictUnmarshal(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return err
+		return plainJSONError(err)
 	}
 	if dec.More() {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
+}
+
+// plainJSONError says what a type mismatch got wrong in the client's terms
+// (the field and the JSON types), not in the Go types it was decoded into.
+func plainJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	want := "of another type"
+	switch k := te.Type.Kind(); {
+	case k == reflect.String:
+		want = "a string"
+	case k == reflect.Map || k == reflect.Struct:
+		want = "an object"
+	case k == reflect.Slice || k == reflect.Array:
+		want = "an array"
+	case k == reflect.Bool:
+		want = "true or false"
+	case k >= reflect.Int && k <= reflect.Float64:
+		want = "a number"
+	}
+	if te.Field == "" {
+		return fmt.Errorf("the JSON value must be %s, got %s", want, jsonTypeName(te.Value))
+	}
+	return fmt.Errorf("field %q must be %s, got %s", te.Field, want, jsonTypeName(te.Value))
+}
+
+// jsonTypeName turns encoding/json's name of a JSON value's type
+// ("object", "array", "string", "bool", "number" or "number 1e+20") into
+// words with an article.
+func jsonTypeName(v string) string {
+	switch {
+	case v == "object" || v == "array":
+		return "an " + v
+	case v == "bool":
+		return "true or false"
+	case strings.HasPrefix(v, "number"):
+		return "a number"
+	}
+	return "a " + v
 }
 
 func (e *jsonEntity) doc(where string) (entityDoc, error) {

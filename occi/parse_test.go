@@ -67,9 +67,9 @@ func TestParseErrorsNameTheProblem(t *testing.T) {
 		}
 	}
 	for body, want := range map[string]string{
-		`{"kind": 1}`:                             "entity",
-		`{"kind": "k", "attributes": []}`:         "entity",
-		`[1,2]`:                                   "not a JSON object",
+		`{"kind": 1}`:                             `entity: field "kind" must be a string, got a number`,
+		`{"kind": "k", "attributes": []}`:         `entity: field "attributes" must be an object, got an array`,
+		`[1,2]`:                                   "not a JSON object: the JSON value must be an object, got an array",
 		`{"kind": "k"} {"kind": "k"}`:             "trailing",
 		`{"frob": 1}`:                             "none of kind",
 		`{"term": "x y", "scheme": "http://e#"}`:  "not a valid term",
@@ -78,6 +78,7 @@ func TestParseErrorsNameTheProblem(t *testing.T) {
 		_, err := parseJSON([]byte(body))
 		if assert.Error(t, err, body) {
 			assert.Contains(t, err.Error(), want, body)
+			assert.NotContains(t, err.Error(), "Go ", "the client's terms, not the decoder's types")
 		}
 	}
 }
