@@ -63,7 +63,40 @@ func (s *Service) ActAll(ctx context.Context, q Query, inv Invocation) (*ActResu
 	if err != nil {
 		return nil, err
 	}
+	if len(locs) == 0 {
+		// No member checks the action, so the collection does: an
+		// action no member could have is refused even on an empty one.
+		if err := o.checkCollectionAction(q.Collection, inv); err != nil {
+			return nil, err
+		}
+	}
 	return o.act(locs, inv)
+}
+
+// checkCollectionAction refuses an action that no member of the
+// collection could define: for a kind's collection, one of the actions of
+// the kind, its sub-kinds and their parents, or of a mixin (members may
+// carry mixins); for a mixin's, one of the mixin's or of any kind.
+func (o *op) checkCollectionAction(collection string, inv Invocation) error {
+	c := o.m.get(collection)
+	for _, cat := range o.m.all() {
+		mayDefine := c == nil || cat.ID() == collection ||
+			(c.Class == ClassKind && (cat.Class == ClassMixin || (cat.Class == ClassKind && o.m.isA(cat.ID(), collection)) || o.m.isA(collection, cat.ID()))) ||
+			(c.Class == ClassMixin && cat.Class == ClassKind)
+		if !mayDefine {
+			continue
+		}
+		for _, id := range cat.Actions {
+			if actionTerm(id) == inv.Term && (inv.Action == "" || inv.Action == id) {
+				return nil
+			}
+		}
+	}
+	where := collection
+	if where == "" {
+		where = "this collection"
+	}
+	return kind.Errorf(kind.Invalid, "action %q is not defined for any member of %s", inv.Term, where)
 }
 
 type job struct {

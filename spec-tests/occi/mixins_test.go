@@ -186,6 +186,24 @@ func TestMixinCollectionAction(t *testing.T) {
 	}
 }
 
+// GFD.223 §11.3.3 with GFD.224's actions: an action no member of the
+// collection could define is refused (400), even when the collection has
+// no member to refuse it: an empty mixin collection, and a network action
+// on the compute collection (empty or not).
+func TestCollectionActionUnknown(t *testing.T) {
+	c := userMixin(t, textPlain)
+	for _, r := range renderings {
+		resp, body := send(t, "POST", abs(t, c.Location)+"?action=fly", r, message{Action: computeAction + "fly"})
+		clientError(t, "unknown action fly on an empty mixin collection ("+r.name+")", resp, body, 400)
+		resp, body = act(t, r, location(t, kindCompute), networkAction+"up")
+		clientError(t, "a network action on the compute collection ("+r.name+")", resp, body, 400)
+	}
+	resp, body := act(t, textPlain, abs(t, c.Location), computeAction+"start")
+	if resp.StatusCode != 200 {
+		t.Errorf("GFD.223 §11.3.3: a kind's action on an empty mixin collection: %d: %.200s", resp.StatusCode, body)
+	}
+}
+
 // GFD.224 §3.5.1/§3.5.2: associating a second os_tpl (resource_tpl) removes
 // the first at once; a resource template's defaults are taken on.
 func TestTemplateReplacement(t *testing.T) {
