@@ -216,7 +216,7 @@ func (s *Server) enqueue(c *call, q *object) error {
 			}
 			var r io.Reader = strings.NewReader(v)
 			if encs[i] == "base64" {
-				r = badValueReader{base64Decoder(r)}
+				r = badValueReader{"base64", base64Decoder(r)}
 			}
 			items = append(items, queueItem{r, mts[i], encs[i]})
 		}

@@ -170,9 +170,9 @@ func (e *envelope) decoded(p *multipart.Part) (io.Reader, error) {
 	case "", "binary", "8bit", "7bit":
 		return r, nil
 	case "base64":
-		return badValueReader{base64Decoder(r)}, nil
+		return badValueReader{"base64", base64Decoder(r)}, nil
 	case "quoted-printable":
-		return badValueReader{quotedprintable.NewReader(r)}, nil
+		return badValueReader{"quoted-printable", quotedprintable.NewReader(r)}, nil
 	default:
 		return nil, multipartErrorf("part %d: Content-Transfer-Encoding %q: want binary, 8bit, 7bit, base64 or quoted-printable (RFC 2045 §6)", n, cte)
 	}

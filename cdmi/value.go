@@ -21,13 +21,21 @@ import (
 
 var errBadValue = kind.New(kind.Invalid, "bad value")
 
-// badValueReader tags decoding errors so they answer 400, not 503.
-type badValueReader struct{ r io.Reader }
+// badValueReader tags decoding errors so they answer 400, not 503, and
+// says which encoding the value broke.
+type badValueReader struct {
+	enc string // "base64", "quoted-printable"
+	r   io.Reader
+}
 
 func (b badValueReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("%w: %v", errBadValue, err)
+	switch {
+	case err == nil || err == io.EOF:
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("%w: the value is not valid %s: it ends in the middle of a group of characters", errBadValue, b.enc)
+	default:
+		err = fmt.Errorf("%w: the value is not valid %s: %v", errBadValue, b.enc, err)
 	}
 	return n, err
 }
@@ -48,7 +56,7 @@ func decodedValue(b *cdmiBody, enc string) (io.Reader, error) {
 	}
 	switch enc {
 	case "base64":
-		return badValueReader{base64.NewDecoder(base64.StdEncoding, b.Value.Reader())}, nil
+		return badValueReader{"base64", base64.NewDecoder(base64.StdEncoding, b.Value.Reader())}, nil
 	case "json":
 		// A JSON value stored as its JSON text (a string value is kept
 		// with its quotes so that it reads back as the same JSON).

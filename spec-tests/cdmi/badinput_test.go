@@ -42,6 +42,8 @@ func TestBadInput(t *testing.T) {
 		"post: value wrong type":      {http.MethodPost, c, ctObject, `{"value": true}`},
 		"post by ID: invalid JSON":    {http.MethodPost, rootURL(t) + "cdmi_objectid/", ctObject, `nope`},
 		"queue: invalid JSON":         {http.MethodPut, c + "q", ctQueue, `{{`},
+		"object: bad base64":          {http.MethodPut, obj, ctObject, `{"valuetransferencoding": "base64", "value": "!!!"}`},
+		"object: short base64":        {http.MethodPut, obj, ctObject, `{"valuetransferencoding": "base64", "value": "QUJD="}`},
 	}
 	for name, r := range cases {
 		t.Run(name, func(t *testing.T) {
