@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,10 +52,19 @@ func (o ownership) valuesAlone(cfg Config) bool {
 }
 
 // machinesAlone says no other process makes machines where this one does:
-// only the simulated backend keeps them in this process's own database. A
-// libvirtd may be shared by servers of other databases.
+// the simulated backend keeps them in this process's own database; libvirt
+// considers only the domains of this server's image folder, which is ours
+// alone when it lies in our locked data folder. A shared image folder (one
+// libvirtd, servers of other databases) is not.
 func (o ownership) machinesAlone(cfg Config) bool {
-	return o.database && cfg.Compute == sim.Name
+	if !o.database {
+		return false
+	}
+	if cfg.Compute == sim.Name {
+		return true
+	}
+	rel, err := filepath.Rel(cfg.DataDir, cfg.ImageDir)
+	return o.dataDir && err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // lockFile takes an exclusive advisory lock on path for the life of the

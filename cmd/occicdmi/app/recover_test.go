@@ -193,3 +193,22 @@ func TestStartupSweepLeavesASharedBucketAlone(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", got)
 	assert.Equal(t, "kept value", string(got), "the first server's value is still in the bucket")
 }
+
+// Which machines a process alone on its SQLite file may remove at once:
+// the simulated backend's (in that file), and libvirt's only when the
+// image folder, which selects the domains considered, is inside the locked
+// data folder.
+func TestMachinesAlone(t *testing.T) {
+	alone := ownership{dataDir: true, database: true}
+	cfg := Defaults()
+	cfg.DataDir = "/srv/occicdmi"
+	assert.True(t, alone.machinesAlone(cfg), "sim keeps its machines in the database")
+	assert.False(t, ownership{dataDir: true}.machinesAlone(cfg), "a shared database is never alone")
+	cfg.Compute = "libvirt"
+	for dir, want := range map[string]bool{"/srv/occicdmi/images": true, "/srv/occicdmi": true, "/srv/images": false, "/srv/occicdmi-other/images": false} {
+		cfg.ImageDir = dir
+		assert.Equal(t, want, alone.machinesAlone(cfg), dir)
+	}
+	cfg.ImageDir = "/srv/occicdmi/images"
+	assert.False(t, ownership{database: true}.machinesAlone(cfg), "another process in the data folder")
+}
