@@ -91,29 +91,40 @@ func TestSweep(t *testing.T) {
 	ts := newTestServer(t)
 	ts.do("PUT", "/cdmi/kept", "value")
 	ctx := context.Background()
-	orphan := "cdmi/" + itoa(int(time.Now().Add(-2*sweepAge).Unix())) + "-X-1"
-	young := newValueKey("Y")
-	for _, k := range []string{orphan, young} {
-		require.NoError(t, ts.cdmi.svc.objs.Put(ctx, k, strings.NewReader("x"), 1))
+	svc := ts.cdmi.svc
+	old := time.Now().Add(-2 * sweepAge).Unix()
+	orphan := svc.valueSpace + itoa(int(old)) + "-X-1"
+	young := svc.newValueKey("Y")
+	// Another database's values in the same bucket or pool, and a value of
+	// the format before value spaces: this database cannot tell them from
+	// leftovers, so only a server alone on its values removes them.
+	others := valueSpace("another root") + itoa(int(old)) + "-Z-1"
+	legacy := "cdmi/" + itoa(int(old)) + "-L-1"
+	for _, k := range []string{orphan, young, others, legacy} {
+		require.NoError(t, svc.objs.Put(ctx, k, strings.NewReader("x"), 1))
 	}
-	n, err := ts.cdmi.svc.sweep(ctx)
+	n, err := svc.sweep(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	_, err = ts.cdmi.svc.objs.Size(ctx, orphan)
+	_, err = svc.objs.Size(ctx, orphan)
 	assert.Error(t, err)
-	_, err = ts.cdmi.svc.objs.Size(ctx, young)
-	assert.NoError(t, err, "young keys may be another process's write in flight")
+	for _, k := range []string{young, others, legacy} {
+		_, err = svc.objs.Size(ctx, k)
+		assert.NoError(t, err, "%s: young keys may be another process's write in flight, other spaces another database's", k)
+	}
 	_, body := ts.do("GET", "/cdmi/kept", "")
 	assert.Equal(t, "value", body)
 
 	// A server alone on its values (issue 12 item 11: a restart after a
 	// crash leaves nothing) sweeps the young ones too, never a live one.
-	ts.cdmi.svc.cfg.ExclusiveValues = true
-	n, err = ts.cdmi.svc.sweep(ctx)
+	svc.cfg.ExclusiveValues = true
+	n, err = svc.sweep(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	_, err = ts.cdmi.svc.objs.Size(ctx, young)
-	assert.Error(t, err)
+	assert.Equal(t, 3, n)
+	for _, k := range []string{young, others, legacy} {
+		_, err = svc.objs.Size(ctx, k)
+		assert.Error(t, err, k)
+	}
 	_, body = ts.do("GET", "/cdmi/kept", "")
 	assert.Equal(t, "value", body)
 }

@@ -157,7 +157,7 @@ func (cp *containerCopy) copyObjects(ctx context.Context, all []object) error {
 			}
 		}
 		if o.ValueKey != "" {
-			n.ValueKey = newValueKey(n.ObjectID)
+			n.ValueKey = cp.s.newValueKey(n.ObjectID)
 			if err := cp.s.objs.Copy(ctx, n.ValueKey, o.ValueKey); err != nil {
 				return err
 			}
@@ -186,7 +186,7 @@ func (cp *containerCopy) copyQueueValues(ctx context.Context, all []object) erro
 	}
 	for i := range cp.qvals {
 		q := &cp.qvals[i]
-		k := newValueKey(cp.ids[q.QueueID])
+		k := cp.s.newValueKey(cp.ids[q.QueueID])
 		if err := cp.s.objs.Copy(ctx, k, q.ValueKey); err != nil {
 			return err
 		}

@@ -156,7 +156,7 @@ func (s *Server) putMultipart(c *call, t *target) error {
 // object keeps its old value until the row pointing at the new key
 // commits: a body cut short or a bad part leaves it unchanged (§8.1.2).
 func (s *Service) writeParts(ctx context.Context, objectID string, existing *object, m *multipartValue, alg string) (w written, err error) {
-	key := newValueKey(objectID)
+	key := s.newValueKey(objectID)
 	if existing != nil && existing.ValueKey != "" {
 		err = s.objs.Copy(ctx, key, existing.ValueKey)
 	} else {

@@ -33,6 +33,7 @@ type Service struct {
 	root string // cfg.Root without a trailing slash
 
 	rootID, capsID, domainsID, defaultDomainID string
+	valueSpace                                 string            // prefix of this database's value keys (store.go)
 	capIDs                                     map[string]string // by object type
 
 	accesses *accessLog   // cdmi_atime and cdmi_acount not written yet (access.go)
@@ -70,6 +71,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.ensureSystem(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}
+	s.valueSpace = valueSpace(s.rootID)
 	if err := s.ensureDisks(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}

@@ -3,6 +3,7 @@ package cdmi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -254,20 +255,35 @@ func (s *Service) uriOf(ctx context.Context, db *gorm.DB, o *object) (string, er
 	return b.String(), nil
 }
 
-// newValueKey names a fresh value in the backend. The creation time leads
-// the random part so the start-up sweep can leave young keys alone: they
-// may belong to a write another process has not committed yet.
-func newValueKey(objectID string) string {
+// newValueKey names a fresh value in the backend, under this database's
+// value space. The creation time leads the random part so the start-up
+// sweep can leave young keys alone: they may belong to a write another
+// process has not committed yet.
+func (s *Service) newValueKey(objectID string) string {
 	var r [8]byte
 	_, _ = rand.Read(r[:])
-	return "cdmi/" + strconv.FormatInt(time.Now().Unix(), 10) + "-" + objectID + "-" + hex.EncodeToString(r[:])
+	return s.valueSpace + strconv.FormatInt(time.Now().Unix(), 10) + "-" + objectID + "-" + hex.EncodeToString(r[:])
 }
 
+// valueSpace is the prefix of this database's value keys: "cdmi/", a
+// digest of the root container's objectID (made once per database), "/".
+// A bucket or a pool may hold the values of servers of other databases
+// too (one S3 bucket named by default, one RADOS pool); the start-up sweep
+// lists only this prefix, since this database cannot tell their values
+// from leftovers.
+func valueSpace(rootID string) string {
+	sum := sha256.Sum256([]byte(rootID))
+	return "cdmi/" + hex.EncodeToString(sum[:6]) + "/"
+}
+
+// valueKeyTime reads the creation time out of a value key: of this
+// format, or of the one before value spaces ("cdmi/<unix>-...").
 func valueKeyTime(key string) (time.Time, bool) {
 	rest, ok := strings.CutPrefix(key, "cdmi/")
 	if !ok {
 		return time.Time{}, false
 	}
+	rest = rest[strings.LastIndexByte(rest, '/')+1:]
 	ts, _, ok := strings.Cut(rest, "-")
 	if !ok {
 		return time.Time{}, false
@@ -301,7 +317,13 @@ func (s *Service) sweep(ctx context.Context) (int, error) {
 	}
 	var dead []string
 	cutoff := time.Now().Add(-sweepAge)
-	err := s.objs.List(ctx, "cdmi/", func(key string, _ int64) error {
+	// Alone on its values (fs in its own data folder), every value key is
+	// this database's, of either format; else only its value space is.
+	prefix := s.valueSpace
+	if s.cfg.ExclusiveValues {
+		prefix = "cdmi/"
+	}
+	err := s.objs.List(ctx, prefix, func(key string, _ int64) error {
 		if t, ok := valueKeyTime(key); ok && !live[key] && (s.cfg.ExclusiveValues || t.Before(cutoff)) {
 			dead = append(dead, key)
 		}

@@ -161,7 +161,7 @@ func (s *Service) putValue(ctx context.Context, objectID string, r io.Reader, si
 	if h != nil {
 		ws = append(ws, h)
 	}
-	key := newValueKey(objectID)
+	key := s.newValueKey(objectID)
 	src := &sourceReader{r: io.TeeReader(r, io.MultiWriter(ws...))}
 	if err := s.objs.Put(ctx, key, src, size); err != nil {
 		if src.err != nil {
@@ -286,7 +286,7 @@ func (s *Service) writeRange(ctx context.Context, objectID, key string, rng Rang
 		empty, key = e.Key, e.Key
 		defer s.deleteKeys(ctx, []string{empty})
 	}
-	w.Key = newValueKey(objectID)
+	w.Key = s.newValueKey(objectID)
 	piece := &utf8Check{}
 	src := &sourceReader{r: io.TeeReader(r, piece)}
 	if err := s.objs.PutRange(ctx, w.Key, key, rng.First, src, rng.Len()); err != nil {
@@ -329,7 +329,7 @@ func (s *Service) copyValue(ctx context.Context, objectID string, src *object, a
 	if src.ValueKey == "" {
 		return w, nil
 	}
-	w.Key = newValueKey(objectID)
+	w.Key = s.newValueKey(objectID)
 	if err := s.objs.Copy(ctx, w.Key, src.ValueKey); err != nil {
 		return written{}, err
 	}

@@ -74,7 +74,7 @@ func plantLeftovers(t *testing.T, a *App, dataDir string) (orphan, value, live s
 	for _, f := range []string{"tmp/cdmi-body-1", "objects/tmp/put-1", "volumes/tmp/vol-1"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dataDir, f), []byte("half"), 0o600))
 	}
-	value = fmt.Sprintf("cdmi/%d-ORPHAN-0123", time.Now().Unix())
+	value = fmt.Sprintf("%s%d-ORPHAN-0123", valueSpaceOf(t, a), time.Now().Unix())
 	require.NoError(t, a.Objects.Put(ctx, value, strings.NewReader("unreferenced"), -1))
 	orphan = "orphan-machine"
 	require.NoError(t, a.Compute.CreateMachine(ctx, computebackends.Machine{ID: orphan}))
@@ -84,6 +84,19 @@ func plantLeftovers(t *testing.T, a *App, dataDir string) (orphan, value, live s
 	require.Equal(t, http.StatusCreated, status, body)
 	require.NoError(t, a.Compute.DeleteMachine(ctx, loc[strings.LastIndex(loc, "/")+1:]))
 	return orphan, value, live
+}
+
+// valueSpaceOf is the prefix of the value keys a's database writes, read
+// off the key of a value it stored ("cdmi/<space>/<time>-...").
+func valueSpaceOf(t *testing.T, a *App) string {
+	t.Helper()
+	var space string
+	require.NoError(t, a.Objects.List(context.Background(), "cdmi/", func(k string, _ int64) error {
+		space = k[:strings.LastIndexByte(k, '/')+1]
+		return nil
+	}))
+	require.NotEqual(t, "cdmi/", space, "the value keys carry the database's value space")
+	return space
 }
 
 // Issue 12 item 11: a server alone on its data folder and SQLite file
@@ -182,9 +195,17 @@ func TestStartupSweepLeavesASharedBucketAlone(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
 
+	// A value of the first's, unreferenced and older than the sweep's
+	// hour: its own sweep may take it, the second's must not.
+	ctx := context.Background()
+	old := fmt.Sprintf("%s%d-OLD-0123", valueSpaceOf(t, first), time.Now().Add(-2*time.Hour).Unix())
+	require.NoError(t, first.Objects.Put(ctx, old, strings.NewReader("old"), -1))
+
 	cfg.DataDir = t.TempDir() // another data folder, another SQLite file
 	second, _ := openApp(t, cfg)
 	require.NoError(t, second.Close())
+	_, err = first.Objects.Size(ctx, old)
+	assert.NoError(t, err, "another database's old value stays")
 
 	resp, err = http.Get(srv.URL + "/cdmi/kept")
 	require.NoError(t, err)
