@@ -103,14 +103,20 @@ const computeCat = `Category: compute; scheme="http://schemas.ogf.org/occi/infra
 const networkCat = `Category: network; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
 const storageCat = `Category: storage; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
 
-// faultyCompute wraps the sim backend and fails chosen operations.
+// faultyCompute wraps the sim backend and fails chosen operations. It
+// joins transactions as sim does, unless apart.
 type faultyCompute struct {
 	cb.Backend
+	apart bool
 	mu    sync.Mutex
 	fail  map[string]error
 	once  map[string]error // fail the next call only
 	disks []cb.Disk
 	calls []string
+}
+
+func (f *faultyCompute) JoinsTransactions() bool {
+	return !f.apart && cb.JoinsTransactions(f.Backend)
 }
 
 func (f *faultyCompute) hit(op string) error {
