@@ -43,7 +43,7 @@ func (s *Service) Act(ctx context.Context, loc string, inv Invocation) (*ActResu
 	if inv.Term == "" {
 		return nil, kind.New(kind.Invalid, "?action= names no action")
 	}
-	return o.act([]*Entity{e}, []string{loc}, inv)
+	return o.act([]*Entity{e}, []string{loc}, true, inv)
 }
 
 // ActAll triggers an action on every member of a collection (q's
@@ -69,18 +69,22 @@ func (s *Service) ActAll(ctx context.Context, q Query, inv Invocation) (*ActResu
 	if err != nil {
 		return nil, err
 	}
-	return o.act(es, locs, inv)
+	return o.act(es, locs, false, inv)
 }
 
 type job struct {
 	e      *Entity
 	a      *Category
 	params map[string]any
+	// withLinks is true when e came with its links: every link from it,
+	// since a link is its source's project's and the caller sees e.
+	withLinks bool
 }
 
-// act triggers an action on each entity es (one for an entity URL, with
-// its links, the members at locs for a collection).
-func (o *op) act(es []*Entity, locs []string, inv Invocation) (*ActResult, error) {
+// act triggers an action on each entity es (one for an entity URL, the
+// members at locs for a collection); withLinks when they came with their
+// links.
+func (o *op) act(es []*Entity, locs []string, withLinks bool, inv Invocation) (*ActResult, error) {
 	var jobs []job
 	for _, e := range es {
 		o.syncState(e)
@@ -95,7 +99,7 @@ func (o *op) act(es []*Entity, locs []string, inv Invocation) (*ActResult, error
 		if err := checkAction(e, a); err != nil {
 			return nil, err
 		}
-		jobs = append(jobs, job{e, a, params})
+		jobs = append(jobs, job{e, a, params, withLinks})
 	}
 	// Resizes of a collection fit the quota together, or none is made.
 	var grown []*Entity
@@ -212,7 +216,7 @@ func (o *op) perform(j job) (*Category, error) {
 	default:
 		return nil, kind.Errorf(kind.Unsupported, "action %s has no implementation", j.a.ID())
 	}
-	disks, err := o.diskLinks(j.e)
+	disks, err := o.diskLinks(j)
 	if err != nil {
 		return nil, err
 	}
@@ -391,18 +395,22 @@ func (o *op) savedTemplate(e *Entity, img cb.Image) *Category {
 	return c
 }
 
-// diskLinks are the storagelinks from a compute (none for other kinds).
-func (o *op) diskLinks(e *Entity) ([]*Entity, error) {
+// diskLinks are the storagelinks from a compute (none for other kinds):
+// among the links j's entity came with, else read.
+func (o *op) diskLinks(j job) ([]*Entity, error) {
+	e := j.e
 	if !o.m.isA(e.Kind, KindCompute) {
 		return nil, nil
 	}
-	locs, err := o.s.st.links(o.db, everyone, []string{e.Location}, false)
-	if err != nil {
-		return nil, dbErr(err)
-	}
-	links, err := o.s.st.entities(o.db, everyone, locs)
-	if err != nil {
-		return nil, dbErr(err)
+	links := e.Links
+	if !j.withLinks {
+		locs, err := o.s.st.links(o.db, everyone, []string{e.Location}, false)
+		if err != nil {
+			return nil, dbErr(err)
+		}
+		if links, err = o.s.st.entities(o.db, everyone, locs); err != nil {
+			return nil, dbErr(err)
+		}
 	}
 	var out []*Entity
 	for _, l := range links {

@@ -76,10 +76,12 @@ func (b *Backend) Close() error { return nil }
 func (b *Backend) JoinsTransactions() bool { return true }
 
 // conn is a call's database handle: the caller's transaction when ctx
-// carries one, else the backend's database.
+// carries one (bound to the context it was made with: a new session per
+// call would copy gorm's statement each time), else the backend's
+// database.
 func (b *Backend) conn(ctx context.Context) *gorm.DB {
 	if tx := database.TxFrom(ctx); tx != nil {
-		return tx.WithContext(ctx)
+		return tx
 	}
 	return b.db.WithContext(ctx)
 }
