@@ -13,6 +13,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -497,12 +498,12 @@ func (s store) insertAll(db *gorm.DB, es []*Entity) error {
 }
 
 // insert writes a new entity with its attributes and mixins: three
-// statements, written out rather than built by gorm's reflection (a
-// create's statements are most of its work).
+// statements, written out and run past gorm's builder (database.Exec): a
+// create's statements are most of its work.
 func (s store) insert(db *gorm.DB, e *Entity) error {
-	err := db.Exec("INSERT INTO occi_entities (location, id, kind, source, target, source_kind, target_kind, project, created_at) "+
+	_, err := database.Exec(db, "INSERT INTO occi_entities (location, id, kind, source, target, source_kind, target_kind, project, created_at) "+
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		e.Location, e.ID, e.Kind, e.Source, e.Target, e.SourceKind, e.TargetKind, e.Project, time.Now().UTC()).Error
+		e.Location, e.ID, e.Kind, e.Source, e.Target, e.SourceKind, e.TargetKind, e.Project, time.Now().UTC())
 	if err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return kind.Errorf(kind.Conflict, "an entity already exists at %s or with id %s", e.Location, e.ID)
@@ -531,7 +532,7 @@ func (store) writeDetails(db *gorm.DB, e *Entity) error {
 			sb.WriteString("(?, ?)")
 			args = append(args, e.Location, m)
 		}
-		if err := db.Exec(sb.String(), args...).Error; err != nil {
+		if _, err := database.Exec(db, sb.String(), args...); err != nil {
 			return fmt.Errorf("insert mixins: %w", err)
 		}
 	}
@@ -564,7 +565,7 @@ func upsertAttrs(db *gorm.DB, head, tail, location string, attrs map[string]any)
 			args = append(args, location, k, key, value)
 		}
 		sb.WriteString(tail)
-		if err := db.Exec(sb.String(), args...).Error; err != nil {
+		if _, err := database.Exec(db, sb.String(), args...); err != nil {
 			return err
 		}
 	}

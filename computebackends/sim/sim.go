@@ -109,12 +109,12 @@ func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 	spec, _ := json.Marshal(m)
 	// ON CONFLICT DO NOTHING: an id taken is ErrExists, without a failed
 	// statement (which on PostgreSQL would end the caller's transaction).
-	res := b.conn(ctx).Exec("INSERT INTO sim_machines (id, state, message, spec, disks, nics, revision) "+
+	n, err := database.Exec(b.conn(ctx), "INSERT INTO sim_machines (id, state, message, spec, disks, nics, revision) "+
 		"VALUES (?, ?, '', ?, '[]', '[]', 0) ON CONFLICT DO NOTHING", m.ID, string(cb.StateInactive), string(spec))
-	if res.Error != nil {
-		return dbErr("create", m.ID, res.Error)
+	if err != nil {
+		return dbErr("create", m.ID, err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return fmt.Errorf("sim: create %q: %w", m.ID, cb.ErrExists)
 	}
 	return nil
@@ -132,7 +132,7 @@ func (b *Backend) transition(ctx context.Context, id string, a cb.Action, method
 	db := b.conn(ctx)
 	var state, spec string
 	var revision int64
-	if err := db.Raw("SELECT state, spec, revision FROM sim_machines WHERE id = ?", id).Row().Scan(&state, &spec, &revision); err != nil {
+	if err := database.QueryRow(db, "SELECT state, spec, revision FROM sim_machines WHERE id = ?", id).Scan(&state, &spec, &revision); err != nil {
 		return dbErr(op, id, err)
 	}
 	to, err := cb.Next(a, method, cb.State(state))
@@ -152,11 +152,11 @@ func (b *Backend) transition(ctx context.Context, id string, a cb.Action, method
 		raw, _ := json.Marshal(m)
 		set, args = set+", spec = ?", append(args, string(raw))
 	}
-	res := db.Exec("UPDATE sim_machines SET "+set+" WHERE id = ? AND revision = ?", append(args, id, revision)...)
-	if res.Error != nil {
-		return dbErr(op, id, res.Error)
+	n, err := database.Exec(db, "UPDATE sim_machines SET "+set+" WHERE id = ? AND revision = ?", append(args, id, revision)...)
+	if err != nil {
+		return dbErr(op, id, err)
 	}
-	if res.RowsAffected != 1 {
+	if n != 1 {
 		return fmt.Errorf("sim: %s %q: changed concurrently, retry: %w", op, id, cb.ErrConflict)
 	}
 	return nil
@@ -266,7 +266,7 @@ func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error 
 func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, error) {
 	var st cb.Status
 	var state string
-	if err := b.conn(ctx).Raw("SELECT state, message FROM sim_machines WHERE id = ?", id).Row().Scan(&state, &st.Message); err != nil {
+	if err := database.QueryRow(b.conn(ctx), "SELECT state, message FROM sim_machines WHERE id = ?", id).Scan(&state, &st.Message); err != nil {
 		return cb.Status{}, dbErr("status", id, err)
 	}
 	st.State = cb.State(state)

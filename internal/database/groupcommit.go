@@ -124,16 +124,28 @@ func (g *GroupCommit) commit(batch []*groupedWrite) {
 	}
 }
 
-// runSavepoint runs w.fn in a nested transaction (a savepoint, rolled back
-// when fn fails or panics); a panic is handed to w's own request.
+// runSavepoint runs w.fn in a savepoint of its own, rolled back when fn
+// fails or panics; a panic is handed to w's own request. (Written out
+// rather than gorm's nested Transaction: one name for every write, and
+// two statements past gorm's builder.)
 func runSavepoint(tx *gorm.DB, w *groupedWrite) (err error) {
+	if _, err := Exec(tx, "SAVEPOINT grouped_write"); err != nil {
+		return err
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			w.panic = v
 			err = fmt.Errorf("panic: %v", v)
 		}
+		if err != nil {
+			// A failure that ended the whole transaction (SQLite rolls
+			// back on some I/O errors) fails these too; the commit then
+			// fails every write of the batch.
+			_, _ = Exec(tx, "ROLLBACK TO grouped_write")
+		}
+		_, _ = Exec(tx, "RELEASE grouped_write")
 	}()
-	return tx.Transaction(w.fn)
+	return w.fn(tx)
 }
 
 type txKey struct{}
