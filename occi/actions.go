@@ -228,11 +228,15 @@ func (o *op) perform(j job) (*Category, error) {
 		}
 	}
 	var saved *Category
+	// The backend's call, and its state after it, read before the
+	// transaction unless the backend joins it: a slow backend must not
+	// hold the writes committed with this one.
 	call := func() error {
 		var err error
 		if saved, err = o.backendAction(j); err != nil {
 			return backendErr(j.a.Term+" "+j.e.Location, err)
 		}
+		o.syncState(j.e)
 		return nil
 	}
 	record := func(tx *gorm.DB) error { return o.recordAction(tx, j.e, stateAttr, saved, disks) }
@@ -255,10 +259,9 @@ func (o *op) perform(j job) (*Category, error) {
 }
 
 // recordAction stores what an action did to e: its state as the backend
-// now tells it (read here, in the transaction when the backend joins it),
-// the states of its disks, and the template a save made.
+// told it after the action, the states of its disks, and the template a
+// save made.
 func (o *op) recordAction(tx *gorm.DB, e *Entity, stateAttr string, saved *Category, disks []*Entity) error {
-	o.syncState(e)
 	changes := map[string]any{stateAttr: e.Attrs[stateAttr], stateAttr + ".message": e.Attrs[stateAttr+".message"]}
 	if saved != nil {
 		if err := o.s.st.addUserMixin(tx, saved, "save"); err != nil {
