@@ -33,12 +33,17 @@ type GroupCommit struct {
 	mu      sync.Mutex
 	queue   []*groupedWrite
 	running bool // a leader is committing; new writes queue for the next batch
+	// company is how many writes were about at the end of the last batch:
+	// those in it and those queued behind it. A batch that would start
+	// with fewer waits a little for the rest (see gather).
+	company int
+	arrived chan struct{} // a write queued (a signal, never blocks)
 }
 
 // NewGroupCommit groups the writes to db on SQLite; on another database
 // each write runs in a transaction of its own.
 func NewGroupCommit(db *gorm.DB) *GroupCommit {
-	return &GroupCommit{db: db, group: db.Dialector.Name() == "sqlite"}
+	return &GroupCommit{db: db, group: db.Dialector.Name() == "sqlite", arrived: make(chan struct{}, 1)}
 }
 
 // groupMax bounds one batch: the time the writes in it wait for each other.
@@ -67,6 +72,10 @@ func (g *GroupCommit) Run(ctx context.Context, fn func(tx *gorm.DB) error) error
 	lead := !g.running
 	g.running = true
 	g.mu.Unlock()
+	select {
+	case g.arrived <- struct{}{}:
+	default:
+	}
 	if lead {
 		g.drain()
 	}
@@ -81,17 +90,53 @@ func (g *GroupCommit) Run(ctx context.Context, fn func(tx *gorm.DB) error) error
 // batch its own write is in; later batches go on in another goroutine, so
 // that no request waits for more than its own batch and the one before.
 func (g *GroupCommit) drain() {
+	g.gather()
 	g.mu.Lock()
 	batch := g.queue[:min(len(g.queue), groupMax)]
 	g.queue = append([]*groupedWrite(nil), g.queue[len(batch):]...)
 	g.mu.Unlock()
 	g.commit(batch)
 	g.mu.Lock()
+	g.company = len(batch) + len(g.queue)
 	more := len(g.queue) > 0
 	g.running = more
 	g.mu.Unlock()
 	if more {
 		go g.drain()
+	}
+}
+
+// gatherWait bounds how long a batch waits for company: under the fsync
+// it shares. (A variable for the test that needs a long one.)
+var gatherWait = 500 * time.Microsecond
+
+// gather waits, at most gatherWait, until as many writes are queued as
+// were about at the end of the last batch. Without it, clients that each
+// wait for their write settle into two halves taking turns: one half's
+// batch commits while the other half's queues behind it, and the first
+// half's next writes arrive just after that second batch began, so every
+// commit (its fsync, and the WAL pages every batch rewrites) serves half
+// of them. Waiting briefly for the writers just answered lets one batch
+// serve them all. With fewer writers about, company falls with the next
+// batch and nothing waits.
+func (g *GroupCommit) gather() {
+	var timer *time.Timer
+	for {
+		g.mu.Lock()
+		n, want := len(g.queue), min(g.company, groupMax)
+		g.mu.Unlock()
+		if n >= want {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(gatherWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-g.arrived:
+		case <-timer.C:
+			return
+		}
 	}
 }
 

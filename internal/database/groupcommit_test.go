@@ -116,3 +116,36 @@ func TestWithTxCarriesTheTransaction(t *testing.T) {
 	require.NoError(t, db.Model(&note{}).Count(&count).Error)
 	assert.Zero(t, count, "rolled back with the transaction")
 }
+
+// A batch that would start with fewer writes than were about at the end
+// of the last one waits for them (gather), so that one commit serves the
+// writers just answered instead of half of them at a time.
+func TestGroupCommitGathersTheWritersAbout(t *testing.T) {
+	db, _ := openNotes(t)
+	g := NewGroupCommit(db)
+	was := gatherWait
+	gatherWait = time.Minute // the writes below come well within it
+	t.Cleanup(func() { gatherWait = was })
+	g.company = 3 // as after a batch of three
+
+	var mu sync.Mutex
+	txs := map[gorm.ConnPool]int{}
+	write := func(id uint) {
+		assert.NoError(t, g.Run(context.Background(), func(tx *gorm.DB) error {
+			mu.Lock()
+			txs[tx.Statement.ConnPool]++
+			mu.Unlock()
+			_, err := Exec(tx, "INSERT INTO notes (id, text) VALUES (?, ?)", id, "x")
+			return err
+		}))
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); write(1) }()
+	require.Eventually(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.running }, 10*time.Second, time.Millisecond)
+	go func() { defer wg.Done(); write(2) }()
+	go func() { defer wg.Done(); write(3) }()
+	wg.Wait()
+	assert.Len(t, txs, 1, "the three writes share one transaction")
+	assert.Equal(t, 3, g.company)
+}
