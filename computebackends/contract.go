@@ -227,6 +227,23 @@ type Backend interface {
 	Close() error
 }
 
+// TxJoiner is implemented by a backend that keeps its state in the
+// server's own database (sim). When JoinsTransactions answers true, a call
+// whose context carries a transaction (internal/database.WithTx) makes its
+// changes in that transaction: they commit, or roll back, with the
+// caller's, so the caller has nothing to undo and one commit to wait for.
+// Wrappers (metrics) forward the answer of the backend they wrap.
+type TxJoiner interface {
+	JoinsTransactions() bool
+}
+
+// JoinsTransactions tells whether b makes its changes in the transaction
+// a call's context carries (TxJoiner).
+func JoinsTransactions(b Backend) bool {
+	j, ok := b.(TxJoiner)
+	return ok && j.JoinsTransactions()
+}
+
 // Pinger is a backend that can tell whether it can serve now, by a real
 // round trip to what runs the machines (libvirtd), bounded by ctx. /readyz
 // asks it; a nil answer means reachable, any error that it is not.

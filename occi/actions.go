@@ -35,13 +35,15 @@ func (s *Service) Act(ctx context.Context, loc string, inv Invocation) (*ActResu
 	if err != nil {
 		return nil, err
 	}
-	if _, err := o.entityAt(loc, false); err != nil {
+	// With its links: the answer renders them.
+	e, err := o.entityAt(loc, true)
+	if err != nil {
 		return nil, err
 	}
 	if inv.Term == "" {
 		return nil, kind.New(kind.Invalid, "?action= names no action")
 	}
-	return o.act([]string{loc}, inv)
+	return o.act([]*Entity{e}, []string{loc}, true, inv)
 }
 
 // ActAll triggers an action on every member of a collection (q's
@@ -70,7 +72,11 @@ func (s *Service) ActAll(ctx context.Context, q Query, inv Invocation) (*ActResu
 			return nil, err
 		}
 	}
-	return o.act(locs, inv)
+	es, err := o.entities(locs)
+	if err != nil {
+		return nil, err
+	}
+	return o.act(es, locs, false, inv)
 }
 
 // checkCollectionAction refuses an action that no member of the
@@ -103,15 +109,15 @@ type job struct {
 	e      *Entity
 	a      *Category
 	params map[string]any
+	// withLinks is true when e came with its links: every link from it,
+	// since a link is its source's project's and the caller sees e.
+	withLinks bool
 }
 
-// act triggers an action on each entity (one for an entity URL, the
-// members for a collection).
-func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
-	es, err := o.entities(locs)
-	if err != nil {
-		return nil, err
-	}
+// act triggers an action on each entity es (one for an entity URL, the
+// members at locs for a collection); withLinks when they came with their
+// links.
+func (o *op) act(es []*Entity, locs []string, withLinks bool, inv Invocation) (*ActResult, error) {
 	var jobs []job
 	for _, e := range es {
 		o.syncState(e)
@@ -126,7 +132,7 @@ func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
 		if err := checkAction(e, a); err != nil {
 			return nil, err
 		}
-		jobs = append(jobs, job{e, a, params})
+		jobs = append(jobs, job{e, a, params, withLinks})
 	}
 	// Resizes of a collection fit the quota together, or none is made.
 	var grown []*Entity
@@ -155,11 +161,7 @@ func (o *op) act(locs []string, inv Invocation) (*ActResult, error) {
 		return &ActResult{Saved: saved}, nil
 	}
 	if len(jobs) == 1 && len(locs) == 1 {
-		e, err := o.full(jobs[0].e, false)
-		if err != nil {
-			return nil, err
-		}
-		return &ActResult{Entity: e}, nil
+		return &ActResult{Entity: o.acted(jobs[0])}, nil
 	}
 	return &ActResult{Locations: locs}, nil
 }
@@ -236,47 +238,100 @@ func (o *op) perform(j job) (*Category, error) {
 	if o.s.compute == nil && j.a.Scheme != SchemeStorageAction {
 		return nil, kind.New(kind.Unavailable, "no compute backend is configured")
 	}
-	var saved *Category
-	var err error
 	stateAttr := ""
 	switch j.a.Scheme {
 	case SchemeComputeAction:
-		saved, err = o.computeAction(j)
 		stateAttr = "occi.compute.state"
 	case SchemeNetworkAction:
-		if j.a.Term == "up" {
-			err = o.s.compute.StartNetwork(o.ctx, j.e.ID)
-		} else {
-			err = o.s.compute.StopNetwork(o.ctx, j.e.ID)
-		}
 		stateAttr = "occi.network.state"
 	case SchemeStorageAction:
 		return nil, o.storageAction(j)
 	default:
 		return nil, kind.Errorf(kind.Unsupported, "action %s has no implementation", j.a.ID())
 	}
-	if err != nil {
-		return nil, backendErr(j.a.Term+" "+j.e.Location, err)
-	}
-	e := j.e
-	o.syncState(e)
-	changes := map[string]any{stateAttr: e.Attrs[stateAttr], stateAttr + ".message": e.Attrs[stateAttr+".message"]}
-	disks, err := o.diskLinks(e)
+	disks, err := o.diskLinks(j)
 	if err != nil {
 		return nil, err
 	}
-	err = o.tx(func(tx *gorm.DB) error {
-		if saved != nil {
-			if err := o.s.st.addUserMixin(tx, saved, "save"); err != nil {
-				return err
-			}
+	if j.a.Scheme == SchemeComputeAction && j.a.Term == "start" {
+		// Volumes are asked before the machine starts, outside the
+		// transaction: they are not the database's.
+		if err := o.authorizeDisks(j.e, disks); err != nil {
+			return nil, err
 		}
-		if err := o.setDiskStates(tx, e, disks); err != nil {
+	}
+	var saved *Category
+	// The backend's call, and its state after it, read before the
+	// transaction unless the backend joins it: a slow backend must not
+	// hold the writes committed with this one.
+	call := func() error {
+		var err error
+		if saved, err = o.backendAction(j); err != nil {
+			return backendErr(j.a.Term+" "+j.e.Location, err)
+		}
+		o.syncState(j.e)
+		return nil
+	}
+	record := func(tx *gorm.DB) error { return o.recordAction(tx, j.e, stateAttr, saved, disks) }
+	if o.s.joins {
+		// The machine's change and its record are one transaction.
+		err = o.tx(func(tx *gorm.DB) error {
+			return o.inBackendTx(tx, func() error {
+				if err := call(); err != nil {
+					return err
+				}
+				return record(tx)
+			})
+		})
+		return saved, err
+	}
+	if err := call(); err != nil {
+		return nil, err
+	}
+	return saved, o.tx(record)
+}
+
+// recordAction stores what an action did to e: its state as the backend
+// told it after the action, the states of its disks, and the template a
+// save made.
+func (o *op) recordAction(tx *gorm.DB, e *Entity, stateAttr string, saved *Category, disks []*Entity) error {
+	changes := map[string]any{stateAttr: e.Attrs[stateAttr], stateAttr + ".message": e.Attrs[stateAttr+".message"]}
+	if saved != nil {
+		if err := o.s.st.addUserMixin(tx, saved, "save"); err != nil {
 			return err
 		}
-		return o.s.st.setAttrs(tx, e.Location, changes)
-	})
-	return saved, err
+	}
+	if err := o.setDiskStates(tx, e, disks); err != nil {
+		return err
+	}
+	return o.s.st.setAttrs(tx, e.Location, changes)
+}
+
+// backendAction calls the compute backend for a compute or network action.
+func (o *op) backendAction(j job) (*Category, error) {
+	if j.a.Scheme == SchemeNetworkAction {
+		if j.a.Term == "up" {
+			return nil, o.s.compute.StartNetwork(o.ctx, j.e.ID)
+		}
+		return nil, o.s.compute.StopNetwork(o.ctx, j.e.ID)
+	}
+	return o.computeAction(j)
+}
+
+// acted is the entity an action on one entity answers: as Get shows it,
+// its links those loaded with it (their states as setDiskStates left
+// them). Its state was read after the action; a backend that does not
+// join the transaction is asked again, after the commit.
+func (o *op) acted(j job) *Entity {
+	e := j.e
+	if !o.s.joins {
+		o.syncState(e)
+	}
+	for _, l := range e.Links {
+		o.fillActions(l)
+	}
+	o.fillActions(e)
+	return e
 }
 
 // computeAction calls the compute backend for a compute action.
@@ -284,9 +339,6 @@ func (o *op) computeAction(j job) (*Category, error) {
 	be, id, method := o.s.compute, j.e.ID, strv(j.params["method"])
 	switch j.a.Term {
 	case "start":
-		if err := o.authorizeDisks(j.e); err != nil {
-			return nil, err
-		}
 		return nil, be.Start(o.ctx, id)
 	case "stop":
 		return nil, be.Stop(o.ctx, id, cb.StopMethod(method))
@@ -379,18 +431,22 @@ func (o *op) savedTemplate(e *Entity, img cb.Image) *Category {
 	return c
 }
 
-// diskLinks are the storagelinks from a compute (none for other kinds).
-func (o *op) diskLinks(e *Entity) ([]*Entity, error) {
+// diskLinks are the storagelinks from a compute (none for other kinds):
+// among the links j's entity came with, else read.
+func (o *op) diskLinks(j job) ([]*Entity, error) {
+	e := j.e
 	if !o.m.isA(e.Kind, KindCompute) {
 		return nil, nil
 	}
-	locs, err := o.s.st.links(o.db, everyone, []string{e.Location}, false)
-	if err != nil {
-		return nil, dbErr(err)
-	}
-	links, err := o.s.st.entities(o.db, everyone, locs)
-	if err != nil {
-		return nil, dbErr(err)
+	links := e.Links
+	if !j.withLinks {
+		locs, err := o.s.st.links(o.db, everyone, []string{e.Location}, false)
+		if err != nil {
+			return nil, dbErr(err)
+		}
+		if links, err = o.s.st.entities(o.db, everyone, locs); err != nil {
+			return nil, dbErr(err)
+		}
 	}
 	var out []*Entity
 	for _, l := range links {
@@ -402,11 +458,19 @@ func (o *op) diskLinks(e *Entity) ([]*Entity, error) {
 }
 
 // setDiskStates makes each storagelink's state follow its compute: a disk
-// is active only while the machine runs with it (GFD.224 §3.4.2).
+// is active only while the machine runs with it (GFD.224 §3.4.2). The
+// compute's links loaded with it show the new states too.
 func (o *op) setDiskStates(tx *gorm.DB, compute *Entity, disks []*Entity) error {
+	state := diskState(compute)
 	for _, l := range disks {
-		if err := o.s.st.setAttrs(tx, l.Location, map[string]any{"occi.storagelink.state": diskState(compute)}); err != nil {
+		if err := o.s.st.setAttrs(tx, l.Location, map[string]any{"occi.storagelink.state": state}); err != nil {
 			return err
+		}
+		l.Attrs["occi.storagelink.state"] = state
+		for _, shown := range compute.Links {
+			if shown.Location == l.Location {
+				shown.Attrs["occi.storagelink.state"] = state
+			}
 		}
 	}
 	return nil

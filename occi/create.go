@@ -70,13 +70,8 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 		return nil, err
 	}
 	// Existing ids and locations are refused before any backend call.
-	for _, e := range order {
-		if _, err := o.s.st.entity(o.db, everyone, e.Location, false); err == nil {
-			return nil, kind.Errorf(kind.Conflict, "an entity already exists at %s", e.Location)
-		}
-		if _, err := o.s.st.locationByID(o.db, everyone, e.ID); err == nil {
-			return nil, kind.Errorf(kind.Conflict, "an entity with id %s already exists", e.ID)
-		}
+	if err := o.checkFree(order); err != nil {
+		return nil, err
 	}
 	if err := o.preCheckQuota(order); err != nil {
 		return nil, err
@@ -85,22 +80,25 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 	for _, e := range order {
 		pending[e.Location] = e
 	}
-	for _, e := range order {
-		if err := o.provision(e, pending); err != nil {
-			o.rollback()
-			return nil, err
+	joined := o.backendJoins(order)
+	if !joined {
+		for _, e := range order {
+			if err := o.provision(e, pending); err != nil {
+				o.rollback()
+				return nil, err
+			}
 		}
 	}
 	if err := o.tx(func(tx *gorm.DB) error {
 		if err := o.checkQuota(tx, order); err != nil {
 			return err
 		}
-		for _, e := range order {
-			if err := o.s.st.insert(tx, e); err != nil {
+		if joined {
+			if err := o.inBackendTx(tx, func() error { return o.provisionAll(order, pending) }); err != nil {
 				return err
 			}
 		}
-		return nil
+		return o.s.st.insertAll(tx, order)
 	}); err != nil {
 		return nil, err
 	}
@@ -111,6 +109,57 @@ func (o *op) create(docs []EntityInput, kindHint, loc string) ([]*Entity, error)
 		}
 	}
 	return roots, nil
+}
+
+// checkFree refuses entities whose location or id an entity of any
+// project has already, naming the first in order.
+func (o *op) checkFree(order []*Entity) error {
+	locs, ids := make([]string, len(order)), make([]string, len(order))
+	for i, e := range order {
+		locs[i], ids[i] = e.Location, e.ID
+	}
+	takenLocs, takenIDs, err := o.s.st.taken(o.db, locs, ids)
+	if err != nil {
+		return dbErr(err)
+	}
+	for _, e := range order {
+		if takenLocs[e.Location] {
+			return kind.Errorf(kind.Conflict, "an entity already exists at %s", e.Location)
+		}
+		if takenIDs[e.ID] {
+			return kind.Errorf(kind.Conflict, "an entity with id %s already exists", e.ID)
+		}
+	}
+	return nil
+}
+
+// backendJoins tells whether the backend side of creating order can be
+// made in the create's transaction: the compute backend joins
+// transactions, and no entity needs Volumes (storage, storagelinks),
+// which are not the database's and are undone by compensation.
+func (o *op) backendJoins(order []*Entity) bool {
+	if !o.s.joins {
+		return false
+	}
+	if o.s.volumes == nil {
+		return true
+	}
+	for _, e := range order {
+		if o.m.isA(e.Kind, KindStorage) || o.m.isA(e.Kind, KindStorageLink) {
+			return false
+		}
+	}
+	return true
+}
+
+// provisionAll provisions order's entities, in order.
+func (o *op) provisionAll(order []*Entity, pending map[string]*Entity) error {
+	for _, e := range order {
+		if err := o.provision(e, pending); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // build validates the inputs of a create and builds their entities: order

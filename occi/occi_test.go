@@ -42,8 +42,16 @@ type rig struct {
 
 func newRig(t testing.TB, cfg Config) *rig {
 	t.Helper()
+	return newRigWith(t, cfg, false)
+}
+
+// newRigWith is newRig whose compute backend, when apart, does not join
+// the service's transactions (as libvirt): its calls are undone by
+// compensation instead.
+func newRigWith(t testing.TB, cfg Config, apart bool) *rig {
+	t.Helper()
 	db := testDB(t)
-	be := &faultyCompute{Backend: sim.New(db), fail: map[string]error{}, once: map[string]error{}}
+	be := &faultyCompute{Backend: sim.New(db), apart: apart, fail: map[string]error{}, once: map[string]error{}}
 	cfg.DB, cfg.Compute = db, be
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
@@ -103,14 +111,20 @@ const computeCat = `Category: compute; scheme="http://schemas.ogf.org/occi/infra
 const networkCat = `Category: network; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
 const storageCat = `Category: storage; scheme="http://schemas.ogf.org/occi/infrastructure#"; class="kind"`
 
-// faultyCompute wraps the sim backend and fails chosen operations.
+// faultyCompute wraps the sim backend and fails chosen operations. It
+// joins transactions as sim does, unless apart.
 type faultyCompute struct {
 	cb.Backend
+	apart bool
 	mu    sync.Mutex
 	fail  map[string]error
 	once  map[string]error // fail the next call only
 	disks []cb.Disk
 	calls []string
+}
+
+func (f *faultyCompute) JoinsTransactions() bool {
+	return !f.apart && cb.JoinsTransactions(f.Backend)
 }
 
 func (f *faultyCompute) hit(op string) error {
@@ -265,16 +279,22 @@ func (v *memVolumes) names() []string {
 }
 
 // GFD.223 §7.2.1 + brief: a backend failure after earlier backend calls
-// leaves neither database rows nor the machine behind.
+// leaves neither database rows nor the machine behind, whether the
+// backend's changes are rolled back with the transaction or undone.
 func TestCreateRollsBackWhenALaterBackendCallFails(t *testing.T) {
-	r := newRig(t, Config{})
-	net := r.create("/network/", networkCat)
-	r.be.fail["attach-nic"] = fmt.Errorf("boom: %w", cb.ErrUnavailable)
-	resp, body := r.do("POST", "/compute/", computeCat+"\nLink: <"+net+`>; rel="http://schemas.ogf.org/occi/infrastructure#network"; category="http://schemas.ogf.org/occi/infrastructure#networkinterface"`)
-	assert.Equal(t, 503, resp.StatusCode, body)
-	assert.Contains(t, body, "attach network interface")
-	assert.EqualValues(t, 1, r.count("occi_entities"), "only the network remains")
-	assert.EqualValues(t, 0, r.count("sim_machines"), "the machine created before the failure is deleted again")
+	for _, apart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("apart=%v", apart), func(t *testing.T) {
+			r := newRigWith(t, Config{}, apart)
+			net := r.create("/network/", networkCat)
+			r.be.fail["attach-nic"] = fmt.Errorf("boom: %w", cb.ErrUnavailable)
+			resp, body := r.do("POST", "/compute/", computeCat+"\nLink: <"+net+`>; rel="http://schemas.ogf.org/occi/infrastructure#network"; category="http://schemas.ogf.org/occi/infrastructure#networkinterface"`)
+			assert.Equal(t, 503, resp.StatusCode, body)
+			assert.Contains(t, body, "attach network interface")
+			assert.EqualValues(t, 1, r.count("occi_entities"), "only the network remains")
+			assert.EqualValues(t, 0, r.count("sim_machines"), "the machine created before the failure is deleted again")
+			assert.Equal(t, apart, contains(r.be.calls, "delete"), "undone by a delete only when apart")
+		})
+	}
 }
 
 // Backend error kinds map to statuses and change nothing.

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
-	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -53,8 +52,12 @@ func (o *op) machine(e *Entity) cb.Machine {
 }
 
 // later registers a compensation, run (detached from the call's
-// cancellation) when a later step fails.
+// cancellation) when a later step fails. Under inBackendTx there is none
+// to register: the transaction's rollback takes the change back.
 func (o *op) later(what string, undo func(ctx context.Context) error) {
+	if o.inTx {
+		return
+	}
 	ctx := context.WithoutCancel(o.ctx)
 	o.undo = append(o.undo, func() { o.logUndo(what, undo(ctx)) })
 }
@@ -294,26 +297,15 @@ func (o *op) volumeDetached(link, compute *Entity) error {
 	return backendErr("release the volume", gone(vols.Detached(o.ctx, sl)))
 }
 
-// authorizeDisks asks Volumes whether each storagelink of compute e may
-// attach its volume, before e starts (CDMI 13.1 step 4): a refusal keeps
-// the machine as it was.
-func (o *op) authorizeDisks(e *Entity) error {
+// authorizeDisks asks Volumes whether each storagelink of compute e
+// (disks, from diskLinks) may attach its volume, before e starts (CDMI
+// 13.1 step 4): a refusal keeps the machine as it was.
+func (o *op) authorizeDisks(e *Entity, disks []*Entity) error {
 	vols := o.s.volumes
 	if vols == nil {
 		return nil
 	}
-	locs, err := o.s.st.links(o.db, everyone, []string{e.Location}, false)
-	if err != nil {
-		return database.Classify(err)
-	}
-	links, err := o.s.st.entities(o.db, everyone, locs)
-	if err != nil {
-		return database.Classify(err)
-	}
-	for _, l := range links {
-		if !o.m.isA(l.Kind, KindStorageLink) || l.Source != e.Location {
-			continue
-		}
+	for _, l := range disks {
 		tgt, err := o.s.st.entity(o.db, everyone, l.Target, false)
 		if err != nil {
 			continue

@@ -39,6 +39,12 @@ type Service struct {
 	mixins  mixinCache
 	quotas  Quotas
 	log     *slog.Logger
+	// group commits the writes of concurrent calls together (SQLite).
+	group *database.GroupCommit
+	// joins is true when the compute backend keeps its state in this
+	// database (computebackends.TxJoiner): its calls then run in the
+	// transaction that records their outcome.
+	joins bool
 	// reserved are path prefixes other routers own (Config.Reserved).
 	reserved []string
 }
@@ -65,7 +71,8 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 	cats = append(cats, cat.categories(kinds)...)
 	cats = append(cats, cfg.Categories...)
 	return &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats),
-		quotas: cfg.Quotas, reserved: cfg.Reserved, log: cfg.Logger}, nil
+		quotas: cfg.Quotas, reserved: cfg.Reserved, log: cfg.Logger,
+		group: database.NewGroupCommit(cfg.DB), joins: cfg.Compute != nil && cb.JoinsTransactions(cfg.Compute)}, nil
 }
 
 // ---- context values -----------------------------------------------------
@@ -231,6 +238,9 @@ type op struct {
 	// undo holds compensations for backend calls made so far, run in
 	// reverse when a later step fails.
 	undo []func()
+	// inTx is true while backend calls run in the call's transaction
+	// (inBackendTx): their changes need no compensation.
+	inTx bool
 }
 
 func (s *Service) begin(ctx context.Context) (*op, error) {
@@ -266,10 +276,18 @@ func (o *op) done() {
 	o.undo = nil
 }
 
-// tx runs fn in one database transaction (a savepoint in the caller's);
-// when it fails, backend calls made so far are undone.
+// tx runs fn in one database transaction (a savepoint in the caller's,
+// else committed with the writes of concurrent calls, see
+// database.GroupCommit); when it fails, backend calls made so far are
+// undone. fn uses tx alone for the database: on SQLite the group's
+// transaction holds the one writer connection.
 func (o *op) tx(fn func(tx *gorm.DB) error) error {
-	err := o.db.Transaction(fn)
+	var err error
+	if o.j != nil {
+		err = o.db.Transaction(fn)
+	} else {
+		err = o.s.group.Run(o.ctx, fn)
+	}
 	if err == nil {
 		o.done()
 		return nil
@@ -284,6 +302,19 @@ func (o *op) tx(fn func(tx *gorm.DB) error) error {
 		return &kind.Error{Kind: kind.Conflict, Msg: "a concurrent request created the same entity or category; retry", Err: err}
 	}
 	return fmt.Errorf("store the change: %w", dbErr(err))
+}
+
+// inBackendTx runs fn, whose compute backend calls then make their changes
+// in tx (the backend joins transactions, Service.joins): they commit with
+// what the call stores, and a failure rolls them back with it, so they
+// register no compensation. Backend calls under it use o.ctx, which
+// carries tx without the request's cancellation: a statement cut short
+// inside a group's transaction would take the others' writes with it.
+func (o *op) inBackendTx(tx *gorm.DB, fn func() error) error {
+	ctx := o.ctx
+	o.ctx, o.inTx = database.WithTx(context.WithoutCancel(ctx), tx), true
+	defer func() { o.ctx, o.inTx = ctx, false }()
+	return fn()
 }
 
 // dbErr gives a database error its kind (unreachable: Unavailable).

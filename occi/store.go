@@ -13,6 +13,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -464,11 +465,46 @@ func attachLinks(es, links []*Entity) {
 	}
 }
 
-// insert writes a new entity with its attributes and mixins.
+// taken answers which of locations and ids entities of any project have
+// already: one indexed query per chunk.
+func (store) taken(db *gorm.DB, locations, ids []string) (locs, idSet map[string]bool, err error) {
+	locs, idSet = map[string]bool{}, map[string]bool{}
+	for i := 0; i < len(locations); i += chunk / 2 {
+		end := min(i+chunk/2, len(locations))
+		err := scanRows(db.Raw("SELECT location, id FROM occi_entities WHERE location IN ? OR id IN ?", locations[i:end], ids[i:end]),
+			func(scan func(...any) error) error {
+				var l, id string
+				if err := scan(&l, &id); err != nil {
+					return err
+				}
+				locs[l], idSet[id] = true, true
+				return nil
+			})
+		if err != nil {
+			return nil, nil, fmt.Errorf("look for existing entities: %w", err)
+		}
+	}
+	return locs, idSet, nil
+}
+
+// insertAll writes new entities, in order.
+func (s store) insertAll(db *gorm.DB, es []*Entity) error {
+	for _, e := range es {
+		if err := s.insert(db, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insert writes a new entity with its attributes and mixins: three
+// statements, written out and run past gorm's builder (database.Exec): a
+// create's statements are most of its work.
 func (s store) insert(db *gorm.DB, e *Entity) error {
-	row := entityRow{Location: e.Location, ID: e.ID, Kind: e.Kind, Source: e.Source, Target: e.Target,
-		SourceKind: e.SourceKind, TargetKind: e.TargetKind, Project: e.Project, CreatedAt: time.Now().UTC()}
-	if err := db.Create(&row).Error; err != nil {
+	_, err := database.Exec(db, "INSERT INTO occi_entities (location, id, kind, source, target, source_kind, target_kind, project, created_at) "+
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		e.Location, e.ID, e.Kind, e.Source, e.Target, e.SourceKind, e.TargetKind, e.Project, time.Now().UTC())
+	if err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return kind.Errorf(kind.Conflict, "an entity already exists at %s or with id %s", e.Location, e.ID)
 		}
@@ -477,24 +513,60 @@ func (s store) insert(db *gorm.DB, e *Entity) error {
 	return s.writeDetails(db, e)
 }
 
+// attrBatch bounds the rows of one multi-row attribute statement (four
+// parameters each).
+const attrBatch = 200
+
 func (store) writeDetails(db *gorm.DB, e *Entity) error {
-	if len(e.Attrs) > 0 {
-		rows := make([]attrRow, 0, len(e.Attrs))
-		for k, v := range e.Attrs {
-			key, value := encodeValue(v)
-			rows = append(rows, attrRow{Location: e.Location, Name: k, ValueKey: key, Value: value})
-		}
-		if err := db.CreateInBatches(rows, 200).Error; err != nil {
-			return fmt.Errorf("insert attributes: %w", err)
-		}
+	if err := upsertAttrs(db, "INSERT INTO occi_attributes (location, name, value_key, value) VALUES ", "", e.Location, e.Attrs); err != nil {
+		return fmt.Errorf("insert attributes: %w", err)
 	}
 	if len(e.Mixins) > 0 {
-		rows := make([]memberRow, 0, len(e.Mixins))
-		for _, m := range e.Mixins {
-			rows = append(rows, memberRow{Location: e.Location, Mixin: m})
+		var sb strings.Builder
+		args := make([]any, 0, 2*len(e.Mixins))
+		sb.WriteString("INSERT INTO occi_mixin_members (location, mixin) VALUES ")
+		for i, m := range e.Mixins {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?)")
+			args = append(args, e.Location, m)
 		}
-		if err := db.Create(rows).Error; err != nil {
+		if _, err := database.Exec(db, sb.String(), args...); err != nil {
 			return fmt.Errorf("insert mixins: %w", err)
+		}
+	}
+	return nil
+}
+
+// upsertAttrs writes attrs of location (nil values skipped) in multi-row
+// statements: head, the rows, then tail. Names go in sorted order, so that
+// the same names give the same statement (kept prepared).
+func upsertAttrs(db *gorm.DB, head, tail, location string, attrs map[string]any) error {
+	names := make([]string, 0, len(attrs))
+	for k, v := range attrs {
+		if v != nil {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for i := 0; i < len(names); i += attrBatch {
+		part := names[i:min(i+attrBatch, len(names))]
+		var sb strings.Builder
+		sb.Grow(len(head) + len(tail) + 14*len(part))
+		sb.WriteString(head)
+		args := make([]any, 0, 4*len(part))
+		for j, k := range part {
+			if j > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?)")
+			key, value := encodeValue(attrs[k])
+			args = append(args, location, k, key, value)
+		}
+		sb.WriteString(tail)
+		if _, err := database.Exec(db, sb.String(), args...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -516,19 +588,25 @@ func (s store) replace(db *gorm.DB, e *Entity) error {
 	return s.writeDetails(db, e)
 }
 
-// setAttrs updates some attributes of one entity (nil deletes).
+// setAttrs updates some attributes of one entity (nil deletes): one
+// statement for the deletions, one upsert for the rest.
 func (store) setAttrs(db *gorm.DB, location string, attrs map[string]any) error {
+	var gone []string
 	for k, v := range attrs {
-		if err := db.Where("location = ? AND name = ?", location, k).Delete(&attrRow{}).Error; err != nil {
-			return fmt.Errorf("update attribute %s: %w", k, err)
-		}
 		if v == nil {
-			continue
+			gone = append(gone, k)
 		}
-		key, value := encodeValue(v)
-		if err := db.Create(&attrRow{Location: location, Name: k, ValueKey: key, Value: value}).Error; err != nil {
-			return fmt.Errorf("update attribute %s: %w", k, err)
+	}
+	if len(gone) > 0 {
+		sort.Strings(gone)
+		if err := db.Exec("DELETE FROM occi_attributes WHERE location = ? AND name IN ?", location, gone).Error; err != nil {
+			return fmt.Errorf("update attributes %s: %w", strings.Join(gone, ", "), err)
 		}
+	}
+	err := upsertAttrs(db, "INSERT INTO occi_attributes (location, name, value_key, value) VALUES ",
+		" ON CONFLICT (location, name) DO UPDATE SET value_key = excluded.value_key, value = excluded.value", location, attrs)
+	if err != nil {
+		return fmt.Errorf("update attributes: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ package sim
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"gorm.io/gorm"
 
 	cb "github.com/occicdmi/occicdmi/computebackends"
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -68,12 +70,28 @@ func (b *Backend) Simulated() bool { return true }
 // Close implements computebackends.Backend.
 func (b *Backend) Close() error { return nil }
 
+// JoinsTransactions implements computebackends.TxJoiner: the machines are
+// rows of the server's database, so a call under a caller's transaction
+// (database.WithTx) writes them in it.
+func (b *Backend) JoinsTransactions() bool { return true }
+
+// conn is a call's database handle: the caller's transaction when ctx
+// carries one (bound to the context it was made with: a new session per
+// call would copy gorm's statement each time), else the backend's
+// database.
+func (b *Backend) conn(ctx context.Context) *gorm.DB {
+	if tx := database.TxFrom(ctx); tx != nil {
+		return tx
+	}
+	return b.db.WithContext(ctx)
+}
+
 // Ping is always up: sim runs nothing, and its state is in the server's
 // database, which /readyz checks on its own (computebackends.Pinger).
 func (b *Backend) Ping(context.Context) error { return nil }
 
 func dbErr(op, id string, err error) error {
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	if errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sim: %s %q: %w", op, id, cb.ErrNotFound)
 	}
 	// The driver's text (a FATAL with its SQLSTATE) stays underneath, for
@@ -82,64 +100,66 @@ func dbErr(op, id string, err error) error {
 		Err: errors.Join(cb.ErrUnavailable, err)}
 }
 
-// CreateMachine records a new, inactive machine.
+// CreateMachine records a new, inactive machine: one statement, so that
+// it costs a create under the caller's transaction little.
 func (b *Backend) CreateMachine(ctx context.Context, m cb.Machine) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("sim: create: %w", err)
 	}
 	spec, _ := json.Marshal(m)
-	row := machineRow{ID: m.ID, State: string(cb.StateInactive), Spec: string(spec), Disks: "[]", NICs: "[]"}
-	var n int64
-	if err := b.db.WithContext(ctx).Model(&machineRow{}).Where("id = ?", m.ID).Count(&n).Error; err != nil {
+	// ON CONFLICT DO NOTHING: an id taken is ErrExists, without a failed
+	// statement (which on PostgreSQL would end the caller's transaction).
+	n, err := database.Exec(b.conn(ctx), "INSERT INTO sim_machines (id, state, message, spec, disks, nics, revision) "+
+		"VALUES (?, ?, '', ?, '[]', '[]', 0) ON CONFLICT DO NOTHING", m.ID, string(cb.StateInactive), string(spec))
+	if err != nil {
 		return dbErr("create", m.ID, err)
 	}
-	if n > 0 {
+	if n == 0 {
 		return fmt.Errorf("sim: create %q: %w", m.ID, cb.ErrExists)
-	}
-	if err := b.db.WithContext(ctx).Create(&row).Error; err != nil {
-		return dbErr("create", m.ID, err)
 	}
 	return nil
 }
 
 // transition applies an action if computebackends.Rules allows it from the
-// machine's state. change, when not nil, edits the machine's spec too.
+// machine's state. change, when not nil, edits the machine's spec too. The
+// machine's revision makes the read and the write one step without a
+// transaction of their own: a change in between fails the write.
 func (b *Backend) transition(ctx context.Context, id string, a cb.Action, method string, message string, change func(*cb.Machine)) error {
 	op := string(a)
 	if _, err := cb.CheckMethod(a, method); err != nil {
 		return fmt.Errorf("sim: %s %q: %w", op, id, err)
 	}
-	return b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var row machineRow
-		if err := tx.First(&row, "id = ?", id).Error; err != nil {
-			return dbErr(op, id, err)
+	db := b.conn(ctx)
+	var state, spec string
+	var revision int64
+	if err := database.QueryRow(db, "SELECT state, spec, revision FROM sim_machines WHERE id = ?", id).Scan(&state, &spec, &revision); err != nil {
+		return dbErr(op, id, err)
+	}
+	to, err := cb.Next(a, method, cb.State(state))
+	if err != nil {
+		return fmt.Errorf("sim: %s %q: %w", op, id, err)
+	}
+	set, args := "state = ?, revision = ?", []any{string(to), revision + 1}
+	if to != cb.State(state) {
+		set, args = set+", message = ?", append(args, message)
+	}
+	if change != nil {
+		var m cb.Machine
+		if err := json.Unmarshal([]byte(spec), &m); err != nil {
+			return fmt.Errorf("sim: corrupt spec of %q: %w: %v", id, cb.ErrUnavailable, err)
 		}
-		to, err := cb.Next(a, method, cb.State(row.State))
-		if err != nil {
-			return fmt.Errorf("sim: %s %q: %w", op, id, err)
-		}
-		updates := map[string]any{"state": string(to), "revision": row.Revision + 1}
-		if to != cb.State(row.State) {
-			updates["message"] = message
-		}
-		if change != nil {
-			var m cb.Machine
-			if err := json.Unmarshal([]byte(row.Spec), &m); err != nil {
-				return fmt.Errorf("sim: corrupt spec of %q: %w: %v", id, cb.ErrUnavailable, err)
-			}
-			change(&m)
-			spec, _ := json.Marshal(m)
-			updates["spec"] = string(spec)
-		}
-		res := tx.Model(&machineRow{}).Where("id = ? AND revision = ?", id, row.Revision).Updates(updates)
-		if res.Error != nil {
-			return dbErr(op, id, res.Error)
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("sim: %s %q: changed concurrently, retry: %w", op, id, cb.ErrConflict)
-		}
-		return nil
-	})
+		change(&m)
+		raw, _ := json.Marshal(m)
+		set, args = set+", spec = ?", append(args, string(raw))
+	}
+	n, err := database.Exec(db, "UPDATE sim_machines SET "+set+" WHERE id = ? AND revision = ?", append(args, id, revision)...)
+	if err != nil {
+		return dbErr(op, id, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("sim: %s %q: changed concurrently, retry: %w", op, id, cb.ErrConflict)
+	}
+	return nil
 }
 
 // Start implements computebackends.Backend.
@@ -180,7 +200,7 @@ func (b *Backend) Resize(ctx context.Context, id string, cores int, memoryGiB fl
 // included).
 func (b *Backend) Machine(ctx context.Context, id string) (cb.Machine, error) {
 	var row machineRow
-	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+	if err := b.conn(ctx).First(&row, "id = ?", id).Error; err != nil {
 		return cb.Machine{}, dbErr("read", id, err)
 	}
 	var m cb.Machine
@@ -197,7 +217,7 @@ func (b *Backend) Save(ctx context.Context, id string, method cb.SaveMethod, nam
 		return cb.Image{}, fmt.Errorf("sim: save %q: %w", id, err)
 	}
 	var row machineRow
-	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+	if err := b.conn(ctx).First(&row, "id = ?", id).Error; err != nil {
 		return cb.Image{}, dbErr("save", id, err)
 	}
 	if _, err := cb.Next(cb.ActionSave, string(method), cb.State(row.State)); err != nil {
@@ -216,7 +236,7 @@ func (b *Backend) Save(ctx context.Context, id string, method cb.SaveMethod, nam
 
 // DeleteMachine implements computebackends.Backend.
 func (b *Backend) DeleteMachine(ctx context.Context, id string) error {
-	res := b.db.WithContext(ctx).Delete(&machineRow{}, "id = ?", id)
+	res := b.conn(ctx).Delete(&machineRow{}, "id = ?", id)
 	if res.Error != nil {
 		return dbErr("delete", id, res.Error)
 	}
@@ -231,7 +251,7 @@ func (b *Backend) DeleteMachine(ctx context.Context, id string) error {
 // connection).
 func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error {
 	var ids []string
-	if err := b.db.WithContext(ctx).Model(&machineRow{}).Order("id").Pluck("id", &ids).Error; err != nil {
+	if err := b.conn(ctx).Model(&machineRow{}).Order("id").Pluck("id", &ids).Error; err != nil {
 		return dbErr("list", "", err)
 	}
 	for _, id := range ids {
@@ -244,16 +264,18 @@ func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error 
 
 // MachineStatus implements computebackends.Backend.
 func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, error) {
-	var row machineRow
-	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+	var st cb.Status
+	var state string
+	if err := database.QueryRow(b.conn(ctx), "SELECT state, message FROM sim_machines WHERE id = ?", id).Scan(&state, &st.Message); err != nil {
 		return cb.Status{}, dbErr("status", id, err)
 	}
-	return cb.Status{State: cb.State(row.State), Message: row.Message}, nil
+	st.State = cb.State(state)
+	return st, nil
 }
 
 // updateList edits one of the JSON lists of a machine (disks or nics).
 func (b *Backend) updateList(ctx context.Context, machineID, column string, edit func(items []map[string]any) ([]map[string]any, error)) error {
-	return b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return b.conn(ctx).Transaction(func(tx *gorm.DB) error {
 		var row machineRow
 		if err := tx.First(&row, "id = ?", machineID).Error; err != nil {
 			return dbErr("update "+column, machineID, err)
@@ -345,7 +367,7 @@ func (b *Backend) AttachInterface(ctx context.Context, machineID string, nic cb.
 		nic.MAC = hw.String()
 	}
 	var netRow networkRow
-	if err := b.db.WithContext(ctx).First(&netRow, "id = ?", nic.NetworkID).Error; err != nil {
+	if err := b.conn(ctx).First(&netRow, "id = ?", nic.NetworkID).Error; err != nil {
 		return cb.Interface{}, dbErr("attach interface to network", nic.NetworkID, err)
 	}
 	if nic.Address != "" {
@@ -377,20 +399,20 @@ func (b *Backend) CreateNetwork(ctx context.Context, n cb.Network) error {
 	}
 	spec, _ := json.Marshal(n)
 	var count int64
-	if err := b.db.WithContext(ctx).Model(&networkRow{}).Where("id = ?", n.ID).Count(&count).Error; err != nil {
+	if err := b.conn(ctx).Model(&networkRow{}).Where("id = ?", n.ID).Count(&count).Error; err != nil {
 		return dbErr("create network", n.ID, err)
 	}
 	if count > 0 {
 		return fmt.Errorf("sim: create network %q: %w", n.ID, cb.ErrExists)
 	}
-	if err := b.db.WithContext(ctx).Create(&networkRow{ID: n.ID, State: string(cb.StateInactive), Spec: string(spec)}).Error; err != nil {
+	if err := b.conn(ctx).Create(&networkRow{ID: n.ID, State: string(cb.StateInactive), Spec: string(spec)}).Error; err != nil {
 		return dbErr("create network", n.ID, err)
 	}
 	return nil
 }
 
 func (b *Backend) setNetwork(ctx context.Context, id string, to cb.State) error {
-	res := b.db.WithContext(ctx).Model(&networkRow{}).Where("id = ?", id).Update("state", string(to))
+	res := b.conn(ctx).Model(&networkRow{}).Where("id = ?", id).Update("state", string(to))
 	if res.Error != nil {
 		return dbErr("network", id, res.Error)
 	}
@@ -412,7 +434,7 @@ func (b *Backend) StopNetwork(ctx context.Context, id string) error {
 
 // DeleteNetwork implements computebackends.Backend.
 func (b *Backend) DeleteNetwork(ctx context.Context, id string) error {
-	res := b.db.WithContext(ctx).Delete(&networkRow{}, "id = ?", id)
+	res := b.conn(ctx).Delete(&networkRow{}, "id = ?", id)
 	if res.Error != nil {
 		return dbErr("delete network", id, res.Error)
 	}
@@ -425,7 +447,7 @@ func (b *Backend) DeleteNetwork(ctx context.Context, id string) error {
 // NetworkStatus implements computebackends.Backend.
 func (b *Backend) NetworkStatus(ctx context.Context, id string) (cb.Status, error) {
 	var row networkRow
-	if err := b.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+	if err := b.conn(ctx).First(&row, "id = ?", id).Error; err != nil {
 		return cb.Status{}, dbErr("network status", id, err)
 	}
 	return cb.Status{State: cb.State(row.State), Message: "simulated network"}, nil

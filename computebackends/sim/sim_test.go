@@ -3,6 +3,7 @@ package sim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,6 +12,7 @@ import (
 	cb "github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/computebackends/computetest"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/testsupport"
 )
 
@@ -88,4 +90,35 @@ func TestNBDDiskRecorded(t *testing.T) {
 	require.Equal(t, []cb.Disk{{ID: "link1", Source: src}}, disks)
 	require.ErrorIs(t, b.AttachDisk(ctx, "m1", cb.Disk{ID: "link2", Source: cb.VolumeSource{Type: "nbd", Path: src.Path}}), cb.ErrInvalid)
 	require.NoError(t, b.DetachDisk(ctx, "m1", "link1"))
+}
+
+// Under a caller's transaction (database.WithTx) sim's changes are the
+// transaction's: seen inside it, gone with its rollback, kept by its
+// commit (computebackends.TxJoiner).
+func TestJoinsTheCallersTransaction(t *testing.T) {
+	db := testsupport.DB(t)
+	b := sim.New(db)
+	require.True(t, cb.JoinsTransactions(b))
+	m := cb.Machine{ID: "joined", Cores: 1, Memory: 0.5}
+	errUndo := errors.New("roll back")
+	err := db.Transaction(func(tx *gorm.DB) error {
+		ctx := database.WithTx(context.Background(), tx)
+		require.NoError(t, b.CreateMachine(ctx, m))
+		require.NoError(t, b.Start(ctx, m.ID))
+		st, err := b.MachineStatus(ctx, m.ID)
+		require.NoError(t, err)
+		require.Equal(t, cb.StateActive, st.State)
+		return errUndo
+	})
+	require.ErrorIs(t, err, errUndo)
+	_, err = b.MachineStatus(context.Background(), m.ID)
+	require.ErrorIs(t, err, cb.ErrNotFound, "the rollback took the machine")
+
+	require.NoError(t, db.Transaction(func(tx *gorm.DB) error {
+		return b.CreateMachine(database.WithTx(context.Background(), tx), m)
+	}))
+	st, err := b.MachineStatus(context.Background(), m.ID)
+	require.NoError(t, err)
+	require.Equal(t, cb.StateInactive, st.State)
+	require.ErrorIs(t, b.CreateMachine(context.Background(), m), cb.ErrExists)
 }

@@ -17,7 +17,7 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
+	sqlite3 "github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -54,6 +54,21 @@ func Open(dsn string) (*gorm.DB, error) {
 	return openSQLite(dsn, gcfg)
 }
 
+// sqliteDriver is mattn/go-sqlite3 with temp_store=MEMORY on every
+// connection: the journals SQLite keeps to roll back one statement or one
+// savepoint inside a transaction (a group commit's writes each have one)
+// live in memory instead of a temporary file created and deleted per
+// transaction. They are never needed after a crash (the WAL is what makes
+// a commit atomic and durable), so this changes no durability.
+const sqliteDriver = "sqlite3-occicdmi"
+
+func init() {
+	sql.Register(sqliteDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
+		return err
+	}})
+}
+
 // openSQLite opens the file with the read pool beside the single writer
 // (see sqlitePool). The driver is mattn/go-sqlite3 (SQLite's C library
 // through cgo): it keeps a prepared statement compiled, where the pure-Go
@@ -68,7 +83,7 @@ func Open(dsn string) (*gorm.DB, error) {
 // cache (2 MiB by default).
 func openSQLite(dsn string, gcfg *gorm.Config) (*gorm.DB, error) {
 	params := "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_synchronous=FULL&_cache_size=-16384"
-	writer, err := sql.Open("sqlite3", dsn+params)
+	writer, err := sql.Open(sqliteDriver, dsn+params)
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
 	}
@@ -77,7 +92,7 @@ func openSQLite(dsn string, gcfg *gorm.Config) (*gorm.DB, error) {
 	writer.SetMaxOpenConns(1)
 	// Readers never write (query_only), so they need no lock but WAL's
 	// snapshot.
-	readers, err := sql.Open("sqlite3", dsn+params+"&_query_only=1")
+	readers, err := sql.Open(sqliteDriver, dsn+params+"&_query_only=1")
 	if err != nil {
 		_ = writer.Close()
 		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)

@@ -12,7 +12,7 @@ import (
 // Compute wraps b so that every call is timed and every failure counted
 // (backend "compute", driver as named in the configuration: sim,
 // libvirt). Results and errors pass through unchanged. The wrapper is a
-// Pinger.
+// Pinger, and a TxJoiner answering what b answers.
 func (m *Metrics) Compute(driver string, b computebackends.Backend) computebackends.Backend {
 	return &compute{b: b, o: observer{m: m, backend: "compute", driver: driver}}
 }
@@ -36,6 +36,9 @@ type compute struct {
 func (c *compute) Name() string    { return c.b.Name() }
 func (c *compute) Simulated() bool { return c.b.Simulated() }
 func (c *compute) Close() error    { return c.b.Close() }
+
+// JoinsTransactions forwards b's (computebackends.TxJoiner).
+func (c *compute) JoinsTransactions() bool { return computebackends.JoinsTransactions(c.b) }
 
 // Ping asks the backend's own Ping, else looks up a machine that does not
 // exist (not counted in the metrics: a probe is no workload).
