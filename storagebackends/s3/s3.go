@@ -156,7 +156,9 @@ func (b *Bucket) ensureBucket(ctx context.Context) error {
 }
 
 // Objects returns the bucket's value store.
-func (b *Bucket) Objects() *Objects { return &Objects{b: b, prefix: "values/"} }
+func (b *Bucket) Objects() *Objects {
+	return &Objects{b: b, prefix: "values/", parts: defaultGetParts}
+}
 
 // Volumes returns the bucket's volume store.
 func (b *Bucket) Volumes() *Volumes { return newVolumes(b, "volumes/") }
