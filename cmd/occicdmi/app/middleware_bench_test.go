@@ -46,13 +46,15 @@ func routedTrivial(a *App) http.Handler {
 	})
 }
 
-func benchApp(b *testing.B, mod func(*Config)) *App {
+// benchApp is a server logging at level (INFO: the default, with an access
+// line per request; WARN: without, as occicdmi-load runs it).
+func benchApp(b *testing.B, level slog.Level, mod func(*Config)) *App {
 	cfg := Defaults()
 	cfg.DataDir = b.TempDir()
 	if mod != nil {
 		mod(&cfg)
 	}
-	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level})))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = a.Close() })
 	return a
@@ -84,8 +86,9 @@ func runBench(b *testing.B, h http.Handler, method, path string, header http.Hea
 func BenchmarkMiddleware(b *testing.B) {
 	users := filepath.Join(b.TempDir(), "users")
 	require.NoError(b, auth.AddUser(users, "alice", "wonderland", []string{"demo"}, []string{"member"}))
-	dev := benchApp(b, nil)
-	basic := benchApp(b, func(c *Config) { c.UsersFile = users })
+	dev := benchApp(b, slog.LevelInfo, nil)
+	quietDev := benchApp(b, slog.LevelWarn, nil)
+	basic := benchApp(b, slog.LevelInfo, func(c *Config) { c.UsersFile = users })
 	basicAuth := http.Header{"Authorization": {"Basic " + "YWxpY2U6d29uZGVybGFuZA=="}} // alice:wonderland
 
 	b.Run("bare", func(b *testing.B) { runBench(b, http.HandlerFunc(trivial), "GET", "/compute/abc", nil) })
@@ -96,6 +99,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		header http.Header
 	}{
 		{"dev/occi-entity", dev, "/compute/abc", nil},
+		{"dev-no-access-log/occi-entity", quietDev, "/compute/abc", nil},
 		{"dev/cdmi-object", dev, "/cdmi/container/object.txt", nil},
 		{"basic/occi-entity", basic, "/compute/abc", basicAuth},
 		{"basic/cdmi-object", basic, "/cdmi/container/object.txt", basicAuth},
