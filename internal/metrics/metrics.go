@@ -236,12 +236,21 @@ var kindLabels = map[kind.Kind]string{
 type observer struct {
 	m               *Metrics
 	backend, driver string
+	durations       *sync.Map // operation -> prometheus.Observer, looked up once per operation
+}
+
+func newObserver(m *Metrics, backend, driver string) observer {
+	return observer{m: m, backend: backend, driver: driver, durations: &sync.Map{}}
 }
 
 // done records a call that started at start and ended with err. io.EOF is
 // how a read reaching the end of a volume ends (io.ReaderAt), not a failure.
 func (o observer) done(op string, start time.Time, err error) {
-	o.m.backendDuration.WithLabelValues(o.backend, o.driver, op).Observe(time.Since(start).Seconds())
+	d, ok := o.durations.Load(op)
+	if !ok {
+		d, _ = o.durations.LoadOrStore(op, o.m.backendDuration.WithLabelValues(o.backend, o.driver, op))
+	}
+	d.(prometheus.Observer).Observe(time.Since(start).Seconds())
 	if err != nil && err != io.EOF {
 		o.m.backendErrors.WithLabelValues(o.backend, o.driver, op, KindLabel(err)).Inc()
 	}

@@ -17,6 +17,7 @@ package app
 // logged as a warning at every start).
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -214,15 +215,17 @@ func newAuthenticator(cfg Config, log *slog.Logger) (*authenticator, error) {
 // context (auth.WithPrincipal), or a 401 / 503 and next never runs.
 func (a *authenticator) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p, ok := a.authenticate(w, r); ok {
+		if p, ok := a.authenticate(w, r, r.Context()); ok {
 			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 		}
 	})
 }
 
 // authenticate is the principal r acts for; when there is none, it has
-// answered (401, 403 or 503) and ok is false.
-func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (p *auth.Principal, ok bool) {
+// answered (401, 403 or 503) and ok is false. ctx is r's context with its
+// request ID (front makes the handler's copy of r only after this): the
+// answers and log lines of a refusal name it.
+func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request, ctx context.Context) (p *auth.Principal, ok bool) {
 	if len(a.chain) == 0 {
 		if !a.insecure && !loopbackConn(r) {
 			// An embedder serving app.New's handler elsewhere:
@@ -241,6 +244,7 @@ func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request) (p 
 		http.Error(w, "authentication required: send "+a.how, http.StatusUnauthorized)
 		return nil, false
 	}
+	r = r.WithContext(ctx)
 	status, msg := web.Answer(w, r, a.log, err)
 	switch {
 	case status == http.StatusUnauthorized || kind.Of(err) == kind.Unauthenticated:

@@ -53,57 +53,73 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	series := f.ops.series(r, path)
 	series.InFlight.Inc()
 	defer series.InFlight.Dec()
-	r = r.WithContext(web.ContextWithRequestID(r.Context(), x.id[0]))
+	// r itself is only read until the handler's copy is made, once, with
+	// every value of the context and the body's wrappers.
+	ctx := web.ContextWithRequestID(r.Context(), x.id[0])
+	var body io.ReadCloser // r.Body as the handler gets it; nil: as it is
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body.ReadCloser = r.Body
-		r.Body = &x.body
+		body = &x.body
 	}
 	x.rec.ResponseWriter = w
-	defer f.ops.finish(x, r, path, series, start)
+	defer f.ops.finish(ctx, x, r, path, series, start)
 	if f.server != nil {
 		h["Server"] = f.server
 	}
 	if f.guard == nil {
-		f.serve(&x.rec, r, path)
+		f.serve(&x.rec, r, ctx, body, path)
 		return
 	}
-	gw, slot, body, ok := f.guard.admit(&x.rec, r)
+	gw, slot, rb, ok := f.guard.admit(&x.rec, r, body)
 	if !ok {
 		return
 	}
 	if slot {
 		defer f.guard.release()
 	}
-	f.serve(gw, r, path)
-	if body != nil {
-		body.drained()
+	if rb != nil {
+		body = rb
+	}
+	f.serve(gw, r, ctx, body, path)
+	if rb != nil {
+		rb.drained()
 	}
 }
 
 // serve is the part of front a panic is recovered in (a 500 and a log line
 // instead of a dropped connection).
-func (f *front) serve(w http.ResponseWriter, r *http.Request, path string) {
-	defer f.recoverPanic(w, r)
+func (f *front) serve(w http.ResponseWriter, r *http.Request, ctx context.Context, body io.ReadCloser, path string) {
+	defer f.recoverPanic(w, r, ctx)
 	if f.authn == nil {
-		f.next.ServeHTTP(w, r)
+		f.next.ServeHTTP(w, withContext(r, ctx, body))
 		return
 	}
-	if f.ops.answerProbe(w, r, path) {
+	if f.ops.isProbe(r, path) {
+		f.ops.answerProbe(w, withContext(r, ctx, body), path)
 		return
 	}
-	p, ok := f.authn.authenticate(w, r)
+	p, ok := f.authn.authenticate(w, r, ctx)
 	if !ok {
 		return
 	}
 	// occi's caller for every request: OCCI's, and CDMI's too, whose
 	// exports make OCCI storage through the linkage in the caller's project.
-	ctx := occi.WithCaller(auth.WithPrincipal(r.Context(), p), occiCaller(p))
-	f.next.ServeHTTP(w, r.WithContext(ctx))
+	ctx = occi.WithCaller(auth.WithPrincipal(ctx, p), occiCaller(p))
+	f.next.ServeHTTP(w, withContext(r, ctx, body))
+}
+
+// withContext is the handler's copy of r: with ctx, and body when not nil.
+func withContext(r *http.Request, ctx context.Context, body io.ReadCloser) *http.Request {
+	r = r.WithContext(ctx)
+	if body != nil {
+		r.Body = body
+	}
+	return r
 }
 
 // recoverPanic answers a handler's panic with a logged 500. A 500 is a bug;
 // the log says where.
-func (f *front) recoverPanic(w http.ResponseWriter, r *http.Request) {
+func (f *front) recoverPanic(w http.ResponseWriter, r *http.Request, ctx context.Context) {
 	v := recover()
 	if v == nil {
 		return
@@ -111,7 +127,7 @@ func (f *front) recoverPanic(w http.ResponseWriter, r *http.Request) {
 	if v == http.ErrAbortHandler {
 		panic(v)
 	}
-	id := web.RequestID(r.Context())
+	id := web.RequestID(ctx)
 	f.log.Error("panic in handler", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", v)
 	http.Error(w, "internal error (request "+id+")", http.StatusInternalServerError)
 }
@@ -122,18 +138,17 @@ const statusClientGone = 499
 
 // finish counts a request in the metrics and writes its access log line
 // (INFO, a 499 included: a client going away is no server error).
-func (o *ops) finish(x *exchange, r *http.Request, path string, series *metrics.Series, start time.Time) {
+func (o *ops) finish(ctx context.Context, x *exchange, r *http.Request, path string, series *metrics.Series, start time.Time) {
 	status := x.rec.status
 	if status == 0 {
 		status = http.StatusOK
-		if r.Context().Err() != nil {
+		if ctx.Err() != nil {
 			status = statusClientGone
 		}
 	}
 	end := time.Now()
 	d := end.Sub(start)
 	series.Observe(status, d, x.body.n, x.rec.bytes)
-	ctx := r.Context()
 	access := o.access
 	if access == nil { // an ops made without instrument (tests)
 		access = unwrapRequestIDs(o.log)

@@ -90,11 +90,13 @@ func refuseCrossOrigin(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit checks a request before its handler runs. When it refuses, it has
-// answered and ok is false. Else w is what the handler writes to (the
+// answered and ok is false. Else hw is what the handler writes to (the
 // rate-limited body's cutWriter, or w itself); slot tells that the request
 // holds an upload slot, which release gives back when the handler is done;
-// and body, when not nil, wants drained then.
-func (g *guard) admit(w http.ResponseWriter, r *http.Request) (hw http.ResponseWriter, slot bool, body *rateBody, ok bool) {
+// and rb, when not nil, is in, a body with a request body as the handler
+// reads it, with the minimum rate: the handler reads that instead, and it
+// wants drained when the handler is done.
+func (g *guard) admit(w http.ResponseWriter, r *http.Request, in io.ReadCloser) (hw http.ResponseWriter, slot bool, rb *rateBody, ok bool) {
 	if g.baseURL == "" && !web.KnownHost(r, g.listen) {
 		http.Error(w, fmt.Sprintf("unknown Host %q: this server answers for loopback, its listening address and its own IP addresses; set --base-url to serve other names", r.Host), http.StatusBadRequest)
 		return nil, false, nil, false
@@ -119,13 +121,12 @@ func (g *guard) admit(w http.ResponseWriter, r *http.Request) (hw http.ResponseW
 			return nil, false, nil, false
 		}
 	}
-	if g.minRate <= 0 {
+	if g.minRate <= 0 || in == nil {
 		return w, slot, nil, true
 	}
-	body = &rateBody{ReadCloser: r.Body, rc: http.NewResponseController(w), window: g.window,
+	rb = &rateBody{ReadCloser: in, rc: http.NewResponseController(w), window: g.window,
 		quota: max(1, int64(float64(g.minRate)*g.window.Seconds()))}
-	r.Body = body
-	return &cutWriter{ResponseWriter: w, body: body}, slot, body, true
+	return &cutWriter{ResponseWriter: w, body: rb}, slot, rb, true
 }
 
 // release gives back the upload slot admit took.

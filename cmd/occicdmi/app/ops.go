@@ -146,28 +146,27 @@ func (o *ops) handler() http.Handler {
 	return &front{ops: o, next: r, log: o.log, server: []string{ServerHeader()}}
 }
 
-// answerProbe answers itself the operator endpoints the main listener
-// serves without credentials, GET or HEAD of /healthz and /readyz (and
-// /metrics with --metrics-public), and tells whether it did; every other
-// request goes on to authentication.
-func (o *ops) answerProbe(w http.ResponseWriter, r *http.Request, path string) bool {
+// isProbe tells the requests for the operator endpoints the main listener
+// serves without credentials: GET or HEAD of /healthz and /readyz (and
+// /metrics with --metrics-public). Every other request goes on to
+// authentication.
+func (o *ops) isProbe(r *http.Request, path string) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
+	return path == pathHealthz || path == pathReadyz || path == pathMetrics && o.metricsPublic
+}
+
+// answerProbe answers a request isProbe tells.
+func (o *ops) answerProbe(w http.ResponseWriter, r *http.Request, path string) {
 	switch path {
 	case pathHealthz:
 		healthz(w, r)
-		return true
 	case pathReadyz:
 		o.readyz(w, r)
-		return true
-	case pathMetrics:
-		if o.metricsPublic {
-			o.scrape.ServeHTTP(w, r)
-			return true
-		}
+	default:
+		o.scrape.ServeHTTP(w, r)
 	}
-	return false
 }
 
 // healthz answers 200 while the process serves HTTP at all.
