@@ -20,9 +20,9 @@ import (
 // need no credentials, authentication and the OCCI caller.
 //
 // It is one handler rather than a chain of them so that a request costs
-// one allocation of per-request state (exchange), two copies of the
-// request and no closures: every OCCI GET and CDMI read pays this before
-// its handler starts (BenchmarkMiddleware).
+// one allocation of per-request state (exchange), one copy of the request
+// (the handler's) and no closures: every OCCI GET and CDMI read pays this
+// before its handler starts (BenchmarkMiddleware).
 type front struct {
 	ops    *ops
 	guard  *guard         // nil: no Host, Origin or upload checks (the ops listener)
