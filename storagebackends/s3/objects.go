@@ -105,9 +105,9 @@ func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	return mapErr("put", key, err)
 }
 
-// Open reads a range: one GET for what fits in a part, else parallel
-// ranged GETs of parts (get.go) after the first one's answer said the
-// value's length and ETag.
+// Open reads a range: with one GET, or with read-ahead (get.go) one GET
+// for what fits in a part, else parallel ranged GETs of parts after the
+// first one's answer said the value's length and ETag.
 func (o *Objects) Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
 	name, err := o.name(key)
 	if err != nil {
@@ -126,26 +126,17 @@ func (o *Objects) Open(ctx context.Context, key string, off, length int64) (io.R
 		}
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
+	if o.parts.concurrency <= 1 {
+		return o.openWhole(ctx, key, name, off, length)
+	}
 	firstEnd := off + o.parts.size // the first part: [off, firstEnd)
 	if length > 0 {
 		firstEnd = min(firstEnd, off+length)
 	}
 	in := &s3.GetObjectInput{Bucket: &o.b.bucket, Key: &name, Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, firstEnd-1))}
 	out, err := o.b.client.GetObject(ctx, in)
-	if err != nil && isKind(err, storagebackends.ErrInvalid) {
-		// S3 refuses a range starting at the end (416); the contract reads
-		// it as empty and only a start beyond the end as invalid.
-		size, serr := o.Size(ctx, key)
-		if serr != nil {
-			return nil, serr
-		}
-		if off == size {
-			return io.NopCloser(bytes.NewReader(nil)), nil
-		}
-		return nil, fmt.Errorf("s3: open %q: offset %d outside 0..%d: %w", key, off, size, storagebackends.ErrInvalid)
-	}
 	if err != nil {
-		return nil, mapErr("open", key, err)
+		return o.refused(ctx, key, off, err)
 	}
 	end := contentRangeTotal(out.ContentRange) // of the value
 	if length > 0 && end >= 0 {
@@ -164,8 +155,8 @@ func (o *Objects) Open(ctx context.Context, key string, off, length int64) (io.R
 	return o.openParallel(ctx, key, name, etag, out.Body, off, firstEnd, end), nil
 }
 
-// openWhole reads a range with one GET, as a server that cannot pin parts
-// to a version needs.
+// openWhole reads a range with one GET: without read-ahead, and for a
+// server that cannot pin parts to a version.
 func (o *Objects) openWhole(ctx context.Context, key, name string, off, length int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: &o.b.bucket, Key: &name}
 	switch {
@@ -176,9 +167,26 @@ func (o *Objects) openWhole(ctx context.Context, key, name string, off, length i
 	}
 	out, err := o.b.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, mapErr("open", key, err)
+		return o.refused(ctx, key, off, err)
 	}
 	return out.Body, nil
+}
+
+// refused is what Open answers when the GET at off failed with err. S3
+// refuses a range starting at the end (416); the contract reads it as
+// empty and only a start beyond the end as invalid.
+func (o *Objects) refused(ctx context.Context, key string, off int64, err error) (io.ReadCloser, error) {
+	if !isKind(err, storagebackends.ErrInvalid) {
+		return nil, mapErr("open", key, err)
+	}
+	size, serr := o.Size(ctx, key)
+	if serr != nil {
+		return nil, serr
+	}
+	if off == size {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	return nil, fmt.Errorf("s3: open %q: offset %d outside 0..%d: %w", key, off, size, storagebackends.ErrInvalid)
 }
 
 func (o *Objects) head(ctx context.Context, key, name string) (size int64, etag string, err error) {

@@ -149,7 +149,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.closers = append(a.closers, a.Compute.Close)
 	sopts := storagebackends.Options{
 		DataDir: cfg.DataDir, S3Endpoint: cfg.S3Endpoint, S3Region: cfg.S3Region, S3Bucket: cfg.S3Bucket,
-		S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, CephConf: cfg.CephConf, CephPool: cfg.CephPool,
+		S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, S3ReadAhead: int(cfg.S3ReadAhead),
+		CephConf: cfg.CephConf, CephPool: cfg.CephPool,
 		Logger: log,
 	}
 	if a.Objects, err = storagebackends.OpenObjects(ctx, cfg.Objects, sopts); err != nil {
