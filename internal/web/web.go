@@ -152,6 +152,16 @@ func ContextWithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+// RequestIDHolder is what a middleware can put in a context instead of the
+// ID itself (ContextWithRequestIDHolder): a pointer it already allocated
+// for its request's state, so the context costs no boxed string.
+type RequestIDHolder interface{ RequestID() string }
+
+// ContextWithRequestIDHolder is ctx carrying h's ID as its request's ID.
+func ContextWithRequestIDHolder(ctx context.Context, h RequestIDHolder) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, h)
+}
+
 // RequestID is the ID WithRequestID gave the request; one is made up when
 // the handler runs without it (a test calling a handler directly).
 func RequestID(ctx context.Context) string {
@@ -164,8 +174,13 @@ func RequestID(ctx context.Context) string {
 // RequestIDFrom is the request ID ctx carries, and false when it carries
 // none (what a log handler wants: no made-up ID outside requests).
 func RequestIDFrom(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(requestIDKey{}).(string)
-	return id, ok
+	switch v := ctx.Value(requestIDKey{}).(type) {
+	case string:
+		return v, true
+	case RequestIDHolder:
+		return v.RequestID(), true
+	}
+	return "", false
 }
 
 // newRequestID is 16 hex digits from the runtime's per-thread ChaCha8

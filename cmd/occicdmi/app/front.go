@@ -40,6 +40,9 @@ type exchange struct {
 	id   [1]string // the X-Request-ID header's value, without a slice of its own
 }
 
+// RequestID is the request's ID (web.RequestIDHolder).
+func (x *exchange) RequestID() string { return x.id[0] }
+
 // headerRequestID is web.RequestIDHeader as net/http stores it.
 var headerRequestID = http.CanonicalHeaderKey(web.RequestIDHeader)
 
@@ -55,7 +58,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer series.InFlight.Dec()
 	// r itself is only read until the handler's copy is made, once, with
 	// every value of the context and the body's wrappers.
-	ctx := web.ContextWithRequestID(r.Context(), x.id[0])
+	ctx := web.ContextWithRequestIDHolder(r.Context(), x)
 	var body io.ReadCloser // r.Body as the handler gets it; nil: as it is
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body.ReadCloser = r.Body
