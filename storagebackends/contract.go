@@ -160,6 +160,7 @@ type Options struct {
 	S3Bucket    string
 	S3AccessKey string // empty: the SDK's standard credential chain
 	S3SecretKey string
+	S3ReadAhead int // s3: answers open at once for a read of several parts; 0 or 1: one GET per read
 
 	CephConf string // rbd/rados: path of ceph.conf
 	CephPool string // rbd/rados: pool name

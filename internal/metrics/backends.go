@@ -14,18 +14,18 @@ import (
 // libvirt). Results and errors pass through unchanged. The wrapper is a
 // Pinger, and a TxJoiner answering what b answers.
 func (m *Metrics) Compute(driver string, b computebackends.Backend) computebackends.Backend {
-	return &compute{b: b, o: observer{m: m, backend: "compute", driver: driver}}
+	return &compute{b: b, o: newObserver(m, "compute", driver)}
 }
 
 // Objects wraps an object value backend the same way (backend "objects",
 // driver as named in the configuration).
 func (m *Metrics) Objects(driver string, b storagebackends.Objects) storagebackends.Objects {
-	return &objects{b: b, o: observer{m: m, backend: "objects", driver: driver}}
+	return &objects{b: b, o: newObserver(m, "objects", driver)}
 }
 
 // Volumes wraps a volume backend the same way (backend "volumes").
 func (m *Metrics) Volumes(driver string, b storagebackends.Volumes) storagebackends.Volumes {
-	return &volumes{b: b, o: observer{m: m, backend: "volumes", driver: driver}}
+	return &volumes{b: b, o: newObserver(m, "volumes", driver)}
 }
 
 type compute struct {

@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +44,8 @@ type Metrics struct {
 
 	backendDuration *prometheus.HistogramVec
 	backendErrors   *prometheus.CounterVec
+
+	series sync.Map // seriesKey -> *Series
 }
 
 // httpBuckets are DefBuckets stretched to a minute: CDMI values stream
@@ -126,10 +130,7 @@ type Request struct {
 // ObserveRequest counts an answered request. Protocol and Operation must
 // come from a bounded set (a route class, never the raw path).
 func (m *Metrics) ObserveRequest(r Request) {
-	m.requests.WithLabelValues(r.Protocol, r.Operation, strconv.Itoa(r.Status)).Inc()
-	m.duration.WithLabelValues(r.Protocol, r.Operation).Observe(r.Duration.Seconds())
-	m.requestBytes.WithLabelValues(r.Protocol, r.Operation).Add(float64(r.RequestBytes))
-	m.responseBytes.WithLabelValues(r.Protocol, r.Operation).Add(float64(r.ResponseBytes))
+	m.Series(r.Protocol, r.Operation).Observe(r.Status, r.Duration, r.RequestBytes, r.ResponseBytes)
 }
 
 // InFlight counts a request of protocol as being served until the returned
@@ -138,6 +139,73 @@ func (m *Metrics) InFlight(protocol string) (done func()) {
 	g := m.inFlight.WithLabelValues(protocol)
 	g.Inc()
 	return g.Dec
+}
+
+// Series is the HTTP collectors of one protocol and operation, looked up
+// once (Metrics.Series) instead of hashing the labels of four vectors on
+// every request.
+type Series struct {
+	m                   *Metrics
+	protocol, operation string
+	InFlight            prometheus.Gauge // requests of the protocol being served now
+	duration            prometheus.Observer
+	requestBytes        prometheus.Counter
+	responseBytes       prometheus.Counter
+
+	mu    sync.Mutex                                 // adding a status code
+	codes atomic.Pointer[map[int]prometheus.Counter] // copied on write: reads take no lock
+}
+
+type seriesKey struct{ protocol, operation string }
+
+// Series is the collectors of protocol and operation (a bounded set, as
+// for ObserveRequest). Its duration and byte series appear in the
+// exposition from the first request of it on (at its start rather than at
+// its end, as before); its request counts per status as they are seen.
+func (m *Metrics) Series(protocol, operation string) *Series {
+	k := seriesKey{protocol, operation}
+	if s, ok := m.series.Load(k); ok {
+		return s.(*Series)
+	}
+	s := &Series{m: m, protocol: protocol, operation: operation, InFlight: m.inFlight.WithLabelValues(protocol),
+		duration:      m.duration.WithLabelValues(protocol, operation),
+		requestBytes:  m.requestBytes.WithLabelValues(protocol, operation),
+		responseBytes: m.responseBytes.WithLabelValues(protocol, operation)}
+	s.codes.Store(&map[int]prometheus.Counter{})
+	got, _ := m.series.LoadOrStore(k, s)
+	return got.(*Series)
+}
+
+// Protocol is the series' protocol label.
+func (s *Series) Protocol() string { return s.protocol }
+
+// Observe counts an answered request of the series.
+func (s *Series) Observe(status int, d time.Duration, requestBytes, responseBytes int64) {
+	s.code(status).Inc()
+	s.duration.Observe(d.Seconds())
+	s.requestBytes.Add(float64(requestBytes))
+	s.responseBytes.Add(float64(responseBytes))
+}
+
+// code is the request counter of status in the series.
+func (s *Series) code(status int) prometheus.Counter {
+	if c, ok := (*s.codes.Load())[status]; ok {
+		return c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.codes.Load()
+	if c, ok := old[status]; ok {
+		return c
+	}
+	c := s.m.requests.WithLabelValues(s.protocol, s.operation, strconv.Itoa(status))
+	codes := make(map[int]prometheus.Counter, len(old)+1)
+	for k, v := range old {
+		codes[k] = v
+	}
+	codes[status] = c
+	s.codes.Store(&codes)
+	return c
 }
 
 // KindLabel names err's kind as a label value: the kind's name in snake
@@ -168,12 +236,21 @@ var kindLabels = map[kind.Kind]string{
 type observer struct {
 	m               *Metrics
 	backend, driver string
+	durations       *sync.Map // operation -> prometheus.Observer, looked up once per operation
+}
+
+func newObserver(m *Metrics, backend, driver string) observer {
+	return observer{m: m, backend: backend, driver: driver, durations: &sync.Map{}}
 }
 
 // done records a call that started at start and ended with err. io.EOF is
 // how a read reaching the end of a volume ends (io.ReaderAt), not a failure.
 func (o observer) done(op string, start time.Time, err error) {
-	o.m.backendDuration.WithLabelValues(o.backend, o.driver, op).Observe(time.Since(start).Seconds())
+	d, ok := o.durations.Load(op)
+	if !ok {
+		d, _ = o.durations.LoadOrStore(op, o.m.backendDuration.WithLabelValues(o.backend, o.driver, op))
+	}
+	d.(prometheus.Observer).Observe(time.Since(start).Seconds())
 	if err != nil && err != io.EOF {
 		o.m.backendErrors.WithLabelValues(o.backend, o.driver, op, KindLabel(err)).Inc()
 	}

@@ -6,13 +6,13 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -127,28 +127,78 @@ const RequestIDHeader = "X-Request-ID"
 // response's X-Request-ID header.
 func WithRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(RequestIDHeader)
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
+		id := RequestIDFor(r)
 		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(ContextWithRequestID(r.Context(), id)))
 	})
+}
+
+// RequestIDFor is the ID a request goes by: the client's (or a proxy's)
+// X-Request-ID when it is short and plain, else a new one.
+func RequestIDFor(r *http.Request) string {
+	// The map itself: Header.Get would canonicalize the key every time.
+	if v := r.Header[requestIDKeyCanonical]; len(v) > 0 && validRequestID(v[0]) {
+		return v[0]
+	}
+	return newRequestID()
+}
+
+// requestIDKeyCanonical is RequestIDHeader as net/http stores it.
+var requestIDKeyCanonical = http.CanonicalHeaderKey(RequestIDHeader)
+
+// ContextWithRequestID is ctx carrying id as its request's ID (what
+// RequestID answers), for a middleware that sets the header itself.
+func ContextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDHolder is what a middleware can put in a context instead of the
+// ID itself (ContextWithRequestIDHolder): a pointer it already allocated
+// for its request's state, so the context costs no boxed string.
+type RequestIDHolder interface{ RequestID() string }
+
+// ContextWithRequestIDHolder is ctx carrying h's ID as its request's ID.
+func ContextWithRequestIDHolder(ctx context.Context, h RequestIDHolder) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, h)
 }
 
 // RequestID is the ID WithRequestID gave the request; one is made up when
 // the handler runs without it (a test calling a handler directly).
 func RequestID(ctx context.Context) string {
-	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+	if id, ok := RequestIDFrom(ctx); ok {
 		return id
 	}
 	return newRequestID()
 }
 
+// RequestIDFrom is the request ID ctx carries, and false when it carries
+// none (what a log handler wants: no made-up ID outside requests).
+func RequestIDFrom(ctx context.Context) (string, bool) {
+	switch v := ctx.Value(requestIDKey{}).(type) {
+	case string:
+		return v, true
+	case RequestIDHolder:
+		return v.RequestID(), true
+	}
+	return "", false
+}
+
+// newRequestID is 16 hex digits from the runtime's per-thread ChaCha8
+// generator: unique for all practical purposes and unpredictable, without
+// a system call per request (an ID names a request in logs; it is no
+// secret and grants nothing).
 func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var b [16]byte
+	hexID(&b, mrand.Uint64())
+	return string(b[:])
+}
+
+func hexID(b *[16]byte, v uint64) {
+	const digits = "0123456789abcdef"
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[v&0xf]
+		v >>= 4
+	}
 }
 
 // validRequestID keeps a client's ID only when it is short and plain, so
@@ -198,22 +248,40 @@ func KnownHost(r *http.Request, listen string) bool {
 	if host == "" {
 		return false
 	}
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if isLocalhostName(host) {
 		return true
 	}
-	ip := net.ParseIP(host)
-	if ip != nil && ip.IsLoopback() {
+	// netip, not net.ParseIP: no allocation on every request. A zone
+	// (fe80::1%eth0) is no loopback and matches no listening address.
+	ip, err := netip.ParseAddr(host)
+	isIP := err == nil && ip.Zone() == ""
+	if isIP && ip.IsLoopback() {
 		return true
 	}
 	if lh := hostOnly(listen); lh != "" && strings.EqualFold(lh, host) {
-		if lip := net.ParseIP(lh); lip == nil || !lip.IsUnspecified() {
+		if lip, err := netip.ParseAddr(lh); err != nil || !lip.IsUnspecified() {
 			return true
 		}
 	}
-	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && ip != nil {
-		if la, ok := local.(*net.TCPAddr); ok && la.IP.Equal(ip) {
-			return true
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && isIP {
+		if la, ok := local.(*net.TCPAddr); ok {
+			if lip, ok := netip.AddrFromSlice(la.IP); ok && lip.Unmap() == ip.Unmap() {
+				return true
+			}
 		}
+	}
+	return false
+}
+
+// isLocalhostName: localhost or a name under .localhost (RFC 6761 §6.3),
+// in any case.
+func isLocalhostName(host string) bool {
+	const name = "localhost"
+	switch {
+	case len(host) == len(name):
+		return strings.EqualFold(host, name)
+	case len(host) > len(name):
+		return host[len(host)-len(name)-1] == '.' && strings.EqualFold(host[len(host)-len(name):], name)
 	}
 	return false
 }

@@ -30,6 +30,7 @@ const (
 type Objects struct {
 	b      *Bucket
 	prefix string
+	parts  getParts // how big reads are split (get.go)
 }
 
 func (o *Objects) name(key string) (string, error) {
@@ -104,7 +105,9 @@ func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	return mapErr("put", key, err)
 }
 
-// Open reads a range with one ranged GET.
+// Open reads a range: with one GET, or with read-ahead (get.go) one GET
+// for what fits in a part, else parallel ranged GETs of parts after the
+// first one's answer said the value's length and ETag.
 func (o *Objects) Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
 	name, err := o.name(key)
 	if err != nil {
@@ -123,30 +126,67 @@ func (o *Objects) Open(ctx context.Context, key string, off, length int64) (io.R
 		}
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
+	if o.parts.concurrency <= 1 {
+		return o.openWhole(ctx, key, name, off, length)
+	}
+	firstEnd := off + o.parts.size // the first part: [off, firstEnd)
+	if length > 0 {
+		firstEnd = min(firstEnd, off+length)
+	}
+	in := &s3.GetObjectInput{Bucket: &o.b.bucket, Key: &name, Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, firstEnd-1))}
+	out, err := o.b.client.GetObject(ctx, in)
+	if err != nil {
+		return o.refused(ctx, key, off, err)
+	}
+	end := contentRangeTotal(out.ContentRange) // of the value
+	if length > 0 && end >= 0 {
+		end = min(end, off+length)
+	}
+	etag := aws.ToString(out.ETag)
+	switch {
+	case end >= 0 && end <= firstEnd: // one part holds it all
+		return out.Body, nil
+	case end < 0 || etag == "":
+		// No length to split, or no ETag to pin the later parts to: one
+		// stream.
+		out.Body.Close()
+		return o.openWhole(ctx, key, name, off, length)
+	}
+	return o.openParallel(ctx, key, name, etag, out.Body, off, firstEnd, end), nil
+}
+
+// openWhole reads a range with one GET: without read-ahead, and for a
+// server that cannot pin parts to a version.
+func (o *Objects) openWhole(ctx context.Context, key, name string, off, length int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: &o.b.bucket, Key: &name}
 	switch {
 	case length > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, off+length-1))
 	case off > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
-	} // else the whole value: a plain GET, which S3 servers serve fastest
-	out, err := o.b.client.GetObject(ctx, in)
-	if err != nil && isKind(err, storagebackends.ErrInvalid) {
-		// S3 refuses a range starting at the end (416); the contract reads
-		// it as empty and only a start beyond the end as invalid.
-		size, serr := o.Size(ctx, key)
-		if serr != nil {
-			return nil, serr
-		}
-		if off == size {
-			return io.NopCloser(bytes.NewReader(nil)), nil
-		}
-		return nil, fmt.Errorf("s3: open %q: offset %d outside 0..%d: %w", key, off, size, storagebackends.ErrInvalid)
 	}
+	out, err := o.b.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, mapErr("open", key, err)
+		return o.refused(ctx, key, off, err)
 	}
 	return out.Body, nil
+}
+
+// refused is what Open answers when the GET at off failed with err. S3
+// refuses a range starting at the end (416); the contract reads it as
+// empty and only a start beyond the end as invalid.
+func (o *Objects) refused(ctx context.Context, key string, off int64, err error) (io.ReadCloser, error) {
+	if !isKind(err, storagebackends.ErrInvalid) {
+		return nil, mapErr("open", key, err)
+	}
+	size, serr := o.Size(ctx, key)
+	if serr != nil {
+		return nil, serr
+	}
+	if off == size {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	return nil, fmt.Errorf("s3: open %q: offset %d outside 0..%d: %w", key, off, size, storagebackends.ErrInvalid)
 }
 
 func (o *Objects) head(ctx context.Context, key, name string) (size int64, etag string, err error) {
@@ -264,30 +304,7 @@ func (o *Objects) WriteAt(ctx context.Context, key string, off int64, r io.Reade
 	if err != nil {
 		return err
 	}
-	return c.run(func() error {
-		if err := c.addCopy(0, min(off, size)); err != nil {
-			return err
-		}
-		if off > size {
-			if err := c.addZeros(off - size); err != nil {
-				return err
-			}
-		}
-		n, err := c.addData(r, length)
-		if err != nil {
-			return err
-		}
-		if length >= 0 && n != length {
-			return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
-		}
-		if n == 0 {
-			return errNothing // no bytes: the value stays as it is, not extended
-		}
-		if end := off + n; end < size {
-			return c.addCopy(end, size-end)
-		}
-		return nil
-	})
+	return c.run(func() error { return c.patch(size, off, r, length) })
 }
 
 // PutRange composes the new value under dst exactly as WriteAt composes
@@ -319,30 +336,40 @@ func (o *Objects) PutRange(ctx context.Context, dst, src string, off int64, r io
 	if err != nil {
 		return err
 	}
-	return c.run(func() error {
-		if err := c.addCopy(0, min(off, size)); err != nil {
-			return err
-		}
-		if off > size {
-			if err := c.addZeros(off - size); err != nil {
-				return err
-			}
-		}
-		n, err := c.addData(r, length)
-		if err != nil {
-			return err
-		}
-		if n != length {
-			return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
-		}
-		if end := off + n; end < size {
-			return c.addCopy(end, size-end)
-		}
-		return nil
-	})
+	return c.run(func() error { return c.patch(size, off, r, length) })
 }
 
 var errNothing = fmt.Errorf("nothing to compose")
+
+// patch composes the source (of size bytes) with length bytes of r
+// (length < 0: all of r) at off: the source's bytes before off, zeros from
+// its end up to off, r's bytes, then the source's bytes after them. An r
+// of unknown length that brings nothing composes nothing (errNothing): the
+// value stays as it is, not extended.
+func (c *composer) patch(size, off int64, r io.Reader, length int64) error {
+	if err := c.addCopy(0, min(off, size)); err != nil {
+		return err
+	}
+	if off > size {
+		if err := c.addZeros(off - size); err != nil {
+			return err
+		}
+	}
+	n, err := c.addData(r, length)
+	if err != nil {
+		return err
+	}
+	if length >= 0 && n != length {
+		return fmt.Errorf("got %d bytes, expected %d: %w", n, length, storagebackends.ErrInvalid)
+	}
+	if n == 0 && length < 0 {
+		return errNothing
+	}
+	if end := off + n; end < size {
+		return c.addCopy(end, size-end)
+	}
+	return nil
+}
 
 // composer builds one object from ranges of a source object, zeros and new
 // bytes, as a multipart upload.

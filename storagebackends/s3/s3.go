@@ -68,6 +68,7 @@ const (
 type Bucket struct {
 	client *s3.Client
 	bucket string
+	parts  getParts // how reads of values are split (get.go)
 }
 
 // Open connects to the bucket in o (creating it if missing). Without
@@ -116,7 +117,7 @@ func Open(ctx context.Context, o storagebackends.Options) (*Bucket, error) {
 		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	b := &Bucket{client: client, bucket: o.S3Bucket}
+	b := &Bucket{client: client, bucket: o.S3Bucket, parts: getParts{size: getPartSize, concurrency: o.S3ReadAhead}}
 	if err := b.ensureBucket(ctx); err != nil {
 		return nil, err
 	}
@@ -156,7 +157,9 @@ func (b *Bucket) ensureBucket(ctx context.Context) error {
 }
 
 // Objects returns the bucket's value store.
-func (b *Bucket) Objects() *Objects { return &Objects{b: b, prefix: "values/"} }
+func (b *Bucket) Objects() *Objects {
+	return &Objects{b: b, prefix: "values/", parts: b.parts}
+}
 
 // Volumes returns the bucket's volume store.
 func (b *Bucket) Volumes() *Volumes { return newVolumes(b, "volumes/") }

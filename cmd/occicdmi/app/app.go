@@ -25,7 +25,6 @@ import (
 	"github.com/occicdmi/occicdmi/computebackends"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
 	"github.com/occicdmi/occicdmi/internal/database"
-	"github.com/occicdmi/occicdmi/internal/web"
 	"github.com/occicdmi/occicdmi/linkage"
 	"github.com/occicdmi/occicdmi/migrations"
 	"github.com/occicdmi/occicdmi/occi"
@@ -51,6 +50,10 @@ type App struct {
 	Volumes storagebackends.Volumes
 	closers []func() error
 	ops     *ops // metrics, readiness, access log (ops.go)
+	// wrap puts the middleware around a router (routes); benchmarks put
+	// it around a trivial handler to see what it costs alone.
+	wrap   func(http.Handler) http.Handler
+	router http.Handler // a routeTable, or the gorilla router it could not compile
 	// machines lists the compute backend's machines for start-up
 	// recovery (recover.go); nil when the backend cannot.
 	machines computebackends.Lister
@@ -146,7 +149,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.closers = append(a.closers, a.Compute.Close)
 	sopts := storagebackends.Options{
 		DataDir: cfg.DataDir, S3Endpoint: cfg.S3Endpoint, S3Region: cfg.S3Region, S3Bucket: cfg.S3Bucket,
-		S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, CephConf: cfg.CephConf, CephPool: cfg.CephPool,
+		S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey, S3ReadAhead: int(cfg.S3ReadAhead),
+		CephConf: cfg.CephConf, CephPool: cfg.CephPool,
 		Logger: log,
 	}
 	if a.Objects, err = storagebackends.OpenObjects(ctx, cfg.Objects, sopts); err != nil {
@@ -197,7 +201,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.recoverMachines(ctx, cfg, occiServer.Service(), own, log)
 
-	a.Handler = routes(cdmiServer, occiServer, authn, g, a.ops, log)
+	a.router = compiled(routes(cdmiServer, occiServer, a.ops))
+	a.wrap = func(h http.Handler) http.Handler {
+		return &front{ops: a.ops, guard: g, authn: authn, next: h, log: log, server: []string{ServerHeader()}}
+	}
+	a.Handler = a.wrap(a.router)
 	log.Info("occicdmi ready",
 		"compute", a.Compute.Name(), "compute_simulated", a.Compute.Simulated(),
 		"objects", cfg.Objects, "volumes", cfg.Volumes,
@@ -243,7 +251,7 @@ func nbdSocketPath(dataDir string) string {
 
 // routes builds the one router both protocols share. CDMI owns its root
 // prefix; OCCI owns the rest (entities may live at client-chosen paths).
-func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, g *guard, ops *ops, log *slog.Logger) http.Handler {
+func routes(c *cdmi.Server, o *occi.Server, ops *ops) *mux.Router {
 	r := mux.NewRouter()
 	// Paths are matched as sent: CDMI names carry %2F, %25 and the like,
 	// which must not be decoded or cleaned into other names.
@@ -252,34 +260,27 @@ func routes(c *cdmi.Server, o *occi.Server, authn *authenticator, g *guard, ops 
 	ops.routes(r) // /metrics, /healthz, /readyz: before OCCI's catch-all
 	c.Routes(r)
 	o.Routes(r)
-	// The probes (ops.public) are answered before authentication.
-	return web.WithRequestID(ops.observe(withCommonHeaders(g.wrap(withRecover(ops.public(authn.wrap(withOCCICaller(r))), log)))))
+	return r
 }
 
-func withCommonHeaders(next http.Handler) http.Handler {
-	server := ServerHeader()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Server", server)
-		next.ServeHTTP(w, r)
-	})
+// compiled is r as a routeTable when it compiles, else r itself.
+func compiled(r *mux.Router) http.Handler {
+	if t := compileRoutes(r); t != nil {
+		return t
+	}
+	return r
 }
 
-// withRecover turns a panic into a logged 500 instead of a dropped
-// connection. A 500 is a bug; the log says where.
-func withRecover(next http.Handler, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				id := web.RequestID(r.Context())
-				log.Error("panic in handler", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", v)
-				http.Error(w, "internal error (request "+id+")", http.StatusInternalServerError)
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+// route is the handler the router picks for r (benchmarks).
+func (a *App) route(r *http.Request) http.Handler {
+	if t, ok := a.router.(*routeTable); ok {
+		return t.handler(r)
+	}
+	var m mux.RouteMatch
+	if !a.router.(*mux.Router).Match(r, &m) {
+		return nil
+	}
+	return m.Handler
 }
 
 // closeIfCloser arranges for a backend holding connections (Ceph's) to be

@@ -17,6 +17,7 @@ package app
 // logged as a warning at every start).
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -145,10 +146,9 @@ func startAuth(cfg Config, log *slog.Logger) error {
 }
 
 // devPrincipal is who a request acts for without authentication configured
-// (development mode, --insecure-no-auth): the administrator.
-func devPrincipal() *auth.Principal {
-	return &auth.Principal{User: "admin", Roles: []string{auth.DefaultAdminRole}, Admin: true, Method: "none"}
-}
+// (development mode, --insecure-no-auth): the administrator. One value
+// for every request: a principal in a context is only ever read.
+var devPrincipal = &auth.Principal{User: "admin", Roles: []string{auth.DefaultAdminRole}, Admin: true, Method: "none"}
 
 // authenticator is the middleware: the configured mechanisms in order.
 type authenticator struct {
@@ -214,40 +214,49 @@ func newAuthenticator(cfg Config, log *slog.Logger) (*authenticator, error) {
 // wrap authenticates every request before next: its principal in the
 // context (auth.WithPrincipal), or a 401 / 503 and next never runs.
 func (a *authenticator) wrap(next http.Handler) http.Handler {
-	if len(a.chain) == 0 {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !a.insecure && !loopbackConn(r) {
-				// An embedder serving app.New's handler elsewhere:
-				// development mode stays on this machine.
-				http.Error(w, "no authentication is configured: this server only serves loopback (development mode)", http.StatusForbidden)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), devPrincipal())))
-		})
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.chain.Authenticate(r)
-		if err == nil {
+		if p, ok := a.authenticate(w, r, r.Context()); ok {
 			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
-			return
 		}
-		if errors.Is(err, auth.ErrNoCredentials) {
-			a.challenge(w)
-			http.Error(w, "authentication required: send "+a.how, http.StatusUnauthorized)
-			return
-		}
-		status, msg := web.Answer(w, r, a.log, err)
-		switch {
-		case status == http.StatusUnauthorized || kind.Of(err) == kind.Unauthenticated:
-			status = http.StatusUnauthorized
-			a.challenge(w)
-			a.log.InfoContext(r.Context(), "authentication refused", "request_id", web.RequestID(r.Context()),
-				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", msg)
-		case status == http.StatusServiceUnavailable:
-			msg = "authentication unavailable: " + msg
-		}
-		http.Error(w, msg, status)
 	})
+}
+
+// authenticate is the principal r acts for; when there is none, it has
+// answered (401, 403 or 503) and ok is false. ctx is r's context with its
+// request ID (front makes the handler's copy of r only after this): the
+// answers and log lines of a refusal name it.
+func (a *authenticator) authenticate(w http.ResponseWriter, r *http.Request, ctx context.Context) (p *auth.Principal, ok bool) {
+	if len(a.chain) == 0 {
+		if !a.insecure && !loopbackConn(r) {
+			// An embedder serving app.New's handler elsewhere:
+			// development mode stays on this machine.
+			http.Error(w, "no authentication is configured: this server only serves loopback (development mode)", http.StatusForbidden)
+			return nil, false
+		}
+		return devPrincipal, true
+	}
+	p, err := a.chain.Authenticate(r)
+	if err == nil {
+		return p, true
+	}
+	if errors.Is(err, auth.ErrNoCredentials) {
+		a.challenge(w)
+		http.Error(w, "authentication required: send "+a.how, http.StatusUnauthorized)
+		return nil, false
+	}
+	r = r.WithContext(ctx)
+	status, msg := web.Answer(w, r, a.log, err)
+	switch {
+	case status == http.StatusUnauthorized || kind.Of(err) == kind.Unauthenticated:
+		status = http.StatusUnauthorized
+		a.challenge(w)
+		a.log.InfoContext(r.Context(), "authentication refused", "request_id", web.RequestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", msg)
+	case status == http.StatusServiceUnavailable:
+		msg = "authentication unavailable: " + msg
+	}
+	http.Error(w, msg, status)
+	return nil, false
 }
 
 func (a *authenticator) challenge(w http.ResponseWriter) {

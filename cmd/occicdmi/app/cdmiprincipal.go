@@ -32,6 +32,17 @@ func cdmiPrincipalOf(ctx context.Context) cdmi.Principal {
 	if !ok {
 		return cdmi.Principal{Anon: true}
 	}
+	if p == devPrincipal {
+		return devCDMIPrincipal // every request of development mode: made once
+	}
+	return cdmiPrincipalFor(p)
+}
+
+// devCDMIPrincipal is development mode's administrator in CDMI (its groups
+// are only read).
+var devCDMIPrincipal = cdmiPrincipalFor(devPrincipal)
+
+func cdmiPrincipalFor(p *auth.Principal) cdmi.Principal {
 	groups := append([]string(nil), p.Roles...)
 	if p.Project != "" {
 		groups = append(groups, ProjectGroupPrefix+p.Project)

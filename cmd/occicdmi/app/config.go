@@ -55,6 +55,7 @@ type Config struct {
 	S3Bucket    string `json:"s3_bucket"`     // --s3-bucket
 	S3AccessKey string `json:"s3_access_key"` // --s3-access-key (else the SDK's credential chain)
 	S3SecretKey string `json:"s3_secret_key"` // --s3-secret-key
+	S3ReadAhead uint32 `json:"s3_read_ahead"` // --s3-read-ahead: parallel ranged GETs per read (0: one GET)
 	CephConf    string `json:"ceph_conf"`     // --ceph-conf (CEPH_CONF also read)
 	CephPool    string `json:"ceph_pool"`     // --ceph-pool
 
@@ -164,6 +165,7 @@ func (c *Config) fields() []field {
 		{"s3-bucket", "OCCICDMI_S3_BUCKET", "S3 bucket", &c.S3Bucket, nil},
 		{"s3-access-key", "OCCICDMI_S3_ACCESS_KEY", "S3 access key (default: the SDK's credential chain)", &c.S3AccessKey, nil},
 		{"s3-secret-key", "OCCICDMI_S3_SECRET_KEY", "S3 secret key", &c.S3SecretKey, nil},
+		{"s3-read-ahead", "OCCICDMI_S3_READ_AHEAD", "read values longer than 16 MiB from S3 as 16 MiB ranged GETs, this many at once (0: one GET per read, the fastest on a local radosgw)", nil, &c.S3ReadAhead},
 		{"ceph-conf", "OCCICDMI_CEPH_CONF", "ceph.conf path (default: $CEPH_CONF)", &c.CephConf, nil},
 		{"ceph-pool", "OCCICDMI_CEPH_POOL", "Ceph pool for RBD volumes and RADOS values", &c.CephPool, nil},
 		{"nbd-listen", "OCCICDMI_NBD_LISTEN", "serve volumes over NBD on this TCP address too, for a hypervisor on another host; TLS required (--nbd-tls-cert, --nbd-tls-key)", &c.NBDListen, nil},

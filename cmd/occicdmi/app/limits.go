@@ -89,48 +89,48 @@ func refuseCrossOrigin(w http.ResponseWriter, r *http.Request) {
 		r.Header.Get("Origin"), r.Method), http.StatusForbidden)
 }
 
-func (g *guard) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.baseURL == "" && !web.KnownHost(r, g.listen) {
-			http.Error(w, fmt.Sprintf("unknown Host %q: this server answers for loopback, its listening address and its own IP addresses; set --base-url to serve other names", r.Host), http.StatusBadRequest)
-			return
+// admit checks a request before its handler runs. When it refuses, it has
+// answered and ok is false. Else hw is what the handler writes to (the
+// rate-limited body's cutWriter, or w itself); slot tells that the request
+// holds an upload slot, which release gives back when the handler is done;
+// and rb, when not nil, is in, a body with a request body as the handler
+// reads it, with the minimum rate: the handler reads that instead, and it
+// wants drained when the handler is done.
+func (g *guard) admit(w http.ResponseWriter, r *http.Request, in io.ReadCloser) (hw http.ResponseWriter, slot bool, rb *rateBody, ok bool) {
+	if g.baseURL == "" && !web.KnownHost(r, g.listen) {
+		http.Error(w, fmt.Sprintf("unknown Host %q: this server answers for loopback, its listening address and its own IP addresses; set --base-url to serve other names", r.Host), http.StatusBadRequest)
+		return nil, false, nil, false
+	}
+	// Safe methods pass; a POST/PUT/DELETE/PATCH from a browser page
+	// of another origin (Origin or Sec-Fetch-Site says so) is refused.
+	// A request without either is not from a browser and passes.
+	if err := g.origins.Check(r); err != nil {
+		refuseCrossOrigin(w, r)
+		return nil, false, nil, false
+	}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return w, false, nil, true
+	}
+	if g.uploads != nil {
+		select {
+		case g.uploads <- struct{}{}:
+			slot = true
+		default:
+			w.Header().Set("Retry-After", web.RetryAfterSeconds)
+			http.Error(w, fmt.Sprintf("too many uploads in progress (at most %d at once, --max-uploads); retry later", cap(g.uploads)), http.StatusServiceUnavailable)
+			return nil, false, nil, false
 		}
-		// Safe methods pass; a POST/PUT/DELETE/PATCH from a browser page
-		// of another origin (Origin or Sec-Fetch-Site says so) is refused.
-		// A request without either is not from a browser and passes.
-		if err := g.origins.Check(r); err != nil {
-			refuseCrossOrigin(w, r)
-			return
-		}
-		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if g.uploads != nil {
-			select {
-			case g.uploads <- struct{}{}:
-				defer func() { <-g.uploads }()
-			default:
-				w.Header().Set("Retry-After", web.RetryAfterSeconds)
-				http.Error(w, fmt.Sprintf("too many uploads in progress (at most %d at once, --max-uploads); retry later", cap(g.uploads)), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		if g.minRate <= 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body := &rateBody{ReadCloser: r.Body, rc: http.NewResponseController(w), window: g.window,
-			quota: max(1, int64(float64(g.minRate)*g.window.Seconds()))}
-		r.Body = body
-		next.ServeHTTP(&cutWriter{ResponseWriter: w, body: body}, r)
-		if !body.eof {
-			// What the handler left unread is discarded by the server
-			// before the connection is reused: bound that wait too.
-			_ = body.rc.SetReadDeadline(time.Now().Add(g.window))
-		}
-	})
+	}
+	if g.minRate <= 0 || in == nil {
+		return w, slot, nil, true
+	}
+	rb = &rateBody{ReadCloser: in, rc: http.NewResponseController(w), window: g.window,
+		quota: max(1, int64(float64(g.minRate)*g.window.Seconds()))}
+	return &cutWriter{ResponseWriter: w, body: rb}, slot, rb, true
 }
+
+// release gives back the upload slot admit took.
+func (g *guard) release() { <-g.uploads }
 
 // rateBody cuts a request body that brings fewer than quota bytes in any
 // window of time the server spends waiting for it. Only time spent inside
@@ -146,6 +146,14 @@ type rateBody struct {
 	got    int64         // bytes received during the current window
 	eof    bool
 	cut    error // the 408 answer, once the body was cut
+}
+
+// drained bounds the wait for what the handler left unread of the body,
+// which the server discards before the connection is reused.
+func (b *rateBody) drained() {
+	if !b.eof {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.window))
+	}
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {

@@ -23,6 +23,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -54,6 +55,7 @@ type ops struct {
 	scrape        http.Handler // the metrics in the exposition format
 	metricsPublic bool         // --metrics-public
 	log           *slog.Logger
+	access        slog.Handler // the access log: log's handler under its request-ID one
 	cdmiRoot      string
 	checks        []readyCheck
 
@@ -61,6 +63,9 @@ type ops struct {
 	down    map[string]bool // checks down at their last run, to log changes only
 	running *probeRun       // the run of the checks in progress, if any
 	waiting int             // requests waiting for running (tests watch it)
+
+	// seriesOf caches the metrics series of each request class.
+	seriesOf [nProtocols][nMethods][nClasses]atomic.Pointer[metrics.Series]
 }
 
 // readyCheck is one thing /readyz asks: the database, a backend or
@@ -95,7 +100,7 @@ func (a *App) instrument(cfg Config, log *slog.Logger, extra ...readyCheck) {
 				return n, err
 			}))
 	o := &ops{metrics: m, scrape: m.Handler(log), metricsPublic: cfg.MetricsPublic,
-		log: log, cdmiRoot: cfg.CDMIRoot, down: map[string]bool{}}
+		log: log, access: unwrapRequestIDs(log), cdmiRoot: cfg.CDMIRoot, down: map[string]bool{}}
 	o.checks = append([]readyCheck{
 		{"database", "", func(ctx context.Context) error { return pingDB(ctx, db) }},
 		{"compute", cfg.Compute, pingOf(a.Compute)},
@@ -138,32 +143,30 @@ func (o *ops) routes(r *mux.Router) {
 func (o *ops) handler() http.Handler {
 	r := mux.NewRouter()
 	o.routes(r)
-	return web.WithRequestID(o.observe(withCommonHeaders(r)))
+	return &front{ops: o, next: r, log: o.log, server: []string{ServerHeader()}}
 }
 
-// public serves itself the operator endpoints the main listener answers
-// without credentials, GET or HEAD of /healthz and /readyz (and /metrics
-// with --metrics-public), and hands every other request to next (which
-// authenticates).
-func (o *ops) public(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			switch r.URL.EscapedPath() {
-			case pathHealthz:
-				healthz(w, r)
-				return
-			case pathReadyz:
-				o.readyz(w, r)
-				return
-			case pathMetrics:
-				if o.metricsPublic {
-					o.scrape.ServeHTTP(w, r)
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+// isProbe tells the requests for the operator endpoints the main listener
+// serves without credentials: GET or HEAD of /healthz and /readyz (and
+// /metrics with --metrics-public). Every other request goes on to
+// authentication.
+func (o *ops) isProbe(r *http.Request, path string) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return path == pathHealthz || path == pathReadyz || path == pathMetrics && o.metricsPublic
+}
+
+// answerProbe answers a request isProbe tells.
+func (o *ops) answerProbe(w http.ResponseWriter, r *http.Request, path string) {
+	switch path {
+	case pathHealthz:
+		healthz(w, r)
+	case pathReadyz:
+		o.readyz(w, r)
+	default:
+		o.scrape.ServeHTTP(w, r)
+	}
 }
 
 // healthz answers 200 while the process serves HTTP at all.
@@ -288,195 +291,126 @@ func (o *ops) noteCheck(ctx context.Context, c readyCheck, err error) {
 //	cdmi  <method> root | capabilities | domains | objectid | container | object
 //	occi  <method> query | collection | collection_action | entity | entity_action
 func (o *ops) classify(r *http.Request) (protocol, operation string) {
-	method := r.Method
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions:
-	default:
-		method = "OTHER"
+	p, m, c := o.class(r, r.URL.EscapedPath())
+	return protocolNames[p], operations[m][c]
+}
+
+// series is the metrics series of a request (classify's), looked up once
+// per class rather than per request.
+func (o *ops) series(r *http.Request, path string) *metrics.Series {
+	p, m, c := o.class(r, path)
+	k := &o.seriesOf[p][m][c]
+	if s := k.Load(); s != nil {
+		return s
 	}
-	p := r.URL.EscapedPath()
-	switch {
-	case (p == pathMetrics || p == pathHealthz || p == pathReadyz) && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		return "ops", method + " " + p[1:]
-	case p == o.cdmiRoot || strings.HasPrefix(p, o.cdmiRoot+"/"):
-		rest := strings.TrimPrefix(p, o.cdmiRoot)
-		class := "object"
+	s := o.metrics.Series(protocolNames[p], operations[m][c])
+	k.Store(s)
+	return s
+}
+
+// The protocols, methods and route classes of classify, as indexes into
+// the tables of their label values.
+const (
+	protoOps = iota
+	protoCDMI
+	protoOCCI
+	nProtocols
+)
+
+var protocolNames = [nProtocols]string{"ops", "cdmi", "occi"}
+
+var methodNames = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions, "OTHER"}
+
+const nMethods = len(methodNames)
+
+// The route classes (classNames names them).
+const (
+	classMetrics = iota // ops
+	classHealthz
+	classReadyz
+	classRoot // cdmi
+	classCapabilities
+	classDomains
+	classObjectID
+	classContainer
+	classObject
+	classQuery // occi
+	classCollection
+	classCollectionAction
+	classEntity
+	classEntityAction
+	nClasses
+)
+
+var classNames = [nClasses]string{
+	"metrics", "healthz", "readyz",
+	"root", "capabilities", "domains", "objectid", "container", "object",
+	"query", "collection", "collection_action", "entity", "entity_action",
+}
+
+// operations[method][class] is the operation label "<method> <class>".
+var operations = func() (t [nMethods][nClasses]string) {
+	for m, mn := range methodNames {
+		for c, cn := range classNames {
+			t[m][c] = mn + " " + cn
+		}
+	}
+	return t
+}()
+
+func methodIndex(method string) int {
+	for i, n := range methodNames[:nMethods-1] {
+		if n == method {
+			return i
+		}
+	}
+	return nMethods - 1
+}
+
+// class is classify's verdict as indexes; p is r's escaped path.
+func (o *ops) class(r *http.Request, p string) (protocol, method, class int) {
+	method = methodIndex(r.Method)
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch p {
+		case pathMetrics:
+			return protoOps, method, classMetrics
+		case pathHealthz:
+			return protoOps, method, classHealthz
+		case pathReadyz:
+			return protoOps, method, classReadyz
+		}
+	}
+	if root := o.cdmiRoot; p == root || strings.HasPrefix(p, root) && p[len(root)] == '/' {
+		rest := p[len(root):]
+		class := classObject
 		switch {
 		case rest == "" || rest == "/":
-			class = "root"
+			class = classRoot
 		case strings.HasPrefix(rest, "/cdmi_capabilities/"):
-			class = "capabilities"
+			class = classCapabilities
 		case strings.HasPrefix(rest, "/cdmi_domains/"):
-			class = "domains"
+			class = classDomains
 		case strings.HasPrefix(rest, "/cdmi_objectid/"):
-			class = "objectid"
+			class = classObjectID
 		case strings.HasSuffix(rest, "/"):
-			class = "container"
+			class = classContainer
 		}
-		return "cdmi", method + " " + class
+		return protoCDMI, method, class
 	}
-	class := "entity"
 	switch {
 	case p == "/-/" || p == "/.well-known/org/ogf/occi/-/":
-		class = "query"
+		return protoOCCI, method, classQuery
 	case strings.HasSuffix(p, "/"):
-		class = "collection"
+		class = classCollection
+	default:
+		class = classEntity
 	}
-	if class != "query" && r.URL.Query().Has("action") {
-		class += "_action"
+	// The query parsed only when there is one: most requests have none.
+	if r.URL.RawQuery != "" && r.URL.Query().Has("action") {
+		class++ // the _action class follows its class
 	}
-	return "occi", method + " " + class
-}
-
-// statusClientGone is what a request whose client went away before any
-// answer is recorded as (nginx's 499, as cdmi records it).
-const statusClientGone = 499
-
-// observe counts every request in the metrics and writes its access log
-// line (INFO, a 499 included: a client going away is no server error). It
-// puts the request's ID where the log handler finds it, so lines logged
-// with the request's context carry it. It runs inside web.WithRequestID.
-func (o *ops) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := web.RequestID(r.Context())
-		protocol, operation := o.classify(r)
-		defer o.metrics.InFlight(protocol)()
-		ctx := context.WithValue(r.Context(), logRequestIDKey{}, id)
-		r = r.WithContext(ctx)
-		body := &countingBody{ReadCloser: r.Body}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = body
-		}
-		rec := &recorder{ResponseWriter: w}
-		defer func() {
-			status := rec.status
-			if status == 0 {
-				status = http.StatusOK
-				if ctx.Err() != nil {
-					status = statusClientGone
-				}
-			}
-			d := time.Since(start)
-			o.metrics.ObserveRequest(metrics.Request{
-				Protocol: protocol, Operation: operation, Status: status, Duration: d,
-				RequestBytes: body.n, ResponseBytes: rec.bytes,
-			})
-			o.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
-				slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Int64("bytes_in", body.n),
-				slog.Duration("duration", d), slog.String("request_id", id),
-				slog.String("protocol", protocol), slog.String("remote", r.RemoteAddr))
-		}()
-		next.ServeHTTP(rec, r)
-	})
-}
-
-// countingBody counts the bytes a handler reads of a request body.
-type countingBody struct {
-	io.ReadCloser
-	n int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n += int64(n)
-	return n, err
-}
-
-// recorder notes the status and the body bytes of an answer. It keeps
-// what the writer underneath can do: Flush, ReadFrom (sendfile) and, through
-// Unwrap, everything http.ResponseController asks for.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *recorder) WriteHeader(code int) {
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *recorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func (w *recorder) ReadFrom(r io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	var n int64
-	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(writerOnly{w.ResponseWriter}, r)
-	}
-	w.bytes += n
-	return n, err
-}
-
-// writerOnly hides every method but Write, so that io.Copy does not call
-// ReadFrom back.
-type writerOnly struct{ io.Writer }
-
-func (w *recorder) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// logRequestIDKey carries a request's ID in its context for the log
-// handler (web keeps its own key private, and makes up an ID when asked
-// outside a request).
-type logRequestIDKey struct{}
-
-// requestIDHandler adds request_id to every record logged with a
-// request's context that does not name one itself.
-type requestIDHandler struct{ slog.Handler }
-
-// withRequestIDs makes log add request IDs to the lines logged with a
-// request's context.
-func withRequestIDs(log *slog.Logger) *slog.Logger {
-	if _, ok := log.Handler().(requestIDHandler); ok {
-		return log
-	}
-	return slog.New(requestIDHandler{log.Handler()})
-}
-
-func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id, ok := ctx.Value(logRequestIDKey{}).(string); ok {
-		has := false
-		r.Attrs(func(a slog.Attr) bool {
-			has = a.Key == "request_id"
-			return !has
-		})
-		if !has {
-			r = r.Clone()
-			r.AddAttrs(slog.String("request_id", id))
-		}
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return requestIDHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{h.Handler.WithGroup(name)}
+	return protoOCCI, method, class
 }
 
 // opsListeners are the optional listeners of --ops-listen and

@@ -22,6 +22,7 @@ import (
 
 	"github.com/occicdmi/occicdmi/internal/auth"
 	"github.com/occicdmi/occicdmi/internal/metrics"
+	"github.com/occicdmi/occicdmi/internal/web"
 	"github.com/occicdmi/occicdmi/occi"
 	"github.com/occicdmi/occicdmi/storagebackends"
 )
@@ -369,7 +370,7 @@ func TestRequestIDInLogLines(t *testing.T) {
 	logs := &syncBuffer{}
 	log := withRequestIDs(slog.New(slog.NewJSONHandler(logs, nil)))
 	assert.Same(t, log, withRequestIDs(log), "wrapped once")
-	ctx := context.WithValue(context.Background(), logRequestIDKey{}, "rid-7")
+	ctx := web.ContextWithRequestID(context.Background(), "rid-7")
 	log.InfoContext(ctx, "in a request")
 	log.With("component", "x").WarnContext(ctx, "in a request, with attrs")
 	log.InfoContext(ctx, "names its own", "request_id", "rid-7")

@@ -6,7 +6,6 @@ package app
 import (
 	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -28,16 +27,6 @@ func occiCaller(p *auth.Principal) occi.Caller {
 		project = p.Project
 	}
 	return occi.Caller{Project: project, Admin: p.Admin}
-}
-
-// withOCCICaller puts the OCCI caller of the request's principal in its
-// context, for every request: OCCI's, and CDMI's too, whose exports make
-// OCCI storage through the linkage in the caller's project.
-func withOCCICaller(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := auth.FromContext(r.Context())
-		next.ServeHTTP(w, r.WithContext(occi.WithCaller(r.Context(), occiCaller(p))))
-	})
 }
 
 // checkQuotas reads the --quota-* options into c.quotas (fill calls it).
