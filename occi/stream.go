@@ -1,7 +1,7 @@
 package occi
 
 import (
-	"encoding/json"
+	"bufio"
 	"io"
 	"net/http"
 )
@@ -69,18 +69,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rq *request, res
 }
 
 // streamLocations writes the members' locations, one a line: text/plain
-// as X-OCCI-Location fields (GFD.229 §6), text/uri-list (RFC 2483).
+// as X-OCCI-Location fields (GFD.229 §6), text/uri-list (RFC 2483). The
+// database renders each page's lines (every location is a path, so
+// absolute is the base before it).
 func (s *Server) streamLocations(w io.Writer, rq *request, q Query) error {
-	prefix, eol := "X-OCCI-Location: ", "\n"
+	prefix, eol := "X-OCCI-Location: "+rq.rd.base, "\n"
 	if rq.media == mediaURIList {
-		prefix, eol = "", "\r\n"
+		prefix, eol = rq.rd.base, "\r\n"
 	}
-	buf := make([]byte, 0, 256)
-	return s.svc.EachLocation(rq.ctx, q, func(loc string) error {
-		buf = append(buf[:0], prefix...)
-		buf = append(buf, rq.rd.abs(loc)...)
-		buf = append(buf, eol...)
-		_, err := w.Write(buf)
+	return s.svc.eachText(rq.ctx, q, prefix, eol, func(text []byte) error {
+		_, err := w.Write(text)
 		return err
 	})
 }
@@ -90,33 +88,38 @@ func (s *Server) streamLocations(w io.Writer, rq *request, q Query) error {
 // over the listing. "resources" is there when the collection holds
 // resources or nothing at all, "links" when it holds links or only links
 // may be in it.
-func (s *Server) streamJSON(w io.Writer, rq *request, resp *response) error {
+func (s *Server) streamJSON(out io.Writer, rq *request, resp *response) error {
 	st := resp.stream
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	// Entities go out in writes of about a buffer (the lazyWriter starts
+	// the answer with the first).
+	w := bufio.NewWriterSize(out, 32<<10)
+	rj := newRecordJSON(rq.rd)
+	var buf []byte
 	var opened bool // "{" written
 	member := func(name string) error {
 		sep := ","
 		if !opened {
 			sep, opened = "{", true
 		}
-		_, err := io.WriteString(w, sep+`"`+name+`":[`)
+		_, err := w.WriteString(sep + `"` + name + `":[`)
 		return err
 	}
 	pass := func(only, name string, keep bool) (int, error) {
 		q := st.query
 		q.Only = only
 		n := 0
-		err := s.svc.Each(rq.ctx, q, func(e *Entity) error {
+		err := s.svc.eachRecord(rq.ctx, q, func(r *record) error {
 			var err error
 			if n == 0 {
 				err = member(name)
 			} else {
-				_, err = io.WriteString(w, ",")
+				err = w.WriteByte(',')
 			}
 			n++
 			if err == nil {
-				err = enc.Encode(rq.rd.entityJSON(e))
+				// Each entity ends in a newline, as json.Encoder wrote them.
+				buf = append(rj.entity(buf[:0], r), '\n')
+				_, err = w.Write(buf)
 			}
 			return err
 		})
@@ -124,7 +127,7 @@ func (s *Server) streamJSON(w io.Writer, rq *request, resp *response) error {
 			err = member(name)
 		}
 		if err == nil && (n > 0 || keep) {
-			_, err = io.WriteString(w, "]")
+			err = w.WriteByte(']')
 		}
 		return n, err
 	}
@@ -144,15 +147,18 @@ func (s *Server) streamJSON(w io.Writer, rq *request, resp *response) error {
 		if err := member("resources"); err != nil {
 			return err
 		}
-		if _, err := io.WriteString(w, "]"); err != nil {
+		if err := w.WriteByte(']'); err != nil {
 			return err
 		}
 	}
 	if !opened {
-		_, err = io.WriteString(w, "{")
+		err = w.WriteByte('{')
 	}
 	if err == nil {
-		_, err = io.WriteString(w, "}\n")
+		_, err = w.WriteString("}\n")
+	}
+	if err == nil {
+		err = w.Flush()
 	}
 	return err
 }

@@ -1,0 +1,415 @@
+package occi
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// An entity record is one entity read in ONE column of ONE row: its
+// fields, its mixins and its attributes as a string of length-prefixed
+// fields ("<bytes>:<field>"). Each write of an entity keeps its record in
+// the row's doc column (migration 0015, refreshDocs, in the write's
+// transaction), so a listing reads one column of one row per entity: the
+// SQLite driver pays a cgo call per row and per column, and SQLite a
+// B-tree search per attribute row, which made a listing of 10,000
+// computes read 100,000 rows of three to eight columns. A row whose doc
+// is empty (written by a path that does not keep it) is read by
+// computing its record from the tables in the same statement. Length
+// prefixes, not separators, keep any byte a client may have put in an id
+// or a value from being read as structure.
+//
+// A record is
+//
+//	lp(location) lp(id) lp(kind) lp(source) lp(target) lp(source_kind)
+//	lp(target_kind) lp(project), then in any order
+//	"M" lp(mixin) for each mixin and "A" lp(name) lp(value) for each
+//	attribute (value as stored: its JSON text, see encodeValue).
+
+// sqlKit is the little SQL that differs between SQLite and PostgreSQL.
+type sqlKit struct{ pg bool }
+
+func kitOf(db *gorm.DB) sqlKit { return sqlKit{pg: db.Dialector.Name() == "postgres"} }
+
+// lp is the SQL of expr as a length-prefixed field.
+func (k sqlKit) lp(expr string) string {
+	// octet_length: SQLite 3.43 and later (CAST AS BLOB, the older way
+	// to count bytes, made a listing five times slower).
+	expr = "COALESCE(" + expr + ", '')"
+	return "CAST(octet_length(" + expr + ") AS TEXT) || ':' || " + expr
+}
+
+// concat is the SQL of the aggregate concatenating expr over a group, in
+// the order of orderBy ("" for any).
+func (k sqlKit) concat(expr, orderBy string) string {
+	fn := "group_concat"
+	if k.pg {
+		fn = "string_agg"
+	}
+	if orderBy != "" {
+		orderBy = " ORDER BY " + orderBy
+	}
+	return "COALESCE(" + fn + "(" + expr + ", ''" + orderBy + "), '')"
+}
+
+// bind turns the "?" placeholders of q into PostgreSQL's "$n" (q holds
+// no "?" in a literal).
+func (k sqlKit) bind(q string) string {
+	if !k.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// computed is the SQL of the record of the occi_entities row aliased e,
+// computed from the tables.
+func (k sqlKit) computed() string {
+	var parts []string
+	for _, c := range []string{"location", "id", "kind", "source", "target", "source_kind", "target_kind", "project"} {
+		parts = append(parts, k.lp("e."+c))
+	}
+	parts = append(parts,
+		"(SELECT "+k.concat("'M' || "+k.lp("m.mixin"), "")+" FROM occi_mixin_members m WHERE m.location = e.location)",
+		"(SELECT "+k.concat("'A' || "+k.lp("a.name")+" || "+k.lp("a.value"), "")+" FROM occi_attributes a WHERE a.location = e.location)")
+	return strings.Join(parts, " || ")
+}
+
+// kitSQL keeps the statements built from a kit, one set per dialect.
+type kitSQL struct {
+	record  string // the record of the row aliased e, kept or computed
+	refresh string // the UPDATE keeping the records of rows "IN ?"
+	// One entity: with its links (Links) or alone, for a caller of one
+	// project or one who sees every project (All).
+	entity, entityAll, entityLinks, entityLinksAll string
+}
+
+var kitCache sync.Map // sqlKit -> *kitSQL
+
+func (k sqlKit) sql() *kitSQL {
+	if v, ok := kitCache.Load(k); ok {
+		return v.(*kitSQL)
+	}
+	computed := k.computed()
+	rec := "CASE WHEN e.doc <> '' THEN e.doc ELSE " + computed + " END"
+	one := "SELECT 0, " + rec + " FROM occi_entities e WHERE e.location = ?"
+	links := " UNION ALL SELECT 1, " + rec + " FROM occi_entities e WHERE e.source = ?"
+	own := " AND e.project = ?"
+	s := &kitSQL{record: rec, refresh: "UPDATE occi_entities AS e SET doc = " + computed + " WHERE e.location IN ?",
+		entity: k.bind(one + own), entityAll: k.bind(one),
+		entityLinks: k.bind(one + own + links + own), entityLinksAll: k.bind(one + links),
+	}
+	kitCache.Store(k, s)
+	return s
+}
+
+// refreshDocs stores the records of the entities at locations, from
+// what the tables hold now: every store helper that changes an entity's
+// fields, attributes or mixins calls it in the same transaction.
+func (store) refreshDocs(db *gorm.DB, locations ...string) error {
+	q := kitOf(db).sql().refresh
+	for i := 0; i < len(locations); i += chunk {
+		if err := db.Exec(q, locations[i:min(i+chunk, len(locations))]).Error; err != nil {
+			return fmt.Errorf("keep the entity records: %w", err)
+		}
+	}
+	return nil
+}
+
+// rawAttr is an attribute as a record holds it: its value is JSON text.
+type rawAttr struct{ name, value []byte }
+
+// record is a parsed entity record. Its slices point into the row's
+// bytes: valid until the next row, unless copied (own).
+type record struct {
+	loc, id, kind, source, target, sourceKind, targetKind, project []byte
+	mixins                                                         [][]byte
+	attrs                                                          []rawAttr // in name order
+	links                                                          []*record // a resource's, in location order
+}
+
+func (r *record) isLink() bool { return len(r.source) > 0 }
+
+// parse reads b into r, reusing r's slices.
+func (r *record) parse(b []byte) error {
+	p := recParser{b: b}
+	for _, f := range []*[]byte{&r.loc, &r.id, &r.kind, &r.source, &r.target, &r.sourceKind, &r.targetKind, &r.project} {
+		*f = p.field()
+	}
+	r.mixins, r.attrs, r.links = r.mixins[:0], r.attrs[:0], r.links[:0]
+	for p.err == nil && len(p.b) > 0 {
+		tag := p.b[0]
+		p.b = p.b[1:]
+		switch tag {
+		case 'M':
+			r.mixins = append(r.mixins, p.field())
+		case 'A':
+			name := p.field()
+			r.attrs = append(r.attrs, rawAttr{name: name, value: p.field()})
+		default:
+			p.err = fmt.Errorf("entity record: unknown part %q", tag)
+		}
+	}
+	if p.err != nil {
+		return p.err
+	}
+	sortBytes(r.mixins, func(x []byte) []byte { return x })
+	sortBytes(r.attrs, func(a rawAttr) []byte { return a.name })
+	return nil
+}
+
+// sortBytes sorts xs by key in byte order: an insertion sort, linear
+// on the already sorted lists the database mostly answers.
+func sortBytes[T any](xs []T, key func(T) []byte) {
+	for i := 1; i < len(xs); i++ {
+		for j := i; j > 0 && string(key(xs[j])) < string(key(xs[j-1])); j-- {
+			xs[j], xs[j-1] = xs[j-1], xs[j]
+		}
+	}
+}
+
+// own makes r's bytes its own, so that r outlives its row.
+func (r *record) own() *record {
+	n := len(r.loc) + len(r.id) + len(r.kind) + len(r.source) + len(r.target) + len(r.sourceKind) + len(r.targetKind) + len(r.project)
+	for _, m := range r.mixins {
+		n += len(m)
+	}
+	for _, a := range r.attrs {
+		n += len(a.name) + len(a.value)
+	}
+	buf := make([]byte, 0, n)
+	cp := func(b []byte) []byte {
+		buf = append(buf, b...)
+		return buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
+	out := &record{loc: cp(r.loc), id: cp(r.id), kind: cp(r.kind), source: cp(r.source), target: cp(r.target),
+		sourceKind: cp(r.sourceKind), targetKind: cp(r.targetKind), project: cp(r.project),
+		mixins: make([][]byte, len(r.mixins)), attrs: make([]rawAttr, len(r.attrs))}
+	for i, m := range r.mixins {
+		out.mixins[i] = cp(m)
+	}
+	for i, a := range r.attrs {
+		out.attrs[i] = rawAttr{name: cp(a.name), value: cp(a.value)}
+	}
+	return out
+}
+
+type recParser struct {
+	b   []byte
+	err error
+}
+
+func (p *recParser) field() []byte {
+	if p.err != nil {
+		return nil
+	}
+	n, i := 0, 0
+	for ; i < len(p.b) && p.b[i] != ':'; i++ {
+		c := p.b[i]
+		if c < '0' || c > '9' || i > 9 {
+			p.err = fmt.Errorf("entity record: bad length")
+			return nil
+		}
+		n = n*10 + int(c-'0')
+	}
+	if i == len(p.b) || len(p.b) < i+1+n {
+		p.err = fmt.Errorf("entity record: cut short")
+		return nil
+	}
+	f := p.b[i+1 : i+1+n : i+1+n]
+	p.b = p.b[i+1+n:]
+	return f
+}
+
+// entity turns the record into an Entity, attributes decoded, links
+// included.
+func (r *record) entity() *Entity {
+	e := &Entity{Location: string(r.loc), ID: string(r.id), Kind: string(r.kind), Source: string(r.source),
+		Target: string(r.target), SourceKind: string(r.sourceKind), TargetKind: string(r.targetKind),
+		Project: string(r.project), Attrs: make(map[string]any, len(r.attrs))}
+	if len(r.mixins) > 0 {
+		e.Mixins = make([]string, len(r.mixins))
+		for i, m := range r.mixins {
+			e.Mixins[i] = string(m)
+		}
+	}
+	for _, a := range r.attrs {
+		e.Attrs[string(a.name)] = decodeValue(string(a.value))
+	}
+	for _, l := range r.links {
+		e.Links = append(e.Links, l.entity())
+	}
+	return e
+}
+
+// state is the record's state attribute, as stateOf reads an Entity's.
+func (r *record) state() string {
+	for _, k := range []string{"occi.compute.state", "occi.network.state", "occi.storage.state"} {
+		for _, a := range r.attrs {
+			if string(a.name) == k {
+				if s, ok := decodeValue(string(a.value)).(string); ok {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// queryRows runs q (with "?" placeholders) on db's connection, its
+// transaction's inside one, without gorm building anything.
+func queryRows(db *gorm.DB, q string, args ...any) (*sql.Rows, error) {
+	ctx := db.Statement.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return db.Statement.ConnPool.QueryContext(ctx, q, args...)
+}
+
+// entityRecord reads the entity at location that sc sees with its links
+// (withLinks): one statement.
+func (s store) entityRecord(db *gorm.DB, sc scope, location string, withLinks bool) (*record, error) {
+	k := kitOf(db)
+	q := k.sql()
+	var rows *sql.Rows
+	var err error
+	switch {
+	case withLinks && sc.all:
+		rows, err = queryRows(db, q.entityLinksAll, location, location)
+	case withLinks:
+		rows, err = queryRows(db, q.entityLinks, location, sc.project, location, sc.project)
+	case sc.all:
+		rows, err = queryRows(db, q.entityAll, location)
+	default:
+		rows, err = queryRows(db, q.entity, location, sc.project)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read entity: %w", err)
+	}
+	defer rows.Close()
+	var e *record
+	var links []*record
+	var part int
+	var raw sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&part, &raw); err != nil {
+			return nil, fmt.Errorf("read entity: %w", err)
+		}
+		r := &record{}
+		if err := r.parse(raw); err != nil {
+			return nil, err
+		}
+		r = r.own()
+		if part == 0 {
+			e = r
+		} else {
+			links = append(links, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read entity: %w", err)
+	}
+	if e == nil {
+		return nil, errNotFound
+	}
+	sortBytes(links, func(l *record) []byte { return l.loc })
+	e.links = links
+	return e, nil
+}
+
+// pageRecords calls fn with the record of each entity of one page of f,
+// with (withLinks) each resource's links, in location order. The links
+// of the page come first, in one statement, held until their resource
+// is handed on; the page's records follow in one more, each handed on as
+// it is read, valid until fn returns.
+func (s store) pageRecords(db *gorm.DB, sc scope, f filter, k keyset, withLinks bool, fn func(*record) error) (last string, n int, err error) {
+	page := s.pageQuery(db, sc, f, k)
+	q := kitOf(db).sql()
+	var links map[string][]*record
+	if withLinks {
+		linked := sc.where(db.Table("occi_entities AS e").Select(q.record).Where("e.source IN (?)", page)).Order("e.location")
+		links = map[string][]*record{}
+		err := scanRecords(linked, func(r *record) error {
+			l := r.own()
+			links[string(l.source)] = append(links[string(l.source)], l)
+			return nil
+		})
+		if err != nil {
+			return "", 0, err
+		}
+	}
+	all := db.Table("occi_entities AS e").Select(q.record).Where("e.location IN (?)", page).Order("e.location")
+	err = scanRecords(all, func(r *record) error {
+		n++
+		last = string(r.loc)
+		r.links = links[last]
+		return fn(r)
+	})
+	return last, n, err
+}
+
+// scanRecords runs q, a query of one column of records, and calls fn
+// with each, parsed into one record reused from row to row.
+func scanRecords(q *gorm.DB, fn func(*record) error) error {
+	rows, err := q.Rows()
+	if err != nil {
+		return fmt.Errorf("read entities: %w", err)
+	}
+	defer rows.Close()
+	var r record
+	var raw sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&raw); err != nil {
+			return fmt.Errorf("read entities: %w", err)
+		}
+		if err := r.parse(raw); err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read entities: %w", err)
+	}
+	return nil
+}
+
+// pageText answers one page of the locations of f rendered by the
+// database: each as prefix, base, location, eol; with the page's last
+// location and its count.
+func (s store) pageText(db *gorm.DB, sc scope, f filter, k keyset, prefix, eol string) (text []byte, last string, n int, err error) {
+	kit := kitOf(db)
+	q := db.Raw("SELECT COUNT(*), COALESCE(MAX(location), ''), "+
+		kit.concat("CAST(? AS TEXT) || location || CAST(? AS TEXT)", "location")+" FROM (?) AS page",
+		prefix, eol, s.pageQuery(db, sc, f, k))
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("list entities: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		err = rows.Scan(&n, &last, &text)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("list entities: %w", err)
+	}
+	return text, last, n, nil
+}
