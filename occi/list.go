@@ -140,8 +140,9 @@ func (s *Service) eachRecord(ctx context.Context, q Query, fn func(*record) erro
 
 // records reads p's listing as records, a page at a time.
 func (o *op) records(p pager, fn func(*record) error) error {
+	var pg pageBuf
 	return p.pages(func(k keyset) (string, int, error) {
-		at, n, err := o.s.st.pageRecords(o.db, o.sc, p.filter, k, true, fn)
+		at, n, err := o.s.st.pageRecords(o.db, o.sc, p.filter, k, true, &pg, fn)
 		if err != nil && kind.Of(err) == kind.Internal {
 			err = dbErr(err)
 		}

@@ -1,6 +1,7 @@
 package occi
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -76,22 +77,28 @@ func (k sqlKit) bind(q string) string {
 	return b.String()
 }
 
-// computed is the SQL of the record of the occi_entities row aliased e,
-// computed from the tables.
-func (k sqlKit) computed() string {
+// computed is the SQL of the record of the occi_entities row named e
+// (an alias, or the table's name), computed from the tables.
+func (k sqlKit) computed(e string) string {
 	var parts []string
 	for _, c := range []string{"location", "id", "kind", "source", "target", "source_kind", "target_kind", "project"} {
-		parts = append(parts, k.lp("e."+c))
+		parts = append(parts, k.lp(e+"."+c))
 	}
 	parts = append(parts,
-		"(SELECT "+k.concat("'M' || "+k.lp("m.mixin"), "")+" FROM occi_mixin_members m WHERE m.location = e.location)",
-		"(SELECT "+k.concat("'A' || "+k.lp("a.name")+" || "+k.lp("a.value"), "")+" FROM occi_attributes a WHERE a.location = e.location)")
+		"(SELECT "+k.concat("'M' || "+k.lp("m.mixin"), "")+" FROM occi_mixin_members m WHERE m.location = "+e+".location)",
+		"(SELECT "+k.concat("'A' || "+k.lp("a.name")+" || "+k.lp("a.value"), "")+" FROM occi_attributes a WHERE a.location = "+e+".location)")
 	return strings.Join(parts, " || ")
+}
+
+// kept is the record of the row named e: its doc, or computed.
+func (k sqlKit) kept(e string) string {
+	return "CASE WHEN " + e + ".doc <> '' THEN " + e + ".doc ELSE " + k.computed(e) + " END"
 }
 
 // kitSQL keeps the statements built from a kit, one set per dialect.
 type kitSQL struct {
 	record  string // the record of the row aliased e, kept or computed
+	table   string // the same of the row of occi_entities unaliased
 	refresh string // the UPDATE keeping the records of rows "IN ?"
 	// One entity: with its links (Links) or alone, for a caller of one
 	// project or one who sees every project (All).
@@ -104,12 +111,12 @@ func (k sqlKit) sql() *kitSQL {
 	if v, ok := kitCache.Load(k); ok {
 		return v.(*kitSQL)
 	}
-	computed := k.computed()
-	rec := "CASE WHEN e.doc <> '' THEN e.doc ELSE " + computed + " END"
+	rec := k.kept("e")
 	one := "SELECT 0, " + rec + " FROM occi_entities e WHERE e.location = ?"
 	links := " UNION ALL SELECT 1, " + rec + " FROM occi_entities e WHERE e.source = ?"
 	own := " AND e.project = ?"
-	s := &kitSQL{record: rec, refresh: "UPDATE occi_entities AS e SET doc = " + computed + " WHERE e.location IN ?",
+	s := &kitSQL{record: rec, table: k.kept("occi_entities"),
+		refresh: "UPDATE occi_entities AS e SET doc = " + k.computed("e") + " WHERE e.location IN ?",
 		entity: k.bind(one + own), entityAll: k.bind(one),
 		entityLinks: k.bind(one + own + links + own), entityLinksAll: k.bind(one + links),
 	}
@@ -257,27 +264,38 @@ func (r *record) entity() *Entity {
 }
 
 // state is the record's state attribute, as stateOf reads an Entity's.
-func (r *record) state() string {
+func (r *record) state() []byte {
 	for _, k := range []string{"occi.compute.state", "occi.network.state", "occi.storage.state"} {
 		for _, a := range r.attrs {
-			if string(a.name) == k {
-				if s, ok := decodeValue(string(a.value)).(string); ok {
-					return s
-				}
+			if string(a.name) != k {
+				continue
+			}
+			if v := a.value; isJSONString(v) && bytes.IndexByte(v, '\\') < 0 {
+				return v[1 : len(v)-1]
+			}
+			if s, ok := decodeValue(string(a.value)).(string); ok {
+				return []byte(s)
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // queryRows runs q (with "?" placeholders) on db's connection, its
 // transaction's inside one, without gorm building anything.
 func queryRows(db *gorm.DB, q string, args ...any) (*sql.Rows, error) {
-	ctx := db.Statement.Context
+	return db.Statement.ConnPool.QueryContext(steady(db.Statement.Context), q, args...)
+}
+
+// steady is ctx without its cancellation, for reads of at most a page:
+// the SQLite driver steps each row on a goroutine of its own when the
+// context can be cancelled (one per row of a listing), and a read of a
+// page is short enough to finish when the client has gone.
+func steady(ctx context.Context) context.Context {
 	if ctx == nil {
-		ctx = context.Background()
+		return context.Background()
 	}
-	return db.Statement.ConnPool.QueryContext(ctx, q, args...)
+	return context.WithoutCancel(ctx)
 }
 
 // entityRecord reads the entity at location that sc sees with its links
@@ -332,18 +350,48 @@ func (s store) entityRecord(db *gorm.DB, sc scope, location string, withLinks bo
 }
 
 // pageRecords calls fn with the record of each entity of one page of f,
-// with (withLinks) each resource's links, in location order. The links
-// of the page come first, in one statement, held until their resource
-// is handed on; the page's records follow in one more, each handed on as
-// it is read, valid until fn returns.
-func (s store) pageRecords(db *gorm.DB, sc scope, f filter, k keyset, withLinks bool, fn func(*record) error) (last string, n int, err error) {
-	page := s.pageQuery(db, sc, f, k)
+// with (withLinks) each resource's links, in location order, each valid
+// until fn returns. The page's records are read first, into one buffer
+// (a page's worth of memory), then the links out of them in one more
+// statement, then each is handed on.
+func (s store) pageRecords(db *gorm.DB, sc scope, f filter, k keyset, withLinks bool, pg *pageBuf, fn func(*record) error) (last string, n int, err error) {
 	q := kitOf(db).sql()
+	buf, ends, locs := pg.buf[:0], pg.ends[:0], pg.locs[:0]
+	defer func() { pg.buf, pg.ends, pg.locs = buf, ends, locs }()
+	err = scanRaw(s.pageQuery(db, sc, f, k).Select(q.table), func(raw []byte) error {
+		buf = append(buf, raw...)
+		ends = append(ends, len(buf))
+		if withLinks {
+			p := recParser{b: raw}
+			locs = append(locs, string(p.field()))
+			return p.err
+		}
+		return nil
+	})
+	if err != nil || len(ends) == 0 {
+		return "", 0, err
+	}
+	r := &pg.rec
 	var links map[string][]*record
 	if withLinks {
-		linked := sc.where(db.Table("occi_entities AS e").Select(q.record).Where("e.source IN (?)", page)).Order("e.location")
+		// The links out of the page's resources: those whose source lies
+		// between the page's first and last location (one range of the
+		// source index; each page's range is its own), kept only when
+		// their source is in the page.
+		in := make(map[string]bool, len(locs))
+		for _, l := range locs {
+			in[l] = true
+		}
 		links = map[string][]*record{}
-		err := scanRecords(linked, func(r *record) error {
+		linked := sc.where(db.Table("occi_entities AS e").Select(q.record).
+			Where("e.source >= ? AND e.source <= ?", locs[0], locs[len(locs)-1])).Order("e.location")
+		err := scanRaw(linked, func(raw []byte) error {
+			if err := r.parse(raw); err != nil {
+				return err
+			}
+			if !in[string(r.source)] {
+				return nil
+			}
 			l := r.own()
 			links[string(l.source)] = append(links[string(l.source)], l)
 			return nil
@@ -352,34 +400,48 @@ func (s store) pageRecords(db *gorm.DB, sc scope, f filter, k keyset, withLinks 
 			return "", 0, err
 		}
 	}
-	all := db.Table("occi_entities AS e").Select(q.record).Where("e.location IN (?)", page).Order("e.location")
-	err = scanRecords(all, func(r *record) error {
-		n++
+	for i := range ends {
+		if err := r.parse(buf[start(ends, i):ends[i]]); err != nil {
+			return "", 0, err
+		}
 		last = string(r.loc)
 		r.links = links[last]
-		return fn(r)
-	})
-	return last, n, err
+		if err := fn(r); err != nil {
+			return "", 0, err
+		}
+	}
+	return last, len(ends), nil
 }
 
-// scanRecords runs q, a query of one column of records, and calls fn
-// with each, parsed into one record reused from row to row.
-func scanRecords(q *gorm.DB, fn func(*record) error) error {
-	rows, err := q.Rows()
+// pageBuf is what reading pages reuses from one to the next.
+type pageBuf struct {
+	buf  []byte
+	ends []int
+	locs []string
+	rec  record
+}
+
+func start(ends []int, i int) int {
+	if i == 0 {
+		return 0
+	}
+	return ends[i-1]
+}
+
+// scanRaw runs q, a query of one column, and calls fn with each row's
+// bytes, valid until fn returns.
+func scanRaw(q *gorm.DB, fn func([]byte) error) error {
+	rows, err := q.WithContext(steady(q.Statement.Context)).Rows()
 	if err != nil {
 		return fmt.Errorf("read entities: %w", err)
 	}
 	defer rows.Close()
-	var r record
 	var raw sql.RawBytes
 	for rows.Next() {
 		if err := rows.Scan(&raw); err != nil {
 			return fmt.Errorf("read entities: %w", err)
 		}
-		if err := r.parse(raw); err != nil {
-			return err
-		}
-		if err := fn(&r); err != nil {
+		if err := fn(raw); err != nil {
 			return err
 		}
 	}
@@ -394,10 +456,18 @@ func scanRecords(q *gorm.DB, fn func(*record) error) error {
 // location and its count.
 func (s store) pageText(db *gorm.DB, sc scope, f filter, k keyset, prefix, eol string) (text []byte, last string, n int, err error) {
 	kit := kitOf(db)
+	// SQLite concatenates in the order the page's subquery hands its rows
+	// over, sorted (a subquery with a LIMIT is not flattened into the
+	// aggregate); an ORDER BY in the aggregate would sort them again, and
+	// doubled the cost. PostgreSQL is told.
+	order := ""
+	if kit.pg {
+		order = "location"
+	}
 	q := db.Raw("SELECT COUNT(*), COALESCE(MAX(location), ''), "+
-		kit.concat("CAST(? AS TEXT) || location || CAST(? AS TEXT)", "location")+" FROM (?) AS page",
+		kit.concat("CAST(? AS TEXT) || location || CAST(? AS TEXT)", order)+" FROM (?) AS page",
 		prefix, eol, s.pageQuery(db, sc, f, k))
-	rows, err := q.Rows()
+	rows, err := q.WithContext(steady(q.Statement.Context)).Rows()
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("list entities: %w", err)
 	}

@@ -21,7 +21,7 @@ func recordCases() []*Entity {
 		Mixins: []string{SchemeResourceTplate + "small", SchemeOSTemplate + "cirros"},
 		Attrs: map[string]any{AttrTitle: `<b>web</b> & "co"`, AttrSummary: "tab\there\\ né ✓ \u2028",
 			"occi.compute.cores": 2.0, "occi.compute.memory": 1e-7, "occi.compute.speed": 1e21, "occi.compute.state": "active",
-			"x.list": []any{"a<b", 1.5, true, nil}, "x.obj": map[string]any{"z": "&", "a": 3.0}, "x.bool": false}}
+			"x.zero": 0.0, "x.big": 123456789012345.0, "x.neg": -3.0, "x.list": []any{"a<b", 1.5, true, nil}, "x.obj": map[string]any{"z": "&", "a": 3.0}, "x.bool": false}}
 	odd := &Entity{ID: "my id \"quoted\" <x>", Location: "/compute/odd", Kind: KindCompute,
 		Attrs: map[string]any{AttrTitle: 42.0, "occi.compute.state": "inactive", "occi.compute.hostname": "h\u0001"}}
 	bare := &Entity{ID: "8F2C6A1E-0000-4000-8000-00000000000B", Location: "/compute/bare", Kind: KindCompute, Attrs: map[string]any{}}
@@ -58,7 +58,7 @@ func TestRecordJSONMatchesEntityJSON(t *testing.T) {
 	}
 	rj := newRecordJSON(rd)
 	seen := 0
-	_, _, err := st.pageRecords(db.WithContext(context.Background()), everyone, filter{}, keyset{Limit: 100}, true, func(r *record) error {
+	_, _, err := st.pageRecords(db.WithContext(context.Background()), everyone, filter{}, keyset{Limit: 100}, true, &pageBuf{}, func(r *record) error {
 		seen++
 		assert.Equal(t, want(r.entity()), string(rj.entity(nil, r)), string(r.loc))
 		return nil
@@ -125,7 +125,7 @@ func TestDocsFollowWrites(t *testing.T) {
 		t.Helper()
 		kept := map[string]string{}
 		read := func(into map[string]string) {
-			_, _, err := st.pageRecords(db, everyone, filter{}, keyset{Limit: 100}, true, func(r *record) error {
+			_, _, err := st.pageRecords(db, everyone, filter{}, keyset{Limit: 100}, true, &pageBuf{}, func(r *record) error {
 				into[string(r.loc)] = string(newRecordJSON(&renderer{m: benchModel()}).entity(nil, r))
 				return nil
 			})
@@ -155,4 +155,30 @@ func TestDocsFollowWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, r.mixins, 1)
 	assert.Equal(t, "/network/m", string(r.links[0].target))
+}
+
+// The database renders each page of a text listing in location order,
+// every location once, pages following each other (GFD.223 §3.1).
+func TestEachTextInOrder(t *testing.T) {
+	smallPages(t)
+	db := testDB(t)
+	n := 2*streamPage + 13
+	insertComputes(t, db, n)
+	s, err := NewService(context.Background(), Config{DB: db, Logger: discardLogger()})
+	require.NoError(t, err)
+	var want []string
+	require.NoError(t, s.EachLocation(context.Background(), Query{Collection: KindCompute}, func(l string) error {
+		want = append(want, "<"+l+">")
+		return nil
+	}))
+	var b strings.Builder
+	pages := 0
+	require.NoError(t, s.eachText(context.Background(), Query{Collection: KindCompute}, "<", ">", func(p []byte) error {
+		pages++
+		b.Write(p)
+		return nil
+	}))
+	assert.Equal(t, strings.Join(want, ""), b.String())
+	assert.Equal(t, 3, pages)
+	assert.Len(t, want, n)
 }

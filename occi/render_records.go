@@ -139,7 +139,7 @@ func (w *recordJSON) actions(r *record) []byte {
 	for i, m := range r.mixins {
 		mixins[i] = string(m)
 	}
-	acts := w.rd.m.actions(string(r.kind), mixins, st)
+	acts := w.rd.m.actions(string(r.kind), mixins, string(st))
 	out := []byte{}
 	if len(acts) > 0 {
 		out = append(out, `,"actions":[`...)
@@ -168,9 +168,16 @@ func (w *recordJSON) str(b, s []byte) []byte {
 // value appends an attribute value given as stored (see encodeValue) as
 // the encoder writes the value decodeValue reads from it.
 func (w *recordJSON) value(b, v []byte) []byte {
-	if isJSONString(v) && bytes.IndexByte(v, '\\') < 0 {
-		// Nothing in it was escaped: the encoder writes it as it is.
+	if isJSONString(v) && bytes.IndexByte(v, '\\') < 0 || smallInteger(v) {
+		// Nothing in it was escaped, or an integer the encoder writes
+		// in digits: it is what the encoder writes.
 		return append(b, v...)
+	}
+	if len(v) > 0 && v[0] != '"' && v[0] != '+' {
+		// decodeValue's number, without its boxing
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+			return appendJSONFloat(b, f)
+		}
 	}
 	switch x := decodeValue(string(v)).(type) {
 	case float64:
@@ -182,6 +189,20 @@ func (w *recordJSON) value(b, v []byte) []byte {
 	default:
 		return w.any(b, x)
 	}
+}
+
+// smallInteger tells whether v is the digits of an integer a float64
+// holds exactly, without a leading zero.
+func smallInteger(v []byte) bool {
+	if len(v) == 0 || len(v) > 15 || (v[0] == '0' && len(v) > 1) {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // any appends v as encoding/json writes it without HTML escaping.
