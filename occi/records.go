@@ -117,7 +117,7 @@ func (k sqlKit) sql() *kitSQL {
 	own := " AND e.project = ?"
 	s := &kitSQL{record: rec, table: k.kept("occi_entities"),
 		refresh: "UPDATE occi_entities AS e SET doc = " + k.computed("e") + " WHERE e.location IN ?",
-		entity: k.bind(one + own), entityAll: k.bind(one),
+		entity:  k.bind(one + own), entityAll: k.bind(one),
 		entityLinks: k.bind(one + own + links + own), entityLinksAll: k.bind(one + links),
 	}
 	kitCache.Store(k, s)
