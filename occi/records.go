@@ -103,6 +103,8 @@ type kitSQL struct {
 	// One entity: with its links (Links) or alone, for a caller of one
 	// project or one who sees every project (All).
 	entity, entityAll, entityLinks, entityLinksAll string
+	// With its links and the user mixins' version (a GET).
+	entityGet, entityGetAll string
 }
 
 var kitCache sync.Map // sqlKit -> *kitSQL
@@ -115,10 +117,12 @@ func (k sqlKit) sql() *kitSQL {
 	one := "SELECT 0, " + rec + " FROM occi_entities e WHERE e.location = ?"
 	links := " UNION ALL SELECT 1, " + rec + " FROM occi_entities e WHERE e.source = ?"
 	own := " AND e.project = ?"
+	version := " UNION ALL SELECT 2, CAST(version AS TEXT) FROM occi_mixin_versions WHERE id = 1"
 	s := &kitSQL{record: rec, table: k.kept("occi_entities"),
 		refresh: "UPDATE occi_entities AS e SET doc = " + k.computed("e") + " WHERE e.location IN ?",
 		entity:  k.bind(one + own), entityAll: k.bind(one),
 		entityLinks: k.bind(one + own + links + own), entityLinksAll: k.bind(one + links),
+		entityGet:    k.bind(one + own + links + own + version), entityGetAll: k.bind(one + links + version),
 	}
 	kitCache.Store(k, s)
 	return s
@@ -301,20 +305,39 @@ func steady(ctx context.Context) context.Context {
 // entityRecord reads the entity at location that sc sees with its links
 // (withLinks): one statement.
 func (s store) entityRecord(db *gorm.DB, sc scope, location string, withLinks bool) (*record, error) {
-	k := kitOf(db)
-	q := k.sql()
-	var rows *sql.Rows
-	var err error
+	q := kitOf(db).sql()
 	switch {
 	case withLinks && sc.all:
-		rows, err = queryRows(db, q.entityLinksAll, location, location)
+		return s.readEntity(db, q.entityLinksAll, nil, location, location)
 	case withLinks:
-		rows, err = queryRows(db, q.entityLinks, location, sc.project, location, sc.project)
+		return s.readEntity(db, q.entityLinks, nil, location, sc.project, location, sc.project)
 	case sc.all:
-		rows, err = queryRows(db, q.entityAll, location)
-	default:
-		rows, err = queryRows(db, q.entity, location, sc.project)
+		return s.readEntity(db, q.entityAll, nil, location)
 	}
+	return s.readEntity(db, q.entity, nil, location, sc.project)
+}
+
+// entityGet reads what a GET of location shows, in one statement: the
+// entity sc sees, its links, and the user mixins' version (their cache
+// is checked against it).
+func (s store) entityGet(db *gorm.DB, sc scope, location string) (r *record, version int64, err error) {
+	q := kitOf(db).sql()
+	version = -1
+	if sc.all {
+		r, err = s.readEntity(db, q.entityGetAll, &version, location, location)
+	} else {
+		r, err = s.readEntity(db, q.entityGet, &version, location, sc.project, location, sc.project)
+	}
+	if err == nil && version < 0 {
+		err = fmt.Errorf("read the mixin version: no row")
+	}
+	return r, version, err
+}
+
+// readEntity runs one of the entity statements: rows of part 0 are the
+// entity, 1 its links, 2 the mixin version (into version).
+func (store) readEntity(db *gorm.DB, stmt string, version *int64, args ...any) (*record, error) {
+	rows, err := queryRows(db, stmt, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read entity: %w", err)
 	}
@@ -323,19 +346,24 @@ func (s store) entityRecord(db *gorm.DB, sc scope, location string, withLinks bo
 	var links []*record
 	var part int
 	var raw sql.RawBytes
+	var r record
 	for rows.Next() {
 		if err := rows.Scan(&part, &raw); err != nil {
 			return nil, fmt.Errorf("read entity: %w", err)
 		}
-		r := &record{}
+		if part == 2 {
+			if *version, err = strconv.ParseInt(string(raw), 10, 64); err != nil {
+				return nil, fmt.Errorf("read the mixin version: %w", err)
+			}
+			continue
+		}
 		if err := r.parse(raw); err != nil {
 			return nil, err
 		}
-		r = r.own()
 		if part == 0 {
-			e = r
+			e = r.own()
 		} else {
-			links = append(links, r)
+			links = append(links, r.own())
 		}
 	}
 	if err := rows.Err(); err != nil {
