@@ -246,10 +246,12 @@ func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error 
 // MachineStatus implements computebackends.Backend.
 // Every OCCI GET of a compute asks it, so the statement goes straight to
 // the connection: through gorm's First it cost as much again as the read
-// ("$1" is a placeholder SQLite and PostgreSQL both read).
+// ("$1" is a placeholder SQLite and PostgreSQL both read). The read is
+// not cancelled: one row, and the SQLite driver steps a row on a
+// goroutine of its own when the context can be.
 func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, error) {
 	var st, msg string
-	err := b.db.Statement.ConnPool.QueryRowContext(ctx,
+	err := b.db.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx),
 		"SELECT state, COALESCE(message, '') FROM sim_machines WHERE id = $1", id).Scan(&st, &msg)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = gorm.ErrRecordNotFound
