@@ -122,7 +122,7 @@ func (k sqlKit) sql() *kitSQL {
 		refresh: "UPDATE occi_entities AS e SET doc = " + k.computed("e") + " WHERE e.location IN ?",
 		entity:  k.bind(one + own), entityAll: k.bind(one),
 		entityLinks: k.bind(one + own + links + own), entityLinksAll: k.bind(one + links),
-		entityGet:    k.bind(one + own + links + own + version), entityGetAll: k.bind(one + links + version),
+		entityGet: k.bind(one + own + links + own + version), entityGetAll: k.bind(one + links + version),
 	}
 	kitCache.Store(k, s)
 	return s
