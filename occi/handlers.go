@@ -330,12 +330,9 @@ func (s *Server) list(rq *request, r *http.Request, base Query) (*response, erro
 }
 
 // listing answers the members of q: streamed (see stream.go), but for
-// text/occi, whose members go in headers, and a GFD.223 §5 page, whose
-// resources and links must come from one pass over the listing (a page
-// holds at most MaxPageSize).
+// text/occi, whose members go in headers.
 func (s *Server) listing(rq *request, q Query) (*response, error) {
-	if rq.media == mediaOCCI || q.Number > 0 {
-		q.Entities = isJSON(rq.media)
+	if rq.media == mediaOCCI {
 		return listed(s.svc.List(rq.ctx, q))
 	}
 	return &response{status: http.StatusOK, stream: &streamed{query: q}}, nil

@@ -2,6 +2,8 @@ package occi
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -181,4 +183,41 @@ func TestEachTextInOrder(t *testing.T) {
 	assert.Equal(t, strings.Join(want, ""), b.String())
 	assert.Equal(t, 3, pages)
 	assert.Len(t, want, n)
+}
+
+// A GFD.223 §5 page streams: resources and links of one pass over the
+// page (the links held back), the same members List gives, across
+// stream pages; text pages too.
+func TestPagesStream(t *testing.T) {
+	smallPages(t)
+	r := newRig(t, Config{})
+	insertComputes(t, r.db, 2*streamPage)
+	number := streamPage + 20 // crosses a stream page, and the computes' end
+	svc, err := NewService(context.Background(), Config{DB: r.db, Logger: discardLogger()})
+	require.NoError(t, err)
+	want, err := svc.List(context.Background(), Query{Prefix: "/", Page: 2, Number: number})
+	require.NoError(t, err)
+	var wantRes, wantLinks int
+	for _, l := range want.Locations {
+		if strings.HasPrefix(l, "/networkinterface/") {
+			wantLinks++
+		} else {
+			wantRes++
+		}
+	}
+	require.Positive(t, wantRes)
+	require.Positive(t, wantLinks)
+	q := fmt.Sprintf("/?page=2&number=%d", number)
+	resp, body := r.do("GET", q, "", "Accept: application/occi+json")
+	require.Equal(t, 200, resp.StatusCode)
+	var doc struct{ Resources, Links []json.RawMessage }
+	require.NoError(t, json.Unmarshal([]byte(body), &doc), body)
+	assert.Len(t, doc.Resources, wantRes)
+	assert.Len(t, doc.Links, wantLinks)
+	_, body = r.do("GET", q, "", "Accept: text/uri-list")
+	var locs []string
+	for _, l := range want.Locations {
+		locs = append(locs, r.url+l+"\r\n")
+	}
+	assert.Equal(t, strings.Join(locs, ""), body)
 }

@@ -133,14 +133,24 @@ func (s *Server) streamJSON(out io.Writer, rq *request, resp *response) error {
 	}
 	var resources, links int
 	var err error
-	if !st.onlyLinks {
-		if resources, err = pass(OnlyResources, "resources", resp.wantRes); err != nil {
+	switch {
+	case st.query.Number > 0 && !st.onlyResources && !st.onlyLinks:
+		// A GFD.223 §5 page of resources and links: one pass, in which
+		// the links wait in a buffer (at most a page) for the resources.
+		resources, links, err = s.pageJSON(w, rq, st.query, rj, member, resp.wantRes, resp.wantLinks)
+		if err != nil {
 			return err
 		}
-	}
-	if !st.onlyResources {
-		if links, err = pass(OnlyLinks, "links", resp.wantLinks); err != nil {
-			return err
+	default:
+		if !st.onlyLinks {
+			if resources, err = pass(OnlyResources, "resources", resp.wantRes); err != nil {
+				return err
+			}
+		}
+		if !st.onlyResources {
+			if links, err = pass(OnlyLinks, "links", resp.wantLinks); err != nil {
+				return err
+			}
 		}
 	}
 	if resources == 0 && links == 0 && !resp.wantRes && !resp.wantLinks {
@@ -161,4 +171,46 @@ func (s *Server) streamJSON(out io.Writer, rq *request, resp *response) error {
 		err = w.Flush()
 	}
 	return err
+}
+
+// pageJSON writes one GFD.223 §5 page holding resources and links: the
+// resources as they come, then the links, held until then.
+func (s *Server) pageJSON(w *bufio.Writer, rq *request, q Query, rj *recordJSON, member func(string) error, keepRes, keepLinks bool) (resources, links int, err error) {
+	var held, buf []byte
+	err = s.svc.eachRecord(rq.ctx, q, func(r *record) error {
+		if r.isLink() {
+			if links > 0 {
+				held = append(held, ',')
+			}
+			links++
+			held = append(rj.entity(held, r), '\n')
+			return nil
+		}
+		var err error
+		if resources == 0 {
+			err = member("resources")
+		} else {
+			err = w.WriteByte(',')
+		}
+		resources++
+		if err == nil {
+			buf = append(rj.entity(buf[:0], r), '\n')
+			_, err = w.Write(buf)
+		}
+		return err
+	})
+	if err == nil && resources == 0 && keepRes {
+		err = member("resources")
+	}
+	if err == nil && (resources > 0 || keepRes) {
+		err = w.WriteByte(']')
+	}
+	if err == nil && (links > 0 || keepLinks) {
+		if err = member("links"); err == nil {
+			if _, err = w.Write(held); err == nil {
+				err = w.WriteByte(']')
+			}
+		}
+	}
+	return resources, links, err
 }
