@@ -329,12 +329,9 @@ func (s *Server) list(rq *request, r *http.Request, base Query) (*response, erro
 	return s.listing(rq, base)
 }
 
-// listing answers the members of q: streamed (see stream.go), but for
-// text/occi, whose members go in headers.
+// listing answers the members of q, streamed (see stream.go; text/occi
+// in stream_occi.go).
 func (s *Server) listing(rq *request, q Query) (*response, error) {
-	if rq.media == mediaOCCI {
-		return listed(s.svc.List(rq.ctx, q))
-	}
 	return &response{status: http.StatusOK, stream: &streamed{query: q}}, nil
 }
 

@@ -221,3 +221,38 @@ func TestPagesStream(t *testing.T) {
 	}
 	assert.Equal(t, strings.Join(locs, ""), body)
 }
+
+// A text/occi listing (GFD.229 §7: the members in one X-OCCI-Location
+// header) is written a page at a time over a connection the handler
+// takes over: the header holds every member once, in order, the body is
+// "OK", and the connection closes after it. An empty listing has no
+// such header; a HEAD has no body.
+func TestTextOCCIListingStreams(t *testing.T) {
+	smallPages(t)
+	r := newRig(t, Config{})
+	n := 2*streamPage + 3
+	insertComputes(t, r.db, n)
+	var want []string
+	for i := 0; i < n; i++ {
+		want = append(want, r.url+benchEntity(i).Location)
+	}
+	resp, body := r.do("GET", "/compute/", "", "Accept: text/occi")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "OK", body)
+	assert.Equal(t, strings.Join(want, ", "), resp.Header.Get("X-OCCI-Location"))
+	assert.Equal(t, "text/occi", resp.Header.Get("Content-Type"))
+	assert.True(t, resp.Close, "the connection closes after the answer")
+
+	resp, body = r.do("HEAD", "/compute/", "", "Accept: text/occi")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Empty(t, body)
+	assert.Equal(t, strings.Join(want, ", "), resp.Header.Get("X-OCCI-Location"))
+
+	resp, body = r.do("GET", "/storage/", "", "Accept: text/occi")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "OK", body)
+	assert.Empty(t, resp.Header.Values("X-OCCI-Location"))
+
+	resp, _ = r.do("GET", "/compute/", "", "Accept: text/occi", "Category: nope; scheme=\"http://x/#\"; class=\"kind\"")
+	assert.Equal(t, 400, resp.StatusCode, "a bad filter is answered before anything streams")
+}

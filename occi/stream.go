@@ -50,6 +50,17 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 
 // stream renders resp.stream to w in the request's media type.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, rq *request, resp *response) {
+	if rq.media == mediaOCCI {
+		if !s.occiHeaders(w, r, rq, resp.stream.query) {
+			resp, err := listed(s.svc.List(rq.ctx, resp.stream.query))
+			if err != nil {
+				s.fail(w, r, rq.media, err)
+				return
+			}
+			rq.write(w, resp)
+		}
+		return
+	}
 	lw := &lazyWriter{w: w, media: rq.media}
 	var err error
 	if isJSON(rq.media) {
