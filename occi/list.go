@@ -158,11 +158,13 @@ func (s *Service) eachText(ctx context.Context, q Query, prefix, eol string, fn 
 	if err != nil {
 		return err
 	}
+	var buf []byte
 	return f.pages(func(k keyset) (string, int, error) {
-		text, at, n, err := o.s.st.pageText(o.db, o.sc, f.filter, k, prefix, eol)
+		text, at, n, err := o.s.st.pageText(o.db, o.sc, f.filter, k, prefix, eol, buf)
 		if err != nil {
 			return "", 0, dbErr(err)
 		}
+		buf = text
 		if n > 0 {
 			if err := fn(text); err != nil {
 				return "", 0, err
