@@ -252,17 +252,43 @@ func (p *recParser) field() []byte {
 // entity turns the record into an Entity, attributes decoded, links
 // included.
 func (r *record) entity() *Entity {
-	e := &Entity{Location: string(r.loc), ID: string(r.id), Kind: string(r.kind), Source: string(r.source),
-		Target: string(r.target), SourceKind: string(r.sourceKind), TargetKind: string(r.targetKind),
-		Project: string(r.project), Attrs: make(map[string]any, len(r.attrs))}
+	// Every string of the entity is a piece of one: two allocations
+	// instead of one per field and attribute.
+	n := len(r.loc) + len(r.id) + len(r.kind) + len(r.source) + len(r.target) + len(r.sourceKind) + len(r.targetKind) + len(r.project)
+	for _, m := range r.mixins {
+		n += len(m)
+	}
+	for _, a := range r.attrs {
+		n += len(a.name) + len(a.value)
+	}
+	buf := make([]byte, 0, n)
+	for _, f := range [][]byte{r.loc, r.id, r.kind, r.source, r.target, r.sourceKind, r.targetKind, r.project} {
+		buf = append(buf, f...)
+	}
+	for _, m := range r.mixins {
+		buf = append(buf, m...)
+	}
+	for _, a := range r.attrs {
+		buf = append(append(buf, a.name...), a.value...)
+	}
+	all := string(buf)
+	next := func(b []byte) string {
+		s := all[:len(b)]
+		all = all[len(b):]
+		return s
+	}
+	e := &Entity{Location: next(r.loc), ID: next(r.id), Kind: next(r.kind), Source: next(r.source),
+		Target: next(r.target), SourceKind: next(r.sourceKind), TargetKind: next(r.targetKind),
+		Project: next(r.project), Attrs: make(map[string]any, len(r.attrs))}
 	if len(r.mixins) > 0 {
 		e.Mixins = make([]string, len(r.mixins))
 		for i, m := range r.mixins {
-			e.Mixins[i] = string(m)
+			e.Mixins[i] = next(m)
 		}
 	}
 	for _, a := range r.attrs {
-		e.Attrs[string(a.name)] = decodeValue(string(a.value))
+		name := next(a.name)
+		e.Attrs[name] = decodeValue(next(a.value))
 	}
 	for _, l := range r.links {
 		e.Links = append(e.Links, l.entity())
