@@ -106,3 +106,66 @@ func TestMixinCacheRollback(t *testing.T) {
 	require.ErrorIs(t, err, assert.AnError)
 	assert.False(t, hasCategory(t, s, context.Background(), tag.ID()))
 }
+
+// A GET over HTTP reads the user mixins' version in its entity's
+// statement (Service.lookup) and builds its model from the cache at that
+// version: a mixin made and attached through server a is rendered by the
+// next GET through server b, whose cache was warm before. And the entity
+// records each write keeps (occi_entities.doc) are written in the
+// write's own transaction: an update, an action and a delete through a
+// are seen by the next GET and listing through b.
+func TestReadsSeeOtherServersWrites(t *testing.T) {
+	db := testDB(t)
+	other := otherHandle(t, db)
+	a, err := NewService(context.Background(), Config{DB: db, Compute: sim.New(db), Logger: discardLogger()})
+	require.NoError(t, err)
+	b, err := NewService(context.Background(), Config{DB: other, Compute: sim.New(other), Logger: discardLogger()})
+	require.NoError(t, err)
+	red := WithCaller(context.Background(), Caller{Project: "red"})
+	es, err := a.Create(red, KindCompute, []EntityInput{{Attrs: map[string]any{AttrTitle: "one"}}})
+	require.NoError(t, err)
+	loc := es[0].Location
+	get := func() *Entity {
+		t.Helper()
+		_, m, e, err := b.lookup(red, loc)
+		require.NoError(t, err)
+		require.NotNil(t, m)
+		return e
+	}
+	listed := func() map[string]any {
+		t.Helper()
+		var attrs map[string]any
+		require.NoError(t, b.Each(red, Query{Collection: KindCompute}, func(e *Entity) error {
+			if e.Location == loc {
+				attrs = e.Attrs
+			}
+			return nil
+		}))
+		return attrs
+	}
+	assert.Equal(t, "one", get().Attrs[AttrTitle], "b's mixin cache warm")
+	assert.Equal(t, "one", listed()[AttrTitle])
+
+	tag := &Category{Scheme: "http://red.example/t#", Term: "tag", Class: ClassMixin, Title: "Tag"}
+	require.NoError(t, a.AddMixins(red, []*Category{tag}))
+	require.NoError(t, a.Associate(red, tag.ID(), Members{Locations: []string{loc}}, false))
+	_, m, e, err := b.lookup(red, loc)
+	require.NoError(t, err)
+	assert.Contains(t, e.Mixins, tag.ID())
+	require.NotNil(t, m.get(tag.ID()), "b's model holds the mixin a made: its rendering names it")
+
+	_, err = a.Update(red, loc, EntityInput{Attrs: map[string]any{AttrTitle: "two"}})
+	require.NoError(t, err)
+	assert.Equal(t, "two", get().Attrs[AttrTitle])
+	assert.Equal(t, "two", listed()[AttrTitle])
+
+	_, err = a.Act(red, loc, Invocation{Term: "start"})
+	require.NoError(t, err)
+	assert.Equal(t, "active", get().Attrs["occi.compute.state"])
+	assert.Equal(t, "active", listed()["occi.compute.state"])
+
+	require.NoError(t, a.Delete(red, loc))
+	_, _, _, err = b.lookup(red, loc)
+	assert.Error(t, err)
+	assert.Nil(t, listed())
+}

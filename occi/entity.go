@@ -1,6 +1,11 @@
 package occi
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/occicdmi/occicdmi/internal/kind"
+)
 
 // Get answers the entity at loc (a path) as a rendering shows it: with
 // its links (a resource), its live state from the backend and the actions
@@ -15,6 +20,42 @@ func (s *Service) Get(ctx context.Context, loc string) (*Entity, error) {
 		return nil, err
 	}
 	return o.full(e, true)
+}
+
+// lookup is Get for a request that has no model yet: the entity, its
+// links and the user mixins' version come in one statement, and the
+// model is made from the mixins of that version (cached). It answers the
+// context carrying the model, as withModel does, and the model.
+func (s *Service) lookup(ctx context.Context, loc string) (context.Context, *model, *Entity, error) {
+	who := callerOf(ctx)
+	if err := who.check(); err != nil {
+		return ctx, nil, nil, err
+	}
+	if _, joined := ctx.Value(txKey{}).(*joined); joined || ctx.Value(modelKey{}) != nil {
+		ctx, m, err := s.withModel(ctx)
+		if err != nil {
+			return ctx, nil, nil, err
+		}
+		e, err := s.Get(ctx, loc)
+		return ctx, m, e, err
+	}
+	db := s.handle(ctx)
+	r, version, err := s.st.entityGet(db, who.scope(), loc)
+	if errors.Is(err, errNotFound) {
+		return ctx, nil, nil, kind.Errorf(kind.NotFound, "no entity at %s", loc)
+	} else if err != nil {
+		return ctx, nil, nil, dbErr(err)
+	}
+	users, err := s.mixins.at(db, s.st, version)
+	if err != nil {
+		return ctx, nil, nil, dbErr(err)
+	}
+	m := s.modelOf(who.scope(), users)
+	ctx = context.WithValue(ctx, modelKey{}, m)
+	base, _ := ctx.Value(baseKey{}).(string)
+	o := &op{s: s, ctx: ctx, db: db, m: m, base: base, who: who, sc: who.scope()}
+	e, err := o.full(r.entity(), true)
+	return ctx, m, e, err
 }
 
 // full loads what an entity's rendering shows: its links (unless

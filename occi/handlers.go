@@ -49,6 +49,36 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, listing bool) (*r
 	return &request{ctx: ctx, media: media, m: m, rd: &renderer{base: base, m: m}}, true
 }
 
+// getEntity serves a GET or HEAD of an entity (a path that names no
+// collection: those end in "/"): the entity and the user mixins' version
+// are read together, before the model (see Service.lookup).
+func (s *Server) getEntity(w http.ResponseWriter, r *http.Request, loc string) {
+	w.Header().Set("Accept", served)
+	if err := checkVersion(r); err != nil {
+		s.fail(w, r, mediaPlain, err)
+		return
+	}
+	media, err := negotiate(r, false)
+	if err != nil {
+		s.fail(w, r, mediaPlain, err)
+		return
+	}
+	base := s.baseURL(r)
+	ctx, m, e, err := s.svc.lookup(WithBaseURL(r.Context(), base), loc)
+	if err != nil && kind.Of(err) == kind.Internal {
+		// What the request reads first failed, as the model's load in
+		// begin would have.
+		s.log.Error("occi: read entity", "err", err)
+		err = web.Errorf(http.StatusServiceUnavailable, "the database is unavailable")
+	}
+	if err != nil {
+		s.fail(w, r, media, err)
+		return
+	}
+	rq := &request{ctx: ctx, media: media, m: m, rd: &renderer{base: base, m: m}}
+	rq.write(w, &response{status: http.StatusOK, entity: e})
+}
+
 // fail writes err in the negotiated media type: its status from its kind,
 // an internal error logged and answered without its detail.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, media string, err error) {
@@ -109,6 +139,11 @@ func (s *Server) handlePath() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
 		listing := strings.HasSuffix(p, "/")
+		if !listing && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			// No collection's location lacks the final "/": an entity.
+			s.getEntity(w, r, p)
+			return
+		}
 		rq, ok := s.begin(w, r, listing)
 		if !ok {
 			return
@@ -294,15 +329,9 @@ func (s *Server) list(rq *request, r *http.Request, base Query) (*response, erro
 	return s.listing(rq, base)
 }
 
-// listing answers the members of q: streamed (see stream.go), but for
-// text/occi, whose members go in headers, and a GFD.223 §5 page, whose
-// resources and links must come from one pass over the listing (a page
-// holds at most MaxPageSize).
+// listing answers the members of q, streamed (see stream.go; text/occi
+// in stream_occi.go).
 func (s *Server) listing(rq *request, q Query) (*response, error) {
-	if rq.media == mediaOCCI || q.Number > 0 {
-		q.Entities = isJSON(rq.media)
-		return listed(s.svc.List(rq.ctx, q))
-	}
 	return &response{status: http.StatusOK, stream: &streamed{query: q}}, nil
 }
 

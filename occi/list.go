@@ -118,21 +118,59 @@ func (s *Service) Each(ctx context.Context, q Query, fn func(*Entity) error) err
 	if err != nil {
 		return err
 	}
-	return f.pages(func(k keyset) (string, int, error) {
-		var at string
-		n := 0
-		err := o.s.st.pageEntities(o.db, o.sc, f.filter, k, true, func(e *Entity) error {
-			o.fillActions(e)
-			for _, l := range e.Links {
-				o.fillActions(l)
-			}
-			at, n = e.Location, n+1
-			return fn(e)
-		})
+	return o.records(f, func(r *record) error {
+		e := r.entity()
+		o.fillActions(e)
+		for _, l := range e.Links {
+			o.fillActions(l)
+		}
+		return fn(e)
+	})
+}
+
+// eachRecord is Each for the renderings: fn gets each entity's record,
+// its links attached, valid until fn returns.
+func (s *Service) eachRecord(ctx context.Context, q Query, fn func(*record) error) error {
+	o, f, err := s.beginListing(ctx, q)
+	if err != nil {
+		return err
+	}
+	return o.records(f, fn)
+}
+
+// records reads p's listing as records, a page at a time.
+func (o *op) records(p pager, fn func(*record) error) error {
+	var pg pageBuf
+	return p.pages(func(k keyset) (string, int, error) {
+		at, n, err := o.s.st.pageRecords(o.db, o.sc, p.filter, k, true, &pg, fn)
 		if err != nil && kind.Of(err) == kind.Internal {
 			err = dbErr(err)
 		}
 		return at, n, err
+	})
+}
+
+// eachText calls fn with the locations q selects, rendered by the
+// database a page at a time: each location as prefix, location, eol.
+// It lists what EachLocation lists.
+func (s *Service) eachText(ctx context.Context, q Query, prefix, eol string, fn func([]byte) error) error {
+	o, f, err := s.beginListing(ctx, q)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	return f.pages(func(k keyset) (string, int, error) {
+		text, at, n, err := o.s.st.pageText(o.db, o.sc, f.filter, k, prefix, eol, buf)
+		if err != nil {
+			return "", 0, dbErr(err)
+		}
+		buf = text
+		if n > 0 {
+			if err := fn(text); err != nil {
+				return "", 0, err
+			}
+		}
+		return at, n, nil
 	})
 }
 

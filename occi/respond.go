@@ -71,7 +71,7 @@ func (rq *request) write(w http.ResponseWriter, resp *response) {
 	if resp.location != "" {
 		h.Set("Location", rq.rd.abs(resp.location))
 	}
-	f, jsonBody, uriList := rq.render(resp)
+	f, jsonBody, uriList := rq.render(resp, rq.media)
 	switch media := rq.media; media {
 	case mediaOCCI:
 		f.setHeaders(h)
@@ -98,10 +98,15 @@ func (rq *request) write(w http.ResponseWriter, resp *response) {
 	}
 }
 
-// render makes resp's text fields, JSON body and URI list.
-func (rq *request) render(resp *response) (f fields, jsonBody any, uriList []string) {
+// render makes resp's text fields, JSON body or URI list, what media
+// needs.
+func (rq *request) render(resp *response, media string) (f fields, jsonBody any, uriList []string) {
 	r := rq.rd
 	switch {
+	case resp.entity != nil && isJSON(media):
+		jsonBody = r.entityJSON(resp.entity)
+	case resp.entity != nil && media != mediaURIList:
+		f = r.entityText(resp.entity)
 	case resp.noContent:
 	case resp.entity != nil:
 		f = r.entityText(resp.entity)

@@ -166,7 +166,12 @@ func (s *Service) loadModel(ctx context.Context, db *gorm.DB) (*model, error) {
 	if err != nil {
 		return nil, dbErr(err)
 	}
-	sc := callerOf(ctx).scope()
+	return s.modelOf(callerOf(ctx).scope(), users), nil
+}
+
+// modelOf is the model of a request of a caller who sees sc, given every
+// project's user mixins.
+func (s *Service) modelOf(sc scope, users []*Category) *model {
 	// The maps are the request's own: calls add the mixins they create.
 	m := &model{registry: s.reg, user: map[string]*Category{}, ulo: map[string]*Category{}}
 	for _, c := range users {
@@ -175,7 +180,7 @@ func (s *Service) loadModel(ctx context.Context, db *gorm.DB) (*model, error) {
 			m.ulo[c.Location] = c
 		}
 	}
-	return m, nil
+	return m
 }
 
 // mixinCache keeps every project's user mixins in memory with the version
@@ -202,6 +207,12 @@ func (c *mixinCache) get(db *gorm.DB, st store, keep bool) ([]*Category, error) 
 	if err != nil {
 		return nil, err
 	}
+	return c.at(db, st, v)
+}
+
+// at answers every project's user mixins as of version v, which the
+// caller read: from the cache when it was loaded at v.
+func (c *mixinCache) at(db *gorm.DB, st store, v int64) ([]*Category, error) {
 	c.mu.Lock()
 	if c.loaded && c.version == v {
 		all := c.all

@@ -32,18 +32,21 @@ func stateOf(e *Entity) string {
 }
 
 // definedActions lists the actions the entity's kind and mixins define.
-func (o *op) definedActions(e *Entity) []string {
+func (o *op) definedActions(e *Entity) []string { return o.m.definedActions(e.Kind, e.Mixins) }
+
+// definedActions lists the actions a kind and mixins define.
+func (m *model) definedActions(kind string, mixins []string) []string {
 	var out []string
-	for k := e.Kind; k != ""; {
-		c := o.m.get(k)
+	for k := kind; k != ""; {
+		c := m.get(k)
 		if c == nil {
 			break
 		}
 		out = append(out, c.Actions...)
 		k = c.Parent
 	}
-	for _, id := range e.Mixins {
-		if c := o.m.get(id); c != nil {
+	for _, id := range mixins {
+		if c := m.get(id); c != nil {
 			out = append(out, c.Actions...)
 		}
 	}
@@ -65,12 +68,14 @@ func accepted(e *Entity, action string) bool {
 }
 
 // allowed tells whether the action is one the state offers.
-func allowed(e *Entity, action string) bool {
+func allowed(e *Entity, action string) bool { return allowedIn(stateOf(e), action) }
+
+// allowedIn tells whether the action is one state st offers.
+func allowedIn(st, action string) bool {
 	from, ok := allowedFrom[action]
 	if !ok {
 		return true
 	}
-	st := stateOf(e)
 	for _, s := range from {
 		if s == st {
 			return true
@@ -81,11 +86,16 @@ func allowed(e *Entity, action string) bool {
 
 // fillActions sets the actions applicable now (GFD.229 §5.1.1: a
 // resource's rendering carries the actions its state allows).
-func (o *op) fillActions(e *Entity) {
-	e.Actions = nil
-	for _, a := range o.definedActions(e) {
-		if allowed(e, a) {
-			e.Actions = append(e.Actions, a)
+func (o *op) fillActions(e *Entity) { e.Actions = o.m.actions(e.Kind, e.Mixins, stateOf(e)) }
+
+// actions lists the actions an entity of kind with mixins offers in
+// state st.
+func (m *model) actions(kind string, mixins []string, st string) []string {
+	var out []string
+	for _, a := range m.definedActions(kind, mixins) {
+		if allowedIn(st, a) {
+			out = append(out, a)
 		}
 	}
+	return out
 }

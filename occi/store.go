@@ -147,7 +147,14 @@ func (s store) addUserMixin(db *gorm.DB, c *Category, origin string) error {
 }
 
 func (s store) deleteUserMixin(db *gorm.DB, id string) error {
+	var members []string
+	if err := db.Model(&memberRow{}).Where("mixin = ?", id).Pluck("location", &members).Error; err != nil {
+		return err
+	}
 	if err := db.Where("mixin = ?", id).Delete(&memberRow{}).Error; err != nil {
+		return err
+	}
+	if err := s.refreshDocs(db, members...); err != nil {
 		return err
 	}
 	if err := db.Where("id = ?", id).Delete(&userMixinRow{}).Error; err != nil {
@@ -169,7 +176,21 @@ func (store) bumpMixinVersion(db *gorm.DB) error {
 // mixinVersion reads the user mixins' version.
 func (store) mixinVersion(db *gorm.DB) (int64, error) {
 	var v int64
-	if err := db.Raw("SELECT version FROM occi_mixin_versions WHERE id = 1").Row().Scan(&v); err != nil {
+	// Read by every request: straight to the connection, gorm would
+	// cost more than the read.
+	rows, err := queryRows(db, "SELECT version FROM occi_mixin_versions WHERE id = 1")
+	if err == nil {
+		defer rows.Close()
+		if !rows.Next() {
+			err = rows.Err()
+			if err == nil {
+				err = errNotFound
+			}
+		} else {
+			err = rows.Scan(&v)
+		}
+	}
+	if err != nil {
 		return 0, fmt.Errorf("read the mixin version: %w", err)
 	}
 	return v, nil
@@ -181,16 +202,11 @@ var errNotFound = kind.New(kind.NotFound, "not found")
 // entity loads one entity that sc sees, with its attributes and mixins
 // and, withLinks, a resource's links with theirs: one query.
 func (s store) entity(db *gorm.DB, sc scope, location string, withLinks bool) (*Entity, error) {
-	var e *Entity
-	sub := sc.where(db.Model(&entityRow{}).Select("location").Where("location = ?", location))
-	err := s.load(db, sc, sub, withLinks, func(x *Entity) error { e = x; return nil })
+	r, err := s.entityRecord(db, sc, location, withLinks)
 	if err != nil {
 		return nil, err
 	}
-	if e == nil {
-		return nil, errNotFound
-	}
-	return e, nil
+	return r.entity(), nil
 }
 
 // entities loads entities in bulk, in the order of locations, skipping
@@ -421,50 +437,6 @@ func (s store) pageLocations(db *gorm.DB, sc scope, f filter, k keyset) ([]strin
 	return out, nil
 }
 
-// pageEntities calls fn with each entity of one page of f, complete with
-// attributes, mixins and (withLinks) the links of resources: three
-// queries for the page's entities and three for their links, each
-// selecting by a subquery, whatever the page's size. (One UNION ALL of
-// all six, as a GET does, made SQLite sort the page's rows, ten times
-// slower.)
-func (s store) pageEntities(db *gorm.DB, sc scope, f filter, k keyset, withLinks bool, fn func(*Entity) error) error {
-	page := s.pageQuery(db, sc, f, k)
-	es, err := s.entitiesWhere(db, sc, "location IN (?)", page)
-	if err != nil || len(es) == 0 {
-		return err
-	}
-	if withLinks {
-		links, err := s.entitiesWhere(db, sc, "location IN (?)",
-			sc.where(db.Model(&entityRow{}).Select("location").Where("source IN (?)", page)))
-		if err != nil {
-			return err
-		}
-		attachLinks(es, links)
-	}
-	for _, e := range es {
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// attachLinks puts each link in its source resource among es.
-func attachLinks(es, links []*Entity) {
-	if len(links) == 0 {
-		return
-	}
-	byLoc := make(map[string]*Entity, len(es))
-	for _, e := range es {
-		byLoc[e.Location] = e
-	}
-	for _, l := range links {
-		if src := byLoc[l.Source]; src != nil {
-			src.Links = append(src.Links, l)
-		}
-	}
-}
-
 // taken answers which of locations and ids entities of any project have
 // already: one indexed query per chunk.
 func (store) taken(db *gorm.DB, locations, ids []string) (locs, idSet map[string]bool, err error) {
@@ -517,7 +489,8 @@ func (s store) insert(db *gorm.DB, e *Entity) error {
 // parameters each).
 const attrBatch = 200
 
-func (store) writeDetails(db *gorm.DB, e *Entity) error {
+// writeDetails writes e's attributes and mixins, and keeps its record.
+func (s store) writeDetails(db *gorm.DB, e *Entity) error {
 	if err := upsertAttrs(db, "INSERT INTO occi_attributes (location, name, value_key, value) VALUES ", "", e.Location, e.Attrs); err != nil {
 		return fmt.Errorf("insert attributes: %w", err)
 	}
@@ -536,7 +509,7 @@ func (store) writeDetails(db *gorm.DB, e *Entity) error {
 			return fmt.Errorf("insert mixins: %w", err)
 		}
 	}
-	return nil
+	return s.refreshDocs(db, e.Location)
 }
 
 // upsertAttrs writes attrs of location (nil values skipped) in multi-row
@@ -590,7 +563,7 @@ func (s store) replace(db *gorm.DB, e *Entity) error {
 
 // setAttrs updates some attributes of one entity (nil deletes): one
 // statement for the deletions, one upsert for the rest.
-func (store) setAttrs(db *gorm.DB, location string, attrs map[string]any) error {
+func (s store) setAttrs(db *gorm.DB, location string, attrs map[string]any) error {
 	var gone []string
 	for k, v := range attrs {
 		if v == nil {
@@ -608,7 +581,7 @@ func (store) setAttrs(db *gorm.DB, location string, attrs map[string]any) error 
 	if err != nil {
 		return fmt.Errorf("update attributes: %w", err)
 	}
-	return nil
+	return s.refreshDocs(db, location)
 }
 
 // delete removes entities and everything attached to them.

@@ -1,7 +1,7 @@
 package occi
 
 import (
-	"encoding/json"
+	"bufio"
 	"io"
 	"net/http"
 )
@@ -50,6 +50,17 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 
 // stream renders resp.stream to w in the request's media type.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, rq *request, resp *response) {
+	if rq.media == mediaOCCI {
+		if !s.occiHeaders(w, r, rq, resp.stream.query) {
+			resp, err := listed(s.svc.List(rq.ctx, resp.stream.query))
+			if err != nil {
+				s.fail(w, r, rq.media, err)
+				return
+			}
+			rq.write(w, resp)
+		}
+		return
+	}
 	lw := &lazyWriter{w: w, media: rq.media}
 	var err error
 	if isJSON(rq.media) {
@@ -69,18 +80,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rq *request, res
 }
 
 // streamLocations writes the members' locations, one a line: text/plain
-// as X-OCCI-Location fields (GFD.229 §6), text/uri-list (RFC 2483).
+// as X-OCCI-Location fields (GFD.229 §6), text/uri-list (RFC 2483). The
+// database renders each page's lines (every location is a path, so
+// absolute is the base before it).
 func (s *Server) streamLocations(w io.Writer, rq *request, q Query) error {
-	prefix, eol := "X-OCCI-Location: ", "\n"
+	prefix, eol := "X-OCCI-Location: "+rq.rd.base, "\n"
 	if rq.media == mediaURIList {
-		prefix, eol = "", "\r\n"
+		prefix, eol = rq.rd.base, "\r\n"
 	}
-	buf := make([]byte, 0, 256)
-	return s.svc.EachLocation(rq.ctx, q, func(loc string) error {
-		buf = append(buf[:0], prefix...)
-		buf = append(buf, rq.rd.abs(loc)...)
-		buf = append(buf, eol...)
-		_, err := w.Write(buf)
+	return s.svc.eachText(rq.ctx, q, prefix, eol, func(text []byte) error {
+		_, err := w.Write(text)
 		return err
 	})
 }
@@ -90,33 +99,38 @@ func (s *Server) streamLocations(w io.Writer, rq *request, q Query) error {
 // over the listing. "resources" is there when the collection holds
 // resources or nothing at all, "links" when it holds links or only links
 // may be in it.
-func (s *Server) streamJSON(w io.Writer, rq *request, resp *response) error {
+func (s *Server) streamJSON(out io.Writer, rq *request, resp *response) error {
 	st := resp.stream
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	// Entities go out in writes of about a buffer (the lazyWriter starts
+	// the answer with the first).
+	w := bufio.NewWriterSize(out, 32<<10)
+	rj := newRecordJSON(rq.rd)
+	var buf []byte
 	var opened bool // "{" written
 	member := func(name string) error {
 		sep := ","
 		if !opened {
 			sep, opened = "{", true
 		}
-		_, err := io.WriteString(w, sep+`"`+name+`":[`)
+		_, err := w.WriteString(sep + `"` + name + `":[`)
 		return err
 	}
 	pass := func(only, name string, keep bool) (int, error) {
 		q := st.query
 		q.Only = only
 		n := 0
-		err := s.svc.Each(rq.ctx, q, func(e *Entity) error {
+		err := s.svc.eachRecord(rq.ctx, q, func(r *record) error {
 			var err error
 			if n == 0 {
 				err = member(name)
 			} else {
-				_, err = io.WriteString(w, ",")
+				err = w.WriteByte(',')
 			}
 			n++
 			if err == nil {
-				err = enc.Encode(rq.rd.entityJSON(e))
+				// Each entity ends in a newline, as json.Encoder wrote them.
+				buf = append(rj.entity(buf[:0], r), '\n')
+				_, err = w.Write(buf)
 			}
 			return err
 		})
@@ -124,35 +138,90 @@ func (s *Server) streamJSON(w io.Writer, rq *request, resp *response) error {
 			err = member(name)
 		}
 		if err == nil && (n > 0 || keep) {
-			_, err = io.WriteString(w, "]")
+			err = w.WriteByte(']')
 		}
 		return n, err
 	}
 	var resources, links int
 	var err error
-	if !st.onlyLinks {
-		if resources, err = pass(OnlyResources, "resources", resp.wantRes); err != nil {
+	switch {
+	case st.query.Number > 0 && !st.onlyResources && !st.onlyLinks:
+		// A GFD.223 §5 page of resources and links: one pass, in which
+		// the links wait in a buffer (at most a page) for the resources.
+		resources, links, err = s.pageJSON(w, rq, st.query, rj, member, resp.wantRes, resp.wantLinks)
+		if err != nil {
 			return err
 		}
-	}
-	if !st.onlyResources {
-		if links, err = pass(OnlyLinks, "links", resp.wantLinks); err != nil {
-			return err
+	default:
+		if !st.onlyLinks {
+			if resources, err = pass(OnlyResources, "resources", resp.wantRes); err != nil {
+				return err
+			}
+		}
+		if !st.onlyResources {
+			if links, err = pass(OnlyLinks, "links", resp.wantLinks); err != nil {
+				return err
+			}
 		}
 	}
 	if resources == 0 && links == 0 && !resp.wantRes && !resp.wantLinks {
 		if err := member("resources"); err != nil {
 			return err
 		}
-		if _, err := io.WriteString(w, "]"); err != nil {
+		if err := w.WriteByte(']'); err != nil {
 			return err
 		}
 	}
 	if !opened {
-		_, err = io.WriteString(w, "{")
+		err = w.WriteByte('{')
 	}
 	if err == nil {
-		_, err = io.WriteString(w, "}\n")
+		_, err = w.WriteString("}\n")
+	}
+	if err == nil {
+		err = w.Flush()
 	}
 	return err
+}
+
+// pageJSON writes one GFD.223 §5 page holding resources and links: the
+// resources as they come, then the links, held until then.
+func (s *Server) pageJSON(w *bufio.Writer, rq *request, q Query, rj *recordJSON, member func(string) error, keepRes, keepLinks bool) (resources, links int, err error) {
+	var held, buf []byte
+	err = s.svc.eachRecord(rq.ctx, q, func(r *record) error {
+		if r.isLink() {
+			if links > 0 {
+				held = append(held, ',')
+			}
+			links++
+			held = append(rj.entity(held, r), '\n')
+			return nil
+		}
+		var err error
+		if resources == 0 {
+			err = member("resources")
+		} else {
+			err = w.WriteByte(',')
+		}
+		resources++
+		if err == nil {
+			buf = append(rj.entity(buf[:0], r), '\n')
+			_, err = w.Write(buf)
+		}
+		return err
+	})
+	if err == nil && resources == 0 && keepRes {
+		err = member("resources")
+	}
+	if err == nil && (resources > 0 || keepRes) {
+		err = w.WriteByte(']')
+	}
+	if err == nil && (links > 0 || keepLinks) {
+		if err = member("links"); err == nil {
+			if _, err = w.Write(held); err == nil {
+				err = w.WriteByte(']')
+			}
+		}
+	}
+	return resources, links, err
 }

@@ -51,6 +51,9 @@
 //
 // alloc/req is the heap allocated in this process per occicdmi request
 // (server and load client together), shown when the server is in process.
+// Below the table, the peak resident memory of the process in each row's
+// occicdmi rounds (Linux; the kernel's count restarted before each round),
+// e.g. --scenarios list-json --clients 64 for 64 concurrent listings.
 // Only loopback addresses are used; every loop is bounded by --duration.
 package main
 
@@ -181,7 +184,7 @@ func runScenario(e *env, s scenario, prof *profiler) (row, error) {
 	if p.clients > 0 {
 		clients = p.clients
 	}
-	r := row{work: s.work(e.o), baseline: p.baseName, bytes: p.bytes, inProcess: !e.external}
+	r := row{work: s.work(e.o), baseline: p.baseName, bytes: p.bytes, inProcess: !e.external, clients: clients}
 	if prof != nil {
 		r.baseline = "not run with --cpuprofile"
 	}

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"runtime/metrics"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +53,7 @@ type result struct {
 	allocs   uint64        // heap objects allocated in this process during the round
 	alloc    uint64        // heap bytes allocated in this process during the round
 	cpu      time.Duration // CPU time (user and system) this process spent in the round
+	peakRSS  uint64        // the process's peak resident memory in the round (bytes; 0 unknown)
 }
 
 // measure runs clients loops until d has passed; each loop does one op at
@@ -63,6 +67,7 @@ func measure(clients int, d time.Duration, do op, onLocation func(string)) resul
 		nbytes   atomic.Int64
 		firstErr atomic.Value
 	)
+	resetPeakRSS()
 	before, cpu0 := heapCounters(), cpuTime()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -94,7 +99,7 @@ func measure(clients int, d time.Duration, do op, onLocation func(string)) resul
 	wg.Wait()
 	after := heapCounters()
 	res := result{lat: all, errors: errs.Load(), bytes: nbytes.Load(), elapsed: time.Since(start),
-		allocs: after[0] - before[0], alloc: after[1] - before[1], cpu: cpuTime() - cpu0}
+		allocs: after[0] - before[0], alloc: after[1] - before[1], cpu: cpuTime() - cpu0, peakRSS: peakRSS()}
 	if v, ok := firstErr.Load().(string); ok {
 		res.firstErr = v
 	}
@@ -121,6 +126,34 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// resetPeakRSS returns what the heap holds to the system and restarts
+// the kernel's count of the process's peak resident memory (Linux:
+// clear_refs 5), so that peakRSS tells the round's own peak: what the
+// server and the clients of the round held at once, over what the
+// process held before it.
+func resetPeakRSS() {
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSS reads the process's peak resident memory since resetPeakRSS
+// (VmHWM), 0 where the kernel does not tell.
+func peakRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
 // rate is requests/s, or MB/s for a transfer scenario.
 func (r result) rate(bytes bool) float64 {
 	if r.elapsed <= 0 {
@@ -144,6 +177,7 @@ func (r result) p50() time.Duration {
 // row is one scenario's rounds against occicdmi and its baseline.
 type row struct {
 	work, baseline string
+	clients        int
 	bytes          bool // the figures are MB/s
 	inProcess      bool // allocations were counted in this process
 	server, base   []result
@@ -195,6 +229,19 @@ func (r row) perRequest() (objects, bytes float64, cpu time.Duration, ok bool) {
 		return 0, 0, 0, false
 	}
 	return float64(objs) / float64(n), float64(b) / float64(n), c / time.Duration(n), true
+}
+
+// peakRSS is the highest peak resident memory of the occicdmi rounds
+// (0 for a server out of process).
+func (r row) peakRSS() uint64 {
+	var m uint64
+	for _, s := range r.server {
+		m = max(m, s.peakRSS)
+	}
+	if !r.inProcess {
+		return 0
+	}
+	return m
 }
 
 func (r row) errors() (n int64, first string) {
@@ -263,6 +310,14 @@ func printTable(w io.Writer, rows []row) {
 	b.WriteString(tableHeader)
 	for _, r := range rows {
 		b.WriteString(r.markdown())
+	}
+	for i, r := range rows {
+		if rss := r.peakRSS(); rss > 0 {
+			if i == 0 {
+				b.WriteString("\npeak resident memory of this process (server and clients) in the occicdmi rounds, the highest round:\n")
+			}
+			fmt.Fprintf(&b, "- %s, %d clients: %s\n", r.work, r.clients, humanBytes(float64(rss)))
+		}
 	}
 	for _, r := range rows {
 		if n, first := r.errors(); n > 0 {

@@ -263,6 +263,9 @@ func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error 
 }
 
 // MachineStatus implements computebackends.Backend.
+// Every OCCI GET of a compute asks it, so the statement goes straight to
+// the prepared statement (database.QueryRow) rather than through gorm's
+// First, which cost as much again as the read.
 func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, error) {
 	var st cb.Status
 	var state string
