@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -347,13 +346,10 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object, error) {
 	var cur *object
 	var err error
-	if tx.Dialector.Name() == "postgres" {
-		tx = tx.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
 	if w.parent != nil {
-		cur, err = w.s.child(ctx, tx, w.parent.ObjectID, w.name)
+		cur, err = w.s.lockedChild(ctx, tx, w.parent.ObjectID, w.name)
 	} else {
-		cur, err = w.s.byID(ctx, tx, w.id)
+		cur, err = w.s.lockedByID(ctx, tx, w.id)
 	}
 	if errors.Is(err, errNotFound) {
 		return nil, nil

@@ -201,29 +201,38 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 		t.obj = cur
 		return t, nil
 	}
+	return s.walkTarget(ctx, t, cur, segs)
+}
+
+// walkTarget follows the escaped names segs down from cur (checked by
+// decodeName already) in one statement, and fills in t: intermediate names
+// must be containers the context's principal can see, the last may be
+// missing.
+func (s *Service) walkTarget(ctx context.Context, t *target, cur *object, segs []string) (*target, error) {
+	names := make([]string, len(segs))
 	for i, seg := range segs {
-		name, err := decodeName(seg)
-		if err != nil {
+		names[i], _ = decodeName(seg)
+	}
+	var found []*object
+	if cur.isContainerLike() {
+		var err error
+		if found, err = s.walkNames(ctx, s.db, cur.ObjectID, names); err != nil {
 			return nil, err
 		}
+	}
+	for i, name := range names {
 		if !cur.isContainerLike() {
 			return nil, kind.Errorf(kind.NotFound, "%q is not a container", cur.Name)
 		}
-		o, err := s.child(ctx, s.db, cur.ObjectID, name)
-		if err != nil && !errors.Is(err, errNotFound) {
-			return nil, err
+		var o *object
+		if i < len(found) && !s.hiddenFrom(ctx, found[i]) {
+			o = found[i] // a hidden object is answered as missing, walked through as missing
 		}
-		if err == nil && s.hiddenFrom(ctx, o) {
-			err = errNotFound // answered as missing, walked through as missing
-		}
-		if i == len(segs)-1 {
-			t.parent, t.name = cur, name
-			if err == nil {
-				t.obj = o
-			}
+		if i == len(names)-1 {
+			t.parent, t.name, t.obj = cur, name, o
 			return t, nil
 		}
-		if err != nil {
+		if o == nil {
 			return nil, kind.Errorf(kind.NotFound, "container %q does not exist", name)
 		}
 		cur = o

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -134,30 +133,6 @@ func (o *object) store(m map[string]any, extra map[string]json.RawMessage) {
 // errNotFound is what byID and child answer for a missing row; it is of
 // kind NotFound.
 var errNotFound = kind.New(kind.NotFound, "not found")
-
-func (s *Service) byID(ctx context.Context, db *gorm.DB, id string) (*object, error) {
-	var o object
-	err := db.WithContext(ctx).Where("object_id = ?", id).Take(&o).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, errNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read object %s: %w", id, database.Classify(err))
-	}
-	return &o, nil
-}
-
-func (s *Service) child(ctx context.Context, db *gorm.DB, parentID, name string) (*object, error) {
-	var o object
-	err := db.WithContext(ctx).Where("parent_id = ? AND name = ?", parentID, name).Take(&o).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, errNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %q: %w", name, database.Classify(err))
-	}
-	return &o, nil
-}
 
 // children lists a container's children in name order.
 // System objects (capabilities, domains) are listed only below system
