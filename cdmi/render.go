@@ -183,6 +183,15 @@ func (j *jsonStringWriter) Write(p []byte) (int, error) {
 	}
 	j.buf = j.buf[:0]
 	for len(p) > 0 {
+		// The run of bytes that need no escape, copied at once.
+		run := 0
+		for run < len(p) && plainJSON[p[run]] {
+			run++
+		}
+		j.buf = append(j.buf, p[:run]...)
+		if p = p[run:]; len(p) == 0 {
+			break
+		}
 		c := p[0]
 		if c < utf8.RuneSelf {
 			switch {
@@ -213,6 +222,15 @@ func (j *jsonStringWriter) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// plainJSON tells the bytes that stand for themselves inside a JSON
+// string: ASCII but control characters, '"' and '\\'.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // Close flushes an incomplete trailing sequence as U+FFFD.
 func (j *jsonStringWriter) Close() error {

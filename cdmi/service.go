@@ -37,6 +37,7 @@ type Service struct {
 
 	accesses *accessLog   // cdmi_atime and cdmi_acount not written yet (access.go)
 	group    *groupCommit // data object commits on SQLite (groupcommit.go); nil on PostgreSQL
+	granted  map[string]map[string]any // capabilitiesFor each object type, built once for require
 }
 
 // NewService prepares the CDMI service: it creates the root container, the
@@ -64,6 +65,10 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root}
 	s.accesses = newAccessLog(cfg.DB, s.log.Warn)
+	s.granted = map[string]map[string]any{}
+	for _, typ := range []string{typeContainer, typeDataObject, typeQueue, typeDomain} {
+		s.granted[typ] = s.capabilitiesFor(typ)
+	}
 	if cfg.DB.Dialector.Name() == "sqlite" {
 		s.group = &groupCommit{db: cfg.DB}
 	}
