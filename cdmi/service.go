@@ -35,8 +35,8 @@ type Service struct {
 	rootID, capsID, domainsID, defaultDomainID string
 	capIDs                                     map[string]string // by object type
 
-	accesses *accessLog   // cdmi_atime and cdmi_acount not written yet (access.go)
-	group    *groupCommit // data object commits on SQLite (groupcommit.go); nil on PostgreSQL
+	accesses *accessLog                // cdmi_atime and cdmi_acount not written yet (access.go)
+	group    *groupCommit              // data object commits on SQLite (groupcommit.go); nil on PostgreSQL
 	granted  map[string]map[string]any // capabilitiesFor each object type, built once for require
 }
 
