@@ -333,7 +333,7 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 	w.apply(o)
 	w.row = o
 	if w.created && cur == nil && w.moveFrom == nil {
-		return tx.Create(o).Error
+		return insertObject(ctx, tx, o)
 	}
 	// An update, or the moved source row taking its new place.
 	return tx.Save(o).Error

@@ -192,15 +192,11 @@ func (s *Service) lockParent(ctx context.Context, tx *gorm.DB, parent *object) e
 	if parent == nil {
 		return nil
 	}
-	q := tx.WithContext(ctx)
-	if tx.Dialector.Name() == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "SHARE"})
-	}
-	var ids []string
-	if err := q.Model(&object{}).Where("object_id = ?", parent.ObjectID).Pluck("object_id", &ids).Error; err != nil {
+	found, err := exists(ctx, tx, parent.ObjectID, "SHARE")
+	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
+	if !found {
 		return kind.Errorf(kind.NotFound, "the container was deleted meanwhile")
 	}
 	return nil
