@@ -3,6 +3,7 @@ package cdmi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -158,11 +159,15 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 		}
 	}
 	var cur *object
-	if read && len(segs) > 0 {
+	switch {
+	case read && len(segs) > 0:
 		// A read walks through the root without needing its row (reads
 		// never use t.parent): one query fewer on every read.
 		cur = &object{ObjectID: s.rootID, Type: typeContainer, System: true}
-	} else {
+	case len(segs) > 0 && segs[0] != "cdmi_objectid":
+		// The root's row comes with the walk (walkTarget).
+		return s.walkTarget(ctx, t, nil, segs)
+	default:
 		var err error
 		if cur, err = s.byID(ctx, s.db, s.rootID); err != nil {
 			return nil, err
@@ -207,15 +212,26 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 // walkTarget follows the escaped names segs down from cur (checked by
 // decodeName already) in one statement, and fills in t: intermediate names
 // must be containers the context's principal can see, the last may be
-// missing.
+// missing. A nil cur is the root, read in the same statement: its row is
+// the one named "" with no parent (ensureSystem).
 func (s *Service) walkTarget(ctx context.Context, t *target, cur *object, segs []string) (*target, error) {
 	names := make([]string, len(segs))
 	for i, seg := range segs {
 		names[i], _ = decodeName(seg)
 	}
 	var found []*object
-	if cur.isContainerLike() {
-		var err error
+	var err error
+	switch {
+	case cur == nil:
+		if found, err = s.walkNames(ctx, s.db, "", append([]string{""}, names...)); err != nil {
+			return nil, err
+		}
+		if len(found) == 0 || found[0].ObjectID != s.rootID {
+			return nil, fmt.Errorf("the root container's row is missing")
+		}
+		cur, found = found[0], found[1:]
+		walked(ctx, cur)
+	case cur.isContainerLike():
 		if found, err = s.walkNames(ctx, s.db, cur.ObjectID, names); err != nil {
 			return nil, err
 		}

@@ -155,7 +155,7 @@ func (s *Service) putValue(ctx context.Context, objectID string, r io.Reader, si
 	}
 	key := newValueKey(objectID)
 	src := &sourceReader{r: io.TeeReader(r, io.MultiWriter(ws...))}
-	if err := s.objs.Put(ctx, key, src, size); err != nil {
+	if err := s.putNew(ctx, key, src, size); err != nil {
 		if src.err != nil {
 			// The source failed (bad encoding, client gone, too large):
 			// say that rather than what the backend made of it.
@@ -168,6 +168,22 @@ func (s *Service) putValue(ctx context.Context, objectID string, r io.Reader, si
 		out.Hash = strings.ToUpper(alg) + ":" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
 	}
 	return out, nil
+}
+
+// newPutter is a backend that stores a value under a fresh key faster
+// than Put can (storagebackends/fs: no temporary file and rename, the
+// folder's fsync beside the file's), as durably.
+type newPutter interface {
+	PutNew(ctx context.Context, key string, r io.Reader, size int64) error
+}
+
+// putNew stores a value under key, which newValueKey just made: no row
+// names it and no one reads it before this returns.
+func (s *Service) putNew(ctx context.Context, key string, r io.Reader, size int64) error {
+	if p, ok := s.objs.(newPutter); ok {
+		return p.PutNew(ctx, key, r, size)
+	}
+	return s.objs.Put(ctx, key, r, size)
 }
 
 // rehash reads a stored value again to compute its hash after a range
