@@ -228,3 +228,54 @@ func TestReadStatements(t *testing.T) {
 		assert.Len(t, sql.take(), c.want, "GET %s %v", c.path, c.hdr)
 	}
 }
+
+// CDMI 1.1.1 §16.3 Table 118, cdmi_acount: "Accesses include all reads,
+// writes, and lists. For a newly created object, this value shall be set
+// to the value "0"." An update of a data object, a container and a queue
+// (and an enqueue) counts one access, and moves cdmi_atime with it; the
+// create does not.
+func TestWritesAreAccesses(t *testing.T) {
+	ts := newTestServer(t)
+	for _, c := range []struct {
+		path, ct, create, update string
+		hdr                      []string
+	}{
+		{"/cdmi/d", ctObject, `{"value":"a"}`, `{"value":"b"}`, nil},
+		{"/cdmi/raw", "", "a", "b", []string{"Content-Type", "text/plain"}},
+		{"/cdmi/c/", ctContainer, `{}`, `{"metadata":{"k":"v"}}`, nil},
+		{"/cdmi/q", ctQueue, `{}`, `{"metadata":{"k":"v"}}`, nil},
+	} {
+		hdr := c.hdr
+		if hdr == nil {
+			hdr = cdmiHdr(c.ct)
+		}
+		resp, body := ts.do("PUT", c.path, c.create, hdr...)
+		require.Equal(t, 201, resp.StatusCode, body)
+		acount := func() (time.Time, string) {
+			t.Helper()
+			ct := c.ct
+			if ct == "" {
+				ct = ctObject
+			}
+			resp, body := ts.do("GET", c.path+"?metadata", "", cdmiHdr(ct)...)
+			require.Equal(t, 200, resp.StatusCode, body)
+			var got struct{ Metadata map[string]any }
+			require.NoError(t, json.Unmarshal([]byte(body), &got))
+			at, err := time.Parse("2006-01-02T15:04:05.999999999Z", got.Metadata["cdmi_atime"].(string))
+			require.NoError(t, err)
+			return at, got.Metadata["cdmi_acount"].(string)
+		}
+		at0, n := acount()
+		assert.Equal(t, "0", n, "%s: a new object's count", c.path)
+		resp, body = ts.do("PUT", c.path, c.update, hdr...)
+		require.Equal(t, 204, resp.StatusCode, body)
+		at, n := acount()
+		assert.Equal(t, "2", n, "%s: the read before and the write", c.path)
+		assert.True(t, at.After(at0), "%s: cdmi_atime moves with the write", c.path)
+	}
+	resp, body := ts.do("POST", "/cdmi/q", `{"value":"x"}`, cdmiHdr(ctQueue)...)
+	require.Equal(t, 204, resp.StatusCode, body)
+	resp, body = ts.do("GET", "/cdmi/q?metadata", "", cdmiHdr(ctQueue)...)
+	require.Equal(t, 200, resp.StatusCode, body)
+	assert.Contains(t, body, `"cdmi_acount":"4"`, "two reads, the update, the enqueue")
+}

@@ -493,6 +493,7 @@ func (w *dataObjectWrite) apply(o *object) {
 	o.MTime, o.ATime = now, now
 	if !w.created {
 		o.MCount++
+		o.ACount++ // a write is an access (§16.3 Table 118, cdmi_acount)
 	}
 }
 

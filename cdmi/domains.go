@@ -273,7 +273,8 @@ func (s *Service) writeDomain(ctx context.Context, who Principal, t *target, met
 		if meta != nil {
 			cur.setMetadata(mergeMetadata(cur.metadata(), meta, metaNames))
 		}
-		cur.MTime, cur.MCount = time.Now().UTC(), cur.MCount+1
+		now := time.Now().UTC()
+		cur.MTime, cur.ATime, cur.MCount, cur.ACount = now, now, cur.MCount+1, cur.ACount+1 // a write is an access (§16.3)
 		return tx.Save(cur).Error
 	})
 	if err != nil {
