@@ -78,7 +78,13 @@ func storedAccess(t *testing.T, db *gorm.DB, id string) (time.Time, int64) {
 
 func renderedAccess(t *testing.T, ts *testServer, path string) (time.Time, string) {
 	t.Helper()
-	resp, body := ts.do("GET", path+"?metadata", "", cdmiHdr(ctObject)...)
+	return renderedAccessAs(t, ts, path, ctObject)
+}
+
+// renderedAccessAs is renderedAccess of an object of content type ct.
+func renderedAccessAs(t *testing.T, ts *testServer, path, ct string) (time.Time, string) {
+	t.Helper()
+	resp, body := ts.do("GET", path+"?metadata", "", cdmiHdr(ct)...)
 	require.Equal(t, 200, resp.StatusCode, body)
 	var got struct{ Metadata map[string]any }
 	require.NoError(t, json.Unmarshal([]byte(body), &got))
@@ -251,25 +257,15 @@ func TestWritesAreAccesses(t *testing.T) {
 		}
 		resp, body := ts.do("PUT", c.path, c.create, hdr...)
 		require.Equal(t, 201, resp.StatusCode, body)
-		acount := func() (time.Time, string) {
-			t.Helper()
-			ct := c.ct
-			if ct == "" {
-				ct = ctObject
-			}
-			resp, body := ts.do("GET", c.path+"?metadata", "", cdmiHdr(ct)...)
-			require.Equal(t, 200, resp.StatusCode, body)
-			var got struct{ Metadata map[string]any }
-			require.NoError(t, json.Unmarshal([]byte(body), &got))
-			at, err := time.Parse("2006-01-02T15:04:05.999999999Z", got.Metadata["cdmi_atime"].(string))
-			require.NoError(t, err)
-			return at, got.Metadata["cdmi_acount"].(string)
+		ct := c.ct
+		if ct == "" {
+			ct = ctObject
 		}
-		at0, n := acount()
+		at0, n := renderedAccessAs(t, ts, c.path, ct)
 		assert.Equal(t, "0", n, "%s: a new object's count", c.path)
 		resp, body = ts.do("PUT", c.path, c.update, hdr...)
 		require.Equal(t, 204, resp.StatusCode, body)
-		at, n := acount()
+		at, n := renderedAccessAs(t, ts, c.path, ct)
 		assert.Equal(t, "2", n, "%s: the read before and the write", c.path)
 		assert.True(t, at.After(at0), "%s: cdmi_atime moves with the write", c.path)
 	}
