@@ -209,11 +209,23 @@ func pooledCopy(f *os.File, r io.Reader) (int64, error) {
 }
 
 type limitedFile struct {
-	io.Reader
-	f *os.File
+	*io.SectionReader
+	f     *os.File
+	total int64
 }
 
 func (l limitedFile) Close() error { return l.f.Close() }
+
+// OpenSized is Open that also tells the size of the whole value (Open
+// knows it from its fstat): a caller serving a value needs no Size call
+// before it, one stat less per read.
+func (o *Objects) OpenSized(ctx context.Context, key string, off, length int64) (io.ReadCloser, int64, error) {
+	rc, err := o.Open(ctx, key, off, length)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rc, rc.(limitedFile).total, nil
+}
 
 // Open reads a range of the value.
 func (o *Objects) Open(_ context.Context, key string, off, length int64) (io.ReadCloser, error) {
@@ -237,7 +249,7 @@ func (o *Objects) Open(_ context.Context, key string, off, length int64) (io.Rea
 	if length < 0 || off+length > st.Size() {
 		length = st.Size() - off
 	}
-	return limitedFile{Reader: io.NewSectionReader(f, off, length), f: f}, nil
+	return limitedFile{SectionReader: io.NewSectionReader(f, off, length), f: f, total: st.Size()}, nil
 }
 
 // WriteAt writes a range in place (into a staged value: see the contract).

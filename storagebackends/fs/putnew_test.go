@@ -68,3 +68,20 @@ func TestPutNewFailureLeavesNothing(t *testing.T) {
 type failing struct{ err error }
 
 func (f failing) Read([]byte) (int, error) { return 0, f.err }
+
+// OpenSized reads like Open and tells the whole value's size.
+func TestOpenSized(t *testing.T) {
+	o, err := NewObjects(t.TempDir())
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, o.Put(ctx, "k", strings.NewReader("hello world"), 11))
+	rc, size, err := o.OpenSized(ctx, "k", 6, 3)
+	require.NoError(t, err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	assert.Equal(t, "wor", string(b))
+	assert.Equal(t, int64(11), size)
+	_, _, err = o.OpenSized(ctx, "missing", 0, -1)
+	assert.ErrorIs(t, err, storagebackends.ErrNotFound)
+}
