@@ -78,6 +78,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.ensureDisks(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}
+	s.deleteJournaled(ctx, "") // what deletes before a crash left (delete.go)
 	if n, err := s.sweep(ctx); err != nil {
 		s.log.Warn("cdmi: sweep of unreferenced values failed", "err", err)
 	} else if n > 0 {
