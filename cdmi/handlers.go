@@ -268,7 +268,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 	}
 	fs = append(fs, field{"valuetransferencoding", enc})
 	fs = withExtra(fs, o)
-	head, err := json.Marshal(fs.pick(c.q))
+	head, err := fs.pick(c.q).MarshalJSON() // compact already: no json.Marshal pass over it
 	if err != nil {
 		return err
 	}

@@ -26,25 +26,27 @@ func writeFields(ctx context.Context, w io.Writer, fs fields) error {
 	if _, err := io.WriteString(w, "{"); err != nil {
 		return err
 	}
+	var b []byte
 	for i, f := range fs {
-		k, _ := json.Marshal(f.Key)
+		b = b[:0]
 		if i > 0 {
-			k = append([]byte(","), k...)
+			b = append(b, ',')
 		}
-		if _, err := w.Write(append(k, ':')); err != nil {
-			return err
-		}
+		b = append(appendJSONString(b, f.Key), ':')
 		if st, ok := f.Value.(streamer); ok {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
 			if err := st.streamJSON(ctx, w); err != nil {
 				return err
 			}
 			continue
 		}
-		v, err := json.Marshal(f.Value)
-		if err != nil {
+		var err error
+		if b, err = appendJSON(b, f.Value); err != nil {
 			return err
 		}
-		if _, err := w.Write(v); err != nil {
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
 	}
