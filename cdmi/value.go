@@ -172,7 +172,8 @@ func (s *Service) putValue(ctx context.Context, objectID string, r io.Reader, si
 
 // newPutter is a backend that stores a value under a fresh key faster
 // than Put can (storagebackends/fs: no temporary file and rename, the
-// folder's fsync beside the file's), as durably.
+// folder's fsync beside the file's), as durably; or a wrapper
+// (internal/metrics) that passes it on, else calls Put.
 type newPutter interface {
 	PutNew(ctx context.Context, key string, r io.Reader, size int64) error
 }
@@ -372,10 +373,13 @@ func (s *Service) seekableValue(ctx context.Context, o *object) (*rangeSeeker, e
 	if so, ok := s.objs.(sizedOpener); ok {
 		// One call instead of a Size and an Open (fs).
 		rc, size, err := so.OpenSized(ctx, o.ValueKey, 0, -1)
-		if err != nil {
+		if err == nil {
+			return &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size, rc: rc}, nil
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
 			return nil, err
 		}
-		return &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size, rc: rc}, nil
+		// A wrapper (metrics) over a backend without it.
 	}
 	size, err := s.objs.Size(ctx, o.ValueKey)
 	if err != nil {
@@ -385,7 +389,8 @@ func (s *Service) seekableValue(ctx context.Context, o *object) (*rangeSeeker, e
 }
 
 // sizedOpener is a backend that opens a value and tells its whole size in
-// one call (storagebackends/fs).
+// one call (storagebackends/fs); errors.ErrUnsupported from a wrapper
+// (internal/metrics) whose backend cannot.
 type sizedOpener interface {
 	OpenSized(ctx context.Context, key string, off, length int64) (io.ReadCloser, int64, error)
 }
