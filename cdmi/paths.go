@@ -160,12 +160,14 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 	}
 	var cur *object
 	switch {
-	case read && len(segs) > 0:
-		// A read walks through the root without needing its row (reads
-		// never use t.parent): one query fewer on every read.
+	case read && len(segs) > 0 || len(segs) > 1 && segs[0] != "cdmi_objectid":
+		// A walk goes through the root without needing its row: reads
+		// never use t.parent, and below the first level the root is no
+		// one's parent (what renders a parent takes the root's ID alone,
+		// parentOf). Fewer columns read on every request.
 		cur = &object{ObjectID: s.rootID, Type: typeContainer, System: true}
-	case len(segs) > 0 && segs[0] != "cdmi_objectid":
-		// The root's row comes with the walk (walkTarget).
+	case len(segs) == 1 && segs[0] != "cdmi_objectid":
+		// The root is the parent: its row comes with the walk (walkTarget).
 		return s.walkTarget(ctx, t, nil, segs)
 	default:
 		var err error
