@@ -105,10 +105,12 @@ func parseBits(s string, names map[string]uint32, what string) (uint32, error) {
 
 // parseACL validates a cdmi_acl value (a JSON array of ACE objects).
 func parseACL(raw any) ([]ace, error) {
-	b, _ := json.Marshal(raw)
-	var items []map[string]any
-	if err := json.Unmarshal(b, &items); err != nil {
-		return nil, fmt.Errorf("cdmi_acl must be a JSON array of ACE objects")
+	items, ok := aceObjects(raw)
+	if !ok {
+		b, _ := json.Marshal(raw)
+		if err := json.Unmarshal(b, &items); err != nil {
+			return nil, fmt.Errorf("cdmi_acl must be a JSON array of ACE objects")
+		}
 	}
 	out := make([]ace, 0, len(items))
 	for i, it := range items {
@@ -147,6 +149,23 @@ func parseACL(raw any) ([]ace, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// aceObjects is raw as the list of ACE objects it holds when it is one
+// already (decoded JSON, or the server's own defaults), without the
+// round trip through JSON that other values need.
+func aceObjects(raw any) ([]map[string]any, bool) {
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]map[string]any, len(list))
+	for i, it := range list {
+		if out[i], ok = it.(map[string]any); !ok {
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 func hexBits(v uint32) string { return fmt.Sprintf("0x%08X", v) }
@@ -348,11 +367,7 @@ func (s *Service) access(who Principal, o *object) uint32 {
 		// read; they carry no ACL and cannot be written.
 		return maskRead | maskReadMeta | maskReadAttrs | maskExecute
 	}
-	var acl []ace
-	if raw, ok := o.metadata()["cdmi_acl"]; ok {
-		acl, _ = parseACL(raw)
-	}
-	return effective(who, acl, o.Owner, "", o.ObjectID == s.rootID)
+	return effective(who, o.decoded().acl, o.Owner, "", o.ObjectID == s.rootID)
 }
 
 // allowed evaluates o's ACL for who wanting mask (§16.1.6); a refusal is

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"syscall"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -69,7 +70,13 @@ func (b *cdmiBody) has(name string) bool {
 
 // parseBody reads a whole CDMI JSON body. maxValue bounds the decoded value.
 func parseBody(r io.Reader, maxValue int64, tmpDir string) (*cdmiBody, error) {
-	p := &parser{r: bufio.NewReaderSize(r, 64<<10), budget: maxFieldBytes}
+	br := bodyReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil) // holds nothing of this request's
+		bodyReaders.Put(br)
+	}()
+	p := &parser{r: br, budget: maxFieldBytes}
 	b := &cdmiBody{Fields: map[string]json.RawMessage{}}
 	if err := p.object(b, maxValue, tmpDir); err != nil {
 		b.Close()
@@ -77,6 +84,11 @@ func parseBody(r io.Reader, maxValue int64, tmpDir string) (*cdmiBody, error) {
 	}
 	return b, nil
 }
+
+// bodyReaders are the read buffers of parseBody, which is done with its
+// buffer when it returns (the value is spooled): one 64 KiB allocation
+// per request otherwise, sixteen times a small value.
+var bodyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
 type parser struct {
 	r      *bufio.Reader

@@ -147,9 +147,11 @@ func (s *Service) capabilitiesFor(typ string) map[string]any {
 }
 
 // require answers whether the capability object of objects of type typ
-// grants name; it returns the 400 to send when it does not.
+// grants name; it returns the 400 to send when it does not. It asks the
+// maps built once (Service.granted): every request asks it, and what the
+// capability objects say depends on the configuration only.
 func (s *Service) require(typ, name string) error {
-	if v, ok := s.capabilitiesFor(typ)[name]; ok && v == "true" {
+	if v, ok := s.granted[typ][name]; ok && v == "true" {
 		return nil
 	}
 	return invalidf("the %s capability object does not grant %s", typ, name)

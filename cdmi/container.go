@@ -279,6 +279,7 @@ func (w *containerWriteOp) commit(tx *gorm.DB) error {
 	o.MTime, o.ATime = now, now
 	if !w.created {
 		o.MCount++
+		o.ACount++ // a write is an access (§16.3 Table 118, cdmi_acount)
 	}
 	if w.created && w.moveFrom == nil {
 		err = tx.Create(o).Error

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -334,7 +333,7 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 	w.apply(o)
 	w.row = o
 	if w.created && cur == nil && w.moveFrom == nil {
-		return tx.Create(o).Error
+		return insertObject(ctx, tx, o)
 	}
 	// An update, or the moved source row taking its new place.
 	return tx.Save(o).Error
@@ -347,13 +346,10 @@ func (w *dataObjectWrite) commit(tx *gorm.DB) error {
 func (w *dataObjectWrite) currentRow(ctx context.Context, tx *gorm.DB) (*object, error) {
 	var cur *object
 	var err error
-	if tx.Dialector.Name() == "postgres" {
-		tx = tx.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
 	if w.parent != nil {
-		cur, err = w.s.child(ctx, tx, w.parent.ObjectID, w.name)
+		cur, err = w.s.lockedChild(ctx, tx, w.parent.ObjectID, w.name)
 	} else {
-		cur, err = w.s.byID(ctx, tx, w.id)
+		cur, err = w.s.lockedByID(ctx, tx, w.id)
 	}
 	if errors.Is(err, errNotFound) {
 		return nil, nil
@@ -497,6 +493,7 @@ func (w *dataObjectWrite) apply(o *object) {
 	o.MTime, o.ATime = now, now
 	if !w.created {
 		o.MCount++
+		o.ACount++ // a write is an access (§16.3 Table 118, cdmi_acount)
 	}
 }
 

@@ -2,11 +2,18 @@ package cdmi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"time"
 
-	"github.com/occicdmi/occicdmi/internal/kind"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
+
+	"github.com/occicdmi/occicdmi/internal/database"
+	"github.com/occicdmi/occicdmi/internal/kind"
+	"github.com/occicdmi/occicdmi/storagebackends"
 )
 
 // deleteObject deletes o (§8.8, §9.7, §11.7) and, for a container,
@@ -41,10 +48,9 @@ func (s *Service) deleteObject(ctx context.Context, who Principal, o *object, pa
 	if err != nil {
 		return err
 	}
-	var keys []string
+	batch := newBatchID()
 	err = s.inTx(ctx, func(tx *gorm.DB) error {
-		var err error
-		if keys, err = s.deleteRows(ctx, tx, o, x); err != nil {
+		if err := s.deleteRows(ctx, tx, o, x, batch); err != nil {
 			return err
 		}
 		return dd.apply(tx)
@@ -56,11 +62,7 @@ func (s *Service) deleteObject(ctx context.Context, who Principal, o *object, pa
 		return err
 	}
 	s.forgetSnapshots(ctx, snaps)
-	for _, k := range keys {
-		if err := s.objs.Delete(context.WithoutCancel(ctx), k); err != nil {
-			s.log.Warn("cdmi: delete value (the start-up sweep will retry)", "key", k, "err", err)
-		}
-	}
+	s.deleteJournaled(context.WithoutCancel(ctx), batch)
 	return nil
 }
 
@@ -91,7 +93,7 @@ func (s *Service) prepareUnexports(ctx context.Context, o *object) (map[string]*
 	if s.cfg.ExportHook == nil || !o.isContainerLike() && o.Exports == "" {
 		return nil, nil
 	}
-	all, err := s.subtree(ctx, s.db, o.ObjectID)
+	all, err := s.exportedInSubtree(ctx, s.db, o.ObjectID)
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +104,7 @@ func (s *Service) prepareUnexports(ctx context.Context, o *object) (map[string]*
 		}
 		return nil, err
 	}
-	for i := range all {
-		x := &all[i]
+	for _, x := range all {
 		occi := occiExports(x.exports(), x.ObjectID)
 		if len(occi) == 0 {
 			continue
@@ -128,40 +129,68 @@ func deleteHookError(o *object, err error) error {
 }
 
 // deleteRows deletes o's subtree in tx, queue values included, and commits
-// the removal of its OCCI exports. It returns the value keys to delete
-// once tx commits.
-func (s *Service) deleteRows(ctx context.Context, tx *gorm.DB, o *object, unexports map[string]*unexport) ([]string, error) {
-	all, err := s.lockSubtree(ctx, tx, o.ObjectID)
+// the removal of its OCCI exports. The value keys of the rows deleted are
+// journaled under batch (cdmi_deleted_values) in the same transaction,
+// for deleteJournaled once it commits. Nothing here holds the subtree in
+// memory: the rows are deleted by statements over the subtree's recursive
+// query, and only the exported containers (each an OCCI volume, whose
+// hook must see it) are read.
+func (s *Service) deleteRows(ctx context.Context, tx *gorm.DB, o *object, unexports map[string]*unexport, batch string) error {
+	if err := s.lockSubtree(ctx, tx, o.ObjectID); err != nil {
+		return err
+	}
+	exported, err := s.exportedInSubtree(ctx, tx, o.ObjectID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var keys []string
-	ids := make([]string, 0, len(all))
-	for i := range all {
-		x := &all[i]
+	for _, x := range exported {
 		if err := s.commitUnexport(ctx, tx, x, unexports[x.ObjectID]); err != nil {
-			return nil, err
-		}
-		ids = append(ids, x.ObjectID)
-		if x.ValueKey != "" {
-			keys = append(keys, x.ValueKey)
+			return err
 		}
 	}
-	for start := 0; start < len(ids); start += 500 {
-		batch := ids[start:min(start+500, len(ids))]
-		var qkeys []string
-		if err := tx.Model(&queueValue{}).Where("queue_id IN ?", batch).Pluck("value_key", &qkeys).Error; err != nil {
-			return nil, err
-		}
-		keys = append(keys, qkeys...)
-		if err := tx.Where("queue_id IN ?", batch).Delete(&queueValue{}).Error; err != nil {
-			return nil, err
-		}
-		if err := tx.Where("object_id IN ?", batch).Delete(&object{}).Error; err != nil {
-			return nil, err
+	for _, st := range journalDeletes(tx, batch, time.Now().UTC(), o.ObjectID) {
+		if err := tx.WithContext(ctx).Exec(st.sql, st.args...).Error; err != nil {
+			return err
 		}
 	}
-	return keys, nil
+	return nil
+}
+
+// subtreeIDs is the recursive query of the IDs in a subtree (its top's ID
+// is the one parameter).
+const subtreeIDs = `WITH RECURSIVE t(id) AS (
+		SELECT object_id FROM cdmi_objects WHERE object_id = ?
+		UNION ALL SELECT o.object_id FROM cdmi_objects o JOIN t ON o.parent_id = t.id)
+	SELECT id FROM t`
+
+type statement struct {
+	sql  string
+	args []any
+}
+
+// journalDeletes are the statements that delete the subtree below top,
+// its queue values and rows, and journal their value keys under batch.
+// On PostgreSQL each deletes and journals what it deleted in one
+// statement (a data-modifying WITH), so a row moved out meanwhile is
+// neither deleted nor journaled; SQLite runs one writer at a time, and
+// journals what the delete that follows removes.
+func journalDeletes(tx *gorm.DB, batch string, now time.Time, top string) []statement {
+	const journal = "INSERT INTO cdmi_deleted_values (batch, value_key, deleted_at) "
+	if tx.Dialector.Name() == "postgres" {
+		const cols = "SELECT CAST(? AS TEXT), value_key, CAST(? AS TIMESTAMPTZ) FROM gone"
+		return []statement{
+			{"WITH gone AS (DELETE FROM cdmi_queue_values WHERE queue_id IN (" + subtreeIDs + ") RETURNING value_key) " +
+				journal + cols, []any{top, batch, now}},
+			{"WITH gone AS (DELETE FROM cdmi_objects WHERE object_id IN (" + subtreeIDs + ") RETURNING value_key) " +
+				journal + cols + " WHERE value_key <> ''", []any{top, batch, now}},
+		}
+	}
+	return []statement{
+		{journal + "SELECT ?, value_key, ? FROM cdmi_queue_values WHERE queue_id IN (" + subtreeIDs + ")", []any{batch, now, top}},
+		{"DELETE FROM cdmi_queue_values WHERE queue_id IN (" + subtreeIDs + ")", []any{top}},
+		{journal + "SELECT ?, value_key, ? FROM cdmi_objects WHERE object_id IN (" + subtreeIDs + ") AND value_key <> ''", []any{batch, now, top}},
+		{"DELETE FROM cdmi_objects WHERE object_id IN (" + subtreeIDs + ")", []any{top}},
+	}
 }
 
 // commitUnexport runs the hook's commit phase for a container being
@@ -192,54 +221,108 @@ func (s *Service) lockParent(ctx context.Context, tx *gorm.DB, parent *object) e
 	if parent == nil {
 		return nil
 	}
-	q := tx.WithContext(ctx)
-	if tx.Dialector.Name() == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "SHARE"})
-	}
-	var ids []string
-	if err := q.Model(&object{}).Where("object_id = ?", parent.ObjectID).Pluck("object_id", &ids).Error; err != nil {
+	found, err := exists(ctx, tx, parent.ObjectID, "SHARE")
+	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
+	if !found {
 		return kind.Errorf(kind.NotFound, "the container was deleted meanwhile")
 	}
 	return nil
 }
 
-// lockSubtree returns the subtree below id for deletion. On PostgreSQL it
-// first locks every container in it FOR UPDATE, so creates in flight
-// (which hold their parent FOR SHARE, see lockParent) commit first and are
-// seen, and later ones find their parent gone; it reads again until no new
-// container appears. SQLite runs one writer at a time and needs none of it.
-func (s *Service) lockSubtree(ctx context.Context, tx *gorm.DB, id string) ([]object, error) {
+// lockSubtree prepares the subtree below id for deletion. On PostgreSQL
+// it locks every container and queue in it FOR UPDATE, so creates in
+// flight (which hold their parent FOR SHARE, see lockParent) commit first
+// and are seen, and later ones find their parent gone; it locks again
+// until the set locked stays the same, which it tells by a count and a
+// fingerprint of the IDs rather than by holding them. SQLite runs one
+// writer at a time and needs none of it.
+func (s *Service) lockSubtree(ctx context.Context, tx *gorm.DB, id string) error {
 	if tx.Dialector.Name() != "postgres" {
-		return s.subtree(ctx, tx, id)
+		return nil
 	}
-	locked := map[string]bool{}
-	for {
-		all, err := s.subtree(ctx, tx, id)
+	q := dialectSQL(tx, "SELECT c.object_id FROM cdmi_objects c WHERE c.object_id IN ("+subtreeIDs+
+		") AND c.type IN ('container', 'domain', 'capability', 'queue') FOR UPDATE")
+	var last [2]uint64
+	for round := 0; ; round++ {
+		rows, err := tx.Statement.ConnPool.QueryContext(ctx, q, id)
 		if err != nil {
-			return nil, err
+			return database.Classify(err)
 		}
-		var fresh []string
-		for _, o := range all {
-			if o.isContainerLike() || o.Type == typeQueue {
-				if !locked[o.ObjectID] {
-					fresh = append(fresh, o.ObjectID)
-				}
+		var got [2]uint64 // how many, and the XOR of their hashes
+		for rows.Next() {
+			var oid string
+			if err := rows.Scan(&oid); err != nil {
+				rows.Close()
+				return database.Classify(err)
+			}
+			h := fnv.New64a()
+			_, _ = h.Write([]byte(oid))
+			got[0]++
+			got[1] ^= h.Sum64()
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return database.Classify(err)
+		}
+		if round > 0 && got == last {
+			return nil
+		}
+		last = got
+	}
+}
+
+// exportedInSubtree reads the rows of the subtree below id that carry
+// exports: what a delete's export hook must see.
+func (s *Service) exportedInSubtree(ctx context.Context, db *gorm.DB, id string) ([]*object, error) {
+	return queryObjects(ctx, db, 1, "SELECT "+selectColumns("o")+" FROM cdmi_objects o WHERE o.object_id IN ("+
+		subtreeIDs+") AND o.exports IS NOT NULL AND o.exports <> ''", id)
+}
+
+// deletedPage is how many journaled value keys deleteJournaled reads at a
+// time.
+const deletedPage = 500
+
+// deleteJournaled deletes from the backend the values journaled under
+// batch (every batch when ""), a page at a time, and their journal rows.
+// A value the backend fails to delete keeps its row, for the next
+// start-up; one already gone counts as deleted.
+func (s *Service) deleteJournaled(ctx context.Context, batch string) {
+	after := [2]string{}
+	for {
+		var page []struct{ Batch, ValueKey string }
+		q := s.db.WithContext(ctx).Table("cdmi_deleted_values").Select("batch", "value_key")
+		if batch != "" {
+			q = q.Where("batch = ? AND value_key > ?", batch, after[1])
+		} else {
+			q = q.Where("batch > ? OR (batch = ? AND value_key > ?)", after[0], after[0], after[1])
+		}
+		if err := q.Order("batch").Order("value_key").Limit(deletedPage).Find(&page).Error; err != nil {
+			s.log.Warn("cdmi: read the values of deleted objects (retried at start-up)", "err", err)
+			return
+		}
+		for _, d := range page {
+			err := s.objs.Delete(ctx, d.ValueKey)
+			if err != nil && !errors.Is(err, storagebackends.ErrNotFound) {
+				s.log.Warn("cdmi: delete value (retried at start-up)", "key", d.ValueKey, "err", err)
+				continue
+			}
+			if err := s.db.WithContext(ctx).Exec("DELETE FROM cdmi_deleted_values WHERE batch = ? AND value_key = ?", d.Batch, d.ValueKey).Error; err != nil {
+				s.log.Warn("cdmi: forget a deleted value (retried at start-up)", "key", d.ValueKey, "err", err)
 			}
 		}
-		if len(fresh) == 0 {
-			return all, nil
+		if len(page) < deletedPage {
+			return
 		}
-		var got []string
-		err = tx.WithContext(ctx).Clauses(clause.Locking{Strength: "UPDATE"}).Model(&object{}).
-			Where("object_id IN ?", fresh).Pluck("object_id", &got).Error
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range fresh {
-			locked[f] = true
-		}
+		after = [2]string{page[len(page)-1].Batch, page[len(page)-1].ValueKey}
 	}
+}
+
+// newBatchID names one delete's journaled values.
+func newBatchID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

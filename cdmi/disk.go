@@ -243,12 +243,12 @@ func (s *Service) restoreDisk(ctx context.Context, who Principal, o *object, dk 
 func (s *Service) touchDisk(ctx context.Context, o *object) *object {
 	now := time.Now().UTC()
 	err := s.db.WithContext(ctx).Model(&object{}).Where("object_id = ?", o.ObjectID).
-		Updates(map[string]any{"m_time": now, "a_time": now, "m_count": gorm.Expr("m_count + 1")}).Error
+		Updates(map[string]any{"m_time": now, "a_time": now, "m_count": gorm.Expr("m_count + 1"), "a_count": gorm.Expr("a_count + 1")}).Error
 	if err != nil {
 		s.log.Warn("cdmi: record the write of a disk", "object", o.ObjectID, "err", err)
 	}
 	out := *o
-	out.MTime, out.ATime, out.MCount = now, now, o.MCount+1
+	out.MTime, out.ATime, out.MCount, out.ACount = now, now, o.MCount+1, o.ACount+1 // a write is an access (§16.3)
 	return &out
 }
 

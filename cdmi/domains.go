@@ -10,7 +10,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
-	"github.com/occicdmi/occicdmi/internal/web"
 )
 
 // Domains (CDMI 1.1.1 clause 10): objects of type domain below
@@ -184,21 +183,16 @@ func (s *Server) handleDomainPut(c *call) error {
 		c.w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	return s.answerDomain(c, o)
+	return s.answerWrite(c, o, true) // §10.2.6
 }
 
 // domainMetadata reads a domain body's metadata: §10.1.1's items checked,
 // the rest as on any object.
 func domainMetadata(b *cdmiBody) (map[string]any, error) {
-	var meta map[string]any
-	ok, err := b.field("metadata", &meta)
-	if err != nil || !ok {
+	meta, err := givenMetadata(b)
+	if meta == nil || err != nil {
 		return nil, err
 	}
-	if meta == nil {
-		meta = map[string]any{}
-	}
-	meta = withoutIgnored(meta)
 	rest := map[string]any{}
 	for k, v := range meta {
 		switch k {
@@ -215,26 +209,6 @@ func domainMetadata(b *cdmiBody) (map[string]any, error) {
 		}
 	}
 	return meta, checkMetadata(rest)
-}
-
-// answerDomain is the 201 of a domain's create (§10.2.6).
-func (s *Server) answerDomain(c *call, o *object) error {
-	uri, err := s.svc.pathOf(c.ctx, o)
-	if err != nil {
-		return err
-	}
-	c.w.Header().Set("Location", web.BaseURL(c.r, s.cfg.BaseURL)+uri)
-	fs, err := s.commonFields(c.ctx, o)
-	if err != nil {
-		return err
-	}
-	md, err := s.svc.metadataOf(c.ctx, o, nil)
-	if err != nil {
-		return err
-	}
-	fs = append(fs, field{"metadata", md}, field{"childrenrange", "0-0"}, field{"children", []string{membersName + "/"}})
-	s.writeJSON(c.w, http.StatusCreated, ctDomain, fs)
-	return nil
 }
 
 // writeDomain creates the domain t names, with its membership container,
@@ -273,7 +247,8 @@ func (s *Service) writeDomain(ctx context.Context, who Principal, t *target, met
 		if meta != nil {
 			cur.setMetadata(mergeMetadata(cur.metadata(), meta, metaNames))
 		}
-		cur.MTime, cur.MCount = time.Now().UTC(), cur.MCount+1
+		now := time.Now().UTC()
+		cur.MTime, cur.ATime, cur.MCount, cur.ACount = now, now, cur.MCount+1, cur.ACount+1 // a write is an access (§16.3)
 		return tx.Save(cur).Error
 	})
 	if err != nil {

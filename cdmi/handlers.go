@@ -268,7 +268,7 @@ func (s *Server) readDataObject(c *call, o *object) error {
 	}
 	fs = append(fs, field{"valuetransferencoding", enc})
 	fs = withExtra(fs, o)
-	head, err := json.Marshal(fs.pick(c.q))
+	head, err := fs.pick(c.q).MarshalJSON() // compact already: no json.Marshal pass over it
 	if err != nil {
 		return err
 	}
@@ -311,38 +311,48 @@ func (s *Server) valueRange(c *call, o *object) (Range, error) {
 func (s *Server) writeWithValue(c *call, o *object, head []byte, rng Range, enc string) error {
 	// Open the value before the status goes out, so a backend failure can
 	// still be answered properly (a disk's was opened already).
-	if o.ValueKey != "" && rng.Len() > 0 && c.disk == nil {
-		if _, err := s.svc.valueSize(c.ctx, o.ValueKey); err != nil {
-			return err
-		}
-	}
-	c.w.WriteHeader(http.StatusOK)
-	if c.r.Method == http.MethodHead {
-		return nil // the body would be discarded: do not read the value
-	}
-	if len(head) > 2 {
-		_, _ = c.w.Write(head[:len(head)-1])
-		_, _ = io.WriteString(c.w, `,"value":`)
-	} else {
-		_, _ = io.WriteString(c.w, `{"value":`)
-	}
-	var err error
+	var value io.Reader
 	switch {
 	case c.disk != nil:
-		err = streamFrom(c.w, &diskReader{ctx: c.ctx, d: c.disk, off: rng.First, end: rng.Last + 1}, rng, enc)
-	case o.ValueKey == "":
-		_, _ = io.WriteString(c.w, `""}`)
-		return nil
-	default:
-		err = s.streamValue(c.ctx, c.w, o.ValueKey, rng, enc)
+		value = &diskReader{ctx: c.ctx, d: c.disk, off: rng.First, end: rng.Last + 1}
+	case o.ValueKey != "" && rng.Len() > 0:
+		rc, err := s.svc.openRange(c.ctx, o.ValueKey, rng)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		value = rc
+	}
+	if c.r.Method == http.MethodHead {
+		c.w.WriteHeader(http.StatusOK)
+		return nil // the body would be discarded: do not read the value
+	}
+	aw := newAnswerWriter(c.w)
+	defer aw.release()
+	if len(head) > 2 {
+		_, _ = aw.Write(head[:len(head)-1])
+		_, _ = io.WriteString(aw, `,"value":`)
+	} else {
+		_, _ = io.WriteString(aw, `{"value":`)
+	}
+	var err error
+	if value == nil {
+		_, err = io.WriteString(aw, `""`)
+	} else {
+		err = streamFrom(aw, value, rng, enc)
+	}
+	if err == nil {
+		_, err = io.WriteString(aw, "}")
+	}
+	if err == nil {
+		err = aw.finish()
 	}
 	if err != nil {
-		// The status is gone; cut the connection so the client sees a
-		// truncated body instead of a valid-looking one.
+		// The status is gone, or goes now; cut the connection so the
+		// client sees a truncated body instead of a valid-looking one.
 		s.logStreamFailure(c, o, err)
 		panic(http.ErrAbortHandler)
 	}
-	_, _ = io.WriteString(c.w, "}")
 	return nil
 }
 

@@ -3,7 +3,6 @@ package cdmi
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -66,40 +65,13 @@ func stringsField(b *cdmiBody, name string, n int, def string) ([]string, error)
 }
 
 func (s *Server) readQueue(c *call, o *object) error {
-	fs, err := s.commonFields(c.ctx, o)
+	fs, err := s.queueFields(c, o)
 	if err != nil {
 		return err
 	}
-	md, err := s.svc.metadataOf(c.ctx, o, c.q.args("metadata"))
+	vals, rng, err := s.queueReadWindow(c, o)
 	if err != nil {
 		return err
-	}
-	qr, err := s.svc.queueRange(c.ctx, o.ObjectID)
-	if err != nil {
-		return err
-	}
-	fs = append(fs, field{"metadata", md}, field{"queueValues", qr})
-	n := 1
-	if sel, ok := c.q.get("values"); ok && sel.HasArg {
-		if n, err = parseCount(sel.Arg); err != nil {
-			return invalidf("values: %v", err)
-		}
-	}
-	if n > 1000 {
-		n = 1000
-	}
-	vals, err := s.svc.oldestValues(c.ctx, o.ObjectID, n)
-	if err != nil {
-		return err
-	}
-	// ?value:<range> is a byte range of each value returned (§11.3.1).
-	var rng *Range
-	if sel, ok := c.q.get("value"); ok && sel.HasArg {
-		r, err := parseRange(sel.Arg)
-		if err != nil {
-			return invalidf("value: %v", err)
-		}
-		rng = &r
 	}
 	if len(c.q) == 0 || c.q.has("values") || c.q.has("value") {
 		vfs, err := s.queueValueFields(c, vals, rng)
@@ -119,6 +91,70 @@ func (s *Server) readQueue(c *call, o *object) error {
 	return nil
 }
 
+// queueFields are a queue read's fields before the values (§11.4.6): the
+// common ones, the metadata and queueValues; both renderings (JSON and
+// multipart) start with them.
+func (s *Server) queueFields(c *call, o *object) (fields, error) {
+	fs, err := s.commonFields(c.ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	md, err := s.svc.metadataOf(c.ctx, o, c.q.args("metadata"))
+	if err != nil {
+		return nil, err
+	}
+	qr, err := s.svc.queueRange(c.ctx, o.ObjectID)
+	if err != nil {
+		return nil, err
+	}
+	return append(fs, field{"metadata", md}, field{"queueValues", qr}), nil
+}
+
+// queueReadWindow is what a queue read returns (§11.4.6): the oldest
+// values, as many as ?values:<n> asks (1 by default, 1000 at most), and
+// the byte range of each that ?value:<range> asks (§11.3.1), nil for
+// whole values.
+func (s *Server) queueReadWindow(c *call, o *object) ([]queueValue, *Range, error) {
+	n := 1
+	if sel, ok := c.q.get("values"); ok && sel.HasArg {
+		var err error
+		if n, err = parseCount(sel.Arg); err != nil {
+			return nil, nil, invalidf("values: %v", err)
+		}
+	}
+	vals, err := s.svc.oldestValues(c.ctx, o.ObjectID, min(n, 1000))
+	if err != nil {
+		return nil, nil, err
+	}
+	sel, ok := c.q.get("value")
+	if !ok || !sel.HasArg {
+		return vals, nil, nil
+	}
+	r, err := parseRange(sel.Arg)
+	if err != nil {
+		return nil, nil, invalidf("value: %v", err)
+	}
+	return vals, &r, nil
+}
+
+// queuePiece is the bytes of v a queue read returns: the whole value, or
+// the ?value:<range> asked cut to the value's size (empty when it starts
+// past the end).
+func queuePiece(v queueValue, rng *Range) Range {
+	if rng == nil {
+		return Range{0, v.Size - 1}
+	}
+	return Range{min(rng.First, v.Size), min(rng.Last, v.Size-1)}
+}
+
+// pieceRange is a piece's valuerange entry: "" for no bytes.
+func pieceRange(r Range) string {
+	if r.Len() > 0 {
+		return r.String()
+	}
+	return ""
+}
+
 // queueValueFields are a queue read's per-value fields (§11.4.6): the
 // values' mimetypes, ranges and encodings, and the values themselves,
 // which stream (stream.go).
@@ -126,21 +162,14 @@ func (s *Server) queueValueFields(c *call, vals []queueValue, rng *Range) (field
 	mts, ranges, encs := []string{}, []string{}, []string{}
 	values := &queueValues{s: s}
 	for _, v := range vals {
-		first, end := int64(0), v.Size
-		if rng != nil {
-			first, end = min(rng.First, v.Size), min(rng.Last+1, v.Size)
-		}
-		enc, err := s.svc.queueValueEncoding(c.ctx, v, first, end, rng != nil)
+		piece := queuePiece(v, rng)
+		enc, err := s.svc.queueValueEncoding(c.ctx, v, piece.First, piece.Last+1, rng != nil)
 		if err != nil {
 			return nil, err
 		}
 		mts, encs = append(mts, v.Mimetype), append(encs, enc)
-		if end > first {
-			ranges = append(ranges, fmt.Sprintf("%d-%d", first, end-1))
-		} else {
-			ranges = append(ranges, "")
-		}
-		values.items = append(values.items, queuedValue{key: v.ValueKey, rng: Range{first, end - 1}, enc: enc})
+		ranges = append(ranges, pieceRange(piece))
+		values.items = append(values.items, queuedValue{key: v.ValueKey, rng: piece, enc: enc})
 	}
 	return fields{{"mimetype", mts}, {"valuerange", ranges}, {"valuetransferencoding", encs}, {"value", values}}, nil
 }

@@ -453,8 +453,8 @@ func parseContentRange(v string) (Range, error) {
 	return rng, nil
 }
 
-// answerWrite replies to a CDMI create (201 with the new object, §8.2.7)
-// or update (204, §8.5.7).
+// answerWrite replies to a CDMI create (201 with the new object, §8.2.7,
+// §9.2.7, §10.2.6, §11.2.7) or update (204, §8.5.7).
 func (s *Server) answerWrite(c *call, o *object, created bool) error {
 	if !created {
 		c.w.WriteHeader(http.StatusNoContent)
@@ -484,6 +484,9 @@ func (s *Server) answerWrite(c *call, o *object, created bool) error {
 		fs = append(fs, field{"childrenrange", ""}, field{"children", []string{}})
 	case typeQueue:
 		fs = append(fs, field{"metadata", md}, field{"queueValues", ""})
+	case typeDomain:
+		// §10.2.6: a new domain lists its membership container.
+		fs = append(fs, field{"metadata", md}, field{"childrenrange", "0-0"}, field{"children", []string{membersName + "/"}})
 	}
 	fs = withExtra(fs, o)
 	s.writeJSON(c.w, http.StatusCreated, contentTypeOf(o.Type), fs)
@@ -672,6 +675,17 @@ func hasUTF8Charset(ct string) bool {
 // when the field is absent and an empty map when it is given as null or {},
 // which callers treat as "replace with nothing".
 func bodyMetadata(b *cdmiBody) (map[string]any, error) {
+	meta, err := givenMetadata(b)
+	if meta == nil || err != nil {
+		return nil, err
+	}
+	return meta, checkMetadata(meta)
+}
+
+// givenMetadata is a body's "metadata" field without the items a client
+// cannot set (withoutIgnored), unchecked: nil when absent, an empty map
+// when given as null or {}.
+func givenMetadata(b *cdmiBody) (map[string]any, error) {
 	var meta map[string]any
 	ok, err := b.field("metadata", &meta)
 	if err != nil || !ok {
@@ -680,8 +694,7 @@ func bodyMetadata(b *cdmiBody) (map[string]any, error) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta = withoutIgnored(meta)
-	return meta, checkMetadata(meta)
+	return withoutIgnored(meta), nil
 }
 
 // uriField reads a field that names an object by URI ("copy", "move",

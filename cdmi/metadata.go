@@ -173,11 +173,9 @@ func writeMask(value bool, meta map[string]any) uint32 {
 // system metadata of §16.3, filtered by metadata:<prefix> selections.
 func (s *Service) renderMetadata(ctx context.Context, db *gorm.DB, o *object, prefixes []string) (map[string]any, error) {
 	m := o.metadata()
-	if raw, ok := m["cdmi_acl"]; ok {
+	if acl := o.decoded().acl; acl != nil {
 		// Stored as the client sent it; answered in §16.1.9's hex form.
-		if acl, err := parseACL(raw); err == nil {
-			m["cdmi_acl"] = renderACL(acl)
-		}
+		m["cdmi_acl"] = renderACL(acl)
 	}
 	// Hash is "<algorithm>:<hex>": the algorithm actually used (the
 	// object's or an ancestor's cdmi_value_hash) is reported as provided.

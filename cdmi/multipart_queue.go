@@ -173,19 +173,10 @@ func settleQueueEncoding(it *queuePart, utf8 bool) error {
 // (§11.3.6 Table 87), then one part per value returned, each streamed
 // from the backend with its mimetype.
 func (s *Server) readQueueMultipart(c *call, o *object) error {
-	fs, err := s.commonFields(c.ctx, o)
+	fs, err := s.queueFields(c, o)
 	if err != nil {
 		return err
 	}
-	md, err := s.svc.metadataOf(c.ctx, o, c.q.args("metadata"))
-	if err != nil {
-		return err
-	}
-	qr, err := s.svc.queueRange(c.ctx, o.ObjectID)
-	if err != nil {
-		return err
-	}
-	fs = append(fs, field{"metadata", md}, field{"queueValues", qr})
 	vals, rng, err := s.queueReadWindow(c, o)
 	if err != nil {
 		return err
@@ -197,16 +188,9 @@ func (s *Server) readQueueMultipart(c *call, o *object) error {
 	mts, ranges, encs := []string{}, []string{}, []string{}
 	pieces := make([]Range, len(vals))
 	for i, v := range vals {
-		pieces[i] = Range{0, v.Size - 1}
-		if rng != nil {
-			pieces[i] = Range{min(rng.First, v.Size), min(rng.Last, v.Size-1)}
-		}
+		pieces[i] = queuePiece(v, rng)
 		mts, encs = append(mts, v.Mimetype), append(encs, v.Encoding)
-		if pieces[i].Len() > 0 {
-			ranges = append(ranges, pieces[i].String())
-		} else {
-			ranges = append(ranges, "")
-		}
+		ranges = append(ranges, pieceRange(pieces[i]))
 	}
 	if withValues {
 		fs = append(fs, field{"mimetype", mts}, field{"valuerange", ranges}, field{"valuetransferencoding", encs})
@@ -221,31 +205,6 @@ func (s *Server) readQueueMultipart(c *call, o *object) error {
 	}
 	s.svc.touch(c.ctx, o)
 	return s.writeQueueParts(c, o, head, vals, pieces)
-}
-
-// queueReadWindow is what a queue read returns: the oldest ?values:<n>
-// (1 by default, at most 1000) and the ?value:<range> of each (§11.3.1).
-func (s *Server) queueReadWindow(c *call, o *object) ([]queueValue, *Range, error) {
-	n := 1
-	if sel, ok := c.q.get("values"); ok && sel.HasArg {
-		var err error
-		if n, err = parseCount(sel.Arg); err != nil {
-			return nil, nil, invalidf("values: %v", err)
-		}
-	}
-	vals, err := s.svc.oldestValues(c.ctx, o.ObjectID, min(n, 1000))
-	if err != nil {
-		return nil, nil, err
-	}
-	sel, ok := c.q.get("value")
-	if !ok || !sel.HasArg {
-		return vals, nil, nil
-	}
-	r, err := parseRange(sel.Arg)
-	if err != nil {
-		return nil, nil, invalidf("value: %v", err)
-	}
-	return vals, &r, nil
 }
 
 // writeQueueParts sends the JSON part and one part per queue value.

@@ -3,6 +3,7 @@ package cdmi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -158,11 +159,17 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 		}
 	}
 	var cur *object
-	if read && len(segs) > 0 {
-		// A read walks through the root without needing its row (reads
-		// never use t.parent): one query fewer on every read.
+	switch {
+	case read && len(segs) > 0 || len(segs) > 1 && segs[0] != "cdmi_objectid":
+		// A walk goes through the root without needing its row: reads
+		// never use t.parent, and below the first level the root is no
+		// one's parent (what renders a parent takes the root's ID alone,
+		// parentOf). Fewer columns read on every request.
 		cur = &object{ObjectID: s.rootID, Type: typeContainer, System: true}
-	} else {
+	case len(segs) == 1 && segs[0] != "cdmi_objectid":
+		// The root is the parent: its row comes with the walk (walkTarget).
+		return s.walkTarget(ctx, t, nil, segs)
+	default:
 		var err error
 		if cur, err = s.byID(ctx, s.db, s.rootID); err != nil {
 			return nil, err
@@ -201,29 +208,49 @@ func (s *Service) resolvePath(ctx context.Context, p string, read bool) (*target
 		t.obj = cur
 		return t, nil
 	}
+	return s.walkTarget(ctx, t, cur, segs)
+}
+
+// walkTarget follows the escaped names segs down from cur (checked by
+// decodeName already) in one statement, and fills in t: intermediate names
+// must be containers the context's principal can see, the last may be
+// missing. A nil cur is the root, read in the same statement: its row is
+// the one named "" with no parent (ensureSystem).
+func (s *Service) walkTarget(ctx context.Context, t *target, cur *object, segs []string) (*target, error) {
+	names := make([]string, len(segs))
 	for i, seg := range segs {
-		name, err := decodeName(seg)
-		if err != nil {
+		names[i], _ = decodeName(seg)
+	}
+	var found []*object
+	var err error
+	switch {
+	case cur == nil:
+		if found, err = s.walkNames(ctx, s.db, "", append([]string{""}, names...)); err != nil {
 			return nil, err
 		}
+		if len(found) == 0 || found[0].ObjectID != s.rootID {
+			return nil, fmt.Errorf("the root container's row is missing")
+		}
+		cur, found = found[0], found[1:]
+		walked(ctx, cur)
+	case cur.isContainerLike():
+		if found, err = s.walkNames(ctx, s.db, cur.ObjectID, names); err != nil {
+			return nil, err
+		}
+	}
+	for i, name := range names {
 		if !cur.isContainerLike() {
 			return nil, kind.Errorf(kind.NotFound, "%q is not a container", cur.Name)
 		}
-		o, err := s.child(ctx, s.db, cur.ObjectID, name)
-		if err != nil && !errors.Is(err, errNotFound) {
-			return nil, err
+		var o *object
+		if i < len(found) && !s.hiddenFrom(ctx, found[i]) {
+			o = found[i] // a hidden object is answered as missing, walked through as missing
 		}
-		if err == nil && s.hiddenFrom(ctx, o) {
-			err = errNotFound // answered as missing, walked through as missing
-		}
-		if i == len(segs)-1 {
-			t.parent, t.name = cur, name
-			if err == nil {
-				t.obj = o
-			}
+		if i == len(names)-1 {
+			t.parent, t.name, t.obj = cur, name, o
 			return t, nil
 		}
-		if err != nil {
+		if o == nil {
 			return nil, kind.Errorf(kind.NotFound, "container %q does not exist", name)
 		}
 		cur = o

@@ -121,6 +121,7 @@ func (s *Service) commitQueue(ctx context.Context, tx *gorm.DB, who Principal, t
 		}
 		o = *cur
 		o.MCount++
+		o.ACount++ // a write is an access (§16.3 Table 118, cdmi_acount)
 	} else {
 		o = object{ObjectID: id, Name: name, Type: typeQueue, Owner: who.Name, CTime: now, Completion: "Complete", Mimetype: "application/cdmi-queue"}
 		if t.parent != nil {
@@ -232,8 +233,10 @@ func (s *Service) commitQueueValues(ctx context.Context, tx *gorm.DB, q *object,
 			return err
 		}
 	}
+	// An enqueue is a write: an access too (§16.3 Table 118, cdmi_acount).
+	now := time.Now().UTC()
 	return tx.Model(&object{}).Where("object_id = ?", q.ObjectID).
-		Updates(map[string]any{"m_time": time.Now().UTC(), "m_count": gorm.Expr("m_count + 1")}).Error
+		Updates(map[string]any{"m_time": now, "a_time": now, "m_count": gorm.Expr("m_count + 1"), "a_count": gorm.Expr("a_count + 1")}).Error
 }
 
 // dequeue removes the n oldest values of queue o (§11.7).

@@ -1,7 +1,6 @@
 package cdmi
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -52,23 +51,104 @@ type field struct {
 type fields []field
 
 func (fs fields) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	return fs.appendJSON(make([]byte, 0, 512))
+}
+
+func (fs fields) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, '{')
 	for i, f := range fs {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		k, _ := json.Marshal(f.Key)
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(f.Value)
-		if err != nil {
+		b = appendJSONString(b, f.Key)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSON(b, f.Value); err != nil {
 			return nil, err
 		}
-		b.Write(v)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
+}
+
+// appendJSON appends v as encoding/json writes it (json.Marshal's bytes,
+// HTML characters escaped and all), without its reflection for the types
+// answers are made of: strings, string lists, metadata maps, fields.
+// Anything else goes through json.Marshal.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	var err error
+	switch x := v.(type) {
+	case string:
+		return appendJSONString(b, x), nil
+	case fields:
+		return x.appendJSON(b)
+	case []string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, s := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		return append(b, ']'), nil
+	case []any:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // encoding/json's order: byte-wise
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			if b, err = appendJSON(b, x[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	}
+	m, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, m...), nil
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it: at once
+// when every byte stands for itself there (printable ASCII but '"', '\\'
+// and the HTML characters json.Marshal escapes), else by json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !plainJSON[c] || c == '<' || c == '>' || c == '&' {
+			m, _ := json.Marshal(s)
+			return append(b, m...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // pick keeps the fields a selection asks for (all when none).
@@ -183,6 +263,15 @@ func (j *jsonStringWriter) Write(p []byte) (int, error) {
 	}
 	j.buf = j.buf[:0]
 	for len(p) > 0 {
+		// The run of bytes that need no escape, copied at once.
+		run := 0
+		for run < len(p) && plainJSON[p[run]] {
+			run++
+		}
+		j.buf = append(j.buf, p[:run]...)
+		if p = p[run:]; len(p) == 0 {
+			break
+		}
 		c := p[0]
 		if c < utf8.RuneSelf {
 			switch {
@@ -213,6 +302,15 @@ func (j *jsonStringWriter) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// plainJSON tells the bytes that stand for themselves inside a JSON
+// string: ASCII but control characters, '"' and '\\'.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // Close flushes an incomplete trailing sequence as U+FFFD.
 func (j *jsonStringWriter) Close() error {

@@ -36,8 +36,9 @@ type Service struct {
 	valueSpace                                 string            // prefix of this database's value keys (store.go)
 	capIDs                                     map[string]string // by object type
 
-	accesses *accessLog   // cdmi_atime and cdmi_acount not written yet (access.go)
-	group    *groupCommit // data object commits on SQLite (groupcommit.go); nil on PostgreSQL
+	accesses *accessLog                // cdmi_atime and cdmi_acount not written yet (access.go)
+	group    *groupCommit              // data object commits on SQLite (groupcommit.go); nil on PostgreSQL
+	granted  map[string]map[string]any // capabilitiesFor each object type, built once for require
 }
 
 // NewService prepares the CDMI service: it creates the root container, the
@@ -65,6 +66,10 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, objs: cfg.Objects, log: cfg.Logger, root: root}
 	s.accesses = newAccessLog(cfg.DB, s.log.Warn)
+	s.granted = map[string]map[string]any{}
+	for _, typ := range []string{typeContainer, typeDataObject, typeQueue, typeDomain} {
+		s.granted[typ] = s.capabilitiesFor(typ)
+	}
 	if cfg.DB.Dialector.Name() == "sqlite" {
 		s.group = &groupCommit{db: cfg.DB}
 	}
@@ -75,6 +80,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.ensureDisks(ctx); err != nil {
 		return nil, fmt.Errorf("cdmi: %w", err)
 	}
+	s.deleteJournaled(ctx, "") // what deletes before a crash left (delete.go)
 	if n, err := s.sweep(ctx); err != nil {
 		s.log.Warn("cdmi: sweep of unreferenced values failed", "err", err)
 	} else if n > 0 {

@@ -1,12 +1,13 @@
 package cdmi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/occicdmi/occicdmi/internal/database"
 )
@@ -25,25 +26,27 @@ func writeFields(ctx context.Context, w io.Writer, fs fields) error {
 	if _, err := io.WriteString(w, "{"); err != nil {
 		return err
 	}
+	var b []byte
 	for i, f := range fs {
-		k, _ := json.Marshal(f.Key)
+		b = b[:0]
 		if i > 0 {
-			k = append([]byte(","), k...)
+			b = append(b, ',')
 		}
-		if _, err := w.Write(append(k, ':')); err != nil {
-			return err
-		}
+		b = append(appendJSONString(b, f.Key), ':')
 		if st, ok := f.Value.(streamer); ok {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
 			if err := st.streamJSON(ctx, w); err != nil {
 				return err
 			}
 			continue
 		}
-		v, err := json.Marshal(f.Value)
-		if err != nil {
+		var err error
+		if b, err = appendJSON(b, f.Value); err != nil {
 			return err
 		}
-		if _, err := w.Write(v); err != nil {
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
 	}
@@ -57,18 +60,81 @@ func writeFields(ctx context.Context, w io.Writer, fs fields) error {
 // instead of a valid-looking one.
 func (s *Server) writeStreamed(c *call, ct string, o *object, fs fields) {
 	c.w.Header().Set("Content-Type", ct)
-	c.w.WriteHeader(http.StatusOK)
 	if c.r.Method == http.MethodHead {
+		c.w.WriteHeader(http.StatusOK)
 		return // the body would be discarded: read nothing
 	}
-	bw := bufio.NewWriterSize(c.w, 32<<10)
-	err := writeFields(c.ctx, bw, fs)
+	aw := newAnswerWriter(c.w)
+	defer aw.release()
+	err := writeFields(c.ctx, aw, fs)
 	if err == nil {
-		err = bw.Flush()
+		err = aw.finish()
 	}
 	if err != nil {
 		s.logStreamFailure(c, o, err)
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// answerBufferSize is how much of a 200 answer's body is held before
+// anything is sent.
+const answerBufferSize = 32 << 10
+
+var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, answerBufferSize); return &b }}
+
+// answerWriter sends a 200 answer whose length is not known in advance
+// (a value escaped on the way, a listing): the body is held until
+// answerBufferSize bytes, so a small answer goes out in one write with its
+// Content-Length (no chunked framing, one system call), and a larger one
+// streams from there with the status sent at the first overflow. Memory
+// stays one buffer per answer whatever its size.
+type answerWriter struct {
+	w       http.ResponseWriter
+	bp      *[]byte
+	started bool
+}
+
+func newAnswerWriter(w http.ResponseWriter) *answerWriter {
+	bp := answerBuffers.Get().(*[]byte)
+	*bp = (*bp)[:0]
+	return &answerWriter{w: w, bp: bp}
+}
+
+func (a *answerWriter) Write(p []byte) (int, error) {
+	if a.started {
+		return a.w.Write(p)
+	}
+	if b := *a.bp; len(b)+len(p) <= cap(b) {
+		*a.bp = append(b, p...)
+		return len(p), nil
+	}
+	a.started = true
+	a.w.WriteHeader(http.StatusOK)
+	if _, err := a.w.Write(*a.bp); err != nil {
+		return 0, err
+	}
+	*a.bp = (*a.bp)[:0]
+	return a.w.Write(p)
+}
+
+// finish sends what is held: the whole answer with its length when
+// nothing went out yet.
+func (a *answerWriter) finish() error {
+	if a.started {
+		return nil
+	}
+	a.started = true
+	a.w.Header().Set("Content-Length", strconv.Itoa(len(*a.bp)))
+	a.w.WriteHeader(http.StatusOK)
+	_, err := a.w.Write(*a.bp)
+	return err
+}
+
+// release returns the buffer; the writer must not be used after it.
+func (a *answerWriter) release() {
+	if a.bp != nil {
+		answerBuffers.Put(a.bp)
+		a.bp = nil
 	}
 }
 

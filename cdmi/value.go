@@ -163,7 +163,7 @@ func (s *Service) putValue(ctx context.Context, objectID string, r io.Reader, si
 	}
 	key := s.newValueKey(objectID)
 	src := &sourceReader{r: io.TeeReader(r, io.MultiWriter(ws...))}
-	if err := s.objs.Put(ctx, key, src, size); err != nil {
+	if err := s.putNew(ctx, key, src, size); err != nil {
 		if src.err != nil {
 			// The source failed (bad encoding, client gone, too large):
 			// say that rather than what the backend made of it.
@@ -176,6 +176,23 @@ func (s *Service) putValue(ctx context.Context, objectID string, r io.Reader, si
 		out.Hash = strings.ToUpper(alg) + ":" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
 	}
 	return out, nil
+}
+
+// newPutter is a backend that stores a value under a fresh key faster
+// than Put can (storagebackends/fs: no temporary file and rename, the
+// folder's fsync beside the file's), as durably; or a wrapper
+// (internal/metrics) that passes it on, else calls Put.
+type newPutter interface {
+	PutNew(ctx context.Context, key string, r io.Reader, size int64) error
+}
+
+// putNew stores a value under key, which newValueKey just made: no row
+// names it and no one reads it before this returns.
+func (s *Service) putNew(ctx context.Context, key string, r io.Reader, size int64) error {
+	if p, ok := s.objs.(newPutter); ok {
+		return p.PutNew(ctx, key, r, size)
+	}
+	return s.objs.Put(ctx, key, r, size)
 }
 
 // rehash reads a stored value again to compute its hash after a range
@@ -224,17 +241,16 @@ type rangeSeeker struct {
 	size int64
 	off  int64
 	rc   io.ReadCloser
+	rcAt int64 // where rc reads next
 	err  error
 }
 
+// Seek only moves the offset: http.ServeContent seeks to the end and back
+// before reading, and the value opened at 0 serves a read from 0.
 func (r *rangeSeeker) Seek(offset int64, whence int) (int64, error) {
 	abs, err := seekOffset(r.off, r.size, offset, whence)
 	if err != nil {
 		return 0, err
-	}
-	if abs != r.off && r.rc != nil {
-		r.rc.Close()
-		r.rc = nil
 	}
 	r.off = abs
 	return abs, nil
@@ -244,16 +260,21 @@ func (r *rangeSeeker) Read(p []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
 	}
+	if r.rc != nil && r.rcAt != r.off {
+		r.rc.Close()
+		r.rc = nil
+	}
 	if r.rc == nil {
 		rc, err := r.s.objs.Open(r.ctx, r.key, r.off, -1)
 		if err != nil {
 			r.err = err
 			return 0, err
 		}
-		r.rc = rc
+		r.rc, r.rcAt = rc, r.off
 	}
 	n, err := r.rc.Read(p)
 	r.off += int64(n)
+	r.rcAt = r.off
 	if err != nil && err != io.EOF {
 		r.err = err
 	}
@@ -357,11 +378,29 @@ func (s *Service) valueSize(ctx context.Context, key string) (int64, error) {
 // seekableValue is o's value as an io.ReadSeekCloser that reads only the
 // ranges asked for (http.ServeContent's Range handling).
 func (s *Service) seekableValue(ctx context.Context, o *object) (*rangeSeeker, error) {
+	if so, ok := s.objs.(sizedOpener); ok {
+		// One call instead of a Size and an Open (fs).
+		rc, size, err := so.OpenSized(ctx, o.ValueKey, 0, -1)
+		if err == nil {
+			return &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size, rc: rc}, nil
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return nil, err
+		}
+		// A wrapper (metrics) over a backend without it.
+	}
 	size, err := s.objs.Size(ctx, o.ValueKey)
 	if err != nil {
 		return nil, err
 	}
 	return &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size}, nil
+}
+
+// sizedOpener is a backend that opens a value and tells its whole size in
+// one call (storagebackends/fs); errors.ErrUnsupported from a wrapper
+// (internal/metrics) whose backend cannot.
+type sizedOpener interface {
+	OpenSized(ctx context.Context, key string, off, length int64) (io.ReadCloser, int64, error)
 }
 
 // seekOffset is where an io.Seeker at cur in a value of size bytes moves

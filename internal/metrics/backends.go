@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -197,6 +198,38 @@ func (s *objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	err := s.b.Put(ctx, key, r, size)
 	s.o.done("Put", start, err)
 	return err
+}
+
+// PutNew is the backend's PutNew (a value under a key no one names yet,
+// storagebackends/fs), else Put: what PutNew promises is Put's and more.
+// Counted as a Put.
+func (s *objects) PutNew(ctx context.Context, key string, r io.Reader, size int64) error {
+	p, ok := s.b.(interface {
+		PutNew(ctx context.Context, key string, r io.Reader, size int64) error
+	})
+	if !ok {
+		return s.Put(ctx, key, r, size)
+	}
+	start := time.Now()
+	err := p.PutNew(ctx, key, r, size)
+	s.o.done("Put", start, err)
+	return err
+}
+
+// OpenSized is the backend's OpenSized (a value opened with its whole
+// size, storagebackends/fs); errors.ErrUnsupported when it has none, so
+// the caller asks Size and Open as it would without it. Counted as an Open.
+func (s *objects) OpenSized(ctx context.Context, key string, off, length int64) (io.ReadCloser, int64, error) {
+	o, ok := s.b.(interface {
+		OpenSized(ctx context.Context, key string, off, length int64) (io.ReadCloser, int64, error)
+	})
+	if !ok {
+		return nil, 0, errors.ErrUnsupported
+	}
+	start := time.Now()
+	rc, size, err := o.OpenSized(ctx, key, off, length)
+	s.o.done("Open", start, err)
+	return rc, size, err
 }
 
 // Open is timed to the opening of the stream, not to its end.

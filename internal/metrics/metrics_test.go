@@ -161,3 +161,51 @@ func TestCounts(t *testing.T) {
 	assert.NotContains(t, names, "occicdmi_volumes")
 	assert.Contains(t, strings.Join(names, " "), "go_goroutines")
 }
+
+// putCounter records which of Put and PutNew a wrapper called.
+type putCounter struct {
+	storagebackends.Objects
+	calls []string
+}
+
+func (p *putCounter) Put(context.Context, string, io.Reader, int64) error {
+	p.calls = append(p.calls, "Put")
+	return nil
+}
+
+type newPutCounter struct{ putCounter }
+
+func (p *newPutCounter) PutNew(context.Context, string, io.Reader, int64) error {
+	p.calls = append(p.calls, "PutNew")
+	return nil
+}
+
+func (p *newPutCounter) OpenSized(context.Context, string, int64, int64) (io.ReadCloser, int64, error) {
+	return io.NopCloser(strings.NewReader("v")), 1, nil
+}
+
+// The objects wrapper passes a backend's optional calls on (PutNew,
+// OpenSized), and without them falls back to Put and to
+// errors.ErrUnsupported (the caller sizes and opens as it would).
+func TestObjectsOptionalCalls(t *testing.T) {
+	m := New()
+	ctx := context.Background()
+	type optional interface {
+		PutNew(context.Context, string, io.Reader, int64) error
+		OpenSized(context.Context, string, int64, int64) (io.ReadCloser, int64, error)
+	}
+	with := &newPutCounter{}
+	w := m.Objects("fs", with).(optional)
+	require.NoError(t, w.PutNew(ctx, "k", strings.NewReader("v"), 1))
+	_, size, err := w.OpenSized(ctx, "k", 0, -1)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), size)
+	assert.Equal(t, []string{"PutNew"}, with.calls)
+
+	without := &putCounter{}
+	w = m.Objects("s3", without).(optional)
+	require.NoError(t, w.PutNew(ctx, "k", strings.NewReader("v"), 1))
+	_, _, err = w.OpenSized(ctx, "k", 0, -1)
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.Equal(t, []string{"Put"}, without.calls)
+}

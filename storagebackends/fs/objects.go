@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/occicdmi/occicdmi/storagebackends"
@@ -129,7 +130,7 @@ func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 		return mapErr("put", key, err)
 	}
 	defer os.Remove(f.Name()) // no-op after a successful rename
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	n, err := pooledCopy(f, ctxReader{ctx, r})
 	if err == nil && size >= 0 && n != size {
 		err = fmt.Errorf("got %d bytes, expected %d: %w", n, size, storagebackends.ErrInvalid)
 	}
@@ -151,12 +152,80 @@ func (o *Objects) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	return mapErr("put", key, o.rootSync.sync())
 }
 
+// PutNew stores the value of a key that names no value yet and that
+// nothing reads before PutNew returns (a fresh key its caller just made).
+// Such a value needs no temporary file and no rename to appear whole: the
+// file is made under its own name at once, and the folder's fsync, which
+// makes the new name durable, runs beside the write and the file's fsync
+// instead of after them (Put's chain is write, fsync, rename, fsync of the
+// folder). It returns, like Put, once both are on disk. On error the file
+// is removed; what a crash leaves is a file no one names, which the
+// owner's sweep of unreferenced values removes.
+func (o *Objects) PutNew(ctx context.Context, key string, r io.Reader, size int64) error {
+	p, err := o.path(key)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return mapErr("put", key, err)
+	}
+	folder := make(chan error, 1)
+	go func() { folder <- o.rootSync.sync() }() // the name exists: its fsync may start
+	n, err := pooledCopy(f, ctxReader{ctx, r})
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("got %d bytes, expected %d: %w", n, size, storagebackends.ErrInvalid)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if ferr := <-folder; err == nil {
+		err = ferr
+	}
+	if err != nil {
+		_ = os.Remove(p)
+		if errors.Is(err, storagebackends.ErrInvalid) {
+			return fmt.Errorf("fs: put %q: %w", key, err)
+		}
+		return mapErr("put", key, err)
+	}
+	return nil
+}
+
+// copyBuffers are the buffers Put copies through: io.Copy into a file
+// from a reader it cannot splice from allocates 32 KiB per call, eight
+// times a small value.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// pooledCopy is io.Copy(f, r) through a pooled buffer. f is hidden behind
+// a plain io.Writer: os.File's ReadFrom would take its own buffer.
+func pooledCopy(f *os.File, r io.Reader) (int64, error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{f}, r, *bp)
+}
+
 type limitedFile struct {
-	io.Reader
-	f *os.File
+	*io.SectionReader
+	f     *os.File
+	total int64
 }
 
 func (l limitedFile) Close() error { return l.f.Close() }
+
+// OpenSized is Open that also tells the size of the whole value (Open
+// knows it from its fstat): a caller serving a value needs no Size call
+// before it, one stat less per read.
+func (o *Objects) OpenSized(ctx context.Context, key string, off, length int64) (io.ReadCloser, int64, error) {
+	rc, err := o.Open(ctx, key, off, length)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rc, rc.(limitedFile).total, nil
+}
 
 // Open reads a range of the value.
 func (o *Objects) Open(_ context.Context, key string, off, length int64) (io.ReadCloser, error) {
@@ -180,7 +249,7 @@ func (o *Objects) Open(_ context.Context, key string, off, length int64) (io.Rea
 	if length < 0 || off+length > st.Size() {
 		length = st.Size() - off
 	}
-	return limitedFile{Reader: io.NewSectionReader(f, off, length), f: f}, nil
+	return limitedFile{SectionReader: io.NewSectionReader(f, off, length), f: f, total: st.Size()}, nil
 }
 
 // WriteAt writes a range in place (into a staged value: see the contract).
