@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
@@ -260,17 +261,8 @@ func (r *rangeSeeker) Read(p []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
 	}
-	if r.rc != nil && r.rcAt != r.off {
-		r.rc.Close()
-		r.rc = nil
-	}
-	if r.rc == nil {
-		rc, err := r.s.objs.Open(r.ctx, r.key, r.off, -1)
-		if err != nil {
-			r.err = err
-			return 0, err
-		}
-		r.rc, r.rcAt = rc, r.off
+	if err := r.openAtOffset(); err != nil {
+		return 0, err
 	}
 	n, err := r.rc.Read(p)
 	r.off += int64(n)
@@ -281,8 +273,74 @@ func (r *rangeSeeker) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// openAtOffset makes rc read from the offset, opening the value there
+// when rc reads elsewhere (a seek moved it) or nothing is open yet.
+func (r *rangeSeeker) openAtOffset() error {
+	if r.rc != nil && r.rcAt != r.off {
+		r.rc.Close()
+		r.rc = nil
+	}
+	if r.rc == nil {
+		rc, err := r.s.objs.Open(r.ctx, r.key, r.off, -1)
+		if err != nil {
+			r.err = err
+			return err
+		}
+		r.rc, r.rcAt = rc, r.off
+	}
+	return nil
+}
+
 // failure is the backend's error that cut a read short, if any.
 func (r *rangeSeeker) failure() error { return r.err }
+
+// fileSeeker is a rangeSeeker over a backend whose open values have a
+// file descriptor (fs): net/http then sends the value with sendfile, the
+// kernel copying file to socket, instead of reading it into this process.
+// It is a type of its own because having SyscallConn at all is what makes
+// net/http (and the app's response writer) choose the kernel's copy.
+type fileSeeker struct{ *rangeSeeker }
+
+func (f fileSeeker) SyscallConn() (syscall.RawConn, error) {
+	r := f.rangeSeeker
+	if err := r.openAtOffset(); err != nil {
+		return nil, err
+	}
+	sc, ok := r.rc.(syscall.Conn)
+	sk, seeks := r.rc.(io.Seeker)
+	if !ok || !seeks {
+		return nil, errors.ErrUnsupported
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return seekerConn{RawConn: raw, r: r, at: sk}, nil
+}
+
+// seekerConn moves the seeker's offset on by what a send took.
+type seekerConn struct {
+	syscall.RawConn
+	r  *rangeSeeker
+	at io.Seeker // the open value, whose position the send moves
+}
+
+func (c seekerConn) Read(fn func(fd uintptr) bool) error {
+	before, err := c.at.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	err = c.RawConn.Read(fn)
+	after, serr := c.at.Seek(0, io.SeekCurrent)
+	if serr != nil {
+		c.r.rc.Close() // position unknown: the next read opens afresh
+		c.r.rc = nil
+		return errors.Join(err, serr)
+	}
+	c.r.off += after - before
+	c.r.rcAt = c.r.off
+	return err
+}
 
 func (r *rangeSeeker) Close() error {
 	if r.rc != nil {
@@ -375,14 +433,25 @@ func (s *Service) valueSize(ctx context.Context, key string) (int64, error) {
 	return s.objs.Size(ctx, key)
 }
 
-// seekableValue is o's value as an io.ReadSeekCloser that reads only the
-// ranges asked for (http.ServeContent's Range handling).
-func (s *Service) seekableValue(ctx context.Context, o *object) (*rangeSeeker, error) {
+// valueSeeker is a value for http.ServeContent: it reads only the ranges
+// asked for, and tells the backend failure that cut a read short.
+type valueSeeker interface {
+	io.ReadSeekCloser
+	failure() error
+}
+
+// seekableValue is o's value as a valueSeeker; one the kernel can send
+// (fileSeeker) when the backend's open values have a file descriptor.
+func (s *Service) seekableValue(ctx context.Context, o *object) (valueSeeker, error) {
 	if so, ok := s.objs.(sizedOpener); ok {
 		// One call instead of a Size and an Open (fs).
 		rc, size, err := so.OpenSized(ctx, o.ValueKey, 0, -1)
 		if err == nil {
-			return &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size, rc: rc}, nil
+			r := &rangeSeeker{ctx: ctx, s: s, key: o.ValueKey, size: size, rc: rc}
+			if _, fd := rc.(syscall.Conn); fd {
+				return fileSeeker{r}, nil
+			}
+			return r, nil
 		}
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return nil, err

@@ -216,6 +216,49 @@ type limitedFile struct {
 
 func (l limitedFile) Close() error { return l.f.Close() }
 
+// SyscallConn lets net/http hand the value to the kernel (sendfile, which
+// takes anything with a file descriptor; net falls back to reading when it
+// answers an error): the file's own offset is put
+// where the section reads next before each send, and the section moves on
+// by what the send took after it, so reads and sends may alternate.
+func (l limitedFile) SyscallConn() (syscall.RawConn, error) {
+	// A send runs to the end of the file unless its caller bounds it: only
+	// a section that ends there may be sent so.
+	if _, base, n := l.Outer(); base+n != l.total {
+		return nil, errors.ErrUnsupported
+	}
+	raw, err := l.f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return sectionConn{RawConn: raw, l: l}, nil
+}
+
+// sectionConn is the file's raw connection, kept in step with the
+// section reader over it (see SyscallConn).
+type sectionConn struct {
+	syscall.RawConn
+	l limitedFile
+}
+
+func (c sectionConn) Read(fn func(fd uintptr) bool) error {
+	pos, err := c.l.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	_, base, _ := c.l.Outer()
+	if _, err := c.l.f.Seek(base+pos, io.SeekStart); err != nil {
+		return err
+	}
+	err = c.RawConn.Read(fn)
+	end, serr := c.l.f.Seek(0, io.SeekCurrent)
+	if serr != nil {
+		return errors.Join(err, serr)
+	}
+	_, serr = c.l.Seek(end-base, io.SeekStart)
+	return errors.Join(err, serr)
+}
+
 // OpenSized is Open that also tells the size of the whole value (Open
 // knows it from its fstat): a caller serving a value needs no Size call
 // before it, one stat less per read.
