@@ -144,6 +144,34 @@ func (store) refreshDocs(db *gorm.DB, locations ...string) error {
 	return nil
 }
 
+// recordOf is the record of e as the tables hold it once insert wrote it:
+// what computed makes of them (parse does not mind the order).
+func recordOf(e *Entity) string {
+	var b strings.Builder
+	lp := func(f string) {
+		b.WriteString(strconv.Itoa(len(f)))
+		b.WriteByte(':')
+		b.WriteString(f)
+	}
+	for _, f := range []string{e.Location, e.ID, e.Kind, e.Source, e.Target, e.SourceKind, e.TargetKind, e.Project} {
+		lp(f)
+	}
+	for _, m := range e.Mixins {
+		b.WriteByte('M')
+		lp(m)
+	}
+	for name, v := range e.Attrs {
+		if v == nil {
+			continue // not stored (upsertAttrs)
+		}
+		_, value := encodeValue(v)
+		b.WriteByte('A')
+		lp(name)
+		lp(value)
+	}
+	return b.String()
+}
+
 // rawAttr is an attribute as a record holds it: its value is JSON text.
 type rawAttr struct{ name, value []byte }
 

@@ -473,9 +473,12 @@ func (s store) insertAll(db *gorm.DB, es []*Entity) error {
 // statements, written out and run past gorm's builder (database.Exec): a
 // create's statements are most of its work.
 func (s store) insert(db *gorm.DB, e *Entity) error {
-	_, err := database.Exec(db, "INSERT INTO occi_entities (location, id, kind, source, target, source_kind, target_kind, project, created_at) "+
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		e.Location, e.ID, e.Kind, e.Source, e.Target, e.SourceKind, e.TargetKind, e.Project, time.Now().UTC())
+	// The record goes in with the row: it is made from e, which is what
+	// the row and writeDetails store (a refreshDocs after it would
+	// compute the same from the tables, at a cost under the one writer).
+	_, err := database.Exec(db, "INSERT INTO occi_entities (location, id, kind, source, target, source_kind, target_kind, project, created_at, doc) "+
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		e.Location, e.ID, e.Kind, e.Source, e.Target, e.SourceKind, e.TargetKind, e.Project, time.Now().UTC(), recordOf(e))
 	if err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return kind.Errorf(kind.Conflict, "an entity already exists at %s or with id %s", e.Location, e.ID)
@@ -489,7 +492,8 @@ func (s store) insert(db *gorm.DB, e *Entity) error {
 // parameters each).
 const attrBatch = 200
 
-// writeDetails writes e's attributes and mixins, and keeps its record.
+// writeDetails writes e's attributes and mixins (its record is the
+// caller's to keep).
 func (s store) writeDetails(db *gorm.DB, e *Entity) error {
 	if err := upsertAttrs(db, "INSERT INTO occi_attributes (location, name, value_key, value) VALUES ", "", e.Location, e.Attrs); err != nil {
 		return fmt.Errorf("insert attributes: %w", err)
@@ -509,7 +513,7 @@ func (s store) writeDetails(db *gorm.DB, e *Entity) error {
 			return fmt.Errorf("insert mixins: %w", err)
 		}
 	}
-	return s.refreshDocs(db, e.Location)
+	return nil
 }
 
 // upsertAttrs writes attrs of location (nil values skipped) in multi-row
@@ -558,7 +562,10 @@ func (s store) replace(db *gorm.DB, e *Entity) error {
 	if err := db.Where("location = ?", e.Location).Delete(&memberRow{}).Error; err != nil {
 		return fmt.Errorf("update mixins: %w", err)
 	}
-	return s.writeDetails(db, e)
+	if err := s.writeDetails(db, e); err != nil {
+		return err
+	}
+	return s.refreshDocs(db, e.Location)
 }
 
 // setAttrs updates some attributes of one entity (nil deletes): one
