@@ -136,11 +136,17 @@ func TestPagination(t *testing.T) {
 	if l, st := page(first+len(all)+10, 2); st != 200 || len(l) != 0 {
 		t.Errorf("GFD.223 §6: past the end: %d with %d entries, want 200 and an empty collection", st, len(l))
 	}
+	// The section's own example separates the two with ";": a client that
+	// copies it gets the page, not the whole collection.
+	resp, body := do(t, "GET", col+"?page="+strconv.Itoa(first)+";number=2", accept("text/uri-list"), nil)
+	if l, _ := decodeLocations("text/uri-list", resp.Header, body); resp.StatusCode != 200 || len(l) != 2 {
+		t.Errorf("GFD.223 §6: ?page=%d;number=2: %d with %d entries, want 200 and 2", first, resp.StatusCode, len(l))
+	}
 	for _, bad := range []string{"?page=x&number=2", "?page=1&number=-3"} {
 		resp, body := do(t, "GET", col+bad, accept("text/uri-list"), nil)
 		clientError(t, "pagination "+bad, resp, body, 400)
 	}
-	resp, body := do(t, "GET", col+"?page=1&number=1000000000000", accept("text/uri-list"), nil)
+	resp, body = do(t, "GET", col+"?page=1&number=1000000000000", accept("text/uri-list"), nil)
 	if resp.StatusCode != 200 && resp.StatusCode != 413 {
 		t.Errorf("GFD.223 §6: a huge number must give 413 or the page, got %d: %.200s", resp.StatusCode, body)
 	}
