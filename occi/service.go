@@ -88,7 +88,6 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-
 // ---- context values -----------------------------------------------------
 
 type (
