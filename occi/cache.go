@@ -32,12 +32,18 @@ import (
 // entries and cacheBytes bytes of records, the least recently used
 // evicted first. Reads inside a caller's transaction neither use nor fill
 // it (they may see that transaction's uncommitted writes).
-type entityCache struct {
-	watch *database.Watch
-	mu    sync.Mutex
-	lru   *list.List // of *cached, most recent first
-	byKey map[string]*list.Element
-	bytes int
+type entityCache = memo
+
+// memo is an LRU of values read from the OCCI tables, each kept with the
+// stamp of the watch taken before it was read (see entityCache).
+type memo struct {
+	watch      *database.Watch
+	maxEntries int
+	maxBytes   int
+	mu         sync.Mutex
+	lru        *list.List // of *cached, most recent first
+	byKey      map[string]*list.Element
+	bytes      int
 }
 
 // cacheEntries and cacheBytes bound the entity cache: a few thousand
@@ -48,18 +54,25 @@ const (
 )
 
 type cached struct {
-	key     string
-	stamp   database.Stamp
-	rec     *record // with its links; never changed once cached
-	version int64   // the user mixins' version read with it
-	size    int
+	key   string
+	stamp database.Stamp
+	val   any // never changed once cached
+	size  int
 }
 
-func newEntityCache(w *database.Watch) *entityCache {
+// kept is what the entity cache keeps of a GET.
+type kept struct {
+	rec     *record // with its links
+	version int64   // the user mixins' version read with it
+}
+
+func newEntityCache(w *database.Watch) *entityCache { return newMemo(w, cacheEntries, cacheBytes) }
+
+func newMemo(w *database.Watch, entries, bytes int) *memo {
 	if w == nil {
 		return nil
 	}
-	return &entityCache{watch: w, lru: list.New(), byKey: map[string]*list.Element{}}
+	return &memo{watch: w, maxEntries: entries, maxBytes: bytes, lru: list.New(), byKey: map[string]*list.Element{}}
 }
 
 // cacheKey is the key of location for a caller who sees sc: "*" and the
@@ -74,51 +87,65 @@ func cacheKey(sc scope, location string) string {
 }
 
 // stamp is taken before a read whose outcome may be kept (fill).
-func (c *entityCache) stamp() database.Stamp { return c.watch.Stamp() }
+func (c *memo) stamp() database.Stamp { return c.watch.Stamp() }
 
-// get answers the record and mixin version kept for key, when they are
-// still current.
-func (c *entityCache) get(key string) (*record, int64, bool) {
+// getEntity answers the record and mixin version kept for key, when
+// they are still current.
+func (c *memo) getEntity(key string) (*record, int64, bool) {
+	v, ok := c.get(key)
+	if !ok {
+		return nil, 0, false
+	}
+	g := v.(kept)
+	return g.rec, g.version, true
+}
+
+func (c *memo) fillEntity(key string, s database.Stamp, r *record, version int64) {
+	c.fill(key, s, kept{rec: r, version: version}, len(key)+r.size())
+}
+
+// get answers the value kept for key, when it is still current.
+func (c *memo) get(key string) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byKey[key]
 	if !ok {
-		return nil, 0, false
+		return nil, false
 	}
 	e := el.Value.(*cached)
 	if !e.stamp.Current() {
 		c.remove(el)
-		return nil, 0, false
+		return nil, false
 	}
 	c.lru.MoveToFront(el)
-	return e.rec, e.version, true
+	return e.val, true
 }
 
-// fill keeps what a read that began at s answered, unless a watched write
-// began or ended since s (then it may be older than what is committed).
-func (c *entityCache) fill(key string, s database.Stamp, r *record, version int64) {
-	size := len(key) + r.size()
-	if size > cacheBytes/64 {
-		return // one huge entity must not push out the rest
+// fill keeps what a read that began at s answered (val, about size
+// bytes), unless a watched write began or ended since s (then it may be
+// older than what is committed).
+func (c *memo) fill(key string, s database.Stamp, val any, size int) {
+	if size > c.maxBytes/16 {
+		return // one huge value must not push out the rest
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// Checked under the lock: get drops what is not current, and fill
-	// must not put back an entry older than one it replaced.
+	// get drops what is not current too; this keeps such values from
+	// pushing out current ones.
 	if !s.Current() {
 		return
 	}
 	if el, ok := c.byKey[key]; ok {
 		c.remove(el)
 	}
-	c.byKey[key] = c.lru.PushFront(&cached{key: key, stamp: s, rec: r, version: version, size: size})
+	c.byKey[key] = c.lru.PushFront(&cached{key: key, stamp: s, val: val, size: size})
 	c.bytes += size
-	for c.lru.Len() > cacheEntries || c.bytes > cacheBytes {
+	for c.lru.Len() > c.maxEntries || c.bytes > c.maxBytes {
 		c.remove(c.lru.Back())
 	}
 }
 
-func (c *entityCache) remove(el *list.Element) {
+func (c *memo) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*cached)
 	delete(c.byKey, e.key)
 	c.bytes -= e.size

@@ -68,13 +68,13 @@ func (s *Service) getRecord(db *gorm.DB, sc scope, loc string) (*record, int64, 
 		return s.st.entityGet(db, sc, loc)
 	}
 	key := cacheKey(sc, loc)
-	if r, version, ok := s.cache.get(key); ok {
+	if r, version, ok := s.cache.getEntity(key); ok {
 		return r, version, nil
 	}
 	stamp := s.cache.stamp()
 	r, version, err := s.st.entityGet(db, sc, loc)
 	if err == nil {
-		s.cache.fill(key, stamp, r, version)
+		s.cache.fillEntity(key, stamp, r, version)
 	}
 	return r, version, err
 }

@@ -45,7 +45,7 @@ func mustGet(t *testing.T, s *Service, ctx context.Context, loc string) *Entity 
 }
 
 func cachedAt(s *Service, sc scope, loc string) bool {
-	_, _, ok := s.cache.get(cacheKey(sc, loc))
+	_, _, ok := s.cache.getEntity(cacheKey(sc, loc))
 	return ok
 }
 
@@ -156,7 +156,7 @@ func TestEntityCacheRacingRead(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Update(red, vm, EntityInput{Attrs: map[string]any{AttrTitle: "new"}}) // a write commits
 	require.NoError(t, err)
-	s.cache.fill(cacheKey(sc, vm), stamp, r, version) // the read ends
+	s.cache.fillEntity(cacheKey(sc, vm), stamp, r, version) // the read ends
 	assert.False(t, cachedAt(s, sc, vm), "the old record was not kept")
 	assert.Equal(t, "new", mustGet(t, s, red, vm).Attrs[AttrTitle])
 }
@@ -221,7 +221,7 @@ func TestEntityCacheIsBounded(t *testing.T) {
 	s, _ := soleWriter(t)
 	r := &record{loc: []byte("/compute/x")}
 	for i := range cacheEntries + 10 {
-		s.cache.fill(cacheKey(everyone, "/compute/"+string(rune('a'+i%26))+itoa(i)), s.cache.stamp(), r, 1)
+		s.cache.fillEntity(cacheKey(everyone, "/compute/"+string(rune('a'+i%26))+itoa(i)), s.cache.stamp(), r, 1)
 	}
 	assert.Equal(t, cacheEntries, s.cache.lru.Len())
 	assert.Len(t, s.cache.byKey, cacheEntries)
