@@ -53,6 +53,16 @@ const (
 	cacheBytes   = 16 << 20
 )
 
+// pageEntries and pageBytes bound the page cache (Service.pages): pages
+// of listings (streamPage entities each), kept and invalidated as the
+// entity cache's entries. 32 MiB holds the record pages of about 50,000
+// computes; a listing of more reads the rest from the database, a page
+// at a time as without the cache, and never needs it all in memory.
+const (
+	pageEntries = 1024
+	pageBytes   = 32 << 20
+)
+
 type cached struct {
 	key   string
 	stamp database.Stamp

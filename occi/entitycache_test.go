@@ -3,6 +3,7 @@ package occi
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -234,4 +235,77 @@ func itoa(i int) string {
 		return digits[i : i+1]
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+// listedPages is the text listing of the computes ctx's caller sees, and the
+// titles of their records listing, both through the page cache.
+func listedPages(t *testing.T, s *Service, ctx context.Context) (text string, titles []string) {
+	t.Helper()
+	q := Query{Collection: KindCompute}
+	require.NoError(t, s.eachText(ctx, q, "", "\n", func(b []byte) error { text += string(b); return nil }))
+	require.NoError(t, s.eachRecord(ctx, q, func(r *record) error {
+		titles = append(titles, r.entity().Attrs[AttrTitle].(string))
+		return nil
+	}))
+	return text, titles
+}
+
+// Listings keep their pages in the page cache under the entity cache's
+// rule: a create, an update and a delete are seen by the next listing,
+// in every page, though the one before was served from the cache; each
+// caller's pages are its own; a filter on attribute values is not
+// cached.
+func TestPageCacheSeesWrites(t *testing.T) {
+	s, _ := soleWriter(t)
+	old := streamPage
+	streamPage = 2 // pages of two: a listing of five is three pages
+	t.Cleanup(func() { streamPage = old })
+	red := WithCaller(context.Background(), Caller{Project: "red"})
+	blue := WithCaller(context.Background(), Caller{Project: "blue"})
+	var in []EntityInput
+	for _, title := range []string{"a", "b", "c", "d"} {
+		in = append(in, EntityInput{Attrs: map[string]any{AttrTitle: title}})
+	}
+	es, err := s.Create(red, KindCompute, in)
+	require.NoError(t, err)
+	_, err = s.Create(blue, KindCompute, []EntityInput{{Attrs: map[string]any{AttrTitle: "blue"}}})
+	require.NoError(t, err)
+	lines := func(text string) int { return strings.Count(text, "\n") }
+
+	text, titles := listedPages(t, s, red)
+	require.Equal(t, 4, lines(text))
+	require.ElementsMatch(t, []string{"a", "b", "c", "d"}, titles)
+	require.NotZero(t, s.pages.lru.Len(), "the pages were kept")
+	again, titles2 := listedPages(t, s, red)
+	require.Equal(t, text, again, "from the cache, the same")
+	require.Equal(t, titles, titles2)
+	blueText, blueTitles := listedPages(t, s, blue)
+	assert.Equal(t, 1, lines(blueText), "blue's pages are its own")
+	assert.Equal(t, []string{"blue"}, blueTitles)
+
+	more, err := s.Create(red, KindCompute, []EntityInput{{Attrs: map[string]any{AttrTitle: "e"}}})
+	require.NoError(t, err)
+	text, titles = listedPages(t, s, red)
+	assert.Equal(t, 5, lines(text), "a create")
+	assert.Contains(t, text, more[0].Location)
+	assert.Contains(t, titles, "e")
+
+	_, err = s.Update(red, es[0].Location, EntityInput{Attrs: map[string]any{AttrTitle: "A"}})
+	require.NoError(t, err)
+	_, titles = listedPages(t, s, red)
+	assert.Contains(t, titles, "A", "an update")
+	assert.NotContains(t, titles, "a")
+
+	require.NoError(t, s.Delete(red, es[1].Location))
+	text, titles = listedPages(t, s, red)
+	assert.Equal(t, 4, lines(text), "a delete")
+	assert.NotContains(t, text, es[1].Location+"\n")
+	assert.NotContains(t, titles, "b")
+
+	o, err := s.begin(red)
+	require.NoError(t, err)
+	_, ok := o.pageKey(filter{Attrs: map[string]any{AttrTitle: "A"}}, keyset{Limit: 2}, "records")
+	assert.False(t, ok, "attribute filters are not cached")
+	_, ok = o.pageKey(filter{}, keyset{Limit: 2}, "records")
+	assert.True(t, ok)
 }

@@ -50,6 +50,8 @@ type Service struct {
 	// cache keeps what GETs read, when this process is the only writer of
 	// its database (Config.SoleWriter); nil otherwise.
 	cache *entityCache
+	// pages keeps pages of listings, under the same rule.
+	pages *memo
 }
 
 // NewService prepares the OCCI service: it reads the template catalogue
@@ -78,7 +80,8 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 		group: database.NewGroupCommit(cfg.DB), joins: cfg.Compute != nil && cb.JoinsTransactions(cfg.Compute)}
 	if cfg.SoleWriter {
 		// nil on PostgreSQL (NewWatch): no cache there.
-		s.cache = newEntityCache(database.NewWatch(cfg.DB, "occi_"))
+		w := database.NewWatch(cfg.DB, "occi_")
+		s.cache, s.pages = newEntityCache(w), newMemo(w, pageEntries, pageBytes)
 		if s.joins {
 			// A backend that joins our transactions keeps its state in
 			// our database, of which we are then the only writer too.
