@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/cdmi"
 	"github.com/occicdmi/occicdmi/computebackends/sim"
@@ -21,28 +22,34 @@ import (
 	"github.com/occicdmi/occicdmi/storagebackends/fs"
 )
 
-// The linkage changes OCCI storage inside CDMI's transactions (occi.WithTx):
-// with the OCCI GET cache on (the server its SQLite database's only
-// writer, occi.Config.SoleWriter), each such change is seen by the next
-// OCCI GET, though the one before was served from the cache. On
-// PostgreSQL the option is not believed and the same holds uncached.
-func TestOCCICacheSeesLinkageWrites(t *testing.T) {
+// httpRig is the linkage with OCCI served over HTTP (the GETs the cache
+// serves), and CDMI as a Go service.
+type httpRig struct {
+	cdmi *cdmi.Server
+	occi *occi.Server
+	url  string
+	t    *testing.T
+}
+
+// newHTTPRig is a rig on db with its volumes and values under dir; sole
+// is the occi.Config.SoleWriter it claims.
+func newHTTPRig(t *testing.T, db *gorm.DB, dir string, sole bool) *httpRig {
+	t.Helper()
 	ctx := context.Background()
-	db := testsupport.DB(t)
-	dir := t.TempDir()
+	own := t.TempDir()
 	vols, err := fs.NewVolumes(filepath.Join(dir, "volumes"))
 	require.NoError(t, err)
 	objs, err := fs.NewObjects(filepath.Join(dir, "objects"))
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := New(Config{DB: db, Volumes: vols, NBDSocket: filepath.Join(dir, "nbd.sock"), Logger: log})
+	l, err := New(Config{DB: db, Volumes: vols, NBDSocket: filepath.Join(own, "nbd.sock"), Logger: log})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	cs, err := cdmi.New(ctx, cdmi.Config{DB: db, Objects: objs, Root: "/cdmi", EnterpriseNumber: 32473, Logger: log,
-		TempDir: dir, ExportHook: l, Disks: l, Snapshots: l})
+		TempDir: own, ExportHook: l, Disks: l, Snapshots: l})
 	require.NoError(t, err)
 	osrv, err := occi.New(ctx, occi.Config{DB: db, Compute: sim.New(db), Volumes: l, Categories: Categories(),
-		Logger: log, SoleWriter: true})
+		Logger: log, SoleWriter: sole})
 	require.NoError(t, err)
 	require.NoError(t, l.Connect(ctx, osrv.Service(), cs.Service()))
 	r := mux.NewRouter()
@@ -51,41 +58,57 @@ func TestOCCICacheSeesLinkageWrites(t *testing.T) {
 	osrv.Routes(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	get := func(loc string) (int, map[string]any) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.URL+loc, nil)
-		require.NoError(t, err)
-		req.Header.Set("Accept", "application/occi+json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var body map[string]any
-		if resp.StatusCode == http.StatusOK {
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
-		}
-		return resp.StatusCode, body
-	}
-	warm := func(loc string) map[string]any {
-		t.Helper()
-		code, _ := get(loc)
-		require.Equal(t, http.StatusOK, code)
-		code, body := get(loc)
-		require.Equal(t, http.StatusOK, code)
-		return body
-	}
-	size := func(body map[string]any) any {
-		attrs, _ := body["attributes"].(map[string]any)
-		return attrs["occi.storage.size"]
-	}
+	return &httpRig{cdmi: cs, occi: osrv, url: srv.URL, t: t}
+}
 
+// get is an OCCI GET of loc in JSON: its status, and its body when 200.
+func (h *httpRig) get(loc string) (int, map[string]any) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, h.url+loc, nil)
+	require.NoError(h.t, err)
+	req.Header.Set("Accept", "application/occi+json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	var body map[string]any
+	if resp.StatusCode == http.StatusOK {
+		require.NoError(h.t, json.NewDecoder(resp.Body).Decode(&body))
+	}
+	return resp.StatusCode, body
+}
+
+// warm GETs loc twice (the second from the cache, when there is one).
+func (h *httpRig) warm(loc string) map[string]any {
+	h.t.Helper()
+	code, _ := h.get(loc)
+	require.Equal(h.t, http.StatusOK, code)
+	code, body := h.get(loc)
+	require.Equal(h.t, http.StatusOK, code)
+	return body
+}
+
+func storageSize(body map[string]any) any {
+	attrs, _ := body["attributes"].(map[string]any)
+	return attrs["occi.storage.size"]
+}
+
+// The linkage changes OCCI storage inside CDMI's transactions (occi.WithTx):
+// with the OCCI GET cache on (the server its SQLite database's only
+// writer, occi.Config.SoleWriter), each such change is seen by the next
+// OCCI GET, though the one before was served from the cache. On
+// PostgreSQL the option is not believed and the same holds uncached.
+func TestOCCICacheSeesLinkageWrites(t *testing.T) {
+	ctx := context.Background()
+	h := newHTTPRig(t, testsupport.DB(t), t.TempDir(), true)
+	cs, osrv, get, warm := h.cdmi, h.occi, h.get, h.warm
 	admin := cdmi.Administrator()
 	c, _, err := cs.Service().PutContainer(ctx, admin, "/vm/", exportChange("1073741824"))
 	require.NoError(t, err)
 	storage := "/storage/" + c.ObjectID
-	assert.EqualValues(t, 1, size(warm(storage)))
+	assert.EqualValues(t, 1, storageSize(warm(storage)))
 	_, _, err = cs.Service().PutContainer(ctx, admin, "/vm/", exportChange("2147483648"))
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, size(warm(storage)), "the resize in CDMI's transaction is seen")
+	assert.EqualValues(t, 2, storageSize(warm(storage)), "the resize in CDMI's transaction is seen")
 
 	vm, err := osrv.Service().Create(ctx, occi.KindCompute, []occi.EntityInput{{}})
 	require.NoError(t, err)
