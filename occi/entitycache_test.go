@@ -3,7 +3,9 @@ package occi
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -308,4 +310,42 @@ func TestPageCacheSeesWrites(t *testing.T) {
 	assert.False(t, ok, "attribute filters are not cached")
 	_, ok = o.pageKey(filter{}, keyset{Limit: 2}, "records")
 	assert.True(t, ok)
+}
+
+// GETs racing writes: each write, once answered, is what every GET that
+// starts after it shows (checked for the last), and the cache's
+// bookkeeping holds under concurrency (run with -race).
+func TestEntityCacheUnderConcurrentWrites(t *testing.T) {
+	s, _ := soleWriter(t)
+	red := WithCaller(context.Background(), Caller{Project: "red"})
+	es, err := s.Create(red, KindCompute, []EntityInput{{Attrs: map[string]any{AttrTitle: "0"}}})
+	require.NoError(t, err)
+	vm := es[0].Location
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := got(t, s, red, vm); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i <= 30; i++ {
+		title := strconv.Itoa(i)
+		_, err := s.Update(red, vm, EntityInput{Attrs: map[string]any{AttrTitle: title}})
+		require.NoError(t, err)
+		assert.Equal(t, title, mustGet(t, s, red, vm).Attrs[AttrTitle], "the GET after write %d", i)
+	}
+	close(done)
+	wg.Wait()
 }
