@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/computebackends/sim"
+	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -199,23 +200,45 @@ func TestEntityCacheRolledBackSavepoint(t *testing.T) {
 	assert.True(t, cachedAt(s, sc, vm))
 }
 
-// Why the option must stay off when another process writes the database:
-// a server that claims to be the only writer of a shared SQLite file
-// keeps serving what it cached after the other's write. (The servers of
-// TestReadsSeeOtherServersWrites keep it off, and see each other's
-// writes.)
-func TestEntityCacheNeedsTheSoleWriter(t *testing.T) {
+// A server that claims to be the only writer of a SQLite file that
+// another server shares (it runs without the file's lock, and writes) is
+// not fooled: while another handle on the file is open, nothing is served
+// from the cache, and what was kept before it opened is not served after
+// (database.Watch, the writers' file). So the other's write is seen at
+// once, before it closes and after.
+func TestEntityCacheNotFooledByAnotherWriter(t *testing.T) {
 	s, db := soleWriter(t)
-	other, err := NewService(context.Background(), Config{DB: otherHandle(t, db), Logger: discardLogger()})
-	require.NoError(t, err)
 	red := WithCaller(context.Background(), Caller{Project: "red"})
+	sc := callerOf(red).scope()
 	es, err := s.Create(red, KindCompute, []EntityInput{{Attrs: map[string]any{AttrTitle: "one"}}})
 	require.NoError(t, err)
 	vm := es[0].Location
 	mustGet(t, s, red, vm)
-	_, err = other.Update(red, vm, EntityInput{Attrs: map[string]any{AttrTitle: "two"}})
+	require.True(t, cachedAt(s, sc, vm), "alone on the file: cached")
+
+	other, err := database.Open(sqliteFile(t, db))
 	require.NoError(t, err)
-	assert.Equal(t, "one", mustGet(t, s, red, vm).Attrs[AttrTitle], "the cache cannot see another process's write")
+	assert.False(t, cachedAt(s, sc, vm), "another handle opened: nothing kept before is current")
+	b, err := NewService(context.Background(), Config{DB: other, Logger: discardLogger()})
+	require.NoError(t, err)
+	_, err = b.Update(red, vm, EntityInput{Attrs: map[string]any{AttrTitle: "two"}})
+	require.NoError(t, err)
+	assert.Equal(t, "two", mustGet(t, s, red, vm).Attrs[AttrTitle], "the other's write, at once")
+	assert.False(t, cachedAt(s, sc, vm), "nothing kept while the other is open")
+	_, err = b.Update(red, vm, EntityInput{Attrs: map[string]any{AttrTitle: "three"}})
+	require.NoError(t, err)
+	database.Close(other)
+	assert.Equal(t, "three", mustGet(t, s, red, vm).Attrs[AttrTitle], "and its last write after it closed")
+	assert.True(t, cachedAt(s, sc, vm), "alone again: cached again")
+}
+
+// sqliteFile is the path of db's SQLite file.
+func sqliteFile(t *testing.T, db *gorm.DB) string {
+	t.Helper()
+	var rows []struct{ Name, File string }
+	require.NoError(t, db.Raw("PRAGMA database_list").Scan(&rows).Error)
+	require.NotEmpty(t, rows)
+	return rows[0].File
 }
 
 // The cache's memory is bounded: past cacheEntries, the least recently

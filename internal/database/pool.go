@@ -28,6 +28,7 @@ type sqlitePool struct {
 	// rows were closed.
 	lingerMu  sync.Mutex
 	lingering []*Watch
+	writers   *writers // this handle's registration among the file's (Watch)
 }
 
 func newSQLitePool(writer, readers *sql.DB) *sqlitePool {
@@ -128,7 +129,7 @@ func (p *sqlitePool) Ping() error { return p.writer.Ping() }
 func (p *sqlitePool) close() error {
 	p.rstmts.close()
 	p.wstmts.close()
-	return errors.Join(p.readers.Close(), p.writer.Close())
+	return errors.Join(p.readers.Close(), p.writer.Close(), p.writers.close())
 }
 
 // sqliteTx is a transaction on the writer that uses the writer's prepared

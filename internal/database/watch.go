@@ -23,27 +23,40 @@ import (
 //	...
 //	if kept.s.Current() { use(kept.v) }
 //
-// It sees only this process's writes: a cache may rely on it only when the
-// process is the only writer of the database (the caller knows that; see
-// occi.Config.SoleWriter). A statement names the tables it writes, and no
+// The epoch sees only this process's writes. Other handles on the same
+// SQLite file (another server process sharing it, which runs without the
+// file's lock but writes) are told by the writers' file: no stamp is
+// current while another handle is open, nor once one has opened since
+// the stamp was taken (see writers). A cache relies on it only when the
+// process is meant to be the database's only writer (the caller says so;
+// see occi.Config.SoleWriter). A statement names the tables it writes, and no
 // trigger or cascade writes the watched tables from another's (the
 // migrations define none), so a write to them is told by its SQL text.
 type Watch struct {
-	tables []string // a statement naming one of them writes the watched tables
-	epoch  atomic.Uint64
-	open   atomic.Int64 // writes to the tables not ended yet
+	tables  []string // a statement naming one of them writes the watched tables
+	epoch   atomic.Uint64
+	open    atomic.Int64 // writes to the tables not ended yet
+	writers *writers     // the pool's: other handles on the file
 }
 
 // A Stamp is the epoch of a Watch when a read began; the zero Stamp is
 // never current.
 type Stamp struct {
-	w     *Watch
-	epoch uint64
+	w       *Watch
+	epoch   uint64
+	writers int64 // the writers' file's size
 }
 
 // Current tells that no watched write began or ended since s was taken
-// (and none was open then).
-func (s Stamp) Current() bool { return s.w != nil && s.w.epoch.Load() == s.epoch }
+// (and none was open then), and that no other handle on the file has
+// opened since (none was open then).
+func (s Stamp) Current() bool {
+	if s.w == nil || s.w.epoch.Load() != s.epoch {
+		return false
+	}
+	size, ok := s.w.writers.size()
+	return ok && size == s.writers
+}
 
 // Stamp is the watch's epoch now, or the zero Stamp while a watched write
 // is open (what the database answers then may be changed by it at once).
@@ -57,7 +70,11 @@ func (w *Watch) Stamp() Stamp {
 	if w.open.Load() != 0 {
 		return Stamp{}
 	}
-	return Stamp{w: w, epoch: e}
+	alone, size := w.writers.alone()
+	if !alone {
+		return Stamp{}
+	}
+	return Stamp{w: w, epoch: e, writers: size}
 }
 
 func (w *Watch) begin() { w.open.Add(1); w.epoch.Add(1) }
@@ -78,10 +95,10 @@ func (w *Watch) names(query string) bool {
 // writes: a nil Watch's Stamp is never current.
 func NewWatch(db *gorm.DB, tables ...string) *Watch {
 	p, ok := db.ConnPool.(*sqlitePool)
-	if !ok {
+	if !ok || p.writers == nil {
 		return nil
 	}
-	w := &Watch{tables: tables}
+	w := &Watch{tables: tables, writers: p.writers}
 	p.watches.add(w)
 	return w
 }

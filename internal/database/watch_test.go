@@ -105,3 +105,25 @@ func TestNilWatchIsNeverCurrent(t *testing.T) {
 	assert.False(t, w.Stamp().Current())
 	assert.False(t, Stamp{}.Current())
 }
+
+// Another handle on the same SQLite file (another server sharing it,
+// without its lock, writes beside this one): no stamp is current while it
+// is open, none taken before it opened is current after, even once it has
+// closed; alone again, stamps are current again.
+func TestWatchSeesAnotherHandle(t *testing.T) {
+	db, _ := openNotes(t)
+	w := NewWatch(db, "notes")
+	before := w.Stamp()
+	require.True(t, before.Current())
+	var rows []struct{ Name, File string }
+	require.NoError(t, db.Raw("PRAGMA database_list").Scan(&rows).Error)
+	other, err := Open(rows[0].File)
+	require.NoError(t, err)
+	assert.False(t, before.Current(), "another handle opened since")
+	assert.False(t, w.Stamp().Current(), "another handle is open")
+	_, err = Exec(other.WithContext(context.Background()), "INSERT INTO notes (id, text) VALUES (1, 'theirs')")
+	require.NoError(t, err)
+	Close(other)
+	assert.False(t, before.Current(), "still: it may have written")
+	assert.True(t, w.Stamp().Current(), "alone again")
+}
