@@ -244,6 +244,24 @@ func JoinsTransactions(b Backend) bool {
 	return ok && j.JoinsTransactions()
 }
 
+// StatusCacher is implemented by a backend that keeps its state in the
+// server's own database (sim) and can keep its machines' status in memory
+// when the server is the only writer of that database: the server (occi,
+// Config.SoleWriter) tells it so, and never when other processes write
+// the database too. Wrappers (metrics) forward the call.
+type StatusCacher interface {
+	CacheStatus()
+}
+
+// CacheStatus tells b that this process is the only writer of the
+// database b keeps its state in (StatusCacher); a backend without a
+// status cache ignores it.
+func CacheStatus(b Backend) {
+	if c, ok := b.(StatusCacher); ok {
+		c.CacheStatus()
+	}
+}
+
 // Pinger is a backend that can tell whether it can serve now, by a real
 // round trip to what runs the machines (libvirtd), bounded by ctx. /readyz
 // asks it; a nil answer means reachable, any error that it is not.

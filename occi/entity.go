@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"gorm.io/gorm"
+
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
 
@@ -40,7 +42,7 @@ func (s *Service) lookup(ctx context.Context, loc string) (context.Context, *mod
 		return ctx, m, e, err
 	}
 	db := s.handle(ctx)
-	r, version, err := s.st.entityGet(db, who.scope(), loc)
+	r, version, err := s.getRecord(db, who.scope(), loc)
 	if errors.Is(err, errNotFound) {
 		return ctx, nil, nil, kind.Errorf(kind.NotFound, "no entity at %s", loc)
 	} else if err != nil {
@@ -56,6 +58,25 @@ func (s *Service) lookup(ctx context.Context, loc string) (context.Context, *mod
 	o := &op{s: s, ctx: ctx, db: db, m: m, base: base, who: who, sc: who.scope()}
 	e, err := o.full(r.entity(), true)
 	return ctx, m, e, err
+}
+
+// getRecord reads what a GET of loc shows (outside a caller's
+// transaction): from the cache when it holds it, else from the database,
+// then kept when no write to the OCCI tables began or ended meanwhile.
+func (s *Service) getRecord(db *gorm.DB, sc scope, loc string) (*record, int64, error) {
+	if s.cache == nil {
+		return s.st.entityGet(db, sc, loc)
+	}
+	key := cacheKey(sc, loc)
+	if r, version, ok := s.cache.getEntity(key); ok {
+		return r, version, nil
+	}
+	stamp := s.cache.stamp()
+	r, version, err := s.st.entityGet(db, sc, loc)
+	if err == nil {
+		s.cache.fillEntity(key, stamp, r, version)
+	}
+	return r, version, err
 }
 
 // full loads what an entity's rendering shows: its links (unless

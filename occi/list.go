@@ -2,6 +2,8 @@ package occi
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/occicdmi/occicdmi/internal/kind"
 )
@@ -142,12 +144,96 @@ func (s *Service) eachRecord(ctx context.Context, q Query, fn func(*record) erro
 func (o *op) records(p pager, fn func(*record) error) error {
 	var pg pageBuf
 	return p.pages(func(k keyset) (string, int, error) {
-		at, n, err := o.s.st.pageRecords(o.db, o.sc, p.filter, k, true, &pg, fn)
-		if err != nil && kind.Of(err) == kind.Internal {
-			err = dbErr(err)
+		page, err := o.recordPage(p.filter, k, &pg)
+		if err != nil {
+			if kind.Of(err) == kind.Internal {
+				err = dbErr(err)
+			}
+			return "", 0, err
 		}
-		return at, n, err
+		return page.each(&pg.rec, fn)
 	})
+}
+
+// recordPage reads one page of records with their links: from the page
+// cache when it holds it (Service.pages), else from the database, then
+// kept when no write to the OCCI tables began or ended meanwhile.
+func (o *op) recordPage(f filter, k keyset, pg *pageBuf) (*recordPage, error) {
+	key, ok := o.pageKey(f, k, "records")
+	if !ok {
+		return o.s.st.readPage(o.db, o.sc, f, k, true, pg)
+	}
+	if v, hit := o.s.pages.get(key); hit {
+		return v.(*recordPage), nil
+	}
+	stamp := o.s.pages.stamp()
+	page, err := o.s.st.readPage(o.db, o.sc, f, k, true, pg)
+	if err == nil {
+		kept := page.own()
+		o.s.pages.fill(key, stamp, kept, len(key)+kept.size())
+	}
+	return page, err
+}
+
+// textPage is one page of locations rendered by the database (see
+// store.pageText), from the page cache or kept in it as recordPage's;
+// cached tells that text is the cache's (not to be written into).
+func (o *op) textPage(f filter, k keyset, prefix, eol string, buf []byte) (text []byte, at string, n int, cached bool, err error) {
+	key, ok := o.pageKey(f, k, "text"+strconv.Itoa(len(prefix))+":"+prefix+eol)
+	if !ok {
+		text, at, n, err = o.s.st.pageText(o.db, o.sc, f, k, prefix, eol, buf)
+		return text, at, n, false, err
+	}
+	if v, hit := o.s.pages.get(key); hit {
+		p := v.(*textPage)
+		return p.text, p.last, p.n, true, nil
+	}
+	stamp := o.s.pages.stamp()
+	text, at, n, err = o.s.st.pageText(o.db, o.sc, f, k, prefix, eol, buf)
+	if err == nil {
+		p := &textPage{text: append([]byte(nil), text...), last: at, n: n}
+		o.s.pages.fill(key, stamp, p, len(key)+len(p.text)+len(at)+64)
+	}
+	return text, at, n, false, err
+}
+
+type textPage struct {
+	text []byte
+	last string
+	n    int
+}
+
+// pageKey is the page cache's key of page k of f in a rendering (how),
+// for the call's caller; ok is false when the page is not to be cached:
+// no cache (not the database's only writer), inside a caller's
+// transaction (it may see its own uncommitted writes), or a filter on
+// attribute values (whose values' types the key would have to tell).
+func (o *op) pageKey(f filter, k keyset, how string) (key string, ok bool) {
+	if o.s.pages == nil || o.j != nil || f.Attrs != nil {
+		return "", false
+	}
+	var b strings.Builder
+	field := func(v string) {
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.WriteString(v)
+	}
+	field(how)
+	field(cacheKey(o.sc, ""))
+	b.WriteString(strconv.Itoa(len(f.Kinds)))
+	if f.Kinds == nil {
+		b.WriteByte('-') // no kind filter, unlike an empty one
+	}
+	for _, kd := range f.Kinds {
+		field(kd)
+	}
+	for _, v := range []string{f.Mixin, f.Prefix, f.ID, f.Source, f.Target, f.Only, k.After} {
+		field(v)
+	}
+	for _, v := range []int{f.Limit, f.Offset, k.Offset, k.Limit} {
+		field(strconv.Itoa(v))
+	}
+	return b.String(), true
 }
 
 // eachText calls fn with the locations q selects, rendered by the
@@ -160,11 +246,13 @@ func (s *Service) eachText(ctx context.Context, q Query, prefix, eol string, fn 
 	}
 	var buf []byte
 	return f.pages(func(k keyset) (string, int, error) {
-		text, at, n, err := o.s.st.pageText(o.db, o.sc, f.filter, k, prefix, eol, buf)
+		text, at, n, cached, err := o.textPage(f.filter, k, prefix, eol, buf)
 		if err != nil {
 			return "", 0, dbErr(err)
 		}
-		buf = text
+		if !cached {
+			buf = text
+		}
 		if n > 0 {
 			if err := fn(text); err != nil {
 				return "", 0, err

@@ -53,6 +53,10 @@ func newRigWith(t testing.TB, cfg Config, apart bool) *rig {
 	db := testDB(t)
 	be := &faultyCompute{Backend: sim.New(db), apart: apart, fail: map[string]error{}, once: map[string]error{}}
 	cfg.DB, cfg.Compute = db, be
+	// The rig's server is its database's only writer, as a server holding
+	// its SQLite file's lock: every test through it runs with the GET
+	// cache on (on PostgreSQL the option is ignored).
+	cfg.SoleWriter = true
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
 	}
@@ -126,6 +130,10 @@ type faultyCompute struct {
 func (f *faultyCompute) JoinsTransactions() bool {
 	return !f.apart && cb.JoinsTransactions(f.Backend)
 }
+
+// CacheStatus forwards (computebackends.StatusCacher), so that the rig's
+// sim keeps its status cache as the server's does.
+func (f *faultyCompute) CacheStatus() { cb.CacheStatus(f.Backend) }
 
 func (f *faultyCompute) hit(op string) error {
 	f.mu.Lock()

@@ -440,10 +440,27 @@ func (store) readEntity(db *gorm.DB, stmt string, version *int64, args ...any) (
 // (a page's worth of memory), then the links out of them in one more
 // statement, then each is handed on.
 func (s store) pageRecords(db *gorm.DB, sc scope, f filter, k keyset, withLinks bool, pg *pageBuf, fn func(*record) error) (last string, n int, err error) {
+	page, err := s.readPage(db, sc, f, k, withLinks, pg)
+	if err != nil {
+		return "", 0, err
+	}
+	return page.each(&pg.rec, fn)
+}
+
+// recordPage is one page's records, as read: their bytes one after the
+// other (ends: where each ends), and the links out of its resources.
+type recordPage struct {
+	buf   []byte
+	ends  []int
+	links map[string][]*record // by source; owned records
+}
+
+// readPage reads one page of f into pg's buffers (see pageRecords).
+func (s store) readPage(db *gorm.DB, sc scope, f filter, k keyset, withLinks bool, pg *pageBuf) (*recordPage, error) {
 	q := kitOf(db).sql()
 	buf, ends, locs := pg.buf[:0], pg.ends[:0], pg.locs[:0]
 	defer func() { pg.buf, pg.ends, pg.locs = buf, ends, locs }()
-	err = scanRaw(s.pageQuery(db, sc, f, k).Select(q.table), func(raw []byte) error {
+	err := scanRaw(s.pageQuery(db, sc, f, k).Select(q.table), func(raw []byte) error {
 		buf = append(buf, raw...)
 		ends = append(ends, len(buf))
 		if withLinks {
@@ -453,49 +470,67 @@ func (s store) pageRecords(db *gorm.DB, sc scope, f filter, k keyset, withLinks 
 		}
 		return nil
 	})
-	if err != nil || len(ends) == 0 {
-		return "", 0, err
+	if err != nil || len(ends) == 0 || !withLinks {
+		return &recordPage{buf: buf, ends: ends}, err
 	}
+	// The links out of the page's resources: those whose source lies
+	// between the page's first and last location (one range of the
+	// source index; each page's range is its own), kept only when their
+	// source is in the page.
+	in := make(map[string]bool, len(locs))
+	for _, l := range locs {
+		in[l] = true
+	}
+	links := map[string][]*record{}
+	linked := sc.where(db.Table("occi_entities AS e").Select(q.record).
+		Where("e.source >= ? AND e.source <= ?", locs[0], locs[len(locs)-1])).Order("e.location")
 	r := &pg.rec
-	var links map[string][]*record
-	if withLinks {
-		// The links out of the page's resources: those whose source lies
-		// between the page's first and last location (one range of the
-		// source index; each page's range is its own), kept only when
-		// their source is in the page.
-		in := make(map[string]bool, len(locs))
-		for _, l := range locs {
-			in[l] = true
+	err = scanRaw(linked, func(raw []byte) error {
+		if err := r.parse(raw); err != nil {
+			return err
 		}
-		links = map[string][]*record{}
-		linked := sc.where(db.Table("occi_entities AS e").Select(q.record).
-			Where("e.source >= ? AND e.source <= ?", locs[0], locs[len(locs)-1])).Order("e.location")
-		err := scanRaw(linked, func(raw []byte) error {
-			if err := r.parse(raw); err != nil {
-				return err
-			}
-			if !in[string(r.source)] {
-				return nil
-			}
-			l := r.own()
-			links[string(l.source)] = append(links[string(l.source)], l)
+		if !in[string(r.source)] {
 			return nil
-		})
-		if err != nil {
-			return "", 0, err
 		}
-	}
-	for i := range ends {
-		if err := r.parse(buf[start(ends, i):ends[i]]); err != nil {
+		l := r.own()
+		links[string(l.source)] = append(links[string(l.source)], l)
+		return nil
+	})
+	return &recordPage{buf: buf, ends: ends, links: links}, err
+}
+
+// each calls fn with each record of the page, parsed into r, its links
+// attached; answers the page's last location and its count.
+func (p *recordPage) each(r *record, fn func(*record) error) (last string, n int, err error) {
+	for i := range p.ends {
+		if err := r.parse(p.buf[start(p.ends, i):p.ends[i]]); err != nil {
 			return "", 0, err
 		}
 		last = string(r.loc)
-		r.links = links[last]
+		r.links = p.links[last]
 		if err := fn(r); err != nil {
 			return "", 0, err
 		}
 	}
-	return last, len(ends), nil
+	return last, len(p.ends), nil
+}
+
+// own is a copy of p that outlives the buffers it was read into (its
+// links are owned already).
+func (p *recordPage) own() *recordPage {
+	return &recordPage{buf: append([]byte(nil), p.buf...), ends: append([]int(nil), p.ends...), links: p.links}
+}
+
+// size is about the memory p holds.
+func (p *recordPage) size() int {
+	n := len(p.buf) + 8*len(p.ends)
+	for src, ls := range p.links {
+		n += len(src) + 16
+		for _, l := range ls {
+			n += l.size()
+		}
+	}
+	return n
 }
 
 // pageBuf is what reading pages reuses from one to the next.

@@ -35,6 +35,17 @@ type Config struct {
 	// CDMI root): no entity and no mixin is located at or below one
 	// (409), so that what OCCI creates stays reachable through OCCI.
 	Reserved []string
+	// SoleWriter says this process is meant to be the only one that
+	// writes DB: the app sets it when it holds the lock of its SQLite
+	// file, and never on PostgreSQL, where other servers share the
+	// database. Then (and only on SQLite) what GETs and listings read is
+	// kept in memory and invalidated by this process's own writes
+	// (entityCache), and so is the simulated backend's machine status: a
+	// writer this process does not see would go unnoticed. Other servers
+	// on the same file are seen (database.Watch: nothing is served from
+	// memory while another handle is open or since one opened). Off,
+	// every read goes to the database.
+	SoleWriter bool
 }
 
 // Server serves OCCI over HTTP: it parses and negotiates, calls its

@@ -47,6 +47,11 @@ type Service struct {
 	joins bool
 	// reserved are path prefixes other routers own (Config.Reserved).
 	reserved []string
+	// cache keeps what GETs read, when this process is the only writer of
+	// its database (Config.SoleWriter); nil otherwise.
+	cache *entityCache
+	// pages keeps pages of listings, under the same rule.
+	pages *memo
 }
 
 // NewService prepares the OCCI service: it reads the template catalogue
@@ -70,9 +75,20 @@ func NewService(_ context.Context, cfg Config) (*Service, error) {
 	}
 	cats = append(cats, cat.categories(kinds)...)
 	cats = append(cats, cfg.Categories...)
-	return &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats),
+	s := &Service{db: cfg.DB, compute: cfg.Compute, volumes: cfg.Volumes, reg: newRegistry(cats),
 		quotas: cfg.Quotas, reserved: cfg.Reserved, log: cfg.Logger,
-		group: database.NewGroupCommit(cfg.DB), joins: cfg.Compute != nil && cb.JoinsTransactions(cfg.Compute)}, nil
+		group: database.NewGroupCommit(cfg.DB), joins: cfg.Compute != nil && cb.JoinsTransactions(cfg.Compute)}
+	if cfg.SoleWriter {
+		// nil on PostgreSQL (NewWatch): no cache there.
+		w := database.NewWatch(cfg.DB, "occi_")
+		s.cache, s.pages = newEntityCache(w), newMemo(w, pageEntries, pageBytes)
+		if s.joins {
+			// A backend that joins our transactions keeps its state in
+			// our database, of which we are then the only writer too.
+			cb.CacheStatus(cfg.Compute)
+		}
+	}
+	return s, nil
 }
 
 // ---- context values -----------------------------------------------------

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	"gorm.io/gorm"
 
@@ -55,6 +56,9 @@ func (networkRow) TableName() string { return "sim_networks" }
 // Backend is the simulated compute backend.
 type Backend struct {
 	db *gorm.DB
+	// status keeps the machines' status in memory once CacheStatus was
+	// called; nil otherwise.
+	status *statusCache
 }
 
 // New returns a simulated backend keeping its state in db (tables created by
@@ -267,6 +271,23 @@ func (b *Backend) Machines(ctx context.Context, fn func(id string) error) error 
 // the prepared statement (database.QueryRow) rather than through gorm's
 // First, which cost as much again as the read.
 func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, error) {
+	if b.status == nil || database.TxFrom(ctx) != nil {
+		// Inside a transaction the answer may be its own uncommitted
+		// write: neither from the cache nor kept in it.
+		return b.readStatus(ctx, id)
+	}
+	if st, ok := b.status.get(id); ok {
+		return st, nil
+	}
+	stamp := b.status.watch.Stamp()
+	st, err := b.readStatus(ctx, id)
+	if err == nil {
+		b.status.fill(id, stamp, st)
+	}
+	return st, err
+}
+
+func (b *Backend) readStatus(ctx context.Context, id string) (cb.Status, error) {
 	var st cb.Status
 	var state string
 	if err := database.QueryRow(b.conn(ctx), "SELECT state, message FROM sim_machines WHERE id = ?", id).Scan(&state, &st.Message); err != nil {
@@ -274,6 +295,65 @@ func (b *Backend) MachineStatus(ctx context.Context, id string) (cb.Status, erro
 	}
 	st.State = cb.State(state)
 	return st, nil
+}
+
+// CacheStatus keeps the machines' status (what every OCCI GET of a
+// compute asks) in memory. Call it before the backend is used, and only
+// when this process is the only writer of the database the backend keeps
+// its machines in (a server holding its SQLite file's lock; never on
+// PostgreSQL, where it does nothing): the cache sees this process's
+// writes alone. Every write to the sim tables, in a transaction of a
+// caller's or not, moves a database.Watch when it begins and when its
+// transaction has ended; a status is kept only when the watch did not
+// move while it was read, and used only while it stays.
+func (b *Backend) CacheStatus() {
+	if w := database.NewWatch(b.db, "sim_"); w != nil {
+		b.status = &statusCache{watch: w, byID: map[string]cachedStatus{}}
+	}
+}
+
+// statusCache is the machines' status as last read. It holds at most
+// statusEntries machines (about 100 bytes each): when full, an entry is
+// dropped for each new one (whichever the map hands first).
+type statusCache struct {
+	watch *database.Watch
+	mu    sync.Mutex
+	byID  map[string]cachedStatus
+}
+
+const statusEntries = 16384
+
+type cachedStatus struct {
+	stamp database.Stamp
+	st    cb.Status
+}
+
+func (c *statusCache) get(id string) (cb.Status, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	if ok && !e.stamp.Current() {
+		delete(c.byID, id)
+		ok = false
+	}
+	return e.st, ok
+}
+
+// fill keeps st, read after s was taken, unless a write to the sim
+// tables began or ended since.
+func (c *statusCache) fill(id string, s database.Stamp, st cb.Status) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !s.Current() {
+		return
+	}
+	if _, ok := c.byID[id]; !ok && len(c.byID) >= statusEntries {
+		for k := range c.byID {
+			delete(c.byID, k)
+			break
+		}
+	}
+	c.byID[id] = cachedStatus{stamp: s, st: st}
 }
 
 // updateList edits one of the JSON lists of a machine (disks or nics).

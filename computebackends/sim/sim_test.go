@@ -20,12 +20,28 @@ var _ cb.Backend = (*sim.Backend)(nil)
 
 // TestConformance runs the compute conformance suite against sim, on a
 // fresh database per subtest (PostgreSQL with OCCICDMI_TEST_DB=postgres).
+// It runs again with the status cache on (CacheStatus, the server being
+// the database's only writer): every change the suite makes must show in
+// the status it reads next.
 func TestConformance(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		name := "uncached"
+		if cached {
+			name = "status-cached"
+		}
+		t.Run(name, func(t *testing.T) { conformance(t, cached) })
+	}
+}
+
+func conformance(t *testing.T, cached bool) {
 	var db *gorm.DB
 	var b *sim.Backend
 	computetest.Run(t, func(t *testing.T) cb.Backend {
 		db = testsupport.DB(t)
 		b = sim.New(db)
+		if cached {
+			b.CacheStatus()
+		}
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	}, computetest.Options{
@@ -121,4 +137,44 @@ func TestJoinsTheCallersTransaction(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, cb.StateInactive, st.State)
 	require.ErrorIs(t, b.CreateMachine(context.Background(), m), cb.ErrExists)
+}
+
+// With the status cache on, a change made in a caller's transaction is
+// seen by the next status read once the transaction commits, and one
+// rolled back (a savepoint inside a transaction that commits) is not; a
+// status read while the transaction was open is not kept.
+func TestStatusCacheFollowsTransactions(t *testing.T) {
+	db := testsupport.DB(t)
+	b := sim.New(db)
+	b.CacheStatus()
+	ctx := context.Background()
+	require.NoError(t, b.CreateMachine(ctx, cb.Machine{ID: "m1", Cores: 1, Memory: 1}))
+	status := func() cb.State {
+		t.Helper()
+		st, err := b.MachineStatus(ctx, "m1")
+		require.NoError(t, err)
+		return st.State
+	}
+	require.Equal(t, cb.StateInactive, status())
+	require.Equal(t, cb.StateInactive, status(), "from the cache")
+	errUndo := errors.New("roll back")
+	require.NoError(t, db.Transaction(func(tx *gorm.DB) error {
+		err := tx.Transaction(func(sp *gorm.DB) error {
+			require.NoError(t, b.Start(database.WithTx(ctx, sp), "m1"))
+			return errUndo
+		})
+		require.ErrorIs(t, err, errUndo)
+		require.Equal(t, cb.StateInactive, status(), "outside the open transaction: what is committed")
+		return nil
+	}))
+	require.Equal(t, cb.StateInactive, status(), "the rolled-back start left nothing")
+	require.NoError(t, db.Transaction(func(tx *gorm.DB) error {
+		return b.Start(database.WithTx(ctx, tx), "m1")
+	}))
+	require.Equal(t, cb.StateActive, status(), "the committed start")
+	require.NoError(t, b.Stop(ctx, "m1", cb.StopGraceful))
+	require.Equal(t, cb.StateInactive, status(), "a change outside a transaction")
+	require.NoError(t, b.DeleteMachine(ctx, "m1"))
+	_, err := b.MachineStatus(ctx, "m1")
+	require.ErrorIs(t, err, cb.ErrNotFound)
 }

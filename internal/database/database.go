@@ -101,6 +101,12 @@ func openSQLite(dsn string, gcfg *gorm.Config) (*gorm.DB, error) {
 	readers.SetMaxOpenConns(n)
 	readers.SetMaxIdleConns(n)
 	pool := newSQLitePool(writer, readers)
+	// Before anything is written through this handle: the others' caches
+	// must know of it first (writers).
+	if pool.writers, err = openWriters(dsn); err != nil {
+		_ = pool.close()
+		return nil, fmt.Errorf("open SQLite %s: %w", dsn, err)
+	}
 	db, err := gorm.Open(sqlite.Dialector{DSN: dsn, Conn: pool}, gcfg)
 	if err != nil {
 		_ = pool.close()

@@ -20,6 +20,15 @@ import (
 type sqlitePool struct {
 	writer, readers *sql.DB
 	wstmts, rstmts  *stmtCache
+	watches         watchList // what process-local caches watch (Watch)
+	// lingering are the watches of writes sent through a query outside a
+	// transaction (an INSERT ... RETURNING): the write may go on while its
+	// rows are read, so their watches end only once a later statement on
+	// the one writer connection has run, which it can only after those
+	// rows were closed.
+	lingerMu  sync.Mutex
+	lingering []*Watch
+	writers   *writers // this handle's registration among the file's (Watch)
 }
 
 func newSQLitePool(writer, readers *sql.DB) *sqlitePool {
@@ -44,6 +53,13 @@ func (p *sqlitePool) PrepareContext(ctx context.Context, query string) (*sql.Stm
 }
 
 func (p *sqlitePool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	// A statement of its own: its write has ended (committed or failed)
+	// when it returns.
+	ws := p.watches.touching(query, nil)
+	defer func() {
+		endAll(ws)
+		p.endLingering()
+	}()
 	c := p.wstmts
 	if st := c.get(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -53,6 +69,9 @@ func (p *sqlitePool) ExecContext(ctx context.Context, query string, args ...any)
 
 func (p *sqlitePool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	c := p.route(query)
+	if c == p.wstmts {
+		p.linger(p.watches.touching(query, nil))
+	}
 	if st := c.get(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -61,10 +80,33 @@ func (p *sqlitePool) QueryContext(ctx context.Context, query string, args ...any
 
 func (p *sqlitePool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	c := p.route(query)
+	if c == p.wstmts {
+		p.linger(p.watches.touching(query, nil))
+	}
 	if st := c.get(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return c.db.QueryRowContext(ctx, query, args...)
+}
+
+func (p *sqlitePool) linger(ws []*Watch) {
+	if len(ws) == 0 {
+		return
+	}
+	p.lingerMu.Lock()
+	p.lingering = append(p.lingering, ws...)
+	p.lingerMu.Unlock()
+}
+
+// endLingering ends the watches of the writes sent through queries
+// before the statement that just ran (or the transaction that just began)
+// on the writer connection: they were over before it had the connection.
+func (p *sqlitePool) endLingering() {
+	p.lingerMu.Lock()
+	ws := p.lingering
+	p.lingering = nil
+	p.lingerMu.Unlock()
+	endAll(ws)
 }
 
 // BeginTx starts a transaction on the writer: its reads see its own
@@ -74,7 +116,8 @@ func (p *sqlitePool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.Con
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteTx{Tx: tx, stmts: p.wstmts}, nil
+	p.endLingering()
+	return &sqliteTx{Tx: tx, stmts: p.wstmts, watches: &p.watches}, nil
 }
 
 // GetDBConn gives gorm's DB() the writer: pings and pool settings act on
@@ -86,7 +129,7 @@ func (p *sqlitePool) Ping() error { return p.writer.Ping() }
 func (p *sqlitePool) close() error {
 	p.rstmts.close()
 	p.wstmts.close()
-	return errors.Join(p.readers.Close(), p.writer.Close())
+	return errors.Join(p.readers.Close(), p.writer.Close(), p.writers.close())
 }
 
 // sqliteTx is a transaction on the writer that uses the writer's prepared
@@ -99,9 +142,16 @@ type sqliteTx struct {
 	*sql.Tx
 	stmts  *stmtCache
 	missed []string
+	// watches are the pool's; watched those this transaction's statements
+	// wrote, begun at its first statement naming them and ended when it
+	// ends: a savepoint rolled back or released inside it changes nothing
+	// a cache sees before the end.
+	watches *watchList
+	watched []*Watch
 }
 
 func (t *sqliteTx) stmt(ctx context.Context, query string) *sql.Stmt {
+	t.watched = t.watches.touching(query, t.watched)
 	st, settled := t.stmts.lookup(query)
 	if st != nil {
 		return t.StmtContext(ctx, st)
@@ -135,14 +185,22 @@ func (t *sqliteTx) QueryRowContext(ctx context.Context, query string, args ...an
 
 func (t *sqliteTx) Commit() error {
 	err := t.Tx.Commit()
-	t.prepareMissed()
+	t.ended()
 	return err
 }
 
 func (t *sqliteTx) Rollback() error {
 	err := t.Tx.Rollback()
-	t.prepareMissed()
+	t.ended()
 	return err
+}
+
+// ended runs once the transaction is over (its changes committed and
+// visible to the readers, or gone).
+func (t *sqliteTx) ended() {
+	endAll(t.watched)
+	t.watched = nil
+	t.prepareMissed()
 }
 
 // prepareMissed prepares, now that the writer is free, what the

@@ -41,6 +41,9 @@ func (c *compute) Close() error    { return c.b.Close() }
 // JoinsTransactions forwards b's (computebackends.TxJoiner).
 func (c *compute) JoinsTransactions() bool { return computebackends.JoinsTransactions(c.b) }
 
+// CacheStatus forwards to b (computebackends.StatusCacher).
+func (c *compute) CacheStatus() { computebackends.CacheStatus(c.b) }
+
 // Ping asks the backend's own Ping, else looks up a machine that does not
 // exist (not counted in the metrics: a probe is no workload).
 func (c *compute) Ping(ctx context.Context) error {

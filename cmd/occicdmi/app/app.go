@@ -191,7 +191,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	occiServer, err := occi.New(ctx, occi.Config{
 		DB: db, Compute: a.Compute, Volumes: link, Categories: linkage.Categories(),
 		BaseURL: cfg.BaseURL, Catalogue: cfg.Catalogue, Quotas: cfg.quotas, Logger: log,
-		Reserved: []string{cfg.CDMIRoot}, // CDMI's router serves it: an OCCI entity there would be unreachable
+		Reserved:   []string{cfg.CDMIRoot}, // CDMI's router serves it: an OCCI entity there would be unreachable
+		SoleWriter: own.database,           // we hold the SQLite file's lock (never on PostgreSQL): GETs may be cached
 	})
 	if err != nil {
 		return nil, fmt.Errorf("occi: %w", err)
