@@ -3,7 +3,6 @@ package linkage
 import (
 	"context"
 	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -11,39 +10,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/cdmi"
-	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/testsupport"
 	"github.com/occicdmi/occicdmi/occi"
 )
-
-// secondHandle opens db's database again, as another server process would:
-// the same PostgreSQL schema, or the same SQLite file.
-func secondHandle(t *testing.T, db *gorm.DB) *gorm.DB {
-	t.Helper()
-	var dsn string
-	if db.Dialector.Name() == "postgres" {
-		var schema string
-		require.NoError(t, db.Raw("SELECT current_schema()").Scan(&schema).Error)
-		dsn = os.Getenv(testsupport.PostgresEnv)
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		dsn += sep + "search_path=" + schema
-	} else {
-		var rows []struct{ Name, File string }
-		require.NoError(t, db.Raw("PRAGMA database_list").Scan(&rows).Error)
-		require.NotEmpty(t, rows)
-		dsn = rows[0].File
-	}
-	other, err := database.Open(dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { database.Close(other) })
-	return other
-}
 
 // nbdSize is what nbdinfo says of an export on a socket ("" when refused).
 func nbdSize(socket, export string) string {
@@ -66,7 +37,7 @@ func TestTwoServersOneDatabase(t *testing.T) {
 	db := testsupport.DB(t)
 	shared := t.TempDir()
 	a := newDiskRigOn(t, db, shared)
-	b := newDiskRigOn(t, secondHandle(t, db), shared)
+	b := newDiskRigOn(t, testsupport.SecondHandle(t, db), shared)
 	ctx := context.Background()
 
 	c, _, err := a.cdmi.PutContainer(ctx, cdmi.Administrator(), "/vm/", exportChange("1048576"))
@@ -114,7 +85,7 @@ func TestTwoServersSeeEachOthersOCCIChanges(t *testing.T) {
 	shared := t.TempDir()
 	claim := db.Dialector.Name() == "postgres"
 	a := newHTTPRig(t, db, shared, claim)
-	b := newHTTPRig(t, secondHandle(t, db), shared, claim)
+	b := newHTTPRig(t, testsupport.SecondHandle(t, db), shared, claim)
 	admin := cdmi.Administrator()
 
 	c, _, err := a.cdmi.Service().PutContainer(ctx, admin, "/vm/", exportChange("1073741824"))

@@ -2,8 +2,6 @@ package occi
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,35 +9,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/occicdmi/occicdmi/computebackends/sim"
-	"github.com/occicdmi/occicdmi/internal/database"
 	"github.com/occicdmi/occicdmi/internal/testsupport"
 )
-
-// otherHandle opens db's database again, as another server process would:
-// the same PostgreSQL schema, or the same SQLite file.
-func otherHandle(t *testing.T, db *gorm.DB) *gorm.DB {
-	t.Helper()
-	var dsn string
-	if db.Dialector.Name() == "postgres" {
-		var schema string
-		require.NoError(t, db.Raw("SELECT current_schema()").Scan(&schema).Error)
-		dsn = os.Getenv(testsupport.PostgresEnv)
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		dsn += sep + "search_path=" + schema
-	} else {
-		var rows []struct{ Name, File string }
-		require.NoError(t, db.Raw("PRAGMA database_list").Scan(&rows).Error)
-		require.NotEmpty(t, rows)
-		dsn = rows[0].File
-	}
-	other, err := database.Open(dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { database.Close(other) })
-	return other
-}
 
 func hasCategory(t *testing.T, s *Service, ctx context.Context, id string) bool {
 	t.Helper()
@@ -60,7 +31,7 @@ func hasCategory(t *testing.T, s *Service, ctx context.Context, id string) bool 
 // each change, so only the version counter can tell it.
 func TestMixinCacheTwoServers(t *testing.T) {
 	db := testDB(t)
-	other := otherHandle(t, db)
+	other := testsupport.SecondHandle(t, db)
 	a, err := NewService(context.Background(), Config{DB: db, Compute: sim.New(db), Logger: discardLogger()})
 	require.NoError(t, err)
 	b, err := NewService(context.Background(), Config{DB: other, Compute: sim.New(other), Logger: discardLogger()})
@@ -120,7 +91,7 @@ func TestMixinCacheRollback(t *testing.T) {
 // believed: other servers write there beside it).
 func TestReadsSeeOtherServersWrites(t *testing.T) {
 	db := testDB(t)
-	other := otherHandle(t, db)
+	other := testsupport.SecondHandle(t, db)
 	a, err := NewService(context.Background(), Config{DB: db, Compute: sim.New(db), Logger: discardLogger()})
 	require.NoError(t, err)
 	pg := db.Dialector.Name() == "postgres"

@@ -95,3 +95,29 @@ func FreshPostgresDatabase(t testing.TB, dsn string) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// SecondHandle opens db's database again, as another server process would:
+// the same PostgreSQL schema, or the same SQLite file. It is closed with t.
+func SecondHandle(t testing.TB, db *gorm.DB) *gorm.DB {
+	t.Helper()
+	var dsn string
+	if db.Dialector.Name() == "postgres" {
+		var schema string
+		require.NoError(t, db.Raw("SELECT current_schema()").Scan(&schema).Error)
+		dsn = os.Getenv(PostgresEnv)
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + "search_path=" + schema
+	} else {
+		var rows []struct{ Name, File string }
+		require.NoError(t, db.Raw("PRAGMA database_list").Scan(&rows).Error)
+		require.NotEmpty(t, rows)
+		dsn = rows[0].File
+	}
+	other, err := database.Open(dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { database.Close(other) })
+	return other
+}
